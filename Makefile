@@ -49,7 +49,7 @@ bench-engines: models
 # Re-pair every notebook after editing its .py file (jupytext), outputs stripped.
 notebooks: setup
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
-	$(VENV)/bin/nbstripout notebooks/*.ipynb
+	$(VENV)/bin/nbstripout --keep-id notebooks/*.ipynb
 
 clean-outputs:
 	rm -rf outputs/$(PROFILE)

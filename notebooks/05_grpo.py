@@ -37,6 +37,7 @@ from criticlab import config, export, plots, rewards, train
 from criticlab.io import read_jsonl, write_json
 from criticlab.llm import engine_for, sampling_for
 from criticlab.sandbox import make_executor
+from criticlab.step_timer import StepTimer, summarize
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -69,11 +70,16 @@ if rl_rows:
     generator = engine_for(cfg, "generator")
     with make_executor(cfg.sandbox) as executor:
         reward = rewards.CTRLReward(generator, executor, sampling_for(cfg, "revision"), log_path=reward_log)
+        # per-step seconds: critic sampling, generator revision, execution, optimisation
+        timer = StepTimer(reward, log_path=stage_dir / "step_times.jsonl")
         result = train.train_grpo(
             start, train.grpo_rows(rl_rows, str(rl_path)), reward, cfg.grpo, cfg.paths.checkpoints_dir / "grpo",
             seed=cfg.seed, progress=cfg.progress, lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
+            callbacks=[timer],
         )
     print(f"{result.global_step} GRPO steps; final critic in {result.final_dir}")
+    step_seconds = summarize(timer.times)
+    print("mean seconds per step:", {k: round(v, 1) for k, v in step_seconds.items()})
 else:
     print("no RL rows: notebook 03 produced no (problem, solution) pairs")
 
@@ -116,4 +122,5 @@ write_json(stage_dir / "metrics.json", {
     "resumed_from": result.resumed_from if result else None,
     "reward_per_step": reward_curve,
     "learned": learned,
+    "seconds_per_step": step_seconds if result is not None else None,
 })

@@ -32,12 +32,15 @@
 # `metrics.json`.
 
 # %%
+import dataclasses
+
 import pandas as pd
 
 from criticlab import config, crl, export, plots, rewards, synthesis, train
 from criticlab.data import read_problems
 from criticlab.io import read_jsonl, write_json, write_jsonl
 from criticlab.sandbox import make_executor
+from criticlab.step_timer import StepTimer
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -57,7 +60,8 @@ code_pool = crl.code_rows(problems)
 ratios = sorted(set(cfg.crl.ablation_ratios) | {cfg.crl.ratio})
 print(f"profile {cfg.name}: {len(code_pool)} code rows, {len(crl_pool)} CRL rows {crl.label_balance(crl_pool)}")
 policy = cfg.crl.policy_model or cfg.models.generator
-print(f"policy {policy}; ratios {ratios}")
+grpo_cfg = dataclasses.replace(cfg.grpo, max_steps=cfg.crl.max_steps or cfg.grpo.max_steps)
+print(f"policy {policy}; ratios {ratios}; {grpo_cfg.max_steps} GRPO steps each")
 
 # %% [markdown]
 # ## One GRPO run per mix ratio
@@ -66,7 +70,7 @@ print(f"policy {policy}; ratios {ratios}")
 runs = {}
 with make_executor(cfg.sandbox) as executor:
     for r in ratios:
-        size = min(len(code_pool), cfg.grpo.prompts_per_step * max(cfg.grpo.max_steps, 1))
+        size = min(len(code_pool), grpo_cfg.prompts_per_step * max(grpo_cfg.max_steps, 1))
         try:
             rows = crl.mix(code_pool[:size], crl_pool, r, seed=cfg.seed)
         except ValueError as err:
@@ -77,8 +81,9 @@ with make_executor(cfg.sandbox) as executor:
         log = stage_dir / f"rewards_{r:g}.jsonl"
         reward = rewards.MixedReward(rewards.CodeReward(executor), rewards.CRLReward(), log_path=log)
         result = train.train_grpo(
-            policy, rows, reward, cfg.grpo, cfg.paths.checkpoints_dir / f"crl_{r:g}",
+            policy, rows, reward, grpo_cfg, cfg.paths.checkpoints_dir / f"crl_{r:g}",
             seed=cfg.seed, progress=cfg.progress, lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
+            callbacks=[StepTimer(reward, log_path=stage_dir / f"step_times_{r:g}.jsonl")],
         )
         runs[r] = (result, read_jsonl(log))
         print(f"ratio {r:g}: {result.global_step} steps, {crl.label_balance(rows)}")

@@ -38,7 +38,7 @@ def test_smoke_extends_cpu_and_merges_sections() -> None:
     assert cpu.models.generator == "qwen2.5-coder-0.5b-instruct"
     # a key smoke does not set is inherited from cpu, not reset to the schema default
     assert smoke.sft.lora == cpu.sft.lora is True
-    assert smoke.sft.learning_rate == cpu.sft.learning_rate == 2e-5
+    assert smoke.sft.learning_rate == cpu.sft.learning_rate == 1e-4
 
 
 def test_paper_profile_has_the_papers_numbers() -> None:
@@ -157,3 +157,10 @@ def test_profile_by_path_and_name_default(params: Path, tmp_path: Path, monkeypa
 def test_every_notebook_section_exists() -> None:
     for section in config.NOTEBOOK_SECTIONS.values():
         assert config.schema_keys(section)
+
+
+def test_gpu_profile_does_not_inherit_the_cpu_runs_caps() -> None:
+    gpu = load_profile("gpu")
+    assert gpu.synthesis.max_problems is None and gpu.evaluation.max_problems is None
+    assert gpu.crl.max_steps is None and gpu.crl.ablation_ratios == [0.0, 0.2, 0.5, 1.0]
+    assert "self_critique_exec" in gpu.evaluation.methods

@@ -110,3 +110,49 @@ def test_long_prompts_are_dropped() -> None:
 def test_quarter_means() -> None:
     first, last, se = train.quarter_means([0, 0, 0, 0, 1, 1, 1, 1])
     assert (first, last) == (0.0, 1.0) and se == 0.0
+
+
+def test_grpo_step_times_and_the_reward_log_continue_after_resume(tmp_path, executor) -> None:
+    from criticlab.step_timer import StepTimer, summarize
+
+    log = tmp_path / "rewards.jsonl"
+    cfg = GRPOConfig(group_size=2, prompts_per_step=1, max_steps=3, max_completion_length=8,
+                     learning_rate=1e-4, max_prompt_length=1024)
+    reward = CTRLReward(ScriptedEngine(), executor, log_path=log)
+    with pytest.raises(KeyboardInterrupt):
+        train.train_grpo(TINY_RANDOM, train.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo", progress=False,
+                         save_steps=1, callbacks=[StepTimer(reward), StopAt(2)])
+    reward = CTRLReward(ScriptedEngine(), executor, log_path=log)
+    timer = StepTimer(reward, log_path=tmp_path / "times.jsonl")
+    result = train.train_grpo(TINY_RANDOM, train.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo",
+                              progress=False, save_steps=1, callbacks=[timer])
+    assert result.resumed_from.endswith("checkpoint-1")  # step 2 ended but was interrupted before its save
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == [0, 0, 1, 1, 2, 2]  # each step once: step 1 (not checkpointed) replaced by its re-run
+    assert [t.step for t in timer.times] == [2, 3]
+    t = timer.times[-1]
+    assert t.sampling > 0 and t.optimisation > 0
+    assert t.seconds >= t.sampling + t.revision + t.execution
+    assert summarize(timer.times)["seconds"] == t.seconds  # the first step is warm-up
+    assert [json.loads(x)["step"] for x in (tmp_path / "times.jsonl").read_text().splitlines()] == [2, 3]
+
+
+def test_step_timer_splits_reward_seconds() -> None:
+    from types import SimpleNamespace
+
+    from criticlab.step_timer import StepTimer
+
+    reward = SimpleNamespace(seconds={"revision": 1.0, "execution": 2.0}, step=None)
+    timer = StepTimer(reward)
+    timer.on_step_begin(None, SimpleNamespace(global_step=4), None)
+    assert reward.step == 4
+    reward.seconds["revision"] += 0.5
+    reward.seconds["execution"] += 0.25
+    timer.on_step_end(None, SimpleNamespace(global_step=5), None)
+    (t,) = timer.times
+    assert (t.step, t.revision, t.execution, t.sampling) == (5, 0.5, 0.25, 0.0)
+    assert t.optimisation == 0.0  # the reward's seconds came from the counters, not the clock
+
+
+def test_native_bf16_is_a_bool() -> None:
+    assert isinstance(train.native_bf16(), bool)

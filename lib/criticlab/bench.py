@@ -291,6 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     engines = commands.add_parser("engines", help="llama.cpp vs transformers tokens/s, single and batched")
     add_arguments(engines)
     engines.set_defaults(func=bench_engines)
+    from criticlab import bench_train
+
+    training = commands.add_parser("train", help="seconds per GRPO step: sampling, revision, execution, optimisation")
+    bench_train.add_arguments(training)
+    training.set_defaults(func=bench_train.bench_train)
     return parser
 
 

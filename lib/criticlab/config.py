@@ -197,6 +197,9 @@ class SFTConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     use_unsloth: bool = False
+    bf16: bool | None = None
+    """bf16 mixed precision (fp32 master weights); None: where the hardware computes bf16 natively
+    (CUDA GPUs with bf16, CPUs with AMX or AVX512-BF16, where it is several times faster than fp32)."""
 
 
 @dataclass
@@ -217,6 +220,9 @@ class GRPOConfig:
     lora: bool = False
     use_vllm: bool = False
     use_unsloth: bool = False
+    bf16: bool | None = None
+    """bf16 mixed precision (fp32 master weights); None: where the hardware computes bf16 natively
+    (CUDA GPUs with bf16, CPUs with AMX or AVX512-BF16, where it is several times faster than fp32)."""
 
 
 @dataclass
@@ -227,6 +233,8 @@ class CRLConfig:
     policy_model: str = ""
     """The coder trained with the CRL+code mixture (empty: the profile's generator)."""
     ablation_ratios: list[float] = field(default_factory=lambda: [0.0, 0.2, 0.5, 1.0])
+    max_steps: int | None = None
+    """GRPO steps of each CRL run (None: ``grpo.max_steps``); the other GRPO settings are shared."""
     label_threshold: float = 0.8
     """A candidate solution is labelled correct when its pass rate exceeds this."""
 

@@ -76,18 +76,28 @@ def problem_of(value: Any) -> Problem:
 
 
 class _Logged:
-    """Shared bookkeeping: a name TRL logs under, a step counter, an optional JSONL log."""
+    """Shared bookkeeping: a name TRL logs under, a step number, seconds per part, an optional JSONL log.
+
+    ``step`` is set by the trainer (:class:`criticlab.step_timer.StepTimer`) to its global step,
+    so a resumed run continues the log's numbering; without a trainer it counts calls.
+    ``seconds`` accumulates the time spent in generator revisions and in the sandbox.
+    """
 
     __name__ = "reward"
 
     def __init__(self, log_path: str | Path | None = None) -> None:
         self.log_path = Path(log_path) if log_path else None
         self.calls = 0
+        self.step: int | None = None
+        self.seconds: dict[str, float] = {"revision": 0.0, "execution": 0.0}
         self.last: list[RewardRecord] = []
+
+    def _timed(self, part: str, started: float) -> None:
+        self.seconds[part] += time.perf_counter() - started
 
     def _log(self, records: list[RewardRecord]) -> None:
         for record in records:
-            record.step = self.calls
+            record.step = self.calls if self.step is None else self.step
         self.calls += 1
         self.last = records
         if self.log_path is not None:
@@ -129,7 +139,10 @@ class CTRLReward(_Logged):
         todo = [i for i, v in enumerate(verdicts) if v is not None]
         convs = [prompts.revision_conversation(problems[i], responses[i], critiques[i]) for i in todo]
         revisions = self.generator.generate(convs, self.sampling, n=1) if convs else []
+        self._timed("revision", started)
+        executing = time.perf_counter()
         rounds = execute(self.executor, [problems[i] for i in todo], [row[0] for row in revisions])
+        self._timed("execution", executing)
         rewards: list[float | None] = [0.0] * len(critiques)
         outcomes = ["no verdict"] * len(critiques)
         for i, rnd in zip(todo, rounds):
@@ -178,7 +191,9 @@ class CodeReward(_Logged):
     def score(self, answers: list[str], problems: list[Problem]) -> list[float | None]:
         from criticlab.llm.base import Completion
 
+        started = time.perf_counter()
         rounds = execute(self.executor, problems, [Completion(text=a) for a in answers])
+        self._timed("execution", started)
         rewards = [None if r.result.is_infra_error else r.result.pass_rate for r in rounds]
         self._log([
             RewardRecord(TASK_CODE, p.id, rw, outcome=r.result.verdict.value) for p, rw, r in zip(problems, rewards, rounds)
@@ -195,6 +210,7 @@ class MixedReward(_Logged):
         super().__init__(log_path)
         self.code = code
         self.crl = crl
+        self.seconds = code.seconds  # only the code rows execute anything
 
     def __call__(
         self, prompts: Sequence[Any], completions: Sequence[Any], *, task: Sequence[str],

@@ -1,0 +1,91 @@
+"""Training benchmark: seconds per CTRL GRPO step, split into critic sampling, generator revision,
+execution and optimisation.
+
+Runs a few real GRPO steps of the profile's critic with the profile's generator and sandbox,
+exactly as notebook 05 does, but into a temporary directory and with the response cache off (a
+cached revision would cost nothing). The RL rows are the profile's ``03_synthesis/rl.jsonl`` when
+notebook 03 has run, otherwise fresh zero-shot solutions to the profile's first training problems.
+The first step (model warm-up) is reported but left out of the means.
+
+    python -m criticlab.bench train --profile smoke [--steps 4] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from criticlab import config
+from criticlab.io import read_jsonl
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="smoke", help="profile name or YAML path (default: smoke)")
+    parser.add_argument("--steps", type=int, default=4, help="GRPO steps to time (default 4; the first is warm-up)")
+    parser.add_argument("--start", default=None, help="critic to train (default: the profile's critic model)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
+
+
+def rl_rows_for(cfg: config.Profile, executor: Any, needed: int) -> tuple[list[dict[str, Any]], str]:
+    """The profile's RL rows, or zero-shot solutions to its first ``needed`` training problems."""
+    path = cfg.paths.stage_dir("03_synthesis") / "rl.jsonl"
+    if path.is_file():
+        rows = read_jsonl(path)
+        if rows:
+            return rows, str(path)
+    from criticlab.data import prepare_data
+    from criticlab.llm import engine_for, sampling_for
+    from criticlab.loop import zero_shot
+    from criticlab.synthesis import SynthesisRecord, build_rl_rows
+
+    problems = prepare_data(cfg.data, progress=False).train[:needed]
+    solved = zero_shot(problems, engine_for(cfg, "generator"), executor, sampling_for(cfg, "solution"), n=1)
+    records = [SynthesisRecord(p.id, i, rnd.response, rnd.code, rnd.result) for p, i, rnd in solved]
+    return build_rl_rows(records, {p.id: p for p in problems}), f"zero-shot solutions to {len(problems)} problems"
+
+
+def bench_train(args: argparse.Namespace) -> int:
+    from criticlab import rewards, train
+    from criticlab.llm import engine_for, sampling_for
+    from criticlab.sandbox import make_executor
+    from criticlab.step_timer import PARTS, StepTimer, summarize
+
+    cfg = config.load_profile(args.profile, overrides={"grpo": {"max_steps": args.steps}})
+    start = args.start or cfg.models.critic
+    print(f"profile {cfg.name}: critic {start}, generator {cfg.models.generator} ({cfg.models.engine}); "
+          f"group {cfg.grpo.group_size} × {cfg.grpo.prompts_per_step} prompt(s)/step, "
+          f"completions ≤ {cfg.grpo.max_completion_length} tokens, {args.steps} steps")
+    began = time.perf_counter()
+    with make_executor(cfg.sandbox) as executor, tempfile.TemporaryDirectory(prefix="criticlab-bench-") as tmp:
+        # some prompts run over grpo.max_prompt_length and are dropped: solve more problems than steps need
+        rows, source = rl_rows_for(cfg, executor, 3 * cfg.grpo.prompts_per_step * args.steps)
+        print(f"RL rows: {len(rows)} from {source}")
+        generator = engine_for(cfg, "generator", cached=False)
+        reward = rewards.CTRLReward(generator, executor, sampling_for(cfg, "revision"))
+        timer = StepTimer(reward)
+        train.train_grpo(
+            start, train.grpo_rows(rows, source), reward, cfg.grpo, Path(tmp) / "grpo",
+            seed=cfg.seed, progress=False, save_steps=10**9, callbacks=[timer],
+            lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
+        )
+    total = time.perf_counter() - began
+    print(f"\n{'step':>4} {'total s':>8} " + " ".join(f"{p:>12}" for p in PARTS))
+    for t in timer.times:
+        print(f"{t.step:>4} {t.seconds:>8.1f} " + " ".join(f"{getattr(t, p):>12.1f}" for p in PARTS))
+    mean = summarize(timer.times)
+    if mean:
+        shares = " ".join(f"{p} {mean[p]:.1f} s ({100 * mean[p] / mean['seconds']:.0f}%)," for p in PARTS)
+        print(f"\nmean of steps 2..{len(timer.times)}: {mean['seconds']:.1f} s/step — {shares.rstrip(',')}")
+    print(f"whole benchmark (loading, data, steps): {total:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "profile": cfg.name, "critic": start, "generator": cfg.models.generator,
+            "group_size": cfg.grpo.group_size, "prompts_per_step": cfg.grpo.prompts_per_step,
+            "max_completion_length": cfg.grpo.max_completion_length,
+            "steps": [t.to_dict() for t in timer.times], "mean": mean, "total_seconds": total,
+        }, indent=2))
+    return 0
