@@ -34,9 +34,11 @@
 import pandas as pd
 
 from criticlab import analysis, config, metrics, plots
+from criticlab.data import read_problems
 from criticlab.io import write_json
 from criticlab.llm import engine_for
 from criticlab.loop import load_trajectories
+from criticlab.widgets import TrajectoryBrowser
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -168,3 +170,14 @@ write_json(stage_dir / "metrics.json", {
                                                           "kappa": agreement.kappa},
     "similarity_mean": similarity.groupby("method")["similarity"].mean().to_dict() if len(similarity) else {},
 })
+
+# %% [markdown]
+# ## Browse the trajectories
+#
+# Pick a critic, a verdict or a transition (say `correct→incorrect`: a passing solution the critic
+# talked the generator out of), then a trajectory and a round: the solution, the critique and the
+# revision side by side with the diff. Needs a live kernel (JupyterLab); an executed copy shows
+# only the widget's placeholder.
+
+# %%
+TrajectoryBrowser(trajectories, read_problems(cfg.paths.eval_jsonl))

@@ -154,5 +154,9 @@ def test_step_timer_splits_reward_seconds() -> None:
     assert t.optimisation == 0.0  # the reward's seconds came from the counters, not the clock
 
 
-def test_native_bf16_is_a_bool() -> None:
-    assert isinstance(train.native_bf16(), bool)
+def test_precision_auto_resolves_to_a_real_dtype() -> None:
+    from criticlab.llm.precision import native_bf16, resolve_dtype
+
+    assert isinstance(native_bf16(), bool)
+    assert resolve_dtype("auto") == ("bfloat16" if native_bf16() else "float32")
+    assert resolve_dtype("float32") == "float32"

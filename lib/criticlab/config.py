@@ -156,6 +156,9 @@ class ModelsConfig:
     context_length: int = 4096
     threads: int | None = None
     """CPU threads for llama.cpp (None: all cores)."""
+    hf_dtype: str = "auto"
+    """Precision of transformers engines (trained checkpoints, the hf backend): float32, bfloat16,
+    or auto = bfloat16 where the hardware computes it natively (GPUs, AMX/AVX512-BF16 CPUs)."""
 
 
 @dataclass

@@ -26,6 +26,7 @@ from criticlab import prompts
 from criticlab.config import ConfigError, GRPOConfig, SFTConfig
 from criticlab.data.types import Problem
 from criticlab.io import write_jsonl
+from criticlab.llm.precision import native_bf16
 
 RewardFunc = Callable[..., list]
 
@@ -189,18 +190,6 @@ def last_checkpoint(output_dir: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
     return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
-
-
-def native_bf16() -> bool:
-    """Whether this machine computes bf16 natively: a CUDA GPU with bf16, or a CPU with AMX or
-    AVX512-BF16 (there torch's bf16 matmuls run several times faster than fp32)."""
-    import torch
-
-    if torch.cuda.is_available():
-        return bool(torch.cuda.is_bf16_supported())
-    cpu = getattr(torch, "cpu", None)
-    checks = [getattr(cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
-    return any(bool(check()) for check in checks if check is not None)
 
 
 def _common_args(output_dir: Path, seed: int, progress: bool, save_steps: int, bf16: bool | None) -> dict[str, Any]:

@@ -47,6 +47,7 @@ def make_engine(
     threads: int | None = None,
     openai_base_url: str = "http://127.0.0.1:8000/v1",
     adapter: str | None = None,
+    hf_dtype: str = "auto",
 ) -> Engine:
     """A backend for ``reference`` (registry name, local path, Hugging Face id, or server model name)."""
     if backend == "llamacpp":
@@ -55,8 +56,9 @@ def make_engine(
         return LlamaCppEngine(reference, n_ctx=context_length, threads=threads)
     if backend == "hf":
         from criticlab.llm.hf import HFEngine
+        from criticlab.llm.precision import resolve_dtype
 
-        return HFEngine(reference, adapter=adapter)
+        return HFEngine(reference, adapter=adapter, dtype=resolve_dtype(hf_dtype))
     if backend == "openai":
         from criticlab.llm.openai_server import OpenAIEngine
 
@@ -84,12 +86,12 @@ def engine_for(
     backend = models.engine
     if model is not None and Path(model).is_dir() and backend == "llamacpp":
         backend = "hf"  # a trained checkpoint directory: transformers loads it
-    key = (reference, backend, models.context_length, models.threads, models.openai_base_url)
+    key = (reference, backend, models.context_length, models.threads, models.openai_base_url, models.hf_dtype)
     engine = _SHARED.get(key)
     if engine is None:
         engine = make_engine(
             reference, backend, context_length=models.context_length, threads=models.threads,
-            openai_base_url=models.openai_base_url,
+            openai_base_url=models.openai_base_url, hf_dtype=models.hf_dtype,
         )
         _SHARED[key] = engine
     if not cached:
