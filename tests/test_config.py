@@ -164,3 +164,12 @@ def test_gpu_profile_does_not_inherit_the_cpu_runs_caps() -> None:
     assert gpu.synthesis.max_problems is None and gpu.evaluation.max_problems is None
     assert gpu.crl.max_steps is None and gpu.crl.ablation_ratios == [0.0, 0.2, 0.5, 1.0]
     assert "self_critique_exec" in gpu.evaluation.methods
+
+
+def test_critiques_can_have_their_own_token_budget() -> None:
+    from criticlab.llm import sampling_for
+
+    smoke, cpu = load_profile("smoke"), load_profile("cpu")
+    assert sampling_for(smoke, "critique").max_tokens == smoke.sampling.critique_max_tokens == 192
+    assert sampling_for(smoke, "solution").max_tokens == sampling_for(smoke, "revision").max_tokens == 320
+    assert sampling_for(cpu, "critique").max_tokens == cpu.sampling.max_tokens  # None: the shared budget

@@ -168,6 +168,8 @@ class SamplingConfig:
     temperature: float = 0.7
     top_p: float = 0.8
     max_tokens: int = 1024
+    critique_max_tokens: int | None = None
+    """Token budget of a critique (None: ``max_tokens``)."""
     revision_temperature: float = 0.0
 
 
