@@ -36,10 +36,9 @@
 # %%
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
-from criticlab import config, data
+from criticlab import config, data, plots
 from criticlab.io import write_json
 
 # %% tags=["parameters"]
@@ -104,21 +103,6 @@ data.difficulty_table(table)
 # ## Figures: problems per source and split, tests per problem, question length, difficulty
 
 # %%
-fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
-counts = table.groupby(["source", "split"]).size().unstack(fill_value=0)
-counts.plot.bar(ax=axes[0, 0], rot=0)
-axes[0, 0].set(title="Problems per source and split", xlabel="", ylabel="problems")
-for split, group in table.groupby("split"):
-    axes[0, 1].hist(group["n_cases"], bins=20, alpha=0.6, label=split)
-    axes[1, 0].hist(group["question_tokens"], bins=20, alpha=0.6, label=split)
-axes[0, 1].set(title="Tests per problem", xlabel="test cases (each assert counted)", ylabel="problems")
-axes[1, 0].set(title="Question length", xlabel="tokens (proxy: words + punctuation)", ylabel="problems")
-axes[0, 1].legend()
-axes[1, 0].legend()
-difficulty = table.assign(label=table["source"] + ": " + table["difficulty"]).groupby(["label", "split"]).size()
-difficulty.unstack(fill_value=0).plot.barh(ax=axes[1, 1])
-axes[1, 1].set(title="Difficulty (labels differ by source)", xlabel="problems", ylabel="")
 figure_path = cfg.paths.figures_dir / "01_data"
-fig.savefig(figure_path.with_suffix(".png"), dpi=120)
-fig.savefig(figure_path.with_suffix(".pdf"), metadata={"CreationDate": None})
+plots.save_figure(plots.plot_data_overview(table), figure_path)
 print(f"saved {figure_path}.png and .pdf")

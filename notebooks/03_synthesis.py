@@ -33,11 +33,10 @@
 # `rl.jsonl`, `metrics.json`, and a figure.
 
 # %%
-import matplotlib.pyplot as plt
 import pandas as pd
 from tqdm.auto import tqdm
 
-from criticlab import config, synthesis
+from criticlab import config, plots, synthesis
 from criticlab.data import read_problems
 from criticlab.io import write_json
 from criticlab.llm import engine_for, sampling_for
@@ -138,11 +137,6 @@ metrics = {
 }
 write_json(stage_dir / "metrics.json", metrics)
 
-fig, ax = plt.subplots(figsize=(6, 3))
-counts.iloc[::-1].plot.barh(ax=ax, color="#4C72B0")
-ax.set_xlabel("records")
-ax.set_title(f"Stage-I synthesis ({cfg.name})")
-fig.tight_layout()
-fig.savefig(cfg.paths.figures_dir / "03_synthesis_counts.png", dpi=150)
-fig.savefig(cfg.paths.figures_dir / "03_synthesis_counts.pdf", metadata={"CreationDate": None})
+plots.save_figure(plots.plot_counts(counts, title=f"Stage-I synthesis ({cfg.name})"),
+                  cfg.paths.figures_dir / "03_synthesis_counts")
 metrics

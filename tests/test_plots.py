@@ -70,6 +70,12 @@ def figures() -> dict[str, Callable[[], Figure]]:
         "c_to_i": lambda: plots.plot_correct_to_incorrect(analysis.markov_table(ts), colors=colors),
         "strategies": lambda: plots.plot_strategies(analysis.strategy_distribution(labels)),
         "similarity": lambda: plots.plot_similarity(analysis.revision_similarity(ts)),
+        "counts": lambda: plots.plot_counts(pd.Series({"samples": 8, "kept": 5, "dropped: leak": 3})),
+        "data": lambda: plots.plot_data_overview(pd.DataFrame({
+            "source": ["humaneval"] * 6 + ["mbpp"] * 2, "split": ["train", "eval"] * 4,
+            "n_cases": [3, 5, 7, 2, 4, 9, 1, 1], "question_tokens": [40, 80, 120, 60, 30, 90, 20, 25],
+            "difficulty": ["", "", "", "", "", "", "easy", "hard"],
+        })),
     }
 
 

@@ -390,3 +390,50 @@ def plot_training_curves(
         if title:
             fig.suptitle(title)
     return fig
+
+
+def plot_counts(counts: pd.Series, title: str = "", xlabel: str = "records") -> Figure:
+    """Horizontal bars of a labelled count series, first entry on top (e.g. synthesis outcomes)."""
+    fig, axes = new_figure(size=(5.0, 0.35 * max(len(counts), 3) + 1.0))
+    ax: Axes = axes[0, 0]
+    with figure_style():
+        labels = [str(i) for i in counts.index][::-1]
+        ax.barh(labels, counts.to_numpy(dtype=float)[::-1], color=PALETTE[0])
+        ax.set_xlabel(xlabel)
+        ax.grid(axis="y", visible=False)
+        if title:
+            ax.set_title(title)
+    return fig
+
+
+def plot_data_overview(table: pd.DataFrame) -> Figure:
+    """Notebook 01's four panels from a problem table (``source``, ``split``, ``n_cases``,
+    ``question_tokens``, ``difficulty``): problems per source and split, tests per problem,
+    question length and difficulty labels."""
+    fig, axes = new_figure(2, 2, size=(9.0, 6.0))
+    splits = sorted(table["split"].unique())
+    with figure_style():
+        per_source = table.groupby(["source", "split"]).size().unstack(fill_value=0)
+        x = np.arange(len(per_source))
+        width = 0.8 / max(len(per_source.columns), 1)
+        for i, split in enumerate(per_source.columns):
+            axes[0, 0].bar(x + i * width, per_source[split], width, label=split)
+        axes[0, 0].set_xticks(x + width * (len(per_source.columns) - 1) / 2, list(per_source.index))
+        axes[0, 0].set(title="Problems per source and split", ylabel="problems")
+        for split in splits:
+            group = table[table["split"] == split]
+            axes[0, 1].hist(group["n_cases"], bins=20, alpha=0.6, label=split)
+            axes[1, 0].hist(group["question_tokens"], bins=20, alpha=0.6, label=split)
+        axes[0, 1].set(title="Tests per problem", xlabel="test cases (each assert counted)", ylabel="problems")
+        axes[1, 0].set(title="Question length", xlabel="tokens (proxy: words + punctuation)", ylabel="problems")
+        labels = (table["source"] + ": " + table["difficulty"].replace("", "unlabelled")).rename("label")
+        difficulty = table.assign(label=labels).groupby(["label", "split"]).size().unstack(fill_value=0)
+        y = np.arange(len(difficulty))
+        height = 0.8 / max(len(difficulty.columns), 1)
+        for i, split in enumerate(difficulty.columns):
+            axes[1, 1].barh(y + i * height, difficulty[split], height, label=split)
+        axes[1, 1].set_yticks(y + height * (len(difficulty.columns) - 1) / 2, list(difficulty.index))
+        axes[1, 1].set(title="Difficulty (labels differ by source)", xlabel="problems")
+        for ax in axes.flat:
+            ax.legend()
+    return fig
