@@ -14,7 +14,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints/cpu.txt | cksum | cut -d' ' -f1)-$(EXTRAS)
 
-.PHONY: setup models run test lint bench bench-sandbox bench-engines notebooks clean-outputs
+.PHONY: setup models run test lint bench bench-sandbox bench-engines bench-train notebooks clean-outputs
 
 setup: $(STAMP)
 
@@ -38,13 +38,17 @@ lint: setup
 	$(VENV)/bin/ruff check lib tests notebooks
 	$(PY) -m pytest -q tests/test_notebooks.py -k "not smoke_profile"
 
-bench: bench-sandbox bench-engines
+bench: bench-sandbox bench-engines bench-train
 
 bench-sandbox: setup
 	$(PY) -m criticlab.bench sandbox
 
 bench-engines: models
 	$(PY) -m criticlab.bench engines --parallel 8 16
+
+bench-train: models
+	$(PY) -m criticlab.bench train --profile smoke --steps 4
+	$(PY) -m criticlab.bench train --profile cpu --steps 4
 
 # Re-pair every notebook after editing its .py file (jupytext), outputs stripped.
 notebooks: setup
