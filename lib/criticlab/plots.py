@@ -406,6 +406,17 @@ def plot_counts(counts: pd.Series, title: str = "", xlabel: str = "records") -> 
     return fig
 
 
+def _grouped_bars(ax: Axes, frame: pd.DataFrame, horizontal: bool = False) -> None:
+    """One group of bars per row of ``frame``, one bar (and legend entry) per column."""
+    at = np.arange(len(frame))
+    size = 0.8 / max(len(frame.columns), 1)
+    for i, column in enumerate(frame.columns):
+        draw = ax.barh if horizontal else ax.bar
+        draw(at + i * size, frame[column], size, label=column)
+    ticks = (ax.set_yticks if horizontal else ax.set_xticks)
+    ticks(at + size * (len(frame.columns) - 1) / 2, list(frame.index))
+
+
 def plot_data_overview(table: pd.DataFrame) -> Figure:
     """Notebook 01's four panels from a problem table (``source``, ``split``, ``n_cases``,
     ``question_tokens``, ``difficulty``): problems per source and split, tests per problem,
@@ -413,12 +424,7 @@ def plot_data_overview(table: pd.DataFrame) -> Figure:
     fig, axes = new_figure(2, 2, size=(9.0, 6.0))
     splits = sorted(table["split"].unique())
     with figure_style():
-        per_source = table.groupby(["source", "split"]).size().unstack(fill_value=0)
-        x = np.arange(len(per_source))
-        width = 0.8 / max(len(per_source.columns), 1)
-        for i, split in enumerate(per_source.columns):
-            axes[0, 0].bar(x + i * width, per_source[split], width, label=split)
-        axes[0, 0].set_xticks(x + width * (len(per_source.columns) - 1) / 2, list(per_source.index))
+        _grouped_bars(axes[0, 0], table.groupby(["source", "split"]).size().unstack(fill_value=0))
         axes[0, 0].set(title="Problems per source and split", ylabel="problems")
         for split in splits:
             group = table[table["split"] == split]
@@ -428,11 +434,7 @@ def plot_data_overview(table: pd.DataFrame) -> Figure:
         axes[1, 0].set(title="Question length", xlabel="tokens (proxy: words + punctuation)", ylabel="problems")
         labels = (table["source"] + ": " + table["difficulty"].replace("", "unlabelled")).rename("label")
         difficulty = table.assign(label=labels).groupby(["label", "split"]).size().unstack(fill_value=0)
-        y = np.arange(len(difficulty))
-        height = 0.8 / max(len(difficulty.columns), 1)
-        for i, split in enumerate(difficulty.columns):
-            axes[1, 1].barh(y + i * height, difficulty[split], height, label=split)
-        axes[1, 1].set_yticks(y + height * (len(difficulty.columns) - 1) / 2, list(difficulty.index))
+        _grouped_bars(axes[1, 1], difficulty, horizontal=True)
         axes[1, 1].set(title="Difficulty (labels differ by source)", xlabel="problems")
         for ax in axes.flat:
             ax.legend()
