@@ -37,8 +37,8 @@ def test_smoke_extends_cpu_and_merges_sections() -> None:
     assert smoke.models.critic == "smollm2-135m-instruct"
     assert cpu.models.generator == "qwen2.5-coder-0.5b-instruct"
     # a key smoke does not set is inherited from cpu, not reset to the schema default
-    assert smoke.sft.lora == cpu.sft.lora is True
-    assert smoke.sft.learning_rate == cpu.sft.learning_rate == 1e-4
+    assert smoke.sft.lora == cpu.sft.lora is False
+    assert smoke.sft.learning_rate == cpu.sft.learning_rate == 5e-5
 
 
 def test_paper_profile_has_the_papers_numbers() -> None:
