@@ -1,0 +1,111 @@
+"""A Markdown summary of a profile's run, from the files its notebooks wrote.
+
+Stage times come from ``run.json``; each stage's headline numbers from its ``metrics.json``; the
+tables from ``tables/*.md``. Nothing is recomputed, so the summary says exactly what the
+notebooks measured; a stage that has not run is listed as such. The README's results section
+is this output::
+
+    python -m criticlab.report --profile cpu [--out summary.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from criticlab import config
+from criticlab.io import read_json, write_text
+
+TABLES = (
+    ("07_final", "Pass@1, Δ↑, Δ↓ after the last round (%), 95% bootstrap intervals over problems"),
+    ("07_discrimination", "Discrimination: the critics' verdicts against execution"),
+    ("07_majority", "Pairwise accuracy against critiques per response (Maj@k)"),
+    ("08_transition_rates", "Markov transition rates per round"),
+)
+
+
+def _metrics(root: Path, stage: str) -> dict[str, Any] | None:
+    path = root / stage / "metrics.json"
+    return read_json(path) if path.is_file() else None
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def stage_times(root: Path) -> list[str]:
+    path = root / "run.json"
+    if not path.is_file():
+        return ["No `run.json`: no notebook has run for this profile."]
+    runs = read_json(path).get("runs", [])
+    lines = ["| notebook | status | minutes |", "|---|---|---|"]
+    lines += [f"| {r['notebook']} | {r['status']} | {r['seconds'] / 60:.1f} |" for r in runs]
+    total = sum(r["seconds"] for r in runs)
+    lines.append(f"| **total** | | **{total / 60:.1f}** |")
+    return lines
+
+
+def training_lines(root: Path) -> list[str]:
+    lines = []
+    sft = _metrics(root, "04_sft")
+    if sft and sft.get("trained"):
+        lines.append(f"- SFT ({sft['rows']} critiques, {sft['steps']} steps): loss {_fmt(sft['loss_first_quarter'])} "
+                     f"(first quarter of steps) → {_fmt(sft['loss_last_quarter'])} (last quarter), "
+                     f"s.e. of the difference {_fmt(sft['loss_quarter_se'])}.")
+    grpo = _metrics(root, "05_grpo")
+    if grpo and grpo.get("learned"):
+        learned = grpo["learned"]
+        verdict = "above its noise" if learned["above_noise"] else "not beyond its noise (2 s.e.)"
+        lines.append(f"- GRPO ({grpo['steps']} steps): mean reward {_fmt(learned['first_quarter'])} (first quarter) → "
+                     f"{_fmt(learned['last_quarter'])} (last quarter), difference {learned['difference']:+.3f} ± "
+                     f"{_fmt(learned['se'])} (1 s.e.): {verdict}.")
+        seconds = grpo.get("seconds_per_step") or {}
+        if seconds:
+            parts = ", ".join(f"{k} {seconds[k]:.1f} s" for k in ("sampling", "revision", "execution", "optimisation"))
+            lines.append(f"  Seconds per step {seconds['seconds']:.1f}: {parts}.")
+    crl = _metrics(root, "06_crl")
+    for row in (crl or {}).get("ratios", []):
+        lines.append(f"- CRL ratio {row['ratio']:g}: code reward {_fmt(row['code_reward'])}, judgment accuracy "
+                     f"{_fmt(row['crl_accuracy'])}; first → last quarter {_fmt(row['crl_accuracy_first_quarter'])} → "
+                     f"{_fmt(row['crl_accuracy_last_quarter'])} (s.e. {_fmt(row['crl_accuracy_se'])}).")
+    return lines or ["No training stage has run."]
+
+
+def summarize_run(root: str | Path) -> str:
+    """The Markdown summary of ``outputs/<profile>`` (see the module docstring)."""
+    root = Path(root)
+    out = [f"## Run summary: `{root.name}`", "", "### Stage times", "", *stage_times(root), ""]
+    synthesis = _metrics(root, "03_synthesis")
+    if synthesis:
+        out += ["### Data synthesis", "",
+                f"{synthesis['samples']} zero-shot samples on {synthesis['problems']} problems, "
+                f"{100 * synthesis['zero_shot_pass_rate']:.1f}% passing; {synthesis['sft_rows']} SFT critiques "
+                f"{synthesis.get('sft_verdicts', {})}, {synthesis['rl_rows']} RL rows.", ""]
+    out += ["### Training", "", *training_lines(root), ""]
+    for stem, title in TABLES:
+        path = root / "tables" / f"{stem}.md"
+        out += [f"### {title}", "", path.read_text().strip() if path.is_file() else "(not written)", ""]
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m criticlab.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", default=None, help="profile name or YAML path (default: $CRITICLAB_PROFILE or smoke)")
+    parser.add_argument("--out", type=Path, default=None, help="write the Markdown here instead of stdout")
+    args = parser.parse_args(argv)
+    text = summarize_run(config.load_profile(args.profile).paths.root)
+    if args.out:
+        write_text(args.out, text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
