@@ -84,6 +84,24 @@ def test_misconfiguration_stops_before_training(tmp_path) -> None:
         train.grpo_rows([{"problem": ADD.to_dict()}])
 
 
+def test_an_unreachable_generator_stops_grpo_before_training(tmp_path, executor) -> None:
+    import socket
+
+    from criticlab.llm.cache import CachedEngine
+    from criticlab.llm.openai_server import OpenAIEngine
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    generator = CachedEngine(OpenAIEngine(url, "coder", retries=0), tmp_path / "cache.sqlite")
+    reward = CTRLReward(generator, executor)
+    cfg = GRPOConfig(group_size=2, prompts_per_step=1, max_steps=1)
+    with pytest.raises(ConfigError, match=rf"ctrl_reward.*{url}/models is not reachable"):
+        train.train_grpo(TINY_RANDOM, train.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo", progress=False)
+    assert not (tmp_path / "grpo").exists()  # nothing was loaded, trained or written
+
+
 def test_grpo_with_the_ctrl_reward_runs_and_logs(tmp_path, executor) -> None:
     reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / "rewards.jsonl")
     cfg = GRPOConfig(group_size=2, prompts_per_step=2, max_steps=2, max_completion_length=8,

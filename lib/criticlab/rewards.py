@@ -121,6 +121,12 @@ class CTRLReward(_Logged):
         self.executor = executor
         self.sampling = sampling or SamplingParams(temperature=0.0)
 
+    def check(self) -> None:
+        """Before training: the generator must answer (an unreachable server stops here, named)."""
+        from criticlab.llm.cache import check_engine
+
+        check_engine(self.generator)
+
     def __call__(
         self, prompts: Sequence[Any], completions: Sequence[Any], *, problem: Sequence[Any],
         response: Sequence[str], passed: Sequence[bool] | None = None, **_: Any,

@@ -186,6 +186,20 @@ def validate_grpo(cfg: GRPOConfig, dataset_size: int) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def check_rewards(reward_funcs: RewardFunc | list[RewardFunc]) -> None:
+    """Let every reward function that can check its dependencies (the CTRL reward's generator
+    engine) do so before a model is loaded: an unreachable server stops here, with its URL."""
+    from criticlab.llm.base import EngineError
+
+    for func in reward_funcs if isinstance(reward_funcs, list) else [reward_funcs]:
+        check = getattr(func, "check", None)
+        if callable(check):
+            try:
+                check()
+            except EngineError as err:
+                raise ConfigError(f"the reward {getattr(func, '__name__', func)!r} cannot run: {err}") from err
+
+
 def last_checkpoint(output_dir: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -292,6 +306,7 @@ def train_grpo(
 
     output_dir = Path(output_dir)
     validate_grpo(cfg, len(rows))
+    check_rewards(reward_funcs)
     model, tokenizer = load_policy(model_ref, use_unsloth=cfg.use_unsloth, max_length=cfg.max_prompt_length)
     kept, _ = drop_long_prompts(rows, tokenizer, cfg.max_prompt_length)
     validate_grpo(cfg, len(kept))

@@ -57,6 +57,14 @@ class ResponseCache:
             self._db.close()
 
 
+def check_engine(engine: Engine) -> None:
+    """Raise :class:`~criticlab.llm.base.EngineError` (naming what to fix) when ``engine`` cannot
+    answer — a server engine that is unreachable; in-process engines loaded their model already."""
+    check = getattr(engine, "check", None)
+    if callable(check):
+        check()
+
+
 class CachedEngine:
     """Wraps an engine: cached samples are returned at once, only the missing ones are generated.
 
@@ -70,6 +78,10 @@ class CachedEngine:
         self.backend = engine.backend
         self.model_id = engine.model_id
         self.calls = 0
+
+    def check(self) -> None:
+        """Check the wrapped engine can answer (a server is reachable); see :func:`check_engine`."""
+        check_engine(self.engine)
 
     def generate(
         self, conversations: list[Conversation], sampling: SamplingParams, n: int = 1
