@@ -379,3 +379,11 @@ def test_revision_similarity_rows() -> None:
     assert (
         row["similarity"] == 1.0 and row["parsed"] and row["changed_correctness"] and row["method"] == "ctrl"
     )
+
+
+def test_wilson_interval_always_contains_the_observed_share() -> None:
+    # at k = n the upper bound is 1 - 1e-16 before clamping; plots draw p - lo and hi - p as error bars
+    for n in range(1, 120):
+        for k in range(n + 1):
+            lo, hi = analysis.wilson_interval(k, n)
+            assert lo <= k / n <= hi, (k, n)

@@ -67,7 +67,8 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # at p = 0 or 1 the bound equals p exactly in theory; rounding must not leave p outside
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
 
 
 # --------------------------------------------------------------------------------------------
