@@ -462,3 +462,30 @@ def test_worker_crash_is_retried_then_reported_as_infra_error() -> None:
         assert lost.verdict is Verdict.SANDBOX_ERROR and lost.is_infra_error
         assert "infrastructure" in lost.error
         assert ex.run(problem, "def f(x):\n    return x\n").accepted  # and the executor recovers
+
+
+def test_site_packages_under_tmp_are_visible_to_jobs(tmp_path, monkeypatch) -> None:
+    # a virtualenv in a checkout under /tmp (as in CI) must stay importable although the jail
+    # mounts its own tmpfs over /tmp; and the job still cannot write there
+    import site
+
+    packages = tmp_path / "venv" / "site-packages"
+    packages.mkdir(parents=True)
+    (packages / "helper_mod.py").write_text("VALUE = 42\n")
+    monkeypatch.setattr(site, "getsitepackages", lambda: [str(packages)])
+    problem = functional([call(expected=42)], entry="f")
+    code = (
+        "import sys\nsys.path.append({!r})\nimport helper_mod\n"
+        "def f():\n"
+        "    try:\n"
+        "        open({!r}, 'w')\n"
+        "        return -1\n"
+        "    except OSError:\n"
+        "        return helper_mod.VALUE\n"
+    ).format(str(packages), str(packages / "written.txt"))
+    with LocalExecutor(workers=1, site_packages=True) as ex:
+        result = ex.run(problem, code)
+        isolated = ex.isolation_report().guarantees.get("fs_jail", False)
+    assert result.verdict is Verdict.ACCEPTED, result.summary()
+    if isolated:
+        assert not (packages / "written.txt").exists()

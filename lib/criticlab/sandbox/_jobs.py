@@ -480,6 +480,9 @@ class Segment:
             self._kill()
 
     def _frames(self):
+        if self.kill_reason == "channel":  # once forged, nothing later on the channel is trusted
+            self.chan.clear()
+            return
         while len(self.chan) >= 4:
             size = int.from_bytes(self.chan[:4], "big")
             if size > self.cap + (1 << 20):

@@ -216,32 +216,41 @@ class Worker:
     def _build_jail(self):
         """A tmpfs root with read-only binds of the system and Python trees; chroot into it."""
         cfg = self.cfg
-        sx.mount("tmpfs", "/tmp", "tmpfs", sx.MS_NOSUID | sx.MS_NODEV, f"size={int(cfg['tmpfs_mb'])}m,mode=755")
-        root = "/tmp/jail"
-        os.mkdir(root, 0o755)
-        binds = []
+        links, binds = {}, []
         for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
             if os.path.islink(top):
-                os.symlink(os.readlink(top), root + top)
+                links[top] = os.readlink(top)
             elif os.path.isdir(top):
                 binds.append(top)
         for extra in [sys.base_prefix, sys.base_exec_prefix, *cfg.get("extra_paths", [])]:
             real = os.path.realpath(extra)
             if os.path.isdir(real) and not any(real == b or real.startswith(b + "/") for b in binds):
                 binds.append(real)
-        for source in binds:
-            target = root + source
-            os.makedirs(target, 0o755, exist_ok=True)
-            sx.mount(source, target, None, sx.MS_BIND | sx.MS_REC)
-            sx.mount(None, target, None, sx.MS_REMOUNT | sx.MS_BIND | sx.MS_RDONLY | sx.MS_NOSUID | sx.MS_NODEV)
+        # Hold each source open before the tmpfs covers /tmp: a virtualenv or checkout under /tmp
+        # (site-packages of a CI clone) would otherwise be hidden by the time it is bound. The
+        # descriptors are closed before any job runs.
+        sources = {source: os.open(source, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for source in binds}
+        try:
+            sx.mount("tmpfs", "/tmp", "tmpfs", sx.MS_NOSUID | sx.MS_NODEV, f"size={int(cfg['tmpfs_mb'])}m,mode=755")
+            root = "/tmp/jail"
+            os.mkdir(root, 0o755)
+            for top, link in links.items():
+                os.symlink(link, root + top)
+            for source, fd in sources.items():
+                target = root + source
+                os.makedirs(target, 0o755, exist_ok=True)
+                sx.mount(f"/proc/self/fd/{fd}", target, None, sx.MS_BIND | sx.MS_REC)
+                sx.mount(None, target, None, sx.MS_REMOUNT | sx.MS_BIND | sx.MS_RDONLY | sx.MS_NOSUID | sx.MS_NODEV)
+        finally:
+            for fd in sources.values():
+                os.close(fd)
         os.mkdir(root + "/dev", 0o755)
         for name in ("null", "zero", "full", "random", "urandom"):
             if os.path.exists("/dev/" + name):
                 open(root + "/dev/" + name, "w").close()
                 sx.mount("/dev/" + name, root + "/dev/" + name, None, sx.MS_BIND)
-        for name in ("proc", "etc", "home"):
-            os.mkdir(root + "/" + name, 0o755)
-        os.mkdir(root + "/tmp", 0o755)  # only each job's own directory inside is writable
+        for name in ("proc", "etc", "home", "tmp"):  # in /tmp only each job's own directory is writable
+            os.makedirs(root + "/" + name, 0o755, exist_ok=True)  # a bound path may have made it already
         os.chroot(root)
         os.chdir("/")
         self.jail_tmp = "/tmp"
