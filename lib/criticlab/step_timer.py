@@ -68,10 +68,11 @@ class StepTimer(TrainerCallback):
         return timed
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        # reward records count steps from 0, step times from 1: keep what the checkpoint holds
         reward_log = getattr(self.reward, "log_path", None)
-        for path, key in ((reward_log, "step"), (self.log_path, "step")):
+        for path, last_kept in ((reward_log, state.global_step - 1), (self.log_path, state.global_step)):
             if path is not None and Path(path).is_file():
-                keep_steps_before(Path(path), key, state.global_step, offset=1 if path == self.log_path else 0)
+                keep_steps_upto(Path(path), last_kept)
         # TRL generates with the unwrapped policy, which on one device is this very object.
         if model is not None and not getattr(model.generate, "__criticlab_timed__", False):
             model.generate = self._timed_generate(model.generate)
@@ -99,12 +100,11 @@ class StepTimer(TrainerCallback):
             append_jsonl(self.log_path, [record.to_dict()])
 
 
-def keep_steps_before(path: Path, key: str, global_step: int, offset: int = 0) -> None:
-    """Rewrite a JSONL log (atomically) without the records of steps the resumed run repeats.
-
-    Reward records count steps from 0 (``offset`` 0), step times from 1 (``offset`` 1)."""
+def keep_steps_upto(path: Path, last: int) -> None:
+    """Rewrite a JSONL log (atomically) without the records of steps after ``last``: a resumed
+    run trains those steps again and logs them anew."""
     rows = read_jsonl(path)
-    kept = [row for row in rows if int(row.get(key, -1)) < global_step + offset]
+    kept = [row for row in rows if int(row.get("step", -1)) <= last]
     if len(kept) != len(rows):
         write_jsonl(path, kept)
 
