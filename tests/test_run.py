@@ -44,6 +44,21 @@ def test_runs_in_order_with_profile_injected_and_reports_times(project: Path) ->
     assert executed.is_file()
     saved = read_json(project / "outputs" / "tiny" / "run.json")
     assert [r["notebook"] for r in saved["runs"]] == ["01_first", "02_second"]
+    assert all(r["finished"] for r in saved["runs"])
+
+
+def test_a_rerun_keeps_the_earlier_timings_in_the_history(project: Path) -> None:
+    nbs = project / "notebooks"
+    notebook(nbs / "01_first.ipynb", "pass")
+    notebook(nbs / "02_second.ipynb", "pass")
+    first = run.run_profile("tiny", echo=lambda *a, **k: None)
+    run.run_profile("tiny", only=["02"], echo=lambda *a, **k: None)
+    saved = read_json(project / "outputs" / "tiny" / "run.json")
+    assert [r["notebook"] for r in saved["runs"]] == ["01_first", "02_second"]
+    assert saved["runs"][0]["seconds"] == first.runs[0].seconds  # an --only run keeps the others
+    assert [r["notebook"] for r in saved["history"]] == ["01_first", "02_second", "02_second"]
+    assert saved["history"][1]["seconds"] == first.runs[1].seconds
+    assert saved["runs"][1] == saved["history"][2]
 
 
 def test_failing_cell_is_named_and_run_stops(project: Path) -> None:

@@ -17,6 +17,7 @@ import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from criticlab import config
@@ -36,6 +37,7 @@ class NotebookRun:
     seconds: float
     output: str
     error: str = ""
+    finished: str = ""  # UTC time the notebook ended, ISO 8601
 
 
 @dataclass
@@ -123,13 +125,13 @@ def run_profile(
             seconds = time.perf_counter() - started
             message = describe_failure(err)
             echo(f" FAILED after {seconds:.1f} s")
-            report.runs.append(NotebookRun(notebook.stem, "failed", seconds, str(target), message))
+            report.runs.append(NotebookRun(notebook.stem, "failed", seconds, str(target), message, _now()))
             _save_report(cfg, report)
             raise RunError(f"notebook {notebook.stem} failed: {message}\n  executed copy: {target}") from err
         seconds = time.perf_counter() - started
         status = "prepared" if prepare_only else "ok"
         echo(f" {status} in {seconds:.1f} s")
-        report.runs.append(NotebookRun(notebook.stem, status, seconds, str(target)))
+        report.runs.append(NotebookRun(notebook.stem, status, seconds, str(target), finished=_now()))
     _save_report(cfg, report)
     if not prepare_only:
         total = sum(r.seconds for r in report.runs)
@@ -137,14 +139,25 @@ def run_profile(
     return report
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def _save_report(cfg: config.Profile, report: RunReport) -> None:
-    """Merge this run's timings into ``run.json`` (an ``--only`` run keeps the others' figures)."""
+    """Merge this run's timings into ``run.json`` (an ``--only`` run keeps the others' figures).
+
+    ``runs`` holds the latest run of each notebook; ``history`` every run ever recorded, in order,
+    because a re-run served by the response cache takes seconds and would otherwise hide what the
+    stage cost when it really generated.
+    """
     path = cfg.paths.root / "run.json"
     previous = read_json(path) if path.is_file() else {}
     runs = {r["notebook"]: r for r in previous.get("runs", [])}
-    runs.update({r.notebook: asdict(r) for r in report.runs})
+    fresh = [asdict(r) for r in report.runs]
+    runs.update({r["notebook"]: r for r in fresh})
+    history = previous.get("history", previous.get("runs", [])) + fresh
     write_json(path, {"profile": report.profile, "profile_path": report.profile_path,
-                      "runs": [runs[k] for k in sorted(runs)]})
+                      "runs": [runs[k] for k in sorted(runs)], "history": history})
 
 
 def main(argv: list[str] | None = None) -> int:
