@@ -23,6 +23,8 @@
 # with execution feedback**, and each **trained critic** (CTRL-SFT from notebook 04, CTRL-GRPO from
 # notebook 05) once its checkpoint exists. Critic methods run for `rounds` rounds, once revising
 # every round and once (`+stop`) stopping when the critic judges the solution Correct.
+# Execution feedback's verdict is the tests' own, so its `+stop` variant stops exactly when every
+# test passes — the bound a perfectly discriminating critic would reach.
 #
 # The tables report, per method and round k, **Pass@1**, **Δ↑** (share of all samples wrong at
 # round 0 and right at round k) and **Δ↓** (right at round 0, wrong at round k), so that

@@ -39,7 +39,17 @@ def test_execution_feedback_shows_the_failing_test(executor) -> None:
     [t] = run_loop([ECHO], ScriptedEngine(), executor, config)
     critique = t.rounds[0].critique
     assert "Input:\n1" in critique and "Expected output:\n2" in critique and "Actual output:\n3" in critique
-    assert t.rounds[0].verdict is None and t.final.correct
+    # the verdict is the tests' own: a failing solution is judged incorrect, so +stop never stops it
+    assert t.rounds[0].verdict == "incorrect" and t.final.correct
+
+
+def test_execution_feedback_with_stop_stops_when_every_test_passes(executor) -> None:
+    # the scripted generator answers wrong first and right once revised
+    config = LoopConfig(method="exec+stop", critic_mode="execution_feedback", rounds=3, stop_when_correct=True)
+    generator = ScriptedEngine()
+    [t] = run_loop([ADD], generator, executor, config)
+    assert [r.verdict for r in t.rounds] == ["incorrect", "correct"] and t.final.correct
+    assert t.stopped == "critic_correct" and generator.samples == 2
 
 
 def test_external_critic_engine_is_used(executor) -> None:

@@ -13,6 +13,8 @@ A *method* is a critic choice for the critique→revision loop:
 | ``critic:<model>``   | any other model reference, through the profile's engine         |
 
 Each method runs with and without stopping when its critic says Correct (``<method>+stop``).
+Execution feedback's verdict is the tests' own, so ``execution_feedback+stop`` stops exactly when
+every test passes: the bound a critic with perfect discrimination would set.
 """
 
 from __future__ import annotations

@@ -234,7 +234,7 @@ def _run_chunk(
         for t, rnd, critique in zip(active, latest, critiques):
             rnd.critique = critique.text
             rnd.critique_finish_reason = critique.finish_reason
-            rnd.verdict = prompts.parse_verdict(critique.text) if config.critic_mode != "execution_feedback" else None
+            rnd.verdict = _verdict(config.critic_mode, rnd, critique.text)
             if config.stop_when_correct and rnd.verdict == "correct":
                 t.stopped = "critic_correct"
             else:
@@ -250,6 +250,16 @@ def _run_chunk(
         for t, rnd in zip(revise, new_rounds):
             t.rounds.append(rnd)
     return trajectories
+
+
+def _verdict(mode: str, rnd: Round, critique: str) -> prompts.VerdictLabel | None:
+    """The critic's parsed verdict; for raw execution feedback, the tests' own (an oracle critic:
+    its ``+stop`` variant stops exactly when every test passes, the bound a perfect critic sets)."""
+    if mode != "execution_feedback":
+        return prompts.parse_verdict(critique)
+    if rnd.result.is_infra_error:
+        return None
+    return "correct" if rnd.result.accepted else "incorrect"
 
 
 def _critiques(
