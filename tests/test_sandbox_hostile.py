@@ -18,9 +18,9 @@ import pytest
 
 from criticlab.data.types import Problem, Test
 from criticlab.sandbox import LocalExecutor, Verdict
+from criticlab.sandbox.local import SPARE_ZYGOTES
 
 LIMIT = 0.5
-SPARE_CHILDREN = 2
 """Idle children each worker forks ahead of its next job (``_worker.SPARE_ZYGOTES``)."""
 
 
@@ -79,15 +79,40 @@ def _describe(strays: dict[int, set[int]]) -> dict[int, list[str]]:
     return out
 
 
+def _not_idle_zygotes(worker: int, kids: set[int]) -> set[int]:
+    """Descendants that are not the worker's idle pre-forked children: any grandchild, any child
+    that entered a job directory (an idle one still shares the worker's working directory), and
+    every child when there are more than the worker keeps."""
+    home = _cwd(worker)
+    idle = {pid for pid in kids if _parent(pid) == worker and _cwd(pid) == home}
+    return (kids - idle) | (idle if len(idle) > SPARE_ZYGOTES[1] else set())
+
+
+def _cwd(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return int(data[data.rfind(b")") + 2 :].split()[1])
+
+
 def assert_nothing_left(ex: LocalExecutor) -> None:
-    """Each worker keeps only its idle pre-forked children (two); nothing else of a job survives.
+    """Each worker keeps only its idle pre-forked children; nothing else of a job survives.
 
     A worker tidies up right after sending a verdict, so the check polls briefly.
     """
     deadline = time.monotonic() + 5
     while True:
         trees = {pid: _descendants(pid) for pid in ex.worker_pids()}
-        strays = {pid: kids for pid, kids in trees.items() if len(kids) > SPARE_CHILDREN}
+        strays = {pid: _not_idle_zygotes(pid, kids) for pid, kids in trees.items()}
+        strays = {pid: kids for pid, kids in strays.items() if kids}
         if ex.mode == "root":  # a process of a job uid outside the workers' trees escaped them
             inside = set().union(*trees.values()) if trees else set()
             escaped = _uid_processes(ex.uid_base, ex.uid_base + ex.workers) - inside
@@ -120,6 +145,24 @@ def _need(ex: LocalExecutor, *guarantees: str) -> None:
     missing = [g for g in guarantees if not ex.isolation_report().guarantees[g]]
     if missing:
         pytest.skip(f"this machine's sandbox lacks {missing}")
+
+
+def test_the_leftover_check_sees_a_running_job(sandbox: LocalExecutor) -> None:
+    """The check above tells idle pre-forked children from a job's: a job in flight is a stray."""
+    import threading
+
+    code = "import time\ndef f(x):\n    time.sleep(1.5)\n    return x + 1\n"
+    job = threading.Thread(target=sandbox.run, args=(functional(), code))
+    job.start()
+    try:
+        deadline, seen = time.monotonic() + 1.2, set()
+        while not seen and time.monotonic() < deadline:
+            for worker in sandbox.worker_pids():
+                seen |= _not_idle_zygotes(worker, _descendants(worker))
+            time.sleep(0.05)
+        assert seen, "a running job was taken for an idle spare"
+    finally:
+        job.join()
 
 
 # ------------------------------------------------------------------------------------------

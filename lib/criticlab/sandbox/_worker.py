@@ -72,9 +72,9 @@ sx = _load("_criticlab_sys", "_sys.py")
 child = _load("_criticlab_child", "_child.py")
 jobs = _load("_criticlab_jobs", "_jobs.py")
 
-SPARE_ZYGOTES = 2
-"""Children kept forked ahead: two, so the next job takes one that finished its set-up while the
-previous job ran, even when jobs arrive back to back."""
+SPARE_LOW, SPARE_HIGH = 2, 6
+"""Children kept forked ahead: refilled to ``SPARE_HIGH`` when ``SPARE_LOW`` are left, so the next
+job takes one that finished its set-up while the previous jobs ran, even back to back."""
 
 JOB_ENV_BASE = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -277,16 +277,26 @@ class Worker:
 
     def warm_up(self):
         """Run one representative job in-process paths once, so forked children start warm."""
-        sample = "def f(x):\n    return sorted(x)\n"
-        spec = {"code": sample, "entry": "f", "needs_entry": True,
-                "tests": [{"k": "call", "a": "[[3, 1, 2]]"}, {"k": "assert", "c": "assert f([2, 1]) == [1, 2]"},
-                          {"k": "assert", "m": _warm_marshal(), "d": ""}]}
-        sink = []
-        child.run_functional(spec, 0, len(spec["tests"]), sink.append)
-        json.dumps(sink)
-        json.loads(json.dumps({"a": [1, 2.5, "x", None]}))
+        self.rehearse()
         gc.collect()
         gc.freeze()  # the forked children share these pages instead of copying them on first GC
+
+    def rehearse(self, out_fd=None):
+        """Walk a job's code path on a sample program: the harness, the JSON of a job message and
+        of its records. In the worker it warms caches; in a zygote waiting for its job it also
+        takes the copy-on-write faults of the pages that path writes (reference counts, allocator
+        pools) while the machine is idle, instead of on the job's clock (see ``_zygote_main``).
+        Leaves nothing a job could observe: its names live in a namespace that is dropped."""
+        spec = {"code": _WARM_CODE, "entry": "f", "needs_entry": True, "tests": _WARM_TESTS}
+        message = json.loads(json.dumps({"dir": "/", "spec": spec, "nonce": "n", "cpu": 1.0, "input": None}))
+        sink = []
+        child.run_functional(message["spec"], 0, len(_WARM_TESTS), sink.append)
+        if out_fd is not None:
+            emit = child.frame_writer(out_fd, "rehearsal")
+            for record in sink:
+                emit(record)
+        else:
+            json.dumps(sink)
 
     # -- serving ----------------------------------------------------------------------------
 
@@ -294,9 +304,21 @@ class Worker:
         """The oldest spare (long done with its set-up), or a fresh one if none is left."""
         return self.spares.pop(0) if self.spares else jobs.Zygote(self)
 
-    def spare_zygote(self, keep=SPARE_ZYGOTES):
-        while len(self.spares) < keep:
+    def spare_zygote(self):
+        """Keep zygotes forked ahead, refilled in a burst when at most ``low`` are left.
+
+        Every fork write-protects all of the worker's pages again, so the worker takes a
+        copy-on-write fault for each page it writes before its next fork (about 300 per job).
+        Forking several zygotes back to back pays that once per burst instead of once per job."""
+        low, high = self.cfg.get("spares", (SPARE_LOW, SPARE_HIGH))
+        if len(self.spares) > low:
+            return
+        poller = select.poll()
+        poller.register(self.ctl_in, select.POLLIN)
+        while len(self.spares) < high:
             self.spares.append(jobs.Zygote(self))
+            if len(self.spares) > low and (self.pending or poller.poll(0)):
+                return  # a job is waiting: serve it, refill after
 
     def spare_pids(self):
         return {z.pid for z in self.spares}
@@ -394,6 +416,11 @@ def _warm_marshal():
     import marshal
 
     return base64.b64encode(marshal.dumps(compile("assert 1", "warm-up", "exec"))).decode("ascii")
+
+
+_WARM_CODE = "def f(x):\n    return sorted(x)\n"
+_WARM_TESTS = [{"k": "call", "a": "[[3, 1, 2]]"}, {"k": "assert", "c": "assert f([2, 1]) == [1, 2]"},
+               {"k": "assert", "m": _warm_marshal(), "d": ""}]
 
 
 def _job_stdio():

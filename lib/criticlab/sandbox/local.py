@@ -49,6 +49,12 @@ UID_BASE = 1 << 20
 machine never share a uid, its process limit or its files."""
 
 
+SPARE_ZYGOTES = (2, 6)
+"""Each worker keeps this many (low, high) children forked and confined ahead of their jobs: refilled
+to *high* in one burst once only *low* are left, so the worker's pages are write-protected by a fork
+once per burst rather than once per job (see ``_worker.Worker.spare_zygote``)."""
+
+
 class SandboxUnavailable(RuntimeError):
     """No isolation mode could be started (every candidate failed its start-up self-test)."""
 
@@ -101,7 +107,7 @@ class _Worker:
             "index": self.index, "mode": mode, "uid": ex.uid_base + self.index, "tmp_base": str(ex._tmp_base),
             "cgroups": self.groups.paths, "oom_files": self.groups.oom_files, "parent_pid": os.getpid(),
             "tmpfs_mb": ex.tmpfs_mb, "extra_paths": ex._extra_paths, "max_processes": ex.limits.max_processes,
-            "limits": ex.limits.to_wire(),
+            "limits": ex.limits.to_wire(), "rehearse": ex._rehearse, "spares": ex._spares,
         }
         self.send(config)
         try:
@@ -261,6 +267,8 @@ class LocalExecutor(AsyncService):
         self._tmp_base: Path | None = None
         self._hierarchies: list[cgroups.Hierarchy] = []
         self._extra_paths: list[str] = []
+        self._rehearse = True  # zygotes walk a job's path before theirs arrives (off: to measure its effect)
+        self._spares = SPARE_ZYGOTES
         _LIVE.add(self)
 
     @classmethod
