@@ -64,6 +64,55 @@ grpo_cfg = dataclasses.replace(cfg.grpo, max_steps=cfg.crl.max_steps or cfg.grpo
 print(f"policy {policy}; ratios {ratios}; {grpo_cfg.max_steps} GRPO steps each")
 
 # %% [markdown]
+# ## Format warm-up (small policies)
+#
+# The paper's policies are instruct models that end a judgment with `\\conclusion{T|F}` when asked.
+# The small CPU policies rarely do (SmolLM2-135M: none of 32 answers; Qwen2.5-Coder-0.5B: 3 of 16
+# within 256 tokens), and a judgment without a conclusion earns 0, so GRPO would see equal rewards
+# and learn nothing. When `crl.format_warmup_epochs` is set, the policy is first fine-tuned to answer
+# CRL prompts with a bare conclusion whose T/F is drawn at random, half each, independently of the
+# labels: it learns the format and judges at chance, so what the CRL reward adds afterwards shows.
+
+# %%
+if cfg.crl.format_warmup_epochs:
+    warmup_rows = crl.format_warmup_rows(crl_pool, seed=cfg.seed)
+    warmup = train.train_sft(
+        policy, warmup_rows, dataclasses.replace(cfg.sft, epochs=cfg.crl.format_warmup_epochs),
+        cfg.paths.checkpoints_dir / "crl_format_warmup", seed=cfg.seed, progress=cfg.progress,
+        source="06_crl format warm-up",
+    )
+    policy = str(warmup.final_dir)
+    losses = [h["loss"] for h in warmup.history if "loss" in h]
+    print(f"format warm-up: {len(warmup_rows)} rows, {warmup.global_step} steps, "
+          f"loss {losses[0]:.2f} -> {losses[-1]:.2f}" if losses else "format warm-up: resumed, already done")
+
+# %% [markdown]
+# ## Judgment accuracy before CRL
+#
+# The reward curve sees one prompt per step, so its steps are noisy. The cleaner measure samples
+# the policy's judgments of every CRL row (as many per row as a GRPO group, same temperature) once
+# before training and again after each run.
+
+# %%
+from criticlab.llm import make_engine
+from criticlab.llm.base import SamplingParams
+
+judge_sampling = SamplingParams(temperature=grpo_cfg.temperature, top_p=1.0,
+                                max_tokens=grpo_cfg.max_completion_length, seed=cfg.seed)
+
+
+def judge_with(model: str) -> dict:
+    engine = make_engine(model, "hf", hf_dtype=cfg.models.hf_dtype)
+    try:
+        return crl.judgment_stats(crl.judge(engine, crl_pool, judge_sampling, n=grpo_cfg.group_size))
+    finally:
+        del engine
+
+
+before = judge_with(policy) if crl_pool and any(r > 0 for r in ratios) else {}
+print("before CRL:", {k: round(v, 3) for k, v in before.items()})
+
+# %% [markdown]
 # ## One GRPO run per mix ratio
 
 # %%
@@ -85,31 +134,36 @@ with make_executor(cfg.sandbox) as executor:
             seed=cfg.seed, progress=cfg.progress, lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
             callbacks=[StepTimer(reward, log_path=stage_dir / f"step_times_{r:g}.jsonl")],
         )
-        runs[r] = (result, read_jsonl(log))
-        print(f"ratio {r:g}: {result.global_step} steps, {crl.label_balance(rows)}")
+        after = judge_with(str(result.final_dir)) if r > 0 and before else {}
+        runs[r] = (result, read_jsonl(log), after)
+        print(f"ratio {r:g}: {result.global_step} steps, {crl.label_balance(rows)}; "
+              f"judgment accuracy {before.get('crl_accuracy', float('nan')):.3f} -> {after.get('crl_accuracy', float('nan')):.3f}")
 
 # %% [markdown]
 # ## Code reward and CRL judgment accuracy per ratio
+#
+# Accuracy counts an answer without a conclusion as wrong. A judge that always says T scores the
+# share of correct candidates (`crl_always_T_accuracy`), so the table also gives the accuracy on
+# each label: a rise that comes only from saying T more often shows there.
 
 # %%
-def summarize(records: list[dict]) -> dict:
-    code = [x["reward"] for x in records if x["task"] == "code" and x["reward"] is not None]
-    judged = [rewards.RewardRecord(**x).verdict_right for x in records if x["task"] == "crl"]
-    curve = rewards.per_step([x for x in records if x["task"] == "crl"])
-    acc = [s["verdict_accuracy"] for s in curve]
-    first, last, se = train.quarter_means(acc) if acc else (float("nan"),) * 3
-    return {"code_reward": sum(code) / len(code) if code else float("nan"),
-            "crl_accuracy": sum(judged) / len(judged) if judged else float("nan"),
-            "crl_accuracy_first_quarter": first, "crl_accuracy_last_quarter": last, "crl_accuracy_se": se}
-
-
-table = pd.DataFrame([{"ratio": r, **summarize(logged)} for r, (_, logged) in runs.items()])
+table = pd.DataFrame([
+    {"ratio": r, **crl.summarize_run(logged),
+     **{f"before_{k}": v for k, v in before.items() if k != "crl_judgments"},
+     **{f"after_{k}": v for k, v in after.items() if k != "crl_judgments"}}
+    for r, (_, logged, after) in runs.items()
+])
 if len(table):
-    plots.save_figure(
-        plots.plot_training_curves(
-            {f"ratio {r:g}": [(s["step"], s["reward"]) for s in rewards.per_step(logged)] for r, (_, logged) in runs.items()},
-            title="Mean reward per step by CRL ratio", smooth=3),
-        cfg.paths.figures_dir / "06_crl_rewards")
+    curves = {f"ratio {r:g}": [(s["step"], s["reward"]) for s in rewards.per_step(logged)] for r, (_, logged, _) in runs.items()}
+    plots.save_figure(plots.plot_training_curves(curves, title="Mean reward per step by CRL ratio", smooth=3),
+                      cfg.paths.figures_dir / "06_crl_rewards")
+    accuracy = {f"ratio {r:g}": [(s["step"], s["verdict_accuracy"]) for s in rewards.per_step([x for x in logged if x["task"] == "crl"])]
+                for r, (_, logged, _) in runs.items()}
+    accuracy = {k: v for k, v in accuracy.items() if v}
+    if accuracy:
+        plots.save_figure(plots.plot_training_curves(accuracy, title="CRL verdict accuracy per step", smooth=3),
+                          cfg.paths.figures_dir / "06_crl_accuracy")
 write_json(stage_dir / "metrics.json", {"stage": "06_crl", "code_rows": len(code_pool), "crl_rows": len(crl_pool),
+                                        "policy": policy, "format_warmup_epochs": cfg.crl.format_warmup_epochs,
                                         "ratios": table.to_dict(orient="records")})
-table
+table.T if len(table) else table

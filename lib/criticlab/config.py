@@ -242,6 +242,9 @@ class CRLConfig:
     """GRPO steps of each CRL run (None: ``grpo.max_steps``); the other GRPO settings are shared."""
     label_threshold: float = 0.8
     """A candidate solution is labelled correct when its pass rate exceeds this."""
+    format_warmup_epochs: int = 0
+    """Epochs of SFT on bare ``\\conclusion{T|F}`` answers with random labels before CRL (0: none),
+    for policies too small to follow the format (see :func:`criticlab.crl.format_warmup_rows`)."""
 
 
 @dataclass

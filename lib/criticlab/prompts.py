@@ -221,6 +221,11 @@ _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _CONCLUSION = re.compile(r"\\conclusion\{\s*([TF])\s*\}")
 
 
+def conclusion(correct: bool) -> str:
+    """The CRL answer's closing tag for a verdict (what :func:`parse_conclusion` reads)."""
+    return "\\conclusion{T}" if correct else "\\conclusion{F}"
+
+
 def parse_conclusion(answer: str) -> bool | None:
     """The CRL judgment: ``True`` for ``\\conclusion{T}``, ``False`` for ``{F}``, ``None`` if absent.
 
