@@ -255,6 +255,7 @@ class Job:
         self.mark("tests_done")
         if not self.deferred:
             self.cleanup()
+        self.mark("send")
         sx.send(self.w.ctl_out, {
             "op": "done", "id": self.id, "events": self.events, "run": time.monotonic() - self.started,
             "forks": self.forks, "stdout": self.stdout_tail.decode("utf-8", "replace"),

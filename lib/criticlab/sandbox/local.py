@@ -472,6 +472,7 @@ class LocalExecutor(AsyncService):
         judge = Judge(plan)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + plan.deadline + DEADLINE_GRACE
+        sent = time.perf_counter()
         worker.send(plan.wire_job(job_id, self.trace))
         aborted = False
         while True:
@@ -483,6 +484,7 @@ class LocalExecutor(AsyncService):
             if msg is None:
                 raise _WorkerDied(f"worker {worker.index} died: "
                                   f"{tail(worker.stderr_tail.decode(errors='replace'), 500) or 'no message'}")
+            received = time.perf_counter()
             if msg.get("id") != job_id:
                 continue
             op = msg.get("op")
@@ -497,6 +499,7 @@ class LocalExecutor(AsyncService):
                 result.timings["run"] = float(msg.get("run", 0.0))
                 if msg.get("trace"):
                     result.timings.update(_trace_phases(msg["trace"]))
+                    result.timings.update(_trace_hops(msg["trace"], sent, received, time.perf_counter()))
                     usage = msg.get("usage") or {}
                     result.timings.update({f"child_{k}": float(v) for k, v in usage.items()})
                 return result
@@ -533,6 +536,20 @@ def _trace_phases(marks: list) -> dict[str, float]:
     span("reap", last.get("record"), last.get("reaped"))
     span("cleanup", first.get("tests_done"), first.get("cleaned"))
     return {f"trace_{k}": v for k, v in out.items()}
+
+
+def _trace_hops(marks: list, sent: float, received: float, judged: float) -> dict[str, float]:
+    """Where a sample's time went between the processes (``perf_counter`` is the system-wide
+    monotonic clock on Linux, so the worker's marks and ours share a time line): ``to_worker``
+    from sending the job to the worker starting it, ``from_worker`` from the worker sending the
+    verdict's records to our reading them, ``judge`` deciding the verdict from them."""
+    stamps = dict(marks)
+    out = {"trace_judge": max(0.0, judged - received)}
+    if "start" in stamps:
+        out["trace_to_worker"] = max(0.0, stamps["start"] - sent)
+    if "send" in stamps:
+        out["trace_from_worker"] = max(0.0, received - stamps["send"])
+    return out
 
 
 TMP_PREFIX = f"{cgroups.PREFIX}sbx-"
