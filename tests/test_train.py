@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -178,3 +179,19 @@ def test_precision_auto_resolves_to_a_real_dtype() -> None:
     assert isinstance(native_bf16(), bool)
     assert resolve_dtype("auto") == ("bfloat16" if native_bf16() else "float32")
     assert resolve_dtype("float32") == "float32"
+
+
+def test_a_run_resumes_only_with_its_own_settings(tmp_path) -> None:
+    cfg = SFTConfig(learning_rate=1e-3, max_steps=4)
+    out = tmp_path / "sft"
+    train.guard_resume(out, train.run_settings("model-a", sft_rows(), cfg))  # a new run records its settings
+    (out / "checkpoint-2").mkdir()
+    longer = dataclasses.replace(cfg, max_steps=8, epochs=3)  # training longer may resume
+    train.guard_resume(out, train.run_settings("model-a", sft_rows(), longer))
+    with pytest.raises(ConfigError, match=r"other settings \(changed: learning_rate\).*delete that directory"):
+        train.guard_resume(out, train.run_settings("model-a", sft_rows(), dataclasses.replace(cfg, learning_rate=1e-4)))
+    with pytest.raises(ConfigError, match=r"changed: model\)"):
+        train.guard_resume(out, train.run_settings("model-b", sft_rows(), cfg))
+    with pytest.raises(ConfigError, match=r"changed: data_sha256, rows\)"):
+        train.guard_resume(out, train.run_settings("model-a", sft_rows()[:1], cfg))
+    assert (out / "checkpoint-2").is_dir()  # nothing is deleted

@@ -13,6 +13,8 @@ model (or LoRA adapter) and tokenizer go to ``<output>/final``, and the trainer'
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -25,7 +27,7 @@ from typing import Any
 from criticlab import prompts
 from criticlab.config import ConfigError, GRPOConfig, SFTConfig
 from criticlab.data.types import Problem
-from criticlab.io import write_jsonl
+from criticlab.io import read_json, write_json, write_jsonl
 from criticlab.llm.precision import native_bf16
 
 RewardFunc = Callable[..., list]
@@ -200,6 +202,39 @@ def check_rewards(reward_funcs: RewardFunc | list[RewardFunc]) -> None:
                 raise ConfigError(f"the reward {getattr(func, '__name__', func)!r} cannot run: {err}") from err
 
 
+RESUMABLE_CHANGES = ("max_steps", "epochs")
+"""Settings a run may change and still resume (training longer); any other change starts afresh."""
+SETTINGS_FILE = "run_settings.json"
+
+
+def run_settings(model_ref: str, rows: Sequence[dict[str, Any]], cfg: Any, **extra: Any) -> dict[str, Any]:
+    """What a run's checkpoints depend on: the starting model, a digest of the data, the settings."""
+    data = json.dumps(list(rows), sort_keys=True, default=str).encode()
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUMABLE_CHANGES}
+    return {"model": str(model_ref), "data_sha256": hashlib.sha256(data).hexdigest(), "rows": len(rows),
+            **settings, **extra}
+
+
+def guard_resume(output_dir: Path, settings: dict[str, Any]) -> None:
+    """Resume only a run that started with these settings; record them for a new run.
+
+    Without it, changing the model, the data or a hyperparameter and re-running a notebook would
+    silently continue the old run from its last checkpoint. Stops with what changed and how to
+    start afresh (checkpoints are never deleted here).
+    """
+    path = output_dir / SETTINGS_FILE
+    if last_checkpoint(output_dir) is not None and path.is_file():
+        previous = read_json(path)
+        changed = sorted(k for k in previous.keys() | settings.keys() if previous.get(k) != settings.get(k))
+        if changed:
+            raise ConfigError(
+                f"{output_dir} holds checkpoints of a run with other settings (changed: {', '.join(changed)}); "
+                f"delete that directory to train afresh, or restore the settings to resume it"
+            )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_json(path, json.loads(json.dumps(settings, default=str)))
+
+
 def last_checkpoint(output_dir: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -261,6 +296,7 @@ def train_sft(
     output_dir = Path(output_dir)
     accumulation = sft_accumulation(cfg)
     dataset = sft_dataset(rows, source)
+    guard_resume(output_dir, run_settings(model_ref, rows, cfg, seed=seed))
     model, tokenizer = load_policy(model_ref, use_unsloth=cfg.use_unsloth, max_length=cfg.max_length)
     args = TRLSFTConfig(
         **_common_args(output_dir, seed, progress, save_steps, cfg.bf16),
@@ -307,6 +343,8 @@ def train_grpo(
     output_dir = Path(output_dir)
     validate_grpo(cfg, len(rows))
     check_rewards(reward_funcs)
+    names = [getattr(f, "__name__", type(f).__name__) for f in (reward_funcs if isinstance(reward_funcs, list) else [reward_funcs])]
+    guard_resume(output_dir, run_settings(model_ref, rows, cfg, seed=seed, rewards=names, lora_r=lora_r, lora_alpha=lora_alpha))
     model, tokenizer = load_policy(model_ref, use_unsloth=cfg.use_unsloth, max_length=cfg.max_prompt_length)
     kept, _ = drop_long_prompts(rows, tokenizer, cfg.max_prompt_length)
     validate_grpo(cfg, len(kept))
