@@ -7,7 +7,8 @@
 :class:`~criticlab.sandbox.LocalExecutor`, at concurrency 1 and at one per core, alternating
 the two so that a change in machine load hits both. It prints executions per second, their
 ratio, and the per-execution overhead (latency minus the work itself, measured in-process)
-next to the cost of a bare ``python -I -S -c pass``. Each subcommand is a ``bench_<name>``
+next to the cost of a bare ``python -I -S -c pass``, and where LocalExecutor's CPU goes per
+execution (this process, its workers, the job processes they fork). Each subcommand is a ``bench_<name>``
 function registered in :func:`build_parser`; more (``engines``, ``train``) sit beside it.
 """
 
