@@ -39,6 +39,8 @@ import pandas as pd
 from criticlab import config, crl, export, plots, rewards, synthesis, train
 from criticlab.data import read_problems
 from criticlab.io import read_jsonl, write_json, write_jsonl
+from criticlab.llm import make_engine
+from criticlab.llm.base import SamplingParams
 from criticlab.sandbox import make_executor
 from criticlab.step_timer import StepTimer
 
@@ -94,19 +96,13 @@ if cfg.crl.format_warmup_epochs:
 # before training and again after each run.
 
 # %%
-from criticlab.llm import make_engine
-from criticlab.llm.base import SamplingParams
-
 judge_sampling = SamplingParams(temperature=grpo_cfg.temperature, top_p=1.0,
                                 max_tokens=grpo_cfg.max_completion_length, seed=cfg.seed)
 
 
 def judge_with(model: str) -> dict:
     engine = make_engine(model, "hf", hf_dtype=cfg.models.hf_dtype)
-    try:
-        return crl.judgment_stats(crl.judge(engine, crl_pool, judge_sampling, n=grpo_cfg.group_size))
-    finally:
-        del engine
+    return crl.judgment_stats(crl.judge(engine, crl_pool, judge_sampling, n=grpo_cfg.group_size))
 
 
 before = judge_with(policy) if crl_pool and any(r > 0 for r in ratios) else {}

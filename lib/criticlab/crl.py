@@ -143,7 +143,7 @@ def judge(engine: Engine, rows: Sequence[dict[str, Any]], sampling: SamplingPara
     outputs = engine.generate([r["prompt"] for r in crl], sampling, n=n)
     records = []
     for row, completions in zip(crl, outputs):
-        problem_id = json.loads(row["problem"]).get("id", "") if isinstance(row["problem"], str) else ""
+        problem_id = json.loads(row["problem"])["id"]
         for completion in completions:
             verdict = prompts.parse_conclusion(completion.text)
             right = verdict is not None and verdict == bool(row["label"])

@@ -135,7 +135,7 @@ def _zygote_main(worker, targets):
     except BaseException as err:
         os.write(2, f"sandbox set-up failed: {err!r}\n".encode())
         os._exit(71)
-    if w.cfg.get("rehearse", True):
+    if w.cfg["rehearse"]:
         with contextlib.suppress(Exception):
             w.rehearse(out_fd=0)  # fd 0 is /dev/null until a stdin test's input replaces it
     job = sx.recv(GO_FD)  # ---- blocks until the worker hands over a job (EOF: discarded)

@@ -72,10 +72,6 @@ sx = _load("_criticlab_sys", "_sys.py")
 child = _load("_criticlab_child", "_child.py")
 jobs = _load("_criticlab_jobs", "_jobs.py")
 
-SPARE_LOW, SPARE_HIGH = 2, 6
-"""Children kept forked ahead: refilled to ``SPARE_HIGH`` when ``SPARE_LOW`` are left, so the next
-job takes one that finished its set-up while the previous jobs ran, even back to back."""
-
 JOB_ENV_BASE = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
@@ -305,12 +301,12 @@ class Worker:
         return self.spares.pop(0) if self.spares else jobs.Zygote(self)
 
     def spare_zygote(self):
-        """Keep zygotes forked ahead, refilled in a burst when at most ``low`` are left.
-
-        Every fork write-protects all of the worker's pages again, so the worker takes a
+        """Keep zygotes forked ahead (the executor's ``spares``: low, high), refilled in a burst to
+        ``high`` when at most ``low`` are left, so the next job takes one that finished its set-up
+        while earlier jobs ran. Every fork write-protects all of the worker's pages again, so the worker takes a
         copy-on-write fault for each page it writes before its next fork (about 300 per job).
         Forking several zygotes back to back pays that once per burst instead of once per job."""
-        low, high = self.cfg.get("spares", (SPARE_LOW, SPARE_HIGH))
+        low, high = self.cfg["spares"]
         if len(self.spares) > low:
             return
         poller = select.poll()
