@@ -26,7 +26,10 @@
 # 0.2, prompts ≤ 1536 and critiques ≤ 768 tokens, temperature 1.0 (`params/paper.yaml`).
 #
 # The question this notebook answers with a number: did the mean reward over the last quarter of
-# steps rise above the first quarter by more than its noise?
+# steps rise above the first quarter by more than its noise? With few steps, the profile can train
+# on a few prompts visited several times (`grpo.max_prompts`, `grpo.epochs`): the first and the
+# last quarter then critique the same problems, and their difference measures the critic rather
+# than how hard the problems of those steps happened to be.
 #
 # **Reads** `03_synthesis/rl.jsonl` and `checkpoints/sft/final` (when notebook 04 trained one).
 # **Writes** `checkpoints/grpo/`, `05_grpo/rewards.jsonl` (every critique's verdict, revision
@@ -53,7 +56,8 @@ sft_final = cfg.paths.checkpoints_dir / "sft" / "final"
 start = str(sft_final) if sft_final.is_dir() else cfg.models.critic
 print(f"profile {cfg.name}: {len(rl_rows)} RL rows; critic starts from {start}")
 print(f"generator (fixed) {cfg.models.generator} via {cfg.models.engine}; group {cfg.grpo.group_size}, "
-      f"{cfg.grpo.prompts_per_step} prompt(s)/step, KL {cfg.grpo.kl_coef}, max steps {cfg.grpo.max_steps}")
+      f"{cfg.grpo.prompts_per_step} prompt(s)/step, KL {cfg.grpo.kl_coef}, max steps {cfg.grpo.max_steps}, "
+      f"prompts used {cfg.grpo.max_prompts or 'all'} × {cfg.grpo.epochs:g} epochs")
 
 # %% [markdown]
 # ## Train
@@ -87,7 +91,8 @@ else:
 # ## Did the critic learn?
 #
 # Per step: mean reward, verdict accuracy (the critic's Correct/Incorrect against execution of the
-# critiqued solution), share of critiques without a verdict, and the KL to the starting critic.
+# critiqued solution), share of critiques without a verdict, share cut at the length limit (a cut
+# critique has no `Overall judgment` line, so its reward is 0), and the KL to the starting critic.
 
 # %%
 steps = rewards.per_step(read_jsonl(reward_log)) if reward_log.is_file() else []
@@ -106,7 +111,12 @@ series = {
     "no verdict": [(s["step"], s["no_verdict"]) for s in steps],
 }
 if result is not None:
+    series["cut at max length"] = result.series("completions/clipped_ratio")
     series["KL"] = result.series("kl")
+no_verdict = [s["no_verdict"] for s in steps]
+if no_verdict:
+    nv_first, nv_last, nv_se = train.quarter_means(no_verdict)
+    print(f"critiques without a verdict: first quarter {nv_first:.3f}, last quarter {nv_last:.3f} (± {nv_se:.3f})")
 if steps:
     plots.save_figure(plots.plot_training_curves(series, title=f"Critic GRPO ({cfg.name})", smooth=3),
                       cfg.paths.figures_dir / "05_grpo_curves")
@@ -122,5 +132,6 @@ write_json(stage_dir / "metrics.json", {
     "resumed_from": result.resumed_from if result else None,
     "reward_per_step": reward_curve,
     "learned": learned,
+    "no_verdict_per_step": no_verdict,
     "seconds_per_step": step_seconds if result is not None else None,
 })

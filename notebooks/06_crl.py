@@ -62,7 +62,7 @@ code_pool = crl.code_rows(problems)
 ratios = sorted(set(cfg.crl.ablation_ratios) | {cfg.crl.ratio})
 print(f"profile {cfg.name}: {len(code_pool)} code rows, {len(crl_pool)} CRL rows {crl.label_balance(crl_pool)}")
 policy = cfg.crl.policy_model or cfg.models.generator
-grpo_cfg = dataclasses.replace(cfg.grpo, max_steps=cfg.crl.max_steps or cfg.grpo.max_steps)
+grpo_cfg = dataclasses.replace(cfg.grpo, max_steps=cfg.crl.max_steps or cfg.grpo.max_steps, max_prompts=None)
 print(f"policy {policy}; ratios {ratios}; {grpo_cfg.max_steps} GRPO steps each")
 
 # %% [markdown]

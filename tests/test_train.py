@@ -81,6 +81,9 @@ def test_misconfiguration_stops_before_training(tmp_path) -> None:
     with pytest.raises(ConfigError, match="fewer than grpo.prompts_per_step"):
         train.train_grpo(TINY_RANDOM, train.grpo_rows(rl_rows()), lambda **k: [],
                          GRPOConfig(group_size=2, prompts_per_step=3), tmp_path)
+    with pytest.raises(ConfigError, match=r"grpo.max_prompts \(1\) is below grpo.prompts_per_step \(2\)"):
+        train.train_grpo(TINY_RANDOM, train.grpo_rows(rl_rows()), lambda **k: [],
+                         GRPOConfig(group_size=2, prompts_per_step=2, max_prompts=1), tmp_path)
     with pytest.raises(ConfigError, match="rl.jsonl: row 0 has no column"):
         train.grpo_rows([{"problem": ADD.to_dict()}])
 
@@ -114,6 +117,15 @@ def test_grpo_with_the_ctrl_reward_runs_and_logs(tmp_path, executor) -> None:
     assert len(rewards) == 2 * 2 * 2  # steps × prompts × group
     assert all(r["reward"] == 0.0 and r["outcome"] == "no verdict" for r in rewards)  # random weights: no verdict
     assert result.series("reward")
+
+
+def test_grpo_trains_on_the_first_max_prompts(tmp_path, executor) -> None:
+    reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / "rewards.jsonl")
+    cfg = GRPOConfig(group_size=2, prompts_per_step=1, max_steps=3, max_prompts=1, max_completion_length=4,
+                     max_prompt_length=1024)
+    train.train_grpo(TINY_RANDOM, train.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo", progress=False)
+    rewards = [json.loads(line) for line in (tmp_path / "rewards.jsonl").read_text().splitlines()]
+    assert len(rewards) == 3 * 2 and {r["problem_id"] for r in rewards} == {ADD.id}  # ECHO never sampled
 
 
 def test_long_prompts_are_dropped() -> None:

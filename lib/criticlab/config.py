@@ -222,6 +222,10 @@ class GRPOConfig:
     epochs: float = 2.0
     prompts_per_step: int = 1024
     max_steps: int = -1
+    max_prompts: int | None = None
+    """Train on the first N RL prompts only (None: all). With few steps, visiting a few prompts
+    several times lets the first and last quarter of the reward curve see the same problems, so
+    their difference measures the critic, not the problems' difficulty."""
     lora: bool = False
     use_vllm: bool = False
     use_unsloth: bool = False

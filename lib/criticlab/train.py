@@ -176,6 +176,11 @@ def validate_grpo(cfg: GRPOConfig, dataset_size: int) -> None:
         raise ConfigError(f"grpo.group_size must be at least 2 (GRPO compares critiques within a group), got {cfg.group_size}")
     if cfg.prompts_per_step < 1:
         raise ConfigError(f"grpo.prompts_per_step must be at least 1, got {cfg.prompts_per_step}")
+    if cfg.max_prompts is not None and cfg.max_prompts < cfg.prompts_per_step:
+        raise ConfigError(
+            f"grpo.max_prompts ({cfg.max_prompts}) is below grpo.prompts_per_step ({cfg.prompts_per_step}): "
+            "a step needs that many prompts; raise max_prompts or lower prompts_per_step"
+        )
     if dataset_size < cfg.prompts_per_step:
         raise ConfigError(
             f"the RL dataset has {dataset_size} usable prompts, fewer than grpo.prompts_per_step "
@@ -347,6 +352,7 @@ def train_grpo(
     guard_resume(output_dir, run_settings(model_ref, rows, cfg, seed=seed, rewards=names, lora_r=lora_r, lora_alpha=lora_alpha))
     model, tokenizer = load_policy(model_ref, use_unsloth=cfg.use_unsloth, max_length=cfg.max_prompt_length)
     kept, _ = drop_long_prompts(rows, tokenizer, cfg.max_prompt_length)
+    kept = kept[: cfg.max_prompts]
     validate_grpo(cfg, len(kept))
     from datasets import Dataset
 
