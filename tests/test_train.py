@@ -207,3 +207,18 @@ def test_a_run_resumes_only_with_its_own_settings(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"changed: data_sha256, rows\)"):
         train.guard_resume(out, train.run_settings("model-a", sft_rows()[:1], cfg))
     assert (out / "checkpoint-2").is_dir()  # nothing is deleted
+
+
+def test_a_starting_model_retrained_in_place_is_not_resumed(tmp_path) -> None:
+    start = tmp_path / "sft" / "final"  # the same path, new weights: 04 re-run before 05
+    start.mkdir(parents=True)
+    (start / "model.safetensors").write_bytes(b"first weights")
+    cfg = GRPOConfig(group_size=2)
+    out = tmp_path / "grpo"
+    train.guard_resume(out, train.run_settings(str(start), [], cfg))
+    (out / "checkpoint-2").mkdir()
+    train.guard_resume(out, train.run_settings(str(start), [], cfg))  # unchanged: resumes
+    (start / "model.safetensors").write_bytes(b"retrained weights")
+    with pytest.raises(ConfigError, match=r"changed: model_sha256\)"):
+        train.guard_resume(out, train.run_settings(str(start), [], cfg))
+    assert train.weights_digest("HuggingFaceTB/SmolLM2-135M-Instruct") is None  # a hub id: nothing local to hash

@@ -216,8 +216,26 @@ def run_settings(model_ref: str, rows: Sequence[dict[str, Any]], cfg: Any, **ext
     """What a run's checkpoints depend on: the starting model, a digest of the data, the settings."""
     data = json.dumps(list(rows), sort_keys=True, default=str).encode()
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUMABLE_CHANGES}
-    return {"model": str(model_ref), "data_sha256": hashlib.sha256(data).hexdigest(), "rows": len(rows),
-            **settings, **extra}
+    return {"model": str(model_ref), "model_sha256": weights_digest(model_ref),
+            "data_sha256": hashlib.sha256(data).hexdigest(), "rows": len(rows), **settings, **extra}
+
+
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.gguf")
+
+
+def weights_digest(model_ref: str) -> str | None:
+    """SHA-256 over a local model directory's weight files (None for a hub id): a starting model
+    retrained in place (05 starts from ``checkpoints/sft/final``) keeps its path but not its digest."""
+    path = Path(model_ref)
+    if not path.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for file in sorted(f for pattern in WEIGHT_FILES for f in path.glob(pattern)):
+        digest.update(file.name.encode())
+        with file.open("rb") as handle:
+            while chunk := handle.read(1 << 22):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def guard_resume(output_dir: Path, settings: dict[str, Any]) -> None:
