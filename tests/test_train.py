@@ -128,6 +128,29 @@ def test_grpo_trains_on_the_first_max_prompts(tmp_path, executor) -> None:
     assert len(rewards) == 3 * 2 and {r["problem_id"] for r in rewards} == {ADD.id}  # ECHO never sampled
 
 
+def alternating_reward(prompts, completions, **kwargs) -> list[float]:
+    """1, 0, 1, 0, …: every group of two has one better critique, so the policy gradient is not zero."""
+    return [float(i % 2 == 0) for i in range(len(completions))]
+
+
+@pytest.mark.parametrize("mask_truncated", [True, False])
+def test_truncated_critiques_are_left_out_of_the_loss_when_masked(tmp_path, mask_truncated) -> None:
+    import torch
+
+    from criticlab.llm.hf import load_model
+
+    # 4 tokens from random weights never reach end-of-sequence: every critique is cut at the limit
+    cfg = GRPOConfig(group_size=2, prompts_per_step=1, max_steps=1, max_completion_length=4,
+                     learning_rate=1e-3, max_prompt_length=1024, mask_truncated=mask_truncated)
+    result = train.train_grpo(TINY_RANDOM, train.grpo_rows(rl_rows()), alternating_reward, cfg, tmp_path / "grpo",
+                              progress=False)
+    assert result.series("completions/clipped_ratio")[-1][1] == 1.0
+    before = load_model(TINY_RANDOM, torch.float32)[0].state_dict()
+    after = load_model(str(result.final_dir), torch.float32)[0].state_dict()
+    changed = any(not torch.equal(before[k], after[k]) for k in before)
+    assert changed is not mask_truncated
+
+
 def test_long_prompts_are_dropped() -> None:
     from criticlab.llm.hf import load_model
 

@@ -226,6 +226,11 @@ class GRPOConfig:
     """Train on the first N RL prompts only (None: all). With few steps, visiting a few prompts
     several times lets the first and last quarter of the reward curve see the same problems, so
     their difference measures the critic, not the problems' difficulty."""
+    mask_truncated: bool = False
+    """Leave critiques cut at ``max_completion_length`` out of the loss (DAPO's overlong filtering;
+    TRL's ``mask_truncated_completions``). They still count, with reward 0, in their group's mean.
+    Without it a small critic's long cut-off critiques dominate a token-averaged loss with negative
+    advantages, and pushing their tokens down can flatten it into rambling that never reaches a verdict."""
     lora: bool = False
     use_vllm: bool = False
     use_unsloth: bool = False

@@ -389,6 +389,7 @@ def train_grpo(
         temperature=cfg.temperature,
         top_p=1.0,
         max_completion_length=cfg.max_completion_length,
+        mask_truncated_completions=cfg.mask_truncated,
         use_vllm=cfg.use_vllm,
         log_completions=False,
     )
