@@ -29,7 +29,7 @@ models: setup
 	$(PY) -m criticlab.llm.models fetch
 
 run: models
-	$(PY) -m criticlab.run --profile params/$(PROFILE).yaml
+	$(PY) -m criticlab.tools.run --profile params/$(PROFILE).yaml
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

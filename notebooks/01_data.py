@@ -38,8 +38,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from criticlab import config, data, plots
+from criticlab import config, data
 from criticlab.io import write_json
+from criticlab.viz import plots
 
 # %% tags=["parameters"]
 profile = "cpu"

@@ -42,10 +42,11 @@ import os
 
 import pandas as pd
 
-from criticlab import config, plots
+from criticlab import config
 from criticlab.io import write_json
 from criticlab.sandbox import LocalExecutor, make_executor
 from criticlab.sandbox.report import check_mutants, check_references, load_report_problems, measure
+from criticlab.viz import plots
 
 # %% tags=["parameters"]
 profile = "cpu"

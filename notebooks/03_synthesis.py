@@ -36,11 +36,12 @@
 import pandas as pd
 from tqdm.auto import tqdm
 
-from criticlab import config, plots, synthesis
+from criticlab import config, ctrl
 from criticlab.data import read_problems
 from criticlab.io import write_json
 from criticlab.llm import engine_for, sampling_for
 from criticlab.sandbox import make_executor
+from criticlab.viz import plots
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -66,7 +67,7 @@ print(f"generator {cfg.models.generator} · hinted critiques by {cfg.synthesis.c
 # %%
 generator = engine_for(cfg, "generator")
 critic = engine_for(cfg, "generator", model=cfg.synthesis.critic_model or None)
-options = synthesis.SynthesisOptions(
+options = ctrl.SynthesisOptions(
     samples_per_problem=cfg.synthesis.samples_per_problem,
     max_hint_chars=cfg.synthesis.max_hint_chars,
     solution_sampling=sampling_for(cfg, "solution"),
@@ -74,7 +75,7 @@ options = synthesis.SynthesisOptions(
     revision_sampling=sampling_for(cfg, "revision"),
 )
 with make_executor(cfg.sandbox) as executor, tqdm(total=len(problems), disable=not cfg.progress, desc="problems") as bar:
-    records = synthesis.synthesize(
+    records = ctrl.synthesize(
         problems, generator, critic, executor, options, stage_dir / "samples.jsonl", progress=bar.update
     )
 
@@ -83,7 +84,7 @@ with make_executor(cfg.sandbox) as executor, tqdm(total=len(problems), disable=n
 
 # %%
 by_id = {p.id: p for p in problems}
-report = synthesis.write_datasets(
+report = ctrl.write_datasets(
     records, by_id, stage_dir,
     keep_only_successful_revisions=cfg.synthesis.keep_only_successful_revisions,
     balance_verdicts=cfg.synthesis.balance_verdicts,

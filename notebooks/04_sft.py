@@ -28,8 +28,9 @@
 # final model or adapter in `final/`, `history.jsonl`), a loss curve and `metrics.json`.
 
 # %%
-from criticlab import config, plots, train
+from criticlab import config, stats, training
 from criticlab.io import read_jsonl, write_json
+from criticlab.viz import plots
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -53,11 +54,11 @@ print(f"lr {cfg.sft.learning_rate} ({cfg.sft.lr_scheduler}), batch {cfg.sft.batc
 # %%
 output_dir = cfg.paths.checkpoints_dir / "sft"
 if rows:
-    result = train.train_sft(
+    result = training.train_sft(
         cfg.models.critic, rows, cfg.sft, output_dir, seed=cfg.seed, progress=cfg.progress, source=str(sft_path)
     )
     losses = [value for _, value in result.series("loss")]
-    first, last, se = train.quarter_means(losses)
+    first, last, se = stats.quarter_means(losses)
     print(f"{result.global_step} steps; loss first quarter {first:.4f} → last quarter {last:.4f} (± {se:.4f})")
     if result.resumed_from:
         print(f"resumed from {result.resumed_from}")

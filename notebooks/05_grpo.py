@@ -36,11 +36,13 @@
 # outcome and reward), curves and `metrics.json`.
 
 # %%
-from criticlab import config, export, plots, rewards, train
+from criticlab import config, ctrl, stats, training
 from criticlab.io import read_jsonl, write_json
 from criticlab.llm import engine_for, sampling_for
 from criticlab.sandbox import make_executor
-from criticlab.step_timer import StepTimer, summarize
+from criticlab.training import verl as export
+from criticlab.training.step_timer import StepTimer, summarize
+from criticlab.viz import plots
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -70,14 +72,14 @@ reward_log = stage_dir / "rewards.jsonl"
 result = None
 if rl_rows:
     # the same rows for verl (multi-node GRPO): reward module criticlab/verl_reward.py
-    export.write_verl_parquet(train.grpo_rows(rl_rows, str(rl_path)), stage_dir / "verl_train.parquet")
+    export.write_verl_parquet(ctrl.grpo_rows(rl_rows, str(rl_path)), stage_dir / "verl_train.parquet")
     generator = engine_for(cfg, "generator")
     with make_executor(cfg.sandbox) as executor:
-        reward = rewards.CTRLReward(generator, executor, sampling_for(cfg, "revision"), log_path=reward_log)
+        reward = ctrl.CTRLReward(generator, executor, sampling_for(cfg, "revision"), log_path=reward_log)
         # per-step seconds: critic sampling, generator revision, execution, optimisation
         timer = StepTimer(reward, log_path=stage_dir / "step_times.jsonl")
-        result = train.train_grpo(
-            start, train.grpo_rows(rl_rows, str(rl_path)), reward, cfg.grpo, cfg.paths.checkpoints_dir / "grpo",
+        result = training.train_grpo(
+            start, ctrl.grpo_rows(rl_rows, str(rl_path)), reward, cfg.grpo, cfg.paths.checkpoints_dir / "grpo",
             seed=cfg.seed, progress=cfg.progress, lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
             callbacks=[timer],
         )
@@ -95,11 +97,11 @@ else:
 # critique has no `Overall judgment` line, so its reward is 0), and the KL to the starting critic.
 
 # %%
-steps = rewards.per_step(read_jsonl(reward_log)) if reward_log.is_file() else []
+steps = training.per_step(read_jsonl(reward_log)) if reward_log.is_file() else []
 reward_curve = [s["reward"] for s in steps]
 learned = None
 if reward_curve:
-    first, last, se = train.quarter_means(reward_curve)
+    first, last, se = stats.quarter_means(reward_curve)
     learned = {"first_quarter": first, "last_quarter": last, "difference": last - first, "se": se,
                "above_noise": (last - first) > 2 * se}
     print(f"mean reward: first quarter {first:.3f}, last quarter {last:.3f}, "
@@ -115,7 +117,7 @@ if result is not None:
     series["KL"] = result.series("kl")
 no_verdict = [s["no_verdict"] for s in steps]
 if no_verdict:
-    nv_first, nv_last, nv_se = train.quarter_means(no_verdict)
+    nv_first, nv_last, nv_se = stats.quarter_means(no_verdict)
     print(f"critiques without a verdict: first quarter {nv_first:.3f}, last quarter {nv_last:.3f} (± {nv_se:.3f})")
 if steps:
     plots.save_figure(plots.plot_training_curves(series, title=f"Critic GRPO ({cfg.name})", smooth=3),

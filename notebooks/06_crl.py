@@ -36,13 +36,15 @@ import dataclasses
 
 import pandas as pd
 
-from criticlab import config, crl, export, plots, rewards, synthesis, train
+from criticlab import config, crl, ctrl, training
 from criticlab.data import read_problems
 from criticlab.io import read_jsonl, write_json, write_jsonl
 from criticlab.llm import make_engine
 from criticlab.llm.base import SamplingParams
 from criticlab.sandbox import make_executor
-from criticlab.step_timer import StepTimer
+from criticlab.training import verl as export
+from criticlab.training.step_timer import StepTimer
+from criticlab.viz import plots
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -54,7 +56,7 @@ cfg = config.load_profile(profile, overrides={"crl": {"ratio": ratio, "ablation_
 stage_dir = cfg.paths.stage_dir("06_crl")
 problems = read_problems(cfg.paths.train_jsonl)
 by_id = {p.id: p for p in problems}
-records = synthesis.load_records(cfg.paths.stage_dir("03_synthesis") / "samples.jsonl")
+records = ctrl.load_records(cfg.paths.stage_dir("03_synthesis") / "samples.jsonl")
 candidates = [(by_id[r.problem_id], r.code, r.result.pass_rate) for r in records
               if r.code is not None and not r.result.is_infra_error and r.problem_id in by_id]
 crl_pool = crl.crl_rows(candidates, cfg.crl.label_threshold)
@@ -78,7 +80,7 @@ print(f"policy {policy}; ratios {ratios}; {grpo_cfg.max_steps} GRPO steps each")
 # %%
 if cfg.crl.format_warmup_epochs:
     warmup_rows = crl.format_warmup_rows(crl_pool, seed=cfg.seed)
-    warmup = train.train_sft(
+    warmup = training.train_sft(
         policy, warmup_rows, dataclasses.replace(cfg.sft, epochs=cfg.crl.format_warmup_epochs),
         cfg.paths.checkpoints_dir / "crl_format_warmup", seed=cfg.seed, progress=cfg.progress,
         source="06_crl format warm-up",
@@ -124,8 +126,8 @@ with make_executor(cfg.sandbox) as executor:
         write_jsonl(stage_dir / f"mix_{r:g}.jsonl", rows)
         export.write_verl_parquet(rows, stage_dir / f"verl_mix_{r:g}.parquet")
         log = stage_dir / f"rewards_{r:g}.jsonl"
-        reward = rewards.MixedReward(rewards.CodeReward(executor), rewards.CRLReward(), log_path=log)
-        result = train.train_grpo(
+        reward = crl.MixedReward(crl.CodeReward(executor), crl.CRLReward(), log_path=log)
+        result = training.train_grpo(
             policy, rows, reward, grpo_cfg, cfg.paths.checkpoints_dir / f"crl_{r:g}",
             seed=cfg.seed, progress=cfg.progress, lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
             callbacks=[StepTimer(reward, log_path=stage_dir / f"step_times_{r:g}.jsonl")],
@@ -150,10 +152,10 @@ table = pd.DataFrame([
     for r, (_, logged, after) in runs.items()
 ])
 if len(table):
-    curves = {f"ratio {r:g}": [(s["step"], s["reward"]) for s in rewards.per_step(logged)] for r, (_, logged, _) in runs.items()}
+    curves = {f"ratio {r:g}": [(s["step"], s["reward"]) for s in training.per_step(logged)] for r, (_, logged, _) in runs.items()}
     plots.save_figure(plots.plot_training_curves(curves, title="Mean reward per step by CRL ratio", smooth=3),
                       cfg.paths.figures_dir / "06_crl_rewards")
-    accuracy = {f"ratio {r:g}": [(s["step"], s["verdict_accuracy"]) for s in rewards.per_step([x for x in logged if x["task"] == "crl"])]
+    accuracy = {f"ratio {r:g}": [(s["step"], s["verdict_accuracy"]) for s in training.per_step([x for x in logged if x["task"] == "crl"])]
                 for r, (_, logged, _) in runs.items()}
     accuracy = {k: v for k, v in accuracy.items() if v}
     if accuracy:

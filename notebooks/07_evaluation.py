@@ -44,12 +44,14 @@
 import pandas as pd
 from tqdm.auto import tqdm
 
-from criticlab import config, evaluation, metrics, plots
+from criticlab import config, evaluation
 from criticlab.data import read_problems
 from criticlab.io import write_json
 from criticlab.llm import engine_for, sampling_for
-from criticlab.loop import LoopConfig, run_loop
+from criticlab.rollout import outcomes
+from criticlab.rollout.loop import LoopConfig, run_loop
 from criticlab.sandbox import make_executor
+from criticlab.viz import plots, tables
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -98,33 +100,33 @@ with make_executor(cfg.sandbox) as executor:
     pool = run_loop(problems, engine_for(cfg, "generator"), executor, pool_config,
                     out_path=stage_dir / "pairwise_pool.jsonl")
 
-excluded = metrics.split_infra(trajectories)[1]
-print(metrics.counts_summary(excluded))
+excluded = outcomes.split_infra(trajectories)[1]
+print(outcomes.counts_summary(excluded))
 
 # %% [markdown]
 # ## Pass@1, Δ↑ and Δ↓ per round
 
 # %%
-table = metrics.round_table(trajectories, resamples=cfg.evaluation.bootstrap, seed=cfg.seed)
-metrics.write_table(table, cfg.paths.tables_dir / "07_rounds", check_identity=True)
-final = metrics.percent(metrics.final_rows(table))
-metrics.write_table(final, cfg.paths.tables_dir / "07_final", check_identity=True)
+table = evaluation.round_table(trajectories, resamples=cfg.evaluation.bootstrap, seed=cfg.seed)
+tables.write_table(table, cfg.paths.tables_dir / "07_rounds", validate=evaluation.check_delta_identity)
+final = evaluation.percent(evaluation.final_rows(table))
+tables.write_table(final, cfg.paths.tables_dir / "07_final", validate=evaluation.check_delta_identity)
 final[["method", "round", "pass@1", "Δ↑", "Δ↓", "pass@1 lo", "pass@1 hi", "n", "excluded"]]
 
 # %%
 colors = plots.colors_for([m.name for m in methods])
 plots.save_figure(plots.plot_pass_by_round(table, title=f"Pass@1 by round ({cfg.name})", colors=colors),
                   cfg.paths.figures_dir / "07_pass_by_round")
-plots.save_figure(plots.plot_deltas(metrics.final_rows(table), title="Δ↑ and Δ↓ after the last round"),
+plots.save_figure(plots.plot_deltas(evaluation.final_rows(table), title="Δ↑ and Δ↓ after the last round"),
                   cfg.paths.figures_dir / "07_deltas")
 
 # %% [markdown]
 # ## Discrimination: are the critics' verdicts right?
 
 # %%
-discrimination = metrics.discrimination_table(trajectories)
+discrimination = evaluation.discrimination_table(trajectories)
 if len(discrimination):
-    metrics.write_table(discrimination, cfg.paths.tables_dir / "07_discrimination")
+    tables.write_table(discrimination, cfg.paths.tables_dir / "07_discrimination")
 discrimination
 
 # %% [markdown]
@@ -142,11 +144,11 @@ curves = []
 for name, critic in critics.items():
     judged = evaluation.judge_pairs(pairs, critic, sampling_for(cfg, "critique"), cfg.evaluation.pairwise_critiques)
     if judged:
-        curves.append(metrics.majority_curve(judged).assign(critic=name))
+        curves.append(evaluation.majority_curve(judged).assign(critic=name))
 print(f"{len(pairs)} passing/failing pairs from {len(pool)} pooled samples")
 majority = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
 if len(majority):
-    metrics.write_table(majority, cfg.paths.tables_dir / "07_majority")
+    tables.write_table(majority, cfg.paths.tables_dir / "07_majority")
     plots.save_figure(plots.plot_majority_curve(majority, title="Pairwise accuracy vs critiques per response"),
                       cfg.paths.figures_dir / "07_majority")
 majority

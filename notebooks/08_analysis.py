@@ -33,12 +33,14 @@
 # %%
 import pandas as pd
 
-from criticlab import analysis, config, metrics, plots
+from criticlab import analysis, config, evaluation
 from criticlab.data import read_problems
 from criticlab.io import write_json
 from criticlab.llm import engine_for
-from criticlab.loop import load_trajectories
-from criticlab.widgets import TrajectoryBrowser
+from criticlab.rollout import outcomes
+from criticlab.rollout.trajectory import load_trajectories
+from criticlab.viz import plots, tables
+from criticlab.viz.widgets import TrajectoryBrowser
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -69,7 +71,7 @@ print(f"{len(trajectories)} trajectories of {len(methods)} methods from {source}
 # %%
 rates = analysis.markov_table(revising, seed=cfg.seed)
 if len(rates):
-    metrics.write_table(rates, cfg.paths.tables_dir / "08_transition_rates")
+    tables.write_table(rates, cfg.paths.tables_dir / "08_transition_rates")
     plots.save_figure(plots.plot_correct_to_incorrect(rates, title="Correct→incorrect rate per round", colors=colors),
                       cfg.paths.figures_dir / "08_correct_to_incorrect")
 rates
@@ -80,7 +82,7 @@ rates
 # %%
 prediction = analysis.markov_prediction(revising)
 if len(prediction):
-    metrics.write_table(prediction, cfg.paths.tables_dir / "08_markov_prediction")
+    tables.write_table(prediction, cfg.paths.tables_dir / "08_markov_prediction")
     plots.save_figure(plots.plot_markov(prediction, title="Observed (markers) vs Markov chain (dashed)", colors=colors),
                       cfg.paths.figures_dir / "08_markov")
 prediction
@@ -106,16 +108,16 @@ if not all(0.0 <= v <= 1.0 for v in (p_init, p_cc, p_wc)) or any(pd.isna(v) for 
     p_init, p_cc, p_wc = 0.3, 0.9, 0.15
     origin = "illustrative (too few transitions to estimate)"
 critics = [analysis.CriticModel("weak critic", 0.55, 0.55), analysis.CriticModel("strong critic", 0.95, 0.95)]
-judged = metrics.judged_rounds(trajectories)
+judged = outcomes.judged_rounds(trajectories)
 for name, (verdicts, truth, excl) in judged.items():
     if name.endswith("+stop") or not verdicts:
         continue
     try:
-        critics.append(analysis.CriticModel.from_discrimination(name, metrics.discrimination(verdicts, truth, excl)))
+        critics.append(analysis.CriticModel.from_discrimination(name, outcomes.discrimination(verdicts, truth, excl)))
     except ValueError as err:
         print(f"not simulated: {err}")
 curves = analysis.compounding_error_curves(p_init, p_cc, p_wc, critics, attempts=cfg.analysis.simulate_attempts)
-metrics.write_table(curves, cfg.paths.tables_dir / "08_compounding")
+tables.write_table(curves, cfg.paths.tables_dir / "08_compounding")
 plots.save_figure(plots.plot_compounding(curves, title=f"Compounding error, chain {origin}"),
                   cfg.paths.figures_dir / "08_compounding")
 print(f"chain {origin}: p_init={p_init:.3f} p_cc={p_cc:.3f} p_wc={p_wc:.3f}")
@@ -133,7 +135,7 @@ critiques = analysis.critiques_by_method(trajectories)
 labels = {method: [m.label for m in analysis.classify_strategies(texts)] for method, texts in critiques.items() if texts}
 distribution = analysis.strategy_distribution(labels) if labels else pd.DataFrame()
 if len(distribution):
-    metrics.write_table(distribution.reset_index(), cfg.paths.tables_dir / "08_strategies")
+    tables.write_table(distribution.reset_index(), cfg.paths.tables_dir / "08_strategies")
     plots.save_figure(plots.plot_strategies(distribution, title="Critique strategies per critic"),
                       cfg.paths.figures_dir / "08_strategies")
 agreement = None
@@ -152,7 +154,7 @@ distribution
 # %%
 similarity = analysis.revision_similarity(trajectories)
 if len(similarity):
-    metrics.write_table(similarity, cfg.paths.tables_dir / "08_similarity")
+    tables.write_table(similarity, cfg.paths.tables_dir / "08_similarity")
     plots.save_figure(plots.plot_similarity(similarity, title="Original vs revised code", colors=colors),
                       cfg.paths.figures_dir / "08_similarity")
 summary = similarity.groupby("method")["similarity"].describe() if len(similarity) else pd.DataFrame()

@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from criticlab import analysis, metrics
-from criticlab.analysis import CriticModel
+from criticlab import analysis, stats
+from criticlab.analysis.compounding import CriticModel
 from criticlab.llm.base import Completion, SamplingParams
-from criticlab.loop import Round, Trajectory
+from criticlab.rollout import outcomes
+from criticlab.rollout.trajectory import Round, Trajectory
 from criticlab.sandbox.types import ExecResult, Verdict
 
 OK = ExecResult(Verdict.ACCEPTED, 1, 1)
@@ -37,10 +38,10 @@ def within(estimate: analysis.Rate, truth: float, sigmas: float = 4.0) -> bool:
 
 
 def test_wilson_interval_known_values() -> None:
-    assert analysis.wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
-    assert analysis.wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
-    assert analysis.wilson_interval(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
-    assert all(math.isnan(x) for x in analysis.wilson_interval(0, 0))
+    assert stats.wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert stats.wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert stats.wilson_interval(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
+    assert all(math.isnan(x) for x in stats.wilson_interval(0, 0))
 
 
 def test_chain_curve_closed_form_and_fixed_point() -> None:
@@ -169,7 +170,7 @@ def test_monte_carlo_agrees_with_exact_curve() -> None:
 
 
 def test_critic_model_from_discrimination() -> None:
-    d = metrics.discrimination(
+    d = outcomes.discrimination(
         ["correct", "incorrect", "correct", "incorrect", None], [True, True, False, False, False]
     )
     critic = CriticModel.from_discrimination("c", d)
@@ -178,7 +179,7 @@ def test_critic_model_from_discrimination() -> None:
     with pytest.raises(ValueError):
         CriticModel("bad", 1.2, 0.5)
     with pytest.raises(ValueError, match="pass and that fail"):
-        CriticModel.from_discrimination("c", metrics.discrimination(["correct"], [True]))
+        CriticModel.from_discrimination("c", outcomes.discrimination(["correct"], [True]))
 
 
 # -- critique strategies -----------------------------------------------------------------------
@@ -385,5 +386,5 @@ def test_wilson_interval_always_contains_the_observed_share() -> None:
     # at k = n the upper bound is 1 - 1e-16 before clamping; plots draw p - lo and hi - p as error bars
     for n in range(1, 120):
         for k in range(n + 1):
-            lo, hi = analysis.wilson_interval(k, n)
+            lo, hi = stats.wilson_interval(k, n)
             assert lo <= k / n <= hi, (k, n)

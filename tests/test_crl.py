@@ -33,7 +33,7 @@ def test_label_balance() -> None:
 
 
 def test_format_warmup_answers_are_balanced_and_independent_of_the_labels() -> None:
-    from criticlab.prompts import parse_conclusion
+    from criticlab.rollout.prompts import parse_conclusion
 
     pool = crl.crl_rows([(ADD, str(i), 1.0) for i in range(9)])  # every label True
     rows = crl.format_warmup_rows(pool + crl.code_rows([ADD]), seed=3)

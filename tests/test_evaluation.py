@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from scripted import ADD, RIGHT, WRONG, ScriptedEngine
 
-from criticlab import config, evaluation, metrics
+from criticlab import config, evaluation
 from criticlab.llm.base import SamplingParams
-from criticlab.loop import LoopConfig, Round, Trajectory, run_loop
+from criticlab.rollout.loop import LoopConfig, run_loop
+from criticlab.rollout.trajectory import Round, Trajectory
 from criticlab.sandbox.types import ExecResult, Verdict
 
 
@@ -63,5 +64,5 @@ def test_judge_pairs_with_an_honest_critic_wins_every_pair(executor) -> None:
     pair = evaluation.ResponsePair(ADD, RIGHT["add"], WRONG["add"])
     judged = evaluation.judge_pairs([pair], ScriptedEngine(), SamplingParams(), k=3)
     assert judged[0].correct == ["correct"] * 3 and judged[0].incorrect == ["incorrect"] * 3
-    curve = metrics.majority_curve(judged)
+    curve = evaluation.majority_curve(judged)
     assert list(curve["accuracy"]) == [1.0, 1.0, 1.0]

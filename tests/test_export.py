@@ -8,14 +8,16 @@ import pandas as pd
 import pytest
 from scripted import ADD, RIGHT, WRONG, ScriptedEngine, fenced
 
-from criticlab import crl, export, train, verl_reward
+from criticlab import crl, ctrl
+from criticlab.tools import verl_reward
+from criticlab.training import verl as export
 
 
 def rows() -> list[dict]:
-    ctrl = train.grpo_rows([{"problem": ADD.to_dict(), "response": fenced(WRONG["add"]), "passed": False}])
+    critique = ctrl.grpo_rows([{"problem": ADD.to_dict(), "response": fenced(WRONG["add"]), "passed": False}])
     judge = crl.crl_rows([(ADD, WRONG["add"], 0.0)])
     code = crl.code_rows([ADD])
-    return ctrl + judge + code
+    return critique + judge + code
 
 
 def test_parquet_has_verls_columns(tmp_path) -> None:

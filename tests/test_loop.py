@@ -7,7 +7,8 @@ from scripted import ADD, BROKEN, ECHO, PROSE, ScriptedEngine
 
 from criticlab.io import read_jsonl
 from criticlab.llm.cache import CachedEngine
-from criticlab.loop import NO_CODE, LoopConfig, Trajectory, load_trajectories, run_loop
+from criticlab.rollout.loop import NO_CODE, LoopConfig, run_loop
+from criticlab.rollout.trajectory import Trajectory, load_trajectories
 from criticlab.sandbox import Verdict
 
 

@@ -22,7 +22,8 @@ from scripted import ADD, ECHO
 from criticlab.io import read_jsonl
 from criticlab.llm.base import SamplingParams
 from criticlab.llm.cache import CachedEngine
-from criticlab.loop import LoopConfig, load_trajectories, run_loop
+from criticlab.rollout.loop import LoopConfig, run_loop
+from criticlab.rollout.trajectory import load_trajectories
 
 SHORT = SamplingParams(temperature=0.7, max_tokens=12, seed=3)
 CONFIG = LoopConfig(method="self", critic_mode="self_critique", rounds=1, samples=2, chunk_size=1,
@@ -59,7 +60,7 @@ DRIVER = textwrap.dedent("""
     from criticlab.llm.cache import CachedEngine
     from criticlab.llm.hf import HFEngine
     from criticlab.llm.models import TINY_RANDOM
-    from criticlab.loop import run_loop
+    from criticlab.rollout.loop import run_loop
     from criticlab.sandbox import LocalExecutor
     from test_loop_models import CONFIG
 

@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from criticlab import metrics
-from criticlab.loop import Round, Trajectory
-from criticlab.metrics import PairJudgments
+from criticlab import evaluation, stats
+from criticlab.evaluation.metrics import PairJudgments
+from criticlab.rollout import outcomes
+from criticlab.rollout.trajectory import Round, Trajectory
 from criticlab.sandbox.types import ExecResult, Verdict
+from criticlab.viz import tables
 
 OK = ExecResult(Verdict.ACCEPTED, 1, 1)
 BAD = ExecResult(Verdict.WRONG_ANSWER, 0, 1)
@@ -47,15 +49,15 @@ def test_pass_at_k_matches_the_combinatorial_definition() -> None:
             for k in range(1, n + 1):
                 draws = list(combinations([1] * c + [0] * (n - c), k))
                 expected = sum(any(d) for d in draws) / len(draws)
-                assert metrics.pass_at_k(n, c, k) == pytest.approx(expected)
-    assert metrics.pass_at_k(10, 3, 1) == pytest.approx(0.3)
+                assert evaluation.pass_at_k(n, c, k) == pytest.approx(expected)
+    assert evaluation.pass_at_k(10, 3, 1) == pytest.approx(0.3)
     with pytest.raises(ValueError):
-        metrics.pass_at_k(3, 1, 4)
+        evaluation.pass_at_k(3, 1, 4)
 
 
 def test_pass_at_k_table_is_the_mean_over_problems() -> None:
     ts = [traj("w", "a", 0), traj("c", "a", 1), traj("c", "b", 0), traj("c", "b", 1)]
-    table = metrics.pass_at_k_table(ts, ks=(1, 2))
+    table = evaluation.pass_at_k_table(ts, ks=(1, 2))
     assert table.loc[table.k == 1, "pass@k"].item() == pytest.approx((0.5 + 1.0) / 2)
     assert table.loc[table.k == 2, "pass@k"].item() == pytest.approx(1.0)
 
@@ -81,16 +83,16 @@ def small_run() -> list[Trajectory]:
 
 
 def test_round_table_hand_computed() -> None:
-    table = metrics.round_table(small_run(), resamples=0)
+    table = evaluation.round_table(small_run(), resamples=0)
     assert list(table.columns[:6]) == ["method", "round", "pass@1", "Δ↑", "Δ↓", "n"]
     assert table["pass@1"].tolist() == pytest.approx([2 / 5, 3 / 5, 4 / 5])
     assert table["Δ↑"].tolist() == pytest.approx([0, 2 / 5, 3 / 5])
     assert table["Δ↓"].tolist() == pytest.approx([0, 1 / 5, 1 / 5])
     assert set(table["n"]) == {5} and set(table["excluded"]) == {1} and set(table["problems"]) == {3}
     assert table["pass@1 lo"].isna().all()  # no resamples, no interval
-    metrics.check_delta_identity(table)
-    assert metrics.pass_at_1(small_run()) == pytest.approx(4 / 5)
-    assert metrics.pass_at_1(small_run(), round=0) == pytest.approx(2 / 5)
+    evaluation.check_delta_identity(table)
+    assert evaluation.pass_at_1(small_run()) == pytest.approx(4 / 5)
+    assert evaluation.pass_at_1(small_run(), round=0) == pytest.approx(2 / 5)
 
 
 def random_run(
@@ -112,10 +114,10 @@ def random_run(
 @pytest.mark.parametrize("seed", range(5))
 def test_delta_identity_holds_on_generated_tables(seed: int) -> None:
     ts = random_run(seed)
-    table = metrics.round_table(ts, resamples=50, seed=seed)
-    metrics.check_delta_identity(table)
-    metrics.check_delta_identity(metrics.final_rows(table))
-    metrics.check_delta_identity(metrics.percent(table))
+    table = evaluation.round_table(ts, resamples=50, seed=seed)
+    evaluation.check_delta_identity(table)
+    evaluation.check_delta_identity(evaluation.final_rows(table))
+    evaluation.check_delta_identity(evaluation.percent(table))
     for (_, rows), method in zip(table.groupby("method", sort=False), ["m0", "m1", "m2"]):
         scored = [t for t in ts if t.method == method and not t.has_infra_error]
         for _, row in rows.iterrows():
@@ -129,49 +131,49 @@ def test_delta_identity_holds_on_generated_tables(seed: int) -> None:
 
 
 def test_identity_checker_catches_a_broken_table(tmp_path: Path) -> None:
-    table = metrics.round_table(small_run(), resamples=0)
+    table = evaluation.round_table(small_run(), resamples=0)
     broken = table.copy()
     broken.loc[2, "Δ↓"] = 0.0
-    with pytest.raises(metrics.DeltaIdentityError, match="round 2"):
-        metrics.check_delta_identity(broken)
+    with pytest.raises(evaluation.DeltaIdentityError, match="round 2"):
+        evaluation.check_delta_identity(broken)
     counts_only = table.copy()
     counts_only.loc[1, "up"] += 1
-    with pytest.raises(metrics.DeltaIdentityError, match="counts"):
-        metrics.check_delta_identity(counts_only)
-    with pytest.raises(metrics.DeltaIdentityError):
-        metrics.write_table(broken, tmp_path / "broken")
+    with pytest.raises(evaluation.DeltaIdentityError, match="counts"):
+        evaluation.check_delta_identity(counts_only)
+    with pytest.raises(evaluation.DeltaIdentityError):
+        tables.write_table(broken, tmp_path / "broken", validate=evaluation.check_delta_identity)
     assert not list(tmp_path.iterdir())  # checked before anything is written
-    assert metrics.counts_summary({"a": 0, "b": 2}) == "infrastructure errors excluded — b: 2"
+    assert outcomes.counts_summary({"a": 0, "b": 2}) == "infrastructure errors excluded — b: 2"
 
 
 def test_bootstrap_is_seeded_and_resamples_problems() -> None:
     ts = random_run(0, methods=1)
-    a = metrics.round_table(ts, resamples=200, seed=3)
-    b = metrics.round_table(list(reversed(ts)), resamples=200, seed=3)
+    a = evaluation.round_table(ts, resamples=200, seed=3)
+    b = evaluation.round_table(list(reversed(ts)), resamples=200, seed=3)
     pd.testing.assert_frame_equal(a, b)  # input order does not matter
-    c = metrics.round_table(ts, resamples=200, seed=4)
+    c = evaluation.round_table(ts, resamples=200, seed=4)
     assert not np.allclose(a["pass@1 lo"], c["pass@1 lo"])
     # a problem whose samples all agree behaves as one unit: with 2 problems (all-correct,
     # all-wrong), every replicate is 0, 1/2 or 1
     two = [traj("c", "a", s) for s in range(5)] + [traj("w", "b", s) for s in range(5)]
-    lo, hi = metrics.bootstrap_ratio(np.array([5.0, 0.0]), np.array([5.0, 5.0]), resamples=500, seed=0)
+    lo, hi = stats.bootstrap_ratio(np.array([5.0, 0.0]), np.array([5.0, 5.0]), resamples=500, seed=0)
     assert lo[0] == 0.0 and hi[0] == 1.0
-    row = metrics.round_table(two, resamples=500).iloc[0]
+    row = evaluation.round_table(two, resamples=500).iloc[0]
     assert row["pass@1 lo"] == 0.0 and row["pass@1 hi"] == 1.0
 
 
 def test_methods_keep_their_order_and_shorter_methods_carry_their_last_round() -> None:
     ts = [traj("w", "a", method="zero_shot"), traj("wc", "a", method="critic")]
-    table = metrics.round_table(ts, rounds=2, resamples=0)
+    table = evaluation.round_table(ts, rounds=2, resamples=0)
     assert table["method"].tolist() == ["zero_shot"] * 3 + ["critic"] * 3
     assert table["pass@1"].tolist() == [0, 0, 0, 0, 1, 1]
 
 
 def test_method_with_only_infra_errors_is_reported_not_scored() -> None:
-    table = metrics.round_table([traj("x", "a", method="broken"), traj("c", "a", method="ok")], resamples=10)
+    table = evaluation.round_table([traj("x", "a", method="broken"), traj("c", "a", method="ok")], resamples=10)
     broken = table[table.method == "broken"].iloc[0]
     assert broken["n"] == 0 and broken["excluded"] == 1 and math.isnan(broken["pass@1"])
-    metrics.check_delta_identity(table)
+    evaluation.check_delta_identity(table)
 
 
 # -- transitions -------------------------------------------------------------------------------
@@ -179,13 +181,13 @@ def test_method_with_only_infra_errors_is_reported_not_scored() -> None:
 
 def test_transitions_stay_and_drop() -> None:
     ts = small_run()
-    stay = metrics.transitions(ts)
-    assert stay[list(metrics.TRANSITIONS)].values.tolist() == [[1, 1, 2, 1], [3, 0, 1, 1]]
+    stay = outcomes.transitions(ts)
+    assert stay[list(outcomes.TRANSITIONS)].values.tolist() == [[1, 1, 2, 1], [3, 0, 1, 1]]
     assert stay["carried"].tolist() == [1, 1] and set(stay["excluded"]) == {1}
-    drop = metrics.transitions(ts, stopped="drop")
-    assert drop[list(metrics.TRANSITIONS)].values.tolist() == [[0, 1, 2, 1], [2, 0, 1, 1]]
+    drop = outcomes.transitions(ts, stopped="drop")
+    assert drop[list(outcomes.TRANSITIONS)].values.tolist() == [[0, 1, 2, 1], [2, 0, 1, 1]]
     # with "stay", consecutive rounds of the round table follow from the transitions
-    table = metrics.round_table(ts, resamples=0)
+    table = evaluation.round_table(ts, resamples=0)
     for _, row in stay.iterrows():
         k = int(row["round"])
         assert table["correct"][k + 1] == table["correct"][k] + row["i→c"] - row["c→i"]
@@ -197,7 +199,7 @@ def test_transitions_stay_and_drop() -> None:
 def test_discrimination_hand_computed() -> None:
     verdicts = ["correct", "correct", "incorrect", "incorrect", "incorrect", None]
     truth = [True, False, False, True, False, True]
-    d = metrics.discrimination(verdicts, truth)
+    d = outcomes.discrimination(verdicts, truth)
     # passed: TP 1, FP 1, FN 2 (one wrong verdict, one unparseable) -> P 1/2, R 1/3, F1 2/5
     assert (d.passed.precision, d.passed.recall, d.passed.f1) == pytest.approx((1 / 2, 1 / 3, 2 / 5))
     # failed: TP 2, FP 1, FN 1 -> P 2/3, R 2/3, F1 2/3 (the unparseable was truly passed: no effect)
@@ -207,32 +209,32 @@ def test_discrimination_hand_computed() -> None:
 
 
 def test_unparseable_verdict_is_never_a_true_positive() -> None:
-    d = metrics.discrimination([None, None], [True, False])
+    d = outcomes.discrimination([None, None], [True, False])
     assert d.passed.recall == 0 and d.failed.recall == 0
     assert math.isnan(d.passed.precision) and math.isnan(d.failed.precision)
     assert d.passed.f1 == 0 and d.failed.f1 == 0 and d.macro_f1 == 0 and d.unparseable == 2
-    assert metrics.discrimination(["CORRECT", "garbage"], [True, True]).unparseable == 1
+    assert outcomes.discrimination(["CORRECT", "garbage"], [True, True]).unparseable == 1
 
 
 def test_class_absent_from_truth() -> None:
     # every solution passes; the critic never says Incorrect: the failed class is undefined
-    d = metrics.discrimination(["correct", "correct"], [True, True])
+    d = outcomes.discrimination(["correct", "correct"], [True, True])
     assert d.passed.f1 == 1.0 and math.isnan(d.failed.recall) and math.isnan(d.failed.f1)
     assert d.macro_f1 == 1.0  # mean over the defined classes
     # ... and if it does say Incorrect, those are false positives of the failed class: F1 0
-    d = metrics.discrimination(["correct", "incorrect"], [True, True])
+    d = outcomes.discrimination(["correct", "incorrect"], [True, True])
     assert d.failed.f1 == 0.0 and math.isnan(d.failed.recall) and d.failed.precision == 0.0
     assert d.macro_f1 == pytest.approx((2 / 3 + 0) / 2)
 
 
 def test_class_never_predicted() -> None:
-    d = metrics.discrimination(["incorrect", "incorrect", "incorrect"], [True, False, False])
+    d = outcomes.discrimination(["incorrect", "incorrect", "incorrect"], [True, False, False])
     assert math.isnan(d.passed.precision) and d.passed.recall == 0 and d.passed.f1 == 0
     assert d.failed.f1 == pytest.approx(4 / 5)
-    empty = metrics.discrimination([], [])
+    empty = outcomes.discrimination([], [])
     assert math.isnan(empty.macro_f1) and empty.n == 0
     with pytest.raises(ValueError):
-        metrics.discrimination(["correct"], [])
+        outcomes.discrimination(["correct"], [])
 
 
 def test_discrimination_table_from_trajectories() -> None:
@@ -247,7 +249,7 @@ def test_discrimination_table_from_trajectories() -> None:
         Trajectory("p", 1, "critic", [rnd(True, "correct"), rnd(None)]),  # infra error: excluded
         Trajectory("p", 0, "zero_shot", [rnd(True)]),  # never critiqued: no row
     ]
-    table = metrics.discrimination_table(ts)
+    table = evaluation.discrimination_table(ts)
     assert table["method"].tolist() == ["critic"]
     row = table.iloc[0]
     assert row["n"] == 3 and row["unparseable"] == 1 and row["excluded"] == 1
@@ -264,40 +266,40 @@ def pair(good: str, bad: str, pid: str = "x") -> PairJudgments:
 
 
 def test_pairwise_wins_losses_and_ties() -> None:
-    assert metrics.pair_score(pair("CCI", "CII")) == 1.0
-    assert metrics.pair_score(pair("CII", "CCI")) == 0.0
-    assert metrics.pair_score(pair("CI", "IC")) == 0.5  # tie: half a point by default
-    assert metrics.pair_score(pair("CI", "IC"), ties="wrong") == 0.0
-    assert metrics.pair_score(pair("??", "II")) == 0.5  # unparseable is not a Correct vote
-    assert metrics.pair_score(pair("CIII", "ICCC"), k=1) == 1.0  # only the first k critiques
+    assert evaluation.pair_score(pair("CCI", "CII")) == 1.0
+    assert evaluation.pair_score(pair("CII", "CCI")) == 0.0
+    assert evaluation.pair_score(pair("CI", "IC")) == 0.5  # tie: half a point by default
+    assert evaluation.pair_score(pair("CI", "IC"), ties="wrong") == 0.0
+    assert evaluation.pair_score(pair("??", "II")) == 0.5  # unparseable is not a Correct vote
+    assert evaluation.pair_score(pair("CIII", "ICCC"), k=1) == 1.0  # only the first k critiques
     pairs = [pair("CC", "II"), pair("CI", "CI"), pair("II", "CC"), pair("CC", "CI")]
-    assert metrics.pairwise_accuracy(pairs) == pytest.approx((1 + 0.5 + 0 + 1) / 4)
-    assert metrics.pairwise_accuracy(pairs, ties="wrong") == pytest.approx(2 / 4)
+    assert evaluation.pairwise_accuracy(pairs) == pytest.approx((1 + 0.5 + 0 + 1) / 4)
+    assert evaluation.pairwise_accuracy(pairs, ties="wrong") == pytest.approx(2 / 4)
     with pytest.raises(ValueError):
-        metrics.pair_score(pair("C", "II"), k=2)
+        evaluation.pair_score(pair("C", "II"), k=2)
     with pytest.raises(ValueError):
-        metrics.pair_score(pair("C", "I"), ties="coin")  # type: ignore[arg-type]
+        evaluation.pair_score(pair("C", "I"), ties="coin")  # type: ignore[arg-type]
 
 
 def test_majority_curve() -> None:
     pairs = [pair("CIC", "ICI"), pair("ICC", "CII"), pair("CCC", "CCC")]
-    curve = metrics.majority_curve(pairs)
+    curve = evaluation.majority_curve(pairs)
     assert curve["k"].tolist() == [1, 2, 3]
     # k=1: win, loss, tie; k=2: tie, tie, tie; k=3: win, win, tie
     assert curve["accuracy"].tolist() == pytest.approx([1.5 / 3, 1.5 / 3, 2.5 / 3])
     assert curve["ties"].tolist() == pytest.approx([1 / 3, 1.0, 1 / 3])
-    wrong = metrics.majority_curve(pairs, ties="wrong")
+    wrong = evaluation.majority_curve(pairs, ties="wrong")
     assert wrong["accuracy"].tolist() == pytest.approx([1 / 3, 0, 2 / 3])
-    assert metrics.majority_curve([]).empty
+    assert evaluation.majority_curve([]).empty
 
 
 # -- tables on disk ----------------------------------------------------------------------------
 
 
 def test_write_table_writes_csv_markdown_latex(tmp_path: Path) -> None:
-    table = metrics.percent(metrics.final_rows(metrics.round_table(small_run(), resamples=20)))
+    table = evaluation.percent(evaluation.final_rows(evaluation.round_table(small_run(), resamples=20)))
     table["method"] = ["self_critique"]
-    paths = metrics.write_table(
+    paths = tables.write_table(
         table[["method", "round", "pass@1", "Δ↑", "Δ↓", "n", "pass@1 lo"]], tmp_path / "t"
     )
     assert sorted(p.suffix for p in paths.values()) == [".csv", ".md", ".tex"]
@@ -313,6 +315,6 @@ def test_write_table_writes_csv_markdown_latex(tmp_path: Path) -> None:
 
 
 def test_markdown_escapes_pipes_and_blanks_nan() -> None:
-    md = metrics.to_markdown(pd.DataFrame({"a": ["x|y"], "b": [math.nan]}))
+    md = tables.to_markdown(pd.DataFrame({"a": ["x|y"], "b": [math.nan]}))
     assert r"x\|y" in md and md.splitlines()[2].rstrip().endswith("|")
     assert "nan" not in md

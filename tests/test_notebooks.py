@@ -9,8 +9,9 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from criticlab import config, run
+from criticlab import config
 from criticlab.io import read_json
+from criticlab.tools import run
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 PAIRS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))

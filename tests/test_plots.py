@@ -16,11 +16,12 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from criticlab import analysis, metrics, plots
-from criticlab.analysis import CriticModel
-from criticlab.loop import Round, Trajectory
-from criticlab.metrics import PairJudgments
+from criticlab import analysis, evaluation
+from criticlab.analysis.compounding import CriticModel
+from criticlab.evaluation.metrics import PairJudgments
+from criticlab.rollout.trajectory import Round, Trajectory
 from criticlab.sandbox.types import ExecResult, Verdict
+from criticlab.viz import plots
 
 OK = ExecResult(Verdict.ACCEPTED, 1, 1)
 BAD = ExecResult(Verdict.WRONG_ANSWER, 0, 1)
@@ -48,13 +49,13 @@ def trajectories() -> list[Trajectory]:
 
 def figures() -> dict[str, Callable[[], Figure]]:
     ts = trajectories()
-    table = metrics.round_table(ts, resamples=100, seed=0)
+    table = evaluation.round_table(ts, resamples=100, seed=0)
     critics = [CriticModel("weak", 0.6, 0.55), CriticModel("strong", 0.9, 0.85)]
     pairs = [
         PairJudgments(str(i), ["correct"] * (i % 3) + ["incorrect"] * 3, ["incorrect", "correct"] * 2)
         for i in range(8)
     ]
-    curve = metrics.majority_curve(pairs, max_k=3)
+    curve = evaluation.majority_curve(pairs, max_k=3)
     colors = plots.colors_for([t.method for t in ts])  # zero_shot keeps its colour though absent below
     labels = {"sft": ["static_analysis", "dynamic_testing", "other"], "ctrl": ["dynamic_testing"] * 2}
     return {
@@ -133,13 +134,13 @@ def test_style_is_scoped_and_colors_are_stable() -> None:
 
 
 def test_pass_by_round_draws_bands_and_zero_shot_level() -> None:
-    fig = plots.plot_pass_by_round(metrics.round_table(trajectories(), resamples=50))
+    fig = plots.plot_pass_by_round(evaluation.round_table(trajectories(), resamples=50))
     ax = fig.axes[0]
     labels = [line.get_label() for line in ax.get_lines()]
     assert labels == ["zero_shot", "self_critique", "ctrl"]
     assert ax.get_lines()[0].get_linestyle() == "--"  # zero-shot has one round: a level line
     assert len(ax.collections) == 2  # one CI band per multi-round method
-    fig_no_ci = plots.plot_pass_by_round(metrics.round_table(trajectories(), resamples=0))
+    fig_no_ci = plots.plot_pass_by_round(evaluation.round_table(trajectories(), resamples=0))
     assert len(fig_no_ci.axes[0].collections) == 0
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from criticlab import prompts
 from criticlab.data.types import Problem, Test
-from criticlab.prompts import extract_code, parse_conclusion, parse_verdict
+from criticlab.rollout import prompts
+from criticlab.rollout.prompts import extract_code, parse_conclusion, parse_verdict
 from criticlab.sandbox.types import ExecResult, TestRecord, Verdict
 
 FN = Problem(id="p1", source="t", question="def add(a, b):\n    \"\"\"Add.\"\"\"\n", kind="functional",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from criticlab.io import write_json, write_text
-from criticlab.report import summarize_run
+from criticlab.tools.report import summarize_run
 
 
 def test_summary_of_a_partial_run(tmp_path) -> None:

@@ -7,8 +7,10 @@ import json
 import pytest
 from scripted import ADD, BROKEN, ECHO, RIGHT, WRONG, ScriptedEngine, fenced
 
+from criticlab.crl.rewards import CodeReward, CRLReward, MixedReward
+from criticlab.ctrl.reward import CTRLReward
 from criticlab.io import read_jsonl
-from criticlab.rewards import CodeReward, CRLReward, CTRLReward, MixedReward, completion_text
+from criticlab.training.reward_log import completion_text
 
 
 def as_chat(text: str) -> list[dict]:
@@ -77,7 +79,7 @@ def test_completion_text_accepts_strings_and_chat() -> None:
 
 
 def test_per_step_reward_and_verdict_accuracy(executor, tmp_path) -> None:
-    from criticlab.rewards import per_step
+    from criticlab.training.reward_log import per_step
 
     reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / "r.jsonl")
     reward.score(["Overall judgment: Incorrect", "Overall judgment: Correct"], [ADD, ADD], ["x", "y"],

@@ -7,9 +7,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from criticlab import config, run
+from criticlab import config
 from criticlab.config import ConfigError
 from criticlab.io import read_json
+from criticlab.tools import run
 
 
 def notebook(path: Path, *cells: str) -> None:

@@ -7,20 +7,23 @@ the connection, so retries and the infrastructure-error policy are tested for re
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from criticlab.config import SandboxConfig
 from criticlab.data.humaneval import load_humaneval
 from criticlab.data.types import Problem, Test
-from criticlab.sandbox import LocalExecutor, SandboxFusionExecutor, Verdict
+from criticlab.sandbox import JudgeOptions, LocalExecutor, SandboxFusionExecutor, Verdict, make_executor
 from criticlab.sandbox.sandboxfusion import harness_program, parse_records
 
 
@@ -241,3 +244,67 @@ def test_harness_program_reports_through_stdout() -> None:
     assert [r.get("ph") or r.get("s") for r in records] == ["loaded", "ok"] and records[1]["v"] == 2
     assert "noise" in rest and "@@criticlab" not in rest
     assert parse_records(out, "other-nonce")[0] == []  # records need the run's nonce
+
+
+# ------------------------------------------------------------------------------------------
+# one JudgeOptions record for both executors (constructed only: nothing is started)
+# ------------------------------------------------------------------------------------------
+
+
+def test_executors_built_from_one_profile_judge_by_equal_options() -> None:
+    cfg = SandboxConfig(time_limit=1.5, time_scale=2.0, sample_timeout=45.0, compare="strict", float_tol=1e-3,
+                        stop_on_first_failure=True)
+    local = make_executor(cfg)
+    remote = make_executor(dataclasses.replace(cfg, executor="sandboxfusion"))
+    assert isinstance(local, LocalExecutor) and isinstance(remote, SandboxFusionExecutor)
+    expected = JudgeOptions(time_limit=1.5, time_scale=2.0, sample_timeout=45.0, compare="strict", float_tol=1e-3,
+                            stop_on_first_failure=True)
+    assert local.options == remote.options == expected
+    problem = functional([Test(kind="call", args=[1], expected=1)])
+    assert local.plan(problem, "x = 1").deadline == remote.plan(problem, "x = 1").deadline == 8.0  # 2 × 1.5 × 2 + 2
+    # keywords given to make_executor still win over the profile, even None (the problem's own limit)
+    assert make_executor(cfg, time_limit=None, compare="tokens").options == dataclasses.replace(
+        expected, time_limit=None, compare="tokens")
+    # a section without a sample timeout leaves each executor its own default
+    partial = SimpleNamespace(compare="strict", stop_on_first_failure=True)
+    assert LocalExecutor.from_config(partial).options == JudgeOptions(
+        compare="strict", stop_on_first_failure=True, sample_timeout=60.0)
+    assert SandboxFusionExecutor.from_config(partial).options == JudgeOptions(
+        compare="strict", stop_on_first_failure=True, sample_timeout=300.0)
+
+
+@pytest.mark.parametrize("build", [
+    lambda: JudgeOptions(compare="exact"),
+    lambda: LocalExecutor(workers=1, compare="exact"),
+    lambda: SandboxFusionExecutor(compare="exact"),
+    lambda: SandboxFusionExecutor.from_config(SimpleNamespace(compare="exact")),
+    lambda: LocalExecutor(workers=1, options=JudgeOptions(compare="strict"), compare="exact"),
+], ids=["record", "local", "sandboxfusion", "sandboxfusion-config", "local-over-record"])
+def test_an_unknown_compare_rule_is_rejected_naming_the_argument(build: Callable[[], object]) -> None:
+    with pytest.raises(ValueError, match=r"compare must be 'tokens' or 'strict', got 'exact'"):
+        build()
+
+
+@pytest.mark.parametrize("executor_class", [LocalExecutor, SandboxFusionExecutor])
+def test_an_options_record_and_the_loose_keywords_give_the_same_record(executor_class: type) -> None:
+    def any_order(_test: Any, _actual: Any) -> bool:
+        return True
+
+    keywords: dict[str, Any] = {"time_limit": 0.7, "time_scale": 1.5, "sample_timeout": 20.0, "compare": "strict",
+                                "float_tol": 1e-3, "stop_on_first_failure": True, "checkers": {"any": any_order}}
+    record = JudgeOptions(**keywords)
+    from_record = executor_class(options=record)
+    from_keywords = executor_class(**keywords)
+    assert from_record.options == from_keywords.options == record
+    # the old attributes read through to the record
+    assert (from_keywords.time_limit, from_keywords.time_scale, from_keywords.sample_timeout, from_keywords.compare,
+            from_keywords.float_tol, from_keywords.stop_on_first_failure) == (0.7, 1.5, 20.0, "strict", 1e-3, True)
+    assert dict(from_keywords.checkers) == {"any": any_order}
+    # keywords given next to a record replace its fields; the record itself is frozen
+    assert executor_class(options=record, compare="tokens").options == dataclasses.replace(record, compare="tokens")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.compare = "tokens"  # type: ignore[misc]
+    # a record that leaves the sample timeout open gets the executor's own default
+    own_default = 60.0 if executor_class is LocalExecutor else 300.0
+    assert executor_class(options=JudgeOptions()).options == executor_class().options
+    assert executor_class(options=JudgeOptions()).sample_timeout == own_default

@@ -18,7 +18,7 @@ import pytest
 
 from criticlab.data.humaneval import load_humaneval
 from criticlab.data.types import Problem, Test
-from criticlab.sandbox import GUARANTEES, ExecResult, LocalExecutor, Sample, Verdict
+from criticlab.sandbox import GUARANTEES, ExecResult, JudgeOptions, LocalExecutor, Sample, Verdict
 
 
 def functional(tests: list[Test], entry: str = "f", **kw: object) -> Problem:
@@ -253,6 +253,23 @@ def test_sample_deadline_caps_total_time() -> None:
     assert result.verdict is Verdict.TIME_LIMIT_EXCEEDED
     assert result.passed >= 1 and any("deadline" in t.note for t in result.tests)
     assert elapsed < 10  # not 6 × 0.3 s plus restarts: the deadline was enforced
+
+
+def test_judge_options_passed_as_a_record_take_effect() -> None:
+    wrong = functional([call(1, expected=0), call(2, expected=2), call(3, expected=0)])
+    identity = "def f(x):\n    return x\n"
+    slow = functional([call(1, expected=1)], time_limit=60.0)  # left to itself: the 60 s sample deadline
+    sleepy = "import time\ndef f(x):\n    time.sleep(30)\n    return x\n"
+    with LocalExecutor(workers=1, options=JudgeOptions(stop_on_first_failure=True, time_limit=1.0)) as ex:
+        assert ex.options.stop_on_first_failure and ex.options.time_limit == 1.0
+        stopped = ex.run(wrong, identity)
+        assert stopped.verdict is Verdict.WRONG_ANSWER and stopped.total == 3 and len(stopped.tests) < 3
+        assert len(ex.run(wrong, identity, stop_on_first_failure=False).tests) == 3  # a call's own choice wins
+        started = time.monotonic()
+        timed_out = ex.run(slow, sleepy)
+        elapsed = time.monotonic() - started
+    assert timed_out.verdict is Verdict.TIME_LIMIT_EXCEEDED and "time limit" in timed_out.tests[0].note
+    assert elapsed < 20  # the record's 1 s per test, not the problem's 60 s
 
 
 def test_result_round_trips_through_json(sandbox: LocalExecutor) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from scripted import ADD, ECHO, RIGHT, WRONG, fenced
 
-from criticlab import prompts, synthesis
+from criticlab import ctrl
+from criticlab.ctrl.datasets import balance, build_sft_rows
+from criticlab.ctrl.synthesis import SynthesisOptions, SynthesisRecord
 from criticlab.io import read_jsonl
 from criticlab.llm.base import Completion, SamplingParams
-from criticlab.synthesis import SynthesisOptions, SynthesisRecord, balance, build_sft_rows
+from criticlab.rollout import prompts
 
 
 class HintedEngine:
@@ -42,7 +44,7 @@ class HintedEngine:
 def test_synthesis_records_hints_critiques_and_revisions(executor, tmp_path) -> None:
     engine = HintedEngine()
     options = SynthesisOptions(samples_per_problem=2)
-    records = synthesis.synthesize([ADD, ECHO], engine, engine, executor, options, tmp_path / "s.jsonl")
+    records = ctrl.synthesize([ADD, ECHO], engine, engine, executor, options, tmp_path / "s.jsonl")
     by_key = {(r.problem_id, r.sample): r for r in records}
     wrong_add, right_add = by_key[("add", 0)], by_key[("add", 1)]
     assert not wrong_add.passed and right_add.passed
@@ -54,21 +56,21 @@ def test_synthesis_records_hints_critiques_and_revisions(executor, tmp_path) -> 
     # the hint reached the critic, and the resumable file holds every record
     assert any("## Private hint" in conv[-1]["content"] for conv in engine.seen)
     assert len(read_jsonl(tmp_path / "s.jsonl")) == 4
-    again = synthesis.synthesize([ADD, ECHO], HintedEngine(), HintedEngine(), executor, options, tmp_path / "s.jsonl")
+    again = ctrl.synthesize([ADD, ECHO], HintedEngine(), HintedEngine(), executor, options, tmp_path / "s.jsonl")
     assert [r.to_dict() for r in again] == [r.to_dict() for r in records]
 
 
 def test_long_hints_are_dropped_before_critique(executor, tmp_path) -> None:
     options = SynthesisOptions(samples_per_problem=2, max_hint_chars=20)
-    records = synthesis.synthesize([ADD], HintedEngine(), HintedEngine(), executor, options, tmp_path / "s.jsonl")
+    records = ctrl.synthesize([ADD], HintedEngine(), HintedEngine(), executor, options, tmp_path / "s.jsonl")
     wrong = next(r for r in records if not r.passed)
     assert wrong.dropped == "hint_too_long" and wrong.critique == ""
 
 
 def test_sft_rows_remove_the_hint_and_keep_the_critique(executor, tmp_path) -> None:
-    records = synthesis.synthesize([ADD, ECHO], HintedEngine(), HintedEngine(), executor,
+    records = ctrl.synthesize([ADD, ECHO], HintedEngine(), HintedEngine(), executor,
                                    SynthesisOptions(samples_per_problem=2), tmp_path / "s.jsonl")
-    report = synthesis.write_datasets(records, {"add": ADD, "echo": ECHO}, tmp_path, balance_verdicts=False)
+    report = ctrl.write_datasets(records, {"add": ADD, "echo": ECHO}, tmp_path, balance_verdicts=False)
     sft = read_jsonl(tmp_path / "sft.jsonl")
     assert report.sft_rows == len(sft) == 3 and report.dropped == {"mentions_hint": 1}
     for row in sft:
@@ -93,7 +95,7 @@ def record(verdict: str, passed_revision: bool, i: int) -> SynthesisRecord:
 def test_options_keep_successful_revisions_and_balance() -> None:
     records = [record("correct", True, 0), record("correct", True, 1), record("correct", False, 2),
                record("incorrect", True, 3), record("incorrect", False, 4)]
-    report = synthesis.DatasetReport()
+    report = ctrl.DatasetReport()
     rows = build_sft_rows(records, {"add": ADD}, keep_only_successful_revisions=True, balance_verdicts=True,
                           report=report)
     assert report.dropped_revision_failed == 2 and report.dropped_for_balance == 1

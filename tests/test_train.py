@@ -9,10 +9,10 @@ import pytest
 from scripted import ADD, ECHO, WRONG, ScriptedEngine, fenced
 from transformers import TrainerCallback
 
-from criticlab import train
+from criticlab import ctrl, stats, training
 from criticlab.config import ConfigError, GRPOConfig, SFTConfig
+from criticlab.ctrl.reward import CTRLReward
 from criticlab.llm.models import TINY_RANDOM
-from criticlab.rewards import CTRLReward
 
 CRITIQUE = "Analysis:\nThe sign is wrong.\nImprovement suggestions:\nAdd instead.\nOverall judgment: Incorrect"
 
@@ -48,7 +48,7 @@ class CountSteps(TrainerCallback):
 def test_sft_loss_falls_and_the_model_is_saved(tmp_path) -> None:
     cfg = SFTConfig(learning_rate=5e-3, lr_scheduler="constant", batch_size=2, per_device_batch_size=2,
                     max_steps=12, max_length=128)
-    result = train.train_sft(TINY_RANDOM, sft_rows(), cfg, tmp_path / "sft", progress=False, save_steps=100)
+    result = training.train_sft(TINY_RANDOM, sft_rows(), cfg, tmp_path / "sft", progress=False, save_steps=100)
     losses = [v for _, v in result.series("loss")]
     assert len(losses) == 12 and losses[-1] < losses[0] * 0.8
     assert (result.final_dir / "config.json").is_file() and (result.final_dir / "tokenizer_config.json").is_file()
@@ -59,11 +59,11 @@ def test_sft_resumes_from_the_last_checkpoint(tmp_path) -> None:
     cfg = SFTConfig(learning_rate=1e-3, batch_size=2, per_device_batch_size=1, max_steps=4, max_length=128,
                     lora=True, lora_r=4, lora_alpha=8)
     with pytest.raises(KeyboardInterrupt):
-        train.train_sft(TINY_RANDOM, sft_rows(), cfg, tmp_path / "sft", progress=False, save_steps=2,
+        training.train_sft(TINY_RANDOM, sft_rows(), cfg, tmp_path / "sft", progress=False, save_steps=2,
                         callbacks=[StopAt(3)])
-    assert train.last_checkpoint(tmp_path / "sft").endswith("checkpoint-2")
+    assert training.last_checkpoint(tmp_path / "sft").endswith("checkpoint-2")
     counter = CountSteps()
-    result = train.train_sft(TINY_RANDOM, sft_rows(), cfg, tmp_path / "sft", progress=False, save_steps=2,
+    result = training.train_sft(TINY_RANDOM, sft_rows(), cfg, tmp_path / "sft", progress=False, save_steps=2,
                              callbacks=[counter])
     assert result.resumed_from.endswith("checkpoint-2") and result.global_step == 4
     assert counter.steps == [3, 4]  # steps 1-2 were not trained again
@@ -73,19 +73,19 @@ def test_sft_resumes_from_the_last_checkpoint(tmp_path) -> None:
 
 def test_misconfiguration_stops_before_training(tmp_path) -> None:
     with pytest.raises(ConfigError, match="multiple of sft.per_device_batch_size"):
-        train.train_sft(TINY_RANDOM, sft_rows(), SFTConfig(batch_size=3, per_device_batch_size=2), tmp_path)
+        training.train_sft(TINY_RANDOM, sft_rows(), SFTConfig(batch_size=3, per_device_batch_size=2), tmp_path)
     with pytest.raises(ConfigError, match=r"row 0 has no column\(s\) \['completion'\]"):
-        train.train_sft(TINY_RANDOM, [{"prompt": []}], SFTConfig(batch_size=1, per_device_batch_size=1), tmp_path)
+        training.train_sft(TINY_RANDOM, [{"prompt": []}], SFTConfig(batch_size=1, per_device_batch_size=1), tmp_path)
     with pytest.raises(ConfigError, match="group_size must be at least 2"):
-        train.train_grpo(TINY_RANDOM, train.grpo_rows(rl_rows()), lambda **k: [], GRPOConfig(group_size=1), tmp_path)
+        training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), lambda **k: [], GRPOConfig(group_size=1), tmp_path)
     with pytest.raises(ConfigError, match="fewer than grpo.prompts_per_step"):
-        train.train_grpo(TINY_RANDOM, train.grpo_rows(rl_rows()), lambda **k: [],
+        training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), lambda **k: [],
                          GRPOConfig(group_size=2, prompts_per_step=3), tmp_path)
     with pytest.raises(ConfigError, match=r"grpo.max_prompts \(1\) is below grpo.prompts_per_step \(2\)"):
-        train.train_grpo(TINY_RANDOM, train.grpo_rows(rl_rows()), lambda **k: [],
+        training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), lambda **k: [],
                          GRPOConfig(group_size=2, prompts_per_step=2, max_prompts=1), tmp_path)
     with pytest.raises(ConfigError, match="rl.jsonl: row 0 has no column"):
-        train.grpo_rows([{"problem": ADD.to_dict()}])
+        ctrl.grpo_rows([{"problem": ADD.to_dict()}])
 
 
 def test_an_unreachable_generator_stops_grpo_before_training(tmp_path, executor) -> None:
@@ -102,7 +102,7 @@ def test_an_unreachable_generator_stops_grpo_before_training(tmp_path, executor)
     reward = CTRLReward(generator, executor)
     cfg = GRPOConfig(group_size=2, prompts_per_step=1, max_steps=1)
     with pytest.raises(ConfigError, match=rf"ctrl_reward.*{url}/models is not reachable"):
-        train.train_grpo(TINY_RANDOM, train.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo", progress=False)
+        training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo", progress=False)
     assert not (tmp_path / "grpo").exists()  # nothing was loaded, trained or written
 
 
@@ -110,7 +110,7 @@ def test_grpo_with_the_ctrl_reward_runs_and_logs(tmp_path, executor) -> None:
     reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / "rewards.jsonl")
     cfg = GRPOConfig(group_size=2, prompts_per_step=2, max_steps=2, max_completion_length=8,
                      learning_rate=1e-4, max_prompt_length=1024)
-    result = train.train_grpo(TINY_RANDOM, train.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo",
+    result = training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo",
                               progress=False)
     assert result.global_step == 2 and (result.final_dir / "config.json").is_file()
     rewards = [json.loads(line) for line in (tmp_path / "rewards.jsonl").read_text().splitlines()]
@@ -123,7 +123,7 @@ def test_grpo_trains_on_the_first_max_prompts(tmp_path, executor) -> None:
     reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / "rewards.jsonl")
     cfg = GRPOConfig(group_size=2, prompts_per_step=1, max_steps=3, max_prompts=1, max_completion_length=4,
                      max_prompt_length=1024)
-    train.train_grpo(TINY_RANDOM, train.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo", progress=False)
+    training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo", progress=False)
     rewards = [json.loads(line) for line in (tmp_path / "rewards.jsonl").read_text().splitlines()]
     assert len(rewards) == 3 * 2 and {r["problem_id"] for r in rewards} == {ADD.id}  # ECHO never sampled
 
@@ -142,7 +142,7 @@ def test_truncated_critiques_are_left_out_of_the_loss_when_masked(tmp_path, mask
     # 4 tokens from random weights never reach end-of-sequence: every critique is cut at the limit
     cfg = GRPOConfig(group_size=2, prompts_per_step=1, max_steps=1, max_completion_length=4,
                      learning_rate=1e-3, max_prompt_length=1024, mask_truncated=mask_truncated)
-    result = train.train_grpo(TINY_RANDOM, train.grpo_rows(rl_rows()), alternating_reward, cfg, tmp_path / "grpo",
+    result = training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), alternating_reward, cfg, tmp_path / "grpo",
                               progress=False)
     assert result.series("completions/clipped_ratio")[-1][1] == 1.0
     before = load_model(TINY_RANDOM, torch.float32)[0].state_dict()
@@ -155,30 +155,30 @@ def test_long_prompts_are_dropped() -> None:
     from criticlab.llm.hf import load_model
 
     _, tokenizer, _, _ = load_model(TINY_RANDOM, "auto")
-    rows = train.grpo_rows(rl_rows())
-    kept, dropped = train.drop_long_prompts(rows, tokenizer, 50)
+    rows = ctrl.grpo_rows(rl_rows())
+    kept, dropped = training.drop_long_prompts(rows, tokenizer, 50)
     assert (len(kept), dropped) == (0, 2)
-    assert train.drop_long_prompts(rows, tokenizer, 4096) == (rows, 0)
+    assert training.drop_long_prompts(rows, tokenizer, 4096) == (rows, 0)
 
 
 def test_quarter_means() -> None:
-    first, last, se = train.quarter_means([0, 0, 0, 0, 1, 1, 1, 1])
+    first, last, se = stats.quarter_means([0, 0, 0, 0, 1, 1, 1, 1])
     assert (first, last) == (0.0, 1.0) and se == 0.0
 
 
 def test_grpo_step_times_and_the_reward_log_continue_after_resume(tmp_path, executor) -> None:
-    from criticlab.step_timer import StepTimer, summarize
+    from criticlab.training.step_timer import StepTimer, summarize
 
     log = tmp_path / "rewards.jsonl"
     cfg = GRPOConfig(group_size=2, prompts_per_step=1, max_steps=3, max_completion_length=8,
                      learning_rate=1e-4, max_prompt_length=1024)
     reward = CTRLReward(ScriptedEngine(), executor, log_path=log)
     with pytest.raises(KeyboardInterrupt):
-        train.train_grpo(TINY_RANDOM, train.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo", progress=False,
+        training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo", progress=False,
                          save_steps=1, callbacks=[StepTimer(reward), StopAt(2)])
     reward = CTRLReward(ScriptedEngine(), executor, log_path=log)
     timer = StepTimer(reward, log_path=tmp_path / "times.jsonl")
-    result = train.train_grpo(TINY_RANDOM, train.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo",
+    result = training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo",
                               progress=False, save_steps=1, callbacks=[timer])
     assert result.resumed_from.endswith("checkpoint-1")  # step 2 ended but was interrupted before its save
     steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
@@ -194,7 +194,7 @@ def test_grpo_step_times_and_the_reward_log_continue_after_resume(tmp_path, exec
 def test_step_timer_splits_reward_seconds() -> None:
     from types import SimpleNamespace
 
-    from criticlab.step_timer import StepTimer
+    from criticlab.training.step_timer import StepTimer
 
     reward = SimpleNamespace(seconds={"revision": 1.0, "execution": 2.0}, step=None)
     timer = StepTimer(reward)
@@ -219,16 +219,16 @@ def test_precision_auto_resolves_to_a_real_dtype() -> None:
 def test_a_run_resumes_only_with_its_own_settings(tmp_path) -> None:
     cfg = SFTConfig(learning_rate=1e-3, max_steps=4)
     out = tmp_path / "sft"
-    train.guard_resume(out, train.run_settings("model-a", sft_rows(), cfg))  # a new run records its settings
+    training.guard_resume(out, training.run_settings("model-a", sft_rows(), cfg))  # a new run records its settings
     (out / "checkpoint-2").mkdir()
     longer = dataclasses.replace(cfg, max_steps=8, epochs=3)  # training longer may resume
-    train.guard_resume(out, train.run_settings("model-a", sft_rows(), longer))
+    training.guard_resume(out, training.run_settings("model-a", sft_rows(), longer))
     with pytest.raises(ConfigError, match=r"other settings \(changed: learning_rate\).*delete that directory"):
-        train.guard_resume(out, train.run_settings("model-a", sft_rows(), dataclasses.replace(cfg, learning_rate=1e-4)))
+        training.guard_resume(out, training.run_settings("model-a", sft_rows(), dataclasses.replace(cfg, learning_rate=1e-4)))
     with pytest.raises(ConfigError, match=r"changed: model\)"):
-        train.guard_resume(out, train.run_settings("model-b", sft_rows(), cfg))
+        training.guard_resume(out, training.run_settings("model-b", sft_rows(), cfg))
     with pytest.raises(ConfigError, match=r"changed: data_sha256, rows\)"):
-        train.guard_resume(out, train.run_settings("model-a", sft_rows()[:1], cfg))
+        training.guard_resume(out, training.run_settings("model-a", sft_rows()[:1], cfg))
     assert (out / "checkpoint-2").is_dir()  # nothing is deleted
 
 
@@ -238,10 +238,10 @@ def test_a_starting_model_retrained_in_place_is_not_resumed(tmp_path) -> None:
     (start / "model.safetensors").write_bytes(b"first weights")
     cfg = GRPOConfig(group_size=2)
     out = tmp_path / "grpo"
-    train.guard_resume(out, train.run_settings(str(start), [], cfg))
+    training.guard_resume(out, training.run_settings(str(start), [], cfg))
     (out / "checkpoint-2").mkdir()
-    train.guard_resume(out, train.run_settings(str(start), [], cfg))  # unchanged: resumes
+    training.guard_resume(out, training.run_settings(str(start), [], cfg))  # unchanged: resumes
     (start / "model.safetensors").write_bytes(b"retrained weights")
     with pytest.raises(ConfigError, match=r"changed: model_sha256\)"):
-        train.guard_resume(out, train.run_settings(str(start), [], cfg))
-    assert train.weights_digest("HuggingFaceTB/SmolLM2-135M-Instruct") is None  # a hub id: nothing local to hash
+        training.guard_resume(out, training.run_settings(str(start), [], cfg))
+    assert training.weights_digest("HuggingFaceTB/SmolLM2-135M-Instruct") is None  # a hub id: nothing local to hash

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from scripted import ADD
 
-from criticlab import widgets
-from criticlab.loop import Round, Trajectory
+from criticlab.rollout.trajectory import Round, Trajectory
 from criticlab.sandbox.types import ExecResult, Verdict
+from criticlab.viz import widgets
 
 GOOD = "def add(a, b):\n    return a + b\n"
 BAD = "def add(a, b):\n    return a - b\n"

@@ -253,7 +253,7 @@ class CRLConfig:
     """A candidate solution is labelled correct when its pass rate exceeds this."""
     format_warmup_epochs: int = 0
     """Epochs of SFT on bare ``\\conclusion{T|F}`` answers with random labels before CRL (0: none),
-    for policies too small to follow the format (see :func:`criticlab.crl.format_warmup_rows`)."""
+    for policies too small to follow the format (see :func:`criticlab.crl.warmup.format_warmup_rows`)."""
 
 
 @dataclass
@@ -366,6 +366,16 @@ class Paths:
 # --------------------------------------------------------------------------------------------
 # Locations
 # --------------------------------------------------------------------------------------------
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (a container or ``taskset`` may allow
+    fewer than the machine has), else every CPU. Sizes the sandbox's workers, llama.cpp's threads
+    and the benchmarks' concurrency alike."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def project_root() -> Path:

@@ -45,6 +45,7 @@ from typing import Any
 
 import llama_cpp as ll
 
+from criticlab.config import usable_cores
 from criticlab.llm import models
 from criticlab.llm.base import (
     Completion,
@@ -97,13 +98,6 @@ def _has_amx() -> bool:
     """
     return b"AMX_INT8 = 1" in ll.llama_print_system_info()
 
-
-def default_threads() -> int:
-    """The cores this process may run on (all of them: decoding is memory- and compute-bound)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def model_identity(reference: str, path: Path) -> str:
@@ -235,7 +229,7 @@ class LlamaCppEngine:
         self.path = path
         self.model_id = model_identity(reference, path)
         self.max_batch = max_batch
-        self.threads = threads or default_threads()
+        self.threads = threads or usable_cores()
         _init_backend(verbose)
 
         mparams = ll.llama_model_default_params()

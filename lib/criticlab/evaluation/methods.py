@@ -23,13 +23,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from criticlab import prompts
 from criticlab.config import Profile
 from criticlab.data.types import Problem
+from criticlab.evaluation.metrics import PairJudgments
 from criticlab.llm import engine_for, sampling_for
 from criticlab.llm.base import Engine, SamplingParams
-from criticlab.loop import Executor, LoopConfig, Trajectory, run_loop
-from criticlab.metrics import PairJudgments
+from criticlab.rollout import prompts
+from criticlab.rollout.loop import LoopConfig, run_loop
+from criticlab.rollout.trajectory import Trajectory
+from criticlab.sandbox import Executor
 
 BASELINES: dict[str, str] = {
     "zero_shot": "none",
@@ -156,7 +158,7 @@ def response_pairs(problems: dict[str, Problem], trajectories: Sequence[Trajecto
 def judge_pairs(
     pairs: Sequence[ResponsePair], critic: Engine, sampling: SamplingParams, k: int
 ) -> list[PairJudgments]:
-    """k critiques of each response; the parsed verdicts feed :func:`criticlab.metrics.majority_curve`."""
+    """k critiques of each response; the parsed verdicts feed :func:`criticlab.evaluation.metrics.majority_curve`."""
     convs = [prompts.critique_conversation(p.problem, code) for p in pairs for code in (p.correct_code, p.incorrect_code)]
     answers = critic.generate(convs, sampling, n=k) if convs else []
     verdicts = [[prompts.parse_verdict(c.text) for c in row] for row in answers]

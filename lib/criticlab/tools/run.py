@@ -1,6 +1,6 @@
 """Headless runner: execute the numbered notebooks of a profile through papermill.
 
-    python -m criticlab.run --profile params/cpu.yaml [--only 03 05] [--prepare-only]
+    python -m criticlab.tools.run --profile params/cpu.yaml [--only 03 05] [--prepare-only]
 
 The profile is loaded and validated before any notebook starts, so a typo fails in a second,
 not an hour in. Each notebook is executed with ``profile`` injected as a parameter and saved,
@@ -161,7 +161,7 @@ def _save_report(cfg: config.Profile, report: RunReport) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m criticlab.run", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m criticlab.tools.run", description=__doc__.split("\n")[0])
     parser.add_argument("--profile", required=True, help="a profile name (cpu) or file (params/cpu.yaml)")
     parser.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks (e.g. 03 05)")
     parser.add_argument("--prepare-only", action="store_true", help="validate and parameterize, execute nothing")

@@ -7,7 +7,7 @@ tokens are counted. "end-to-end" time includes each prompt's prefill (as in real
 Reported: tokens/s single-stream (one conversation per call) and batched (all conversations in
 one call), and the ratios llamacpp/hf single-stream and llamacpp batched/single-stream.
 
-    python -m criticlab.bench_engines [--quick] [--parallel 8 16] [--threads N] [--skip-hf]
+    python -m criticlab.bench.engines [--quick] [--parallel 8 16] [--threads N] [--skip-hf]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from criticlab.config import usable_cores
 from criticlab.llm.base import Completion, SamplingParams
 
 PROMPTS = [
@@ -137,14 +138,14 @@ def _ratios(results: dict[str, Any], parallel: list[int]) -> list[str]:
 
 def run_engines_bench(args: argparse.Namespace) -> dict[str, Any]:
     """Run the benchmark described in the module docstring; print a report and return the numbers."""
-    from criticlab.llm.llamacpp import LlamaCppEngine, default_threads
+    from criticlab.llm.llamacpp import LlamaCppEngine
 
     max_tokens = args.max_tokens or (32 if args.quick else 64)
     parallel = args.parallel or ([4] if args.quick else [8])
     single_prompts = PROMPTS[:2] if args.quick else PROMPTS[:4]
     hf_single = args.hf_single or (1 if args.quick else 2)
     sampling = SamplingParams(temperature=0.0, max_tokens=max_tokens)
-    threads = args.threads or default_threads()
+    threads = args.threads or usable_cores()
     flash = {"auto": None, "on": True, "off": False}[args.flash_attn]
     results: dict[str, Any] = {"model": args.model, "max_tokens": max_tokens, "threads": threads}
     print(
@@ -196,7 +197,7 @@ def bench_engines(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m criticlab.bench_engines", description=__doc__.split("\n")[0]
+        prog="python -m criticlab.bench.engines", description=__doc__.split("\n")[0]
     )
     add_arguments(parser)
     return bench_engines(parser.parse_args(argv))

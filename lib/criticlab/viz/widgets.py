@@ -10,7 +10,7 @@ away.
 The selection logic (:func:`transition`, :func:`matches`, :func:`round_view`, :func:`code_diff`)
 is plain Python and tested; :class:`TrajectoryBrowser` only lays it out with ipywidgets::
 
-    from criticlab.widgets import TrajectoryBrowser
+    from criticlab.viz.widgets import TrajectoryBrowser
     TrajectoryBrowser.from_stage(cfg.paths.stage_dir("07_evaluation"), problems)
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from criticlab.data.types import Problem
-from criticlab.loop import Round, Trajectory, load_trajectories
+from criticlab.rollout.trajectory import Round, Trajectory, load_trajectories
 
 ANY = "any"
 TRANSITIONS = ("correct→correct", "correct→incorrect", "incorrect→correct", "incorrect→incorrect")

@@ -3,7 +3,7 @@
 verl reads parquet rows with ``data_source``, ``prompt`` (chat messages), ``ability``,
 ``reward_model`` (``{"style": "rule", "ground_truth": ...}``) and ``extra_info``, and calls a
 custom reward function ``compute_score(data_source, solution_str, ground_truth, extra_info)``;
-:mod:`criticlab.verl_reward` is that function. Each row's ``ground_truth`` is a JSON string that
+:mod:`criticlab.tools.verl_reward` is that function. Each row's ``ground_truth`` is a JSON string that
 says which reward applies (``critique``, ``crl`` or ``code``) and carries what it needs.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from criticlab.io import atomic_open
-from criticlab.rewards import TASK_CODE, TASK_CRITIQUE, TASK_CRL
+from criticlab.training.reward_log import TASK_CODE, TASK_CRITIQUE, TASK_CRL
 
 DATA_SOURCES = {TASK_CRITIQUE: "criticlab/ctrl", TASK_CRL: "criticlab/crl", TASK_CODE: "criticlab/code"}
 ABILITIES = {TASK_CRITIQUE: "code-critique", TASK_CRL: "code-judgment", TASK_CODE: "coding"}

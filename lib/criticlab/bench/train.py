@@ -37,10 +37,11 @@ def rl_rows_for(cfg: config.Profile, executor: Any, needed: int) -> tuple[list[d
         rows = read_jsonl(path)
         if rows:
             return rows, str(path)
+    from criticlab.ctrl.datasets import build_rl_rows
+    from criticlab.ctrl.synthesis import SynthesisRecord
     from criticlab.data import prepare_data
     from criticlab.llm import engine_for, sampling_for
-    from criticlab.loop import zero_shot
-    from criticlab.synthesis import SynthesisRecord, build_rl_rows
+    from criticlab.rollout.loop import zero_shot
 
     problems = prepare_data(cfg.data, progress=False).train[:needed]
     solved = zero_shot(problems, engine_for(cfg, "generator"), executor, sampling_for(cfg, "solution"), n=1)
@@ -49,10 +50,10 @@ def rl_rows_for(cfg: config.Profile, executor: Any, needed: int) -> tuple[list[d
 
 
 def bench_train(args: argparse.Namespace) -> int:
-    from criticlab import rewards, train
+    from criticlab import ctrl, training
     from criticlab.llm import engine_for, sampling_for
     from criticlab.sandbox import make_executor
-    from criticlab.step_timer import PARTS, StepTimer, summarize
+    from criticlab.training.step_timer import PARTS, StepTimer, summarize
 
     cfg = config.load_profile(args.profile, overrides={"grpo": {"max_steps": args.steps}})
     start = args.start or cfg.models.critic
@@ -65,10 +66,10 @@ def bench_train(args: argparse.Namespace) -> int:
         rows, source = rl_rows_for(cfg, executor, 3 * cfg.grpo.prompts_per_step * args.steps)
         print(f"RL rows: {len(rows)} from {source}")
         generator = engine_for(cfg, "generator", cached=False)
-        reward = rewards.CTRLReward(generator, executor, sampling_for(cfg, "revision"))
+        reward = ctrl.CTRLReward(generator, executor, sampling_for(cfg, "revision"))
         timer = StepTimer(reward)
-        train.train_grpo(
-            start, train.grpo_rows(rows, source), reward, cfg.grpo, Path(tmp) / "grpo",
+        training.train_grpo(
+            start, ctrl.grpo_rows(rows, source), reward, cfg.grpo, Path(tmp) / "grpo",
             seed=cfg.seed, progress=False, save_steps=10**9, callbacks=[timer],
             lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
         )

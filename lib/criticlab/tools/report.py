@@ -5,7 +5,7 @@ tables from ``tables/*.md``. Nothing is recomputed, so the summary says exactly 
 notebooks measured; a stage that has not run is listed as such. The README's results section
 is this output::
 
-    python -m criticlab.report --profile cpu [--out summary.md]
+    python -m criticlab.tools.report --profile cpu [--out summary.md]
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def summarize_run(root: str | Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m criticlab.report", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m criticlab.tools.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default=None, help="profile name or YAML path (default: $CRITICLAB_PROFILE or smoke)")
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown here instead of stdout")
     args = parser.parse_args(argv)

@@ -7,106 +7,34 @@ feedback, the generator itself (self-critique, optionally shown the execution fe
 other engine (a trained critic). With ``stop_when_correct`` a trajectory stops revising once its
 critic judges the latest solution Correct.
 
-Trajectories are appended to a JSONL file chunk by chunk; a stopped run resumes where it left
-off, and with a cached engine (see :mod:`criticlab.llm.cache`) even the interrupted chunk's
-generations are reused.
+Trajectories are appended to a JSONL file chunk by chunk (:mod:`criticlab.rollout.chunks`); a
+stopped run resumes where it left off, and with a cached engine (see :mod:`criticlab.llm.cache`)
+even the interrupted chunk's generations are reused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal
 
-from criticlab import prompts
 from criticlab.data.types import Problem
-from criticlab.io import append_jsonl, iter_jsonl
 from criticlab.llm.base import Completion, Conversation, Engine, SamplingParams
+from criticlab.rollout import prompts
+from criticlab.rollout.chunks import run_in_chunks
+from criticlab.rollout.trajectory import Round, Trajectory, load_trajectories
+from criticlab.sandbox.base import Executor
 from criticlab.sandbox.types import ExecResult, Verdict
 
 CriticMode = Literal["none", "execution_feedback", "self_critique", "self_critique_exec", "critic"]
+
+
 CRITIC_MODES: tuple[str, ...] = ("none", "execution_feedback", "self_critique", "self_critique_exec", "critic")
+
 
 NO_CODE = "no code block in the response"
 
-
-class Executor(Protocol):
-    """What the loop needs of a sandbox: run (problem, code) pairs, results in order."""
-
-    def run_batch(self, jobs: Sequence[tuple[Problem, str]]) -> list[ExecResult]: ...
-
-
-@dataclass
-class Round:
-    """One solution in a trajectory and, when it was critiqued, the critique of it."""
-
-    response: str
-    code: str | None
-    result: ExecResult
-    critique: str | None = None
-    verdict: str | None = None
-    """The critic's parsed judgment of *this* round's solution: correct, incorrect or None."""
-    finish_reason: str = "stop"
-    critique_finish_reason: str | None = None
-
-    @property
-    def correct(self) -> bool:
-        return self.result.accepted
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["result"] = self.result.to_dict()
-        return out
-
-    @classmethod
-    def from_dict(cls, row: dict[str, Any]) -> Round:
-        row = dict(row)
-        row["result"] = ExecResult.from_dict(row["result"])
-        return cls(**row)
-
-
-@dataclass
-class Trajectory:
-    """A problem's sample through its rounds: ``rounds[0]`` is the zero-shot solution."""
-
-    problem_id: str
-    sample: int
-    method: str
-    rounds: list[Round] = field(default_factory=list)
-    stopped: str = ""
-    """Why revising ended early: ``critic_correct`` (stop_when_correct) or empty."""
-
-    @property
-    def final(self) -> Round:
-        return self.rounds[-1]
-
-    def correct_after(self, k: int) -> bool:
-        """Correctness after k revisions (a trajectory that stopped early keeps its last solution)."""
-        return self.rounds[min(k, len(self.rounds) - 1)].correct
-
-    @property
-    def has_infra_error(self) -> bool:
-        return any(r.result.is_infra_error for r in self.rounds)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "problem_id": self.problem_id,
-            "sample": self.sample,
-            "method": self.method,
-            "stopped": self.stopped,
-            "rounds": [r.to_dict() for r in self.rounds],
-        }
-
-    @classmethod
-    def from_dict(cls, row: dict[str, Any]) -> Trajectory:
-        return cls(
-            problem_id=row["problem_id"],
-            sample=row["sample"],
-            method=row["method"],
-            stopped=row.get("stopped", ""),
-            rounds=[Round.from_dict(r) for r in row["rounds"]],
-        )
 
 
 @dataclass
@@ -194,20 +122,10 @@ def run_loop(
     if config.critic_mode in ("self_critique", "self_critique_exec"):
         critic = generator
     done = load_trajectories(out_path, method=config.method) if out_path else {}
-    todo = [p for p in problems if any((p.id, s) not in done for s in range(config.samples))]
-    for start in range(0, len(todo), config.chunk_size):
-        chunk = todo[start : start + config.chunk_size]
-        fresh = _run_chunk(chunk, generator, executor, config, critic)
-        fresh = [t for t in fresh if (t.problem_id, t.sample) not in done]
-        if out_path:
-            append_jsonl(out_path, (t.to_dict() for t in fresh))
-        done.update({(t.problem_id, t.sample): t for t in fresh})
-        if progress:
-            progress(len(chunk))
-    order = {p.id: i for i, p in enumerate(problems)}
-    return sorted(
-        (t for key, t in done.items() if key[0] in order),
-        key=lambda t: (order[t.problem_id], t.sample),
+    return run_in_chunks(
+        problems, config.samples, config.chunk_size,
+        lambda chunk: _run_chunk(chunk, generator, executor, config, critic),
+        done, out_path or None, progress,
     )
 
 
@@ -270,15 +188,3 @@ def _critiques(
     assert critic is not None
     convs = critique_conversations(config.critic_mode, problems, rounds)
     return [row[0] for row in critic.generate(convs, config.critique_sampling, n=1)]
-
-
-def load_trajectories(path: str | Path | None, method: str | None = None) -> dict[tuple[str, int], Trajectory]:
-    """Trajectories already on disk (a crash-truncated last line is ignored), keyed by (problem, sample)."""
-    if path is None or not Path(path).is_file():
-        return {}
-    out = {}
-    for row in iter_jsonl(path, skip_truncated_tail=True):
-        trajectory = Trajectory.from_dict(row)
-        if method is None or trajectory.method == method:
-            out[(trajectory.problem_id, trajectory.sample)] = trajectory
-    return out

@@ -2,7 +2,7 @@
 
 Point verl at this file (``custom_reward_function.path=<this file>``,
 ``custom_reward_function.name=compute_score``) to train on parquet written by
-:func:`criticlab.export.write_verl_parquet`. The scores are the workbook's own rewards:
+:func:`criticlab.training.verl.write_verl_parquet`. The scores are the workbook's own rewards:
 
 - ``critique`` (CTRL): the generator revises under the critique and the revision must pass; the
   generator is an OpenAI-compatible server named by ``CRITICLAB_GENERATOR_URL`` and
@@ -21,16 +21,10 @@ import json
 import os
 from typing import Any
 
+from criticlab.crl.rewards import CodeReward, CRLReward
+from criticlab.ctrl.reward import CTRLReward
 from criticlab.llm.base import Engine
-from criticlab.rewards import (
-    TASK_CODE,
-    TASK_CRITIQUE,
-    TASK_CRL,
-    CodeReward,
-    CRLReward,
-    CTRLReward,
-    problem_of,
-)
+from criticlab.training.reward_log import TASK_CODE, TASK_CRITIQUE, TASK_CRL, problem_of
 
 _EXECUTOR: Any = None
 _GENERATOR: Engine | None = None

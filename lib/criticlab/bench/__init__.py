@@ -1,0 +1,2 @@
+"""Benchmarks behind one command line: ``python -m criticlab.bench {sandbox,engines,train}``.
+"""

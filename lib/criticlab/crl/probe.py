@@ -1,0 +1,78 @@
+"""The judgment probe: sampled CRL judgments scored like the reward, before and after training.
+
+The per-step reward curve of CRL sees one prompt per step and is noisy; judging the same rows
+with the same sampling before and after a run measures what training changed. Because a judge
+that always says ``T`` scores the share of correct candidates, every summary carries that base
+rate and the accuracy on each label.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from criticlab.llm.base import Engine, SamplingParams
+from criticlab.rollout import prompts
+from criticlab.stats import quarter_means
+from criticlab.training.reward_log import TASK_CODE, TASK_CRL, RewardRecord, per_step
+
+
+def judgment_stats(records: Sequence[RewardRecord]) -> dict[str, float]:
+    """Accuracy of CRL judgments, on each label, the always-``T`` base rate and the share without
+    a conclusion (counted as wrong)."""
+    judged = [r for r in records if r.task == TASK_CRL and r.label is not None]
+
+    def share(rows: list[RewardRecord]) -> float:
+        return sum(bool(r.verdict_right) for r in rows) / len(rows) if rows else float("nan")
+
+    n = len(judged)
+    return {
+        "crl_judgments": n,
+        "crl_accuracy": share(judged),
+        "crl_accuracy_on_correct": share([r for r in judged if r.label]),
+        "crl_accuracy_on_incorrect": share([r for r in judged if not r.label]),
+        "crl_always_T_accuracy": sum(bool(r.label) for r in judged) / n if n else float("nan"),
+        "crl_no_conclusion": sum(r.verdict is None for r in judged) / n if n else float("nan"),
+    }
+
+
+def summarize_run(records: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """One CRL run's numbers from its reward log: code reward, judgment accuracy and its rise.
+
+    Because a judge that always says ``T`` scores the share of correct candidates, the summary
+    also gives that base rate and the accuracy on each label (:func:`judgment_stats`), so a rise
+    can be told apart from learning the base rate.
+    """
+    logged = [RewardRecord(**r) for r in records]
+    code = [r.reward for r in logged if r.task == TASK_CODE and r.reward is not None]
+    curve = [s["verdict_accuracy"] for s in per_step([r for r in records if r["task"] == TASK_CRL])]
+    first, last, se = quarter_means(curve) if curve else (float("nan"),) * 3
+    return {
+        "code_reward": sum(code) / len(code) if code else float("nan"),
+        **judgment_stats(logged),
+        "crl_accuracy_first_quarter": first,
+        "crl_accuracy_last_quarter": last,
+        "crl_accuracy_se": se,
+    }
+
+
+def judge(engine: Engine, rows: Sequence[dict[str, Any]], sampling: SamplingParams, n: int) -> list[RewardRecord]:
+    """``n`` sampled judgments of every CRL row by ``engine``, scored like the CRL reward.
+
+    Run on the same rows before and after CRL training (with the same sampling) it measures what
+    training changed, free of the per-step noise of the reward curve, where each step sees
+    one prompt.
+    """
+    crl = [r for r in rows if r["task"] == TASK_CRL]
+    outputs = engine.generate([r["prompt"] for r in crl], sampling, n=n)
+    records = []
+    for row, completions in zip(crl, outputs):
+        problem_id = json.loads(row["problem"])["id"]
+        for completion in completions:
+            verdict = prompts.parse_conclusion(completion.text)
+            right = verdict is not None and verdict == bool(row["label"])
+            records.append(RewardRecord(TASK_CRL, problem_id, float(right),
+                                        verdict=None if verdict is None else ("T" if verdict else "F"),
+                                        label=bool(row["label"])))
+    return records

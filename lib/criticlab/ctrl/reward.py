@@ -1,0 +1,81 @@
+"""The CTRL reward: does the fixed generator's revision under a critique pass the tests?
+
+The generator revises greedily under each sampled critique (all critiques of a batch in one
+generator call), the sandbox runs every revision in one batch, and the reward is 1 when the
+revision passes every test, else 0. A critique without a parseable judgment gets 0 without a
+revision. An infrastructure failure returns ``None`` (TRL leaves it out of the reward
+statistics), so it is never scored as the critic's failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from criticlab.data.types import Problem
+from criticlab.llm.base import Engine, SamplingParams
+from criticlab.rollout import prompts
+from criticlab.rollout.loop import execute
+from criticlab.sandbox import Executor
+from criticlab.training.reward_log import TASK_CRITIQUE, RewardRecord, _Logged, completion_text, problem_of
+
+
+class CTRLReward(_Logged):
+    """Reward of a critique = does the generator's revision under it pass the tests?"""
+
+    __name__ = "ctrl_reward"
+
+    def __init__(
+        self,
+        generator: Engine,
+        executor: Executor,
+        sampling: SamplingParams | None = None,
+        log_path: str | Path | None = None,
+    ) -> None:
+        super().__init__(log_path)
+        self.generator = generator
+        self.executor = executor
+        self.sampling = sampling or SamplingParams(temperature=0.0)
+
+    def check(self) -> None:
+        """Before training: the generator must answer (an unreachable server stops here, named)."""
+        from criticlab.llm.cache import check_engine
+
+        check_engine(self.generator)
+
+    def __call__(
+        self, prompts: Sequence[Any], completions: Sequence[Any], *, problem: Sequence[Any],
+        response: Sequence[str], passed: Sequence[bool] | None = None, **_: Any,
+    ) -> list[float | None]:
+        texts = [completion_text(c) for c in completions]
+        return self.score(texts, [problem_of(p) for p in problem], list(response), passed)
+
+    def score(
+        self, critiques: list[str], problems: list[Problem], responses: list[str],
+        passed: Sequence[bool] | None = None,
+    ) -> list[float | None]:
+        """Rewards of critiques of ``responses``; ``passed`` (whether each critiqued solution passes)
+        is only logged, so verdict accuracy can be followed during training."""
+        started = time.perf_counter()
+        verdicts = [prompts.parse_verdict(c) for c in critiques]
+        todo = [i for i, v in enumerate(verdicts) if v is not None]
+        convs = [prompts.revision_conversation(problems[i], responses[i], critiques[i]) for i in todo]
+        revisions = self.generator.generate(convs, self.sampling, n=1) if convs else []
+        self._timed("revision", started)
+        executing = time.perf_counter()
+        rounds = execute(self.executor, [problems[i] for i in todo], [row[0] for row in revisions])
+        self._timed("execution", executing)
+        rewards: list[float | None] = [0.0] * len(critiques)
+        outcomes = ["no verdict"] * len(critiques)
+        for i, rnd in zip(todo, rounds):
+            outcomes[i] = rnd.result.verdict.value
+            rewards[i] = None if rnd.result.is_infra_error else float(rnd.result.accepted)
+        seconds = (time.perf_counter() - started) / max(len(critiques), 1)
+        labels = list(passed) if passed is not None else [None] * len(critiques)
+        self._log([
+            RewardRecord(TASK_CRITIQUE, p.id, r, verdict=v, label=y, outcome=o, seconds=seconds)
+            for p, r, v, o, y in zip(problems, rewards, verdicts, outcomes, labels)
+        ])
+        return rewards

@@ -1,0 +1,155 @@
+"""Stage I of CTRL (notebook 03): execution-guided critique synthesis.
+
+For each training problem the generator writes k zero-shot solutions and the sandbox runs them.
+A hint derived from each execution result (:func:`criticlab.rollout.prompts.execution_hint`)
+guides a *hinted* critique; the generator then revises under the critique and the revision is
+executed, so every critique carries its measured effect. Filters, each counted:
+
+1. ``hint_too_long`` — hints over ``max_hint_chars`` (the paper: 1000) are dropped;
+2. ``mentions_hint`` — critiques that refer to the hint leak it, and are dropped;
+3. ``no_judgment`` — critiques without a parseable final ``Overall judgment`` line;
+4. ``judgment_contradicts_execution`` — a hinted critic that still judges wrongly teaches wrongly.
+
+The records become datasets in :mod:`criticlab.ctrl.datasets`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from criticlab.data.types import Problem
+from criticlab.io import iter_jsonl
+from criticlab.llm.base import Engine, SamplingParams
+from criticlab.rollout import prompts
+from criticlab.rollout.chunks import run_in_chunks
+from criticlab.rollout.loop import execute, zero_shot
+from criticlab.sandbox import Executor
+from criticlab.sandbox.types import ExecResult
+
+DROP_REASONS = ("hint_too_long", "mentions_hint", "no_verdict", "verdict_contradicts_execution", "infra_error")
+
+
+@dataclass
+class SynthesisOptions:
+    samples_per_problem: int = 4
+    max_hint_chars: int = 1000
+    solution_sampling: SamplingParams = field(default_factory=SamplingParams)
+    critique_sampling: SamplingParams = field(default_factory=SamplingParams)
+    revision_sampling: SamplingParams = field(default_factory=lambda: SamplingParams(temperature=0.0))
+    chunk_size: int = 16
+
+
+@dataclass
+class SynthesisRecord:
+    """One zero-shot sample with its hint, hinted critique and the revision under it."""
+
+    problem_id: str
+    sample: int
+    response: str
+    code: str | None
+    result: ExecResult
+    hint: str = ""
+    critique: str = ""
+    verdict: str | None = None
+    revision: str = ""
+    revision_code: str | None = None
+    revision_result: ExecResult | None = None
+    dropped: str = ""
+    """Empty when kept, else one of :data:`DROP_REASONS`."""
+
+    @property
+    def passed(self) -> bool:
+        return self.result.accepted
+
+    @property
+    def revision_passed(self) -> bool:
+        return self.revision_result is not None and self.revision_result.accepted
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["result"] = self.result.to_dict()
+        out["revision_result"] = self.revision_result.to_dict() if self.revision_result else None
+        return out
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> SynthesisRecord:
+        row = dict(row)
+        row["result"] = ExecResult.from_dict(row["result"])
+        if row.get("revision_result") is not None:
+            row["revision_result"] = ExecResult.from_dict(row["revision_result"])
+        return cls(**row)
+
+
+def synthesize(
+    problems: Sequence[Problem],
+    generator: Engine,
+    critic: Engine,
+    executor: Executor,
+    options: SynthesisOptions,
+    samples_path: str | Path,
+    progress: Callable[[int], None] | None = None,
+) -> list[SynthesisRecord]:
+    """Run stage I over ``problems``, appending records to ``samples_path`` chunk by chunk (resumable)."""
+    done = {(r.problem_id, r.sample): r for r in load_records(samples_path)}
+    return run_in_chunks(
+        problems, options.samples_per_problem, options.chunk_size,
+        lambda chunk: _synthesize_chunk(chunk, generator, critic, executor, options),
+        done, samples_path, progress,
+    )
+
+
+def _synthesize_chunk(
+    problems: Sequence[Problem], generator: Engine, critic: Engine, executor: Executor, options: SynthesisOptions
+) -> list[SynthesisRecord]:
+    records = [
+        SynthesisRecord(problem_id=p.id, sample=i, response=r.response, code=r.code, result=r.result)
+        for p, i, r in zero_shot(problems, generator, executor, options.solution_sampling, options.samples_per_problem)
+    ]
+    by_id = {p.id: p for p in problems}
+    to_critique = []
+    for record in records:
+        if record.result.is_infra_error:
+            record.dropped = "infra_error"
+            continue
+        record.hint = prompts.execution_hint(record.result)
+        if len(record.hint) > options.max_hint_chars:
+            record.dropped = "hint_too_long"
+            continue
+        to_critique.append(record)
+    convs = [
+        prompts.critique_conversation(by_id[r.problem_id], r.code if r.code is not None else r.response, hint=r.hint)
+        for r in to_critique
+    ]
+    critiques = critic.generate(convs, options.critique_sampling, n=1) if convs else []
+    for record, row in zip(to_critique, critiques):
+        record.critique = row[0].text
+        record.verdict = prompts.parse_verdict(record.critique)
+    revise = [r for r in to_critique if r.critique]
+    revision_convs = [prompts.revision_conversation(by_id[r.problem_id], r.response, r.critique) for r in revise]
+    revisions = generator.generate(revision_convs, options.revision_sampling, n=1) if revise else []
+    revised = execute(executor, [by_id[r.problem_id] for r in revise], [row[0] for row in revisions])
+    for record, rnd in zip(revise, revised):
+        record.revision, record.revision_code, record.revision_result = rnd.response, rnd.code, rnd.result
+    for record in to_critique:
+        record.dropped = _filter_reason(record)
+    return records
+
+
+def _filter_reason(record: SynthesisRecord) -> str:
+    if prompts.mentions_hint(record.critique):
+        return "mentions_hint"
+    if record.verdict is None:
+        return "no_verdict"
+    if (record.verdict == "correct") != record.passed:
+        return "verdict_contradicts_execution"
+    return ""
+
+
+def load_records(path: str | Path) -> list[SynthesisRecord]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [SynthesisRecord.from_dict(row) for row in iter_jsonl(path, skip_truncated_tail=True)]

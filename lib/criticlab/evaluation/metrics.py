@@ -1,0 +1,337 @@
+"""Evaluation metrics over trajectories: Pass@k, Δ↑/Δ↓ per round, discrimination tables,
+pairwise accuracy and Maj@k. The counting rules shared with analysis are in
+:mod:`criticlab.rollout.outcomes`; those of this module:
+
+- **Shares.** Pass@1, Δ↑ and Δ↓ of the per-round table are shares of all scored samples of a method
+  (pooled), so the identity holds exactly on counts. With the same number of samples per problem
+  this equals the per-problem mean; :func:`pass_at_k_table` is the per-problem (Chen et al.) form.
+- **Confidence intervals** resample *problems* with replacement (all samples of a drawn problem come
+  along), because samples of one problem are correlated; percentile intervals, seeded
+  (:func:`criticlab.stats.bootstrap_ratio`).
+- **Pairwise accuracy.** The response judged Correct more often wins; a tie counts 0.5 by default
+  (``ties="half"``) or as wrong (``ties="wrong"``). An unparseable judgment is not a Correct vote.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from criticlab.rollout.outcomes import (
+    by_method,
+    correctness_matrix,
+    discrimination,
+    judged_rounds,
+    max_round,
+    split_infra,
+)
+from criticlab.rollout.trajectory import Trajectory
+from criticlab.stats import bootstrap_ratio
+
+Ties = Literal["half", "wrong"]
+
+
+PASS, UP, DOWN = "pass@1", "Δ↑", "Δ↓"
+
+
+ROUND_COLUMNS = ("method", "round", PASS, UP, DOWN, "n")
+
+
+IDENTITY_TOLERANCE = 1e-9
+"""Float slack of the Δ identity on shares (the identity on counts is checked exactly)."""
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k (Chen et al. 2021): P(at least one of k draws without replacement is correct).
+
+    1 − C(n−c, k) / C(n, k), computed as a product so large n does not overflow.
+    """
+    if not 0 <= c <= n:
+        raise ValueError(f"need 0 <= c <= n, got n={n}, c={c}")
+    if not 1 <= k <= n:
+        raise ValueError(f"need 1 <= k <= n, got n={n}, k={k}")
+    if n - c < k:
+        return 1.0
+    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def pass_at_1(trajectories: Iterable[Trajectory], round: int | None = None) -> float:
+    """Share of scored samples correct after ``round`` revisions (None: the final solution).
+
+    Pools whatever it is given: pass one method's trajectories.
+    """
+    scored, _ = split_infra(trajectories)
+    if not scored:
+        return math.nan
+    k = max_round(scored) if round is None else round
+    return sum(t.correct_after(k) for t in scored) / len(scored)
+
+
+def pass_at_k_table(
+    trajectories: Iterable[Trajectory], ks: Sequence[int] = (1,), round: int | None = None
+) -> pd.DataFrame:
+    """Per method and k: the mean over problems of the unbiased pass@k of the ``round`` solutions.
+
+    A problem with fewer than k scored samples has no unbiased estimate and is skipped for that
+    k (``problems`` says how many were used).
+    """
+    scored, excluded = split_infra(trajectories)
+    rows = []
+    for method, group in by_method(scored).items():
+        k_round = max_round(group) if round is None else round
+        counts: dict[str, list[int]] = {}
+        for t in group:
+            counts.setdefault(t.problem_id, []).append(int(t.correct_after(k_round)))
+        for k in ks:
+            values = [pass_at_k(len(v), sum(v), k) for v in counts.values() if len(v) >= k]
+            rows.append(
+                {
+                    "method": method,
+                    "round": k_round,
+                    "k": k,
+                    "pass@k": float(np.mean(values)) if values else math.nan,
+                    "problems": len(values),
+                    "excluded": excluded.get(method, 0),
+                }
+            )
+    return pd.DataFrame(rows, columns=["method", "round", "k", "pass@k", "problems", "excluded"])
+
+
+def round_table(
+    trajectories: Iterable[Trajectory],
+    *,
+    rounds: int | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """One row per (method, round k): Pass@1(k), Δ↑(k), Δ↓(k) against round 0, n, and intervals.
+
+    Columns: ``method, round, pass@1, Δ↑, Δ↓, n`` then ``<stat> lo``/``<stat> hi`` (bootstrap
+    over problems; NaN when ``resamples`` is 0), ``problems``, ``excluded`` (infrastructure
+    errors) and the integer counts ``correct``, ``up``, ``down`` behind the shares. ``rounds``
+    (default: each method's last round) sets how far every method is tabulated; a method that
+    ran fewer rounds keeps its last solutions. Every resample uses the same seed, so methods
+    evaluated on the same problems get the same resampled problem sets (paired intervals).
+    """
+    scored, excluded = split_infra(trajectories)
+    all_methods = list(dict.fromkeys([t.method for t in scored] + list(excluded)))
+    groups = by_method(scored)
+    rows = []
+    for method in all_methods:
+        group = groups.get(method, [])
+        last = max_round(group) if rounds is None else rounds
+        problem, correct = correctness_matrix(group, last)
+        rows += _method_rows(method, problem, correct, excluded.get(method, 0), resamples, seed, confidence)
+    columns = [
+        *ROUND_COLUMNS,
+        *(f"{s} {b}" for s in (PASS, UP, DOWN) for b in ("lo", "hi")),
+        "problems",
+        "excluded",
+        "correct",
+        "up",
+        "down",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _method_rows(
+    method: str,
+    problem: np.ndarray,
+    correct: np.ndarray,
+    excluded: int,
+    resamples: int,
+    seed: int,
+    confidence: float,
+) -> list[dict]:
+    n, width = correct.shape
+    problems = int(problem.max()) + 1 if n else 0
+    first = correct[:, :1]
+    up, down = ~first & correct, first & ~correct
+    # per-problem sums of each statistic at each round: shape problems × (3 · rounds)
+    per_problem = np.zeros((problems, 3 * width))
+    for j, matrix in enumerate((correct, up, down)):
+        np.add.at(per_problem[:, j * width : (j + 1) * width], problem, matrix.astype(float))
+    sizes = np.bincount(problem, minlength=problems).astype(float)
+    lo, hi = bootstrap_ratio(per_problem, sizes, resamples=resamples, seed=seed, confidence=confidence)
+    rows = []
+    for k in range(width):
+        counts = {
+            "correct": int(correct[:, k].sum()),
+            "up": int(up[:, k].sum()),
+            "down": int(down[:, k].sum()),
+        }
+        share = {key: (value / n if n else math.nan) for key, value in counts.items()}
+        row = {
+            "method": method,
+            "round": k,
+            PASS: share["correct"],
+            UP: share["up"],
+            DOWN: share["down"],
+            "n": n,
+        }
+        for j, stat in enumerate((PASS, UP, DOWN)):
+            row[f"{stat} lo"] = float(lo[j * width + k])
+            row[f"{stat} hi"] = float(hi[j * width + k])
+        rows.append({**row, "problems": problems, "excluded": excluded, **counts})
+    return rows
+
+
+def final_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The last round of each method (the "final solution" row of a per-round table)."""
+    last = table.groupby("method", sort=False)["round"].transform("max")
+    return table[table["round"] == last].reset_index(drop=True)
+
+
+class DeltaIdentityError(AssertionError):
+    """A table breaks Pass@1(k) = Pass@1(0) + Δ↑ − Δ↓ (a bug in how it was computed or edited)."""
+
+
+def check_delta_identity(table: pd.DataFrame, tolerance: float = IDENTITY_TOLERANCE) -> None:
+    """Raise :class:`DeltaIdentityError` unless Pass@1(k) = Pass@1(0) + Δ↑ − Δ↓ on every row.
+
+    Works on a full per-round table or a subset (e.g. :func:`final_rows`): every row implies
+    Pass@1(0) = Pass@1 − Δ↑ + Δ↓, which must equal the method's round-0 Pass@1 (or, without a
+    round-0 row, be the same on all its rows). When the integer counts are present the identity is
+    also checked on them, exactly. Shares may be fractions or percentages (:func:`percent` marks
+    its tables in ``attrs["scale"]``). An explicit raise, not an ``assert``, so it also runs
+    under ``python -O``.
+    """
+    missing = {"method", "round", PASS, UP, DOWN} - set(table.columns)
+    if missing:
+        raise DeltaIdentityError(f"table lacks the columns {sorted(missing)}")
+    scale = float(table.attrs.get("scale", 1.0))
+    slack = tolerance * scale
+    for method, rows in table.groupby("method", sort=False):
+        base = rows[rows["round"] == 0]
+        if len(base) and (abs(base[UP].iloc[0]) > slack or abs(base[DOWN].iloc[0]) > slack):
+            raise DeltaIdentityError(f"{method}: Δ↑/Δ↓ of round 0 must be 0")
+        implied = (rows[PASS] - rows[UP] + rows[DOWN]).to_numpy(dtype=float)  # Pass@1(0) on every row
+        reference = float(base[PASS].iloc[0]) if len(base) else float(implied[0])
+        off = np.abs(implied - reference) > slack
+        if off.any() and not math.isnan(reference):
+            i = int(np.argmax(off))
+            row = rows.iloc[i]
+            raise DeltaIdentityError(
+                f"{method}, round {int(row['round'])}: Pass@1={row[PASS]!r} but Pass@1(0)+Δ↑−Δ↓="
+                f"{reference + row[UP] - row[DOWN]!r}"
+            )
+        if {"correct", "up", "down", "n"} <= set(rows.columns):
+            _check_counts(str(method), rows, scale)
+
+
+def _check_counts(method: str, rows: pd.DataFrame, scale: float) -> None:
+    sizes = sorted(set(rows["n"].astype(int)))
+    if len(sizes) != 1:
+        raise DeltaIdentityError(f"{method}: rounds have different sample counts {sizes}")
+    zero = (rows["correct"] - rows["up"] + rows["down"]).astype(int).to_numpy()
+    if (zero != zero[0]).any():
+        k = int(rows["round"].iloc[int(np.argmax(zero != zero[0]))])
+        raise DeltaIdentityError(f"{method}, round {k}: correct ≠ correct(0) + up − down on counts")
+    n = sizes[0]
+    if (
+        n
+        and (
+            np.abs(rows["correct"].to_numpy() / n * scale - rows[PASS].to_numpy())
+            > IDENTITY_TOLERANCE * scale
+        ).any()
+    ):
+        raise DeltaIdentityError(f"{method}: Pass@1 does not match correct / n")
+
+
+def discrimination_table(
+    trajectories: Iterable[Trajectory], rounds: Sequence[int] | None = (0,)
+) -> pd.DataFrame:
+    """One row per method with judged solutions: F1s, precision/recall, accuracy, n, unparseable."""
+    rows = []
+    for method, (verdicts, truth, excluded) in judged_rounds(trajectories, rounds).items():
+        if verdicts:
+            rows.append({"method": method, **discrimination(verdicts, truth, excluded).as_row()})
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class PairJudgments:
+    """Verdicts of k critiques on each response of a pair whose ``correct`` response passes."""
+
+    pair_id: str
+    correct: Sequence[str | None]
+    """Verdicts on the response that passes the tests, in critique order."""
+    incorrect: Sequence[str | None]
+    """Verdicts on the response that fails."""
+    meta: dict = field(default_factory=dict)
+
+
+def _votes(verdicts: Sequence[str | None], k: int) -> int:
+    return sum(1 for v in verdicts[:k] if isinstance(v, str) and v.lower() == "correct")
+
+
+def pair_score(pair: PairJudgments, k: int | None = None, ties: Ties = "half") -> float:
+    """1 if the passing response got more Correct votes in the first k critiques, 0 if fewer; see ``ties``."""
+    if ties not in ("half", "wrong"):
+        raise ValueError(f"ties must be 'half' or 'wrong', got {ties!r}")
+    k = min(len(pair.correct), len(pair.incorrect)) if k is None else k
+    if k < 1 or len(pair.correct) < k or len(pair.incorrect) < k:
+        raise ValueError(
+            f"pair {pair.pair_id!r}: need {k} critiques per response, has "
+            f"{len(pair.correct)} and {len(pair.incorrect)}"
+        )
+    good, bad = _votes(pair.correct, k), _votes(pair.incorrect, k)
+    if good == bad:
+        return 0.5 if ties == "half" else 0.0
+    return float(good > bad)
+
+
+def pairwise_accuracy(pairs: Sequence[PairJudgments], k: int | None = None, ties: Ties = "half") -> float:
+    """Mean :func:`pair_score` over pairs (NaN with no pairs)."""
+    if not pairs:
+        return math.nan
+    return float(np.mean([pair_score(p, k, ties) for p in pairs]))
+
+
+def majority_curve(
+    pairs: Sequence[PairJudgments], max_k: int | None = None, ties: Ties = "half"
+) -> pd.DataFrame:
+    """Maj@k: pairwise accuracy using the first k critiques per response, k = 1..K.
+
+    K defaults to the fewest critiques any response has. Columns: k, accuracy, ties (share of
+    tied pairs, so either tie convention can be read off), n.
+    """
+    if not pairs:
+        return pd.DataFrame(columns=["k", "accuracy", "ties", "n"])
+    available = min(min(len(p.correct), len(p.incorrect)) for p in pairs)
+    last = available if max_k is None else max_k
+    rows = []
+    for k in range(1, last + 1):
+        tied = sum(_votes(p.correct, k) == _votes(p.incorrect, k) for p in pairs)
+        rows.append(
+            {
+                "k": k,
+                "accuracy": pairwise_accuracy(pairs, k, ties),
+                "ties": tied / len(pairs),
+                "n": len(pairs),
+            }
+        )
+    return pd.DataFrame(rows, columns=["k", "accuracy", "ties", "n"])
+
+
+def percent(df: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """A copy with share columns ×100 as the paper reports them (default: Pass@1, Δ↑, Δ↓, intervals).
+
+    The copy carries ``attrs["scale"] = 100`` so :func:`check_delta_identity` still checks it.
+    """
+    out = df.copy()
+    wanted = (
+        list(columns)
+        if columns is not None
+        else [c for c in df.columns if c.split(" ")[0] in (PASS, UP, DOWN)]
+    )
+    for column in wanted:
+        out[column] = out[column] * 100.0
+    out.attrs["scale"] = float(df.attrs.get("scale", 1.0)) * 100.0
+    return out

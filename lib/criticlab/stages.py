@@ -1,0 +1,418 @@
+"""The contracts between stages: their names, the files they write, and each ``metrics.json``.
+
+A stage is a numbered notebook; it writes under ``outputs/<profile>/<stage>/`` and the stages after
+it read only what it declared here. Every directory and file name a stage shares is spelled once,
+in this module, and each stage's ``metrics.json`` is a typed record (a dataclass): the notebook
+builds the record and :func:`write_metrics` saves it; the run summary, the benchmarks and the
+tests read it back with :func:`read_metrics`, which names the file and the field when a record
+does not match its type.
+
+This module imports nothing of the workbench but :mod:`criticlab.io` and :mod:`criticlab.stats`, so
+every layer can use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from criticlab.io import read_json, write_json
+from criticlab.stats import LearningCheck
+
+# --------------------------------------------------------------------------------------------
+# Stage names: the notebook's stem, its output directory, and its key in run.json
+# --------------------------------------------------------------------------------------------
+
+DATA = "01_data"
+SANDBOX = "02_sandbox"
+SYNTHESIS = "03_synthesis"
+SFT = "04_sft"
+GRPO = "05_grpo"
+CRL = "06_crl"
+EVALUATION = "07_evaluation"
+ANALYSIS = "08_analysis"
+STAGES = (DATA, SANDBOX, SYNTHESIS, SFT, GRPO, CRL, EVALUATION, ANALYSIS)
+
+# --------------------------------------------------------------------------------------------
+# Directories of a profile's output root (outputs/<profile>/)
+# --------------------------------------------------------------------------------------------
+
+DATA_DIR = "data"
+FIGURES_DIR = "figures"
+TABLES_DIR = "tables"
+CHECKPOINTS_DIR = "checkpoints"
+NOTEBOOKS_DIR = "notebooks"
+CACHE_DIR = "cache"
+RUN_FILE = "run.json"
+"""The runner's record of every notebook run (status, seconds), at the output root."""
+METRICS_FILE = "metrics.json"
+
+# --------------------------------------------------------------------------------------------
+# Artifacts, by the stage that writes them
+# --------------------------------------------------------------------------------------------
+
+# 01_data (under data/)
+TRAIN_PROBLEMS = "train.jsonl"
+EVAL_PROBLEMS = "eval.jsonl"
+JUDGE_PAIRS = "judge_pairs.jsonl"
+
+# 02_sandbox
+ISOLATION = "isolation.json"
+REFERENCES = "references.csv"
+MUTANTS = "mutants.csv"
+THROUGHPUT = "throughput.csv"
+
+# 03_synthesis
+SAMPLES = "samples.jsonl"
+"""Every zero-shot sample with its execution, hint, hinted critique and revision (resumable)."""
+SFT_ROWS = "sft.jsonl"
+RL_ROWS = "rl.jsonl"
+
+# checkpoints/ (04, 05, 06): each run's directory holds checkpoint-* and the final model
+SFT_CHECKPOINTS = "sft"
+GRPO_CHECKPOINTS = "grpo"
+CRL_WARMUP_CHECKPOINTS = "crl_format_warmup"
+FINAL = "final"
+"""The finished model (or LoRA adapter) inside a run's checkpoint directory."""
+
+# 05_grpo
+REWARDS = "rewards.jsonl"
+"""One :class:`~criticlab.training.RewardRecord` per sampled completion."""
+STEP_TIMES = "step_times.jsonl"
+VERL_TRAIN = "verl_train.parquet"
+
+# 07_evaluation
+PAIRWISE_POOL = "pairwise_pool.jsonl"
+"""Zero-shot samples drawn for the pairwise (Maj@k) comparison; not an evaluation method."""
+
+
+def crl_checkpoints(ratio: float) -> str:
+    """The checkpoint directory of the CRL run at mix ``ratio`` (06)."""
+    return f"crl_{ratio:g}"
+
+
+def crl_mix(ratio: float) -> str:
+    """The mixed code+CRL rows of one ratio (06)."""
+    return f"mix_{ratio:g}.jsonl"
+
+
+def crl_verl_mix(ratio: float) -> str:
+    return f"verl_mix_{ratio:g}.parquet"
+
+
+def crl_rewards(ratio: float) -> str:
+    return f"rewards_{ratio:g}.jsonl"
+
+
+def crl_step_times(ratio: float) -> str:
+    return f"step_times_{ratio:g}.jsonl"
+
+
+def trajectories_file(method: str) -> str:
+    """One evaluation method's trajectories (07); ``:`` of ``critic:name`` is not a path character."""
+    return f"{method.replace(':', '_')}.jsonl"
+
+
+# Figure and table stems (under figures/ and tables/; the writers add .pdf/.png and .csv/.md/.tex)
+FIG_DATA = "01_data"
+FIG_SANDBOX = "02_sandbox"
+FIG_SYNTHESIS_COUNTS = "03_synthesis_counts"
+FIG_SFT_LOSS = "04_sft_loss"
+FIG_GRPO_CURVES = "05_grpo_curves"
+FIG_CRL_REWARDS = "06_crl_rewards"
+FIG_CRL_ACCURACY = "06_crl_accuracy"
+FIG_PASS_BY_ROUND = "07_pass_by_round"
+FIG_DELTAS = "07_deltas"
+FIG_MAJORITY = "07_majority"
+FIG_CORRECT_TO_INCORRECT = "08_correct_to_incorrect"
+FIG_MARKOV = "08_markov"
+FIG_COMPOUNDING = "08_compounding"
+FIG_STRATEGIES = "08_strategies"
+FIG_SIMILARITY = "08_similarity"
+
+TABLE_DATA_SOURCES = "01_data_sources"
+TABLE_ROUNDS = "07_rounds"
+TABLE_FINAL = "07_final"
+TABLE_DISCRIMINATION = "07_discrimination"
+TABLE_MAJORITY = "07_majority"
+TABLE_TRANSITION_RATES = "08_transition_rates"
+TABLE_MARKOV_PREDICTION = "08_markov_prediction"
+TABLE_COMPOUNDING = "08_compounding"
+TABLE_STRATEGIES = "08_strategies"
+TABLE_SIMILARITY = "08_similarity"
+
+# --------------------------------------------------------------------------------------------
+# metrics.json records
+# --------------------------------------------------------------------------------------------
+
+
+class MetricsError(ValueError):
+    """A metrics.json that does not match its stage's record (names the file and the field)."""
+
+
+@dataclass
+class StageMetrics:
+    """Base of every stage's record: which stage wrote it."""
+
+    STAGE: ClassVar[str] = ""
+
+
+@dataclass
+class DataMetrics(StageMetrics):
+    """01_data: what was loaded, filtered, capped and decontaminated, and where it went."""
+
+    STAGE: ClassVar[str] = DATA
+    counts: dict[str, int]
+    """Problems per split (``train``, ``eval``) and JudgeBench pairs (``judge_pairs``)."""
+    roles: dict[str, str]
+    loads: dict[str, Any]
+    filters: dict[str, Any]
+    capped: dict[str, Any]
+    decontamination: dict[str, Any] | None
+    removed_contaminated: int
+    removed_contaminated_ids: list[str]
+    settings: dict[str, Any]
+    written: dict[str, str] = field(default_factory=dict)
+    """Files written, relative to the profile's output root."""
+
+
+@dataclass
+class SandboxMetrics(StageMetrics):
+    """02_sandbox: references accepted, mutants rejected with the right verdict, speed, isolation."""
+
+    STAGE: ClassVar[str] = SANDBOX
+    problems: int
+    problem_origin: str
+    references_accepted: int
+    references_total: int
+    mutants_total: int
+    mutants_rejected: int
+    mutants_as_expected: int
+    isolation_mode: str
+    isolation: dict[str, Any]
+    throughput_per_second: dict[str, float]
+    latency_ms: dict[str, float]
+
+
+@dataclass
+class DatasetReport:
+    """How many synthesis records each step kept or dropped (03's counts, built by
+    :func:`criticlab.ctrl.write_datasets`)."""
+
+    samples: int = 0
+    zero_shot_passed: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    kept_after_filters: int = 0
+    dropped_revision_failed: int = 0
+    dropped_for_balance: int = 0
+    sft_rows: int = 0
+    sft_judgments: dict[str, int] = field(default_factory=dict)
+    """SFT rows per critic judgment (``correct`` / ``incorrect``)."""
+    revision_pass_rate: float = 0.0
+    rl_rows: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class SynthesisMetrics(StageMetrics):
+    """03_synthesis: the dataset counts and what the hinted critiques did."""
+
+    STAGE: ClassVar[str] = SYNTHESIS
+    problems: int
+    datasets: DatasetReport
+    zero_shot_pass_rate: float
+    critiques: int
+    revisions_passed: int
+
+
+@dataclass
+class TrainingRun:
+    """What every training stage reports of one run (04, 05, and each of 06's runs)."""
+
+    trained: bool
+    steps: int = 0
+    checkpoint: str | None = None
+    resumed_from: str | None = None
+
+
+@dataclass
+class SFTMetrics(StageMetrics):
+    """04_sft: the critic's supervised fine-tuning and whether its loss fell beyond noise."""
+
+    STAGE: ClassVar[str] = SFT
+    rows: int
+    run: TrainingRun
+    loss: LearningCheck | None = None
+    """Loss in the first vs the last quarter of steps (``above_noise``: it *rose*; expect False)."""
+
+
+
+@dataclass
+class GRPOMetrics(StageMetrics):
+    """05_grpo: the critic's GRPO run, its reward curve and the "did it learn" check."""
+
+    STAGE: ClassVar[str] = GRPO
+    rl_rows: int
+    start: str
+    """The model GRPO started from (the SFT critic when 04 trained one)."""
+    run: TrainingRun
+    reward_per_step: list[float] = field(default_factory=list)
+    learned: LearningCheck | None = None
+    unparsed_per_step: list[float] = field(default_factory=list)
+    """Share of each step's critiques without a parseable judgment."""
+    seconds_per_step: dict[str, float] | None = None
+
+
+@dataclass
+class CRLRatioRun:
+    """One CRL run at one mix ratio: its reward log's summary and the judgment probe around it."""
+
+    ratio: float
+    run: TrainingRun
+    summary: dict[str, float]
+    """:func:`criticlab.crl.summarize_run`: code reward, conclusion accuracy (per label, base rate)."""
+    before: dict[str, float] = field(default_factory=dict)
+    after: dict[str, float] = field(default_factory=dict)
+    """:func:`criticlab.crl.conclusion_stats` of sampled conclusions before / after the run."""
+
+
+@dataclass
+class CRLMetrics(StageMetrics):
+    """06_crl: one GRPO run per mix ratio of CRL rows into code-RL rows."""
+
+    STAGE: ClassVar[str] = CRL
+    code_rows: int
+    crl_rows: int
+    policy: str
+    format_warmup_epochs: float
+    ratios: list[CRLRatioRun] = field(default_factory=list)
+
+
+@dataclass
+class EvaluationMetrics(StageMetrics):
+    """07_evaluation: every method's final Pass@1/Δ↑/Δ↓, the critics' discrimination, Maj@k."""
+
+    STAGE: ClassVar[str] = EVALUATION
+    problems: int
+    rounds: int
+    methods: list[str]
+    skipped: dict[str, str]
+    excluded_infra: dict[str, int]
+    final: list[dict[str, Any]]
+    discrimination: list[dict[str, Any]]
+    pairs: int
+    majority: list[dict[str, Any]]
+
+
+@dataclass
+class AnalysisMetrics(StageMetrics):
+    """08_analysis: the chain's rates, the strategies and the similarity of revisions."""
+
+    STAGE: ClassVar[str] = ANALYSIS
+    trajectories: int
+    methods: list[str]
+    chain: dict[str, Any]
+    transition_rates: list[dict[str, Any]]
+    strategies: list[dict[str, Any]]
+    strategy_agreement: dict[str, float] | None
+    similarity_mean: dict[str, float]
+
+
+RECORDS: dict[str, type[StageMetrics]] = {
+    cls.STAGE: cls
+    for cls in (DataMetrics, SandboxMetrics, SynthesisMetrics, SFTMetrics, GRPOMetrics, CRLMetrics,
+                EvaluationMetrics, AnalysisMetrics)
+}
+
+
+def metrics_path(root: str | Path, stage: str) -> Path:
+    """``<root>/<stage>/metrics.json`` (``root`` is a profile's output root)."""
+    return Path(root) / stage / METRICS_FILE
+
+
+def write_metrics(root: str | Path, record: StageMetrics) -> Path:
+    """Save a stage's record as its ``metrics.json`` (atomically), with ``"stage"`` first."""
+    if type(record).STAGE not in RECORDS:
+        raise TypeError(f"{type(record).__name__} is not a stage's metrics record")
+    return write_json(metrics_path(root, record.STAGE), {"stage": record.STAGE, **dataclasses.asdict(record)})
+
+
+def read_metrics(root: str | Path, stage: str) -> StageMetrics | None:
+    """A stage's record from ``<root>/<stage>/metrics.json``; None when the stage has not run.
+
+    A file whose fields do not match the record (missing, unknown or mistyped) raises
+    :class:`MetricsError` naming the file and the field.
+    """
+    if stage not in RECORDS:
+        raise KeyError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+    path = metrics_path(root, stage)
+    if not path.is_file():
+        return None
+    raw = read_json(path)
+    if not isinstance(raw, dict) or raw.get("stage", stage) != stage:
+        raise MetricsError(f"{path}: not the metrics of stage {stage}")
+    raw = {k: v for k, v in raw.items() if k != "stage"}
+    return _build(RECORDS[stage], raw, str(path), "")
+
+
+def _build(cls: type, raw: Any, path: str, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise MetricsError(f"{path}: {where or cls.__name__} should be a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(raw) - set(fields)
+    if unknown:
+        raise MetricsError(f"{path}: unknown field(s) {sorted(unknown)} in {where or cls.__name__}")
+    values = {}
+    for name, f in fields.items():
+        dotted = f"{where}.{name}" if where else name
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise MetricsError(f"{path}: field '{dotted}' is missing")
+            continue
+        values[name] = _value(hints[name], raw[name], path, dotted)
+    return cls(**values)
+
+
+def _value(typ: Any, value: Any, path: str, dotted: str) -> Any:
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(typ)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _value(option, value, path, dotted)
+            except MetricsError as err:
+                errors.append(err)
+        raise errors[0]
+    if dataclasses.is_dataclass(typ):
+        return _build(typ, value, path, dotted)
+    if origin is list:
+        if not isinstance(value, list):
+            raise MetricsError(f"{path}: field '{dotted}' should be a list, got {type(value).__name__}")
+        (item,) = typing.get_args(typ) or (Any,)
+        return [_value(item, v, path, f"{dotted}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise MetricsError(f"{path}: field '{dotted}' should be a mapping, got {type(value).__name__}")
+        _, item = typing.get_args(typ) or (Any, Any)
+        return {k: _value(item, v, path, f"{dotted}.{k}") for k, v in value.items()}
+    if typ is Any:
+        return value
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise MetricsError(f"{path}: field '{dotted}' should be a number, got {value!r}")
+        return float(value)
+    if typ is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise MetricsError(f"{path}: field '{dotted}' should be an integer, got {value!r}")
+    if typ in (str, bool) and not isinstance(value, typ):
+        raise MetricsError(f"{path}: field '{dotted}' should be {typ.__name__}, got {value!r}")
+    return value

@@ -1,0 +1,135 @@
+"""Statistics every stage reports with: intervals, the "did it learn" rule, percentiles.
+
+- :func:`wilson_interval` — a binomial share (rates, accuracies) with n samples;
+- :func:`bootstrap_ratio` — a ratio of sums when *problems* are resampled (samples of one problem
+  are correlated, so they are drawn together);
+- :func:`quarter_means` and :func:`learning_check` — a training curve's first and last quarter
+  and whether their difference exceeds twice its standard error (the rule notebooks 04–06 and
+  their metrics records use);
+- :func:`percentile` — of timings, for the benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+
+def quarter_means(values: Sequence[float]) -> tuple[float, float, float]:
+    """Mean of the first and last quarter of a curve, and the standard error of their difference.
+
+    The "did it learn" number of a training curve: the difference is significant when it exceeds
+    about two standard errors.
+    """
+    n = len(values)
+    q = max(1, n // 4)
+    first, last = list(values[:q]), list(values[-q:])
+
+    def mean_var(xs: list[float]) -> tuple[float, float]:
+        m = sum(xs) / len(xs)
+        v = sum((x - m) ** 2 for x in xs) / (len(xs) - 1) if len(xs) > 1 else 0.0
+        return m, v
+
+    m1, v1 = mean_var(first)
+    m2, v2 = mean_var(last)
+    return m1, m2, math.sqrt(v1 / len(first) + v2 / len(last))
+
+
+@dataclass(frozen=True)
+class LearningCheck:
+    """Did a training curve rise above its noise? Its first and last quarter, compared."""
+
+    first_quarter: float
+    last_quarter: float
+    difference: float
+    se: float
+    """Standard error of the difference (the quarters' variances over their lengths)."""
+    above_noise: bool
+    """The difference exceeds ``z`` standard errors (2 by default)."""
+
+
+def learning_check(curve: Sequence[float], z: float = 2.0) -> LearningCheck | None:
+    """The "did it learn" rule: last quarter minus first quarter, against ``z`` standard errors.
+
+    None for an empty curve. A curve that falls (a loss) is "above noise" when it rose, so pass
+    the negated loss, or read ``difference`` for the direction.
+    """
+    if not curve:
+        return None
+    first, last, se = quarter_means(curve)
+    return LearningCheck(first, last, last - first, se, (last - first) > z * se)
+
+
+def bootstrap_ratio(
+    numerators: np.ndarray,
+    denominators: np.ndarray,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of sum(num)/sum(den) when *problems* (rows) are resampled with replacement.
+
+    ``numerators`` is problems × statistics, ``denominators`` problems × statistics (or problems).
+    Each replicate draws as many problems as there are, with replacement, and keeps all of a drawn
+    problem's samples, which respects the correlation between samples of one problem. Replicates
+    are drawn in batches so memory stays bounded for large evaluations.
+    """
+    num = np.asarray(numerators, dtype=float)
+    num = num[:, None] if num.ndim == 1 else num
+    den = np.asarray(denominators, dtype=float)
+    den = np.broadcast_to(den[:, None] if den.ndim == 1 else den, num.shape)
+    problems, stats = num.shape
+    nan = np.full(stats, math.nan)
+    if problems == 0 or resamples <= 0:
+        return nan, nan.copy()
+    rng = np.random.default_rng(seed)
+    batch = max(1, 2_000_000 // problems)
+    values = []
+    for start in range(0, resamples, batch):
+        b = min(batch, resamples - start)
+        draws = rng.integers(0, problems, size=(b, problems)) + problems * np.arange(b)[:, None]
+        weights = np.bincount(draws.ravel(), minlength=b * problems).reshape(b, problems)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values.append((weights @ num) / (weights @ den))
+    replicates = np.concatenate(values)
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = [], []
+    for column in replicates.T:  # nanpercentile warns on all-nan columns; keep it quiet and explicit
+        finite = column[np.isfinite(column)]
+        lo.append(np.percentile(finite, 100 * alpha) if finite.size else math.nan)
+        hi.append(np.percentile(finite, 100 * (1 - alpha)) if finite.size else math.nan)
+    return np.array(lo), np.array(hi)
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (good near 0 and 1, unlike the normal one).
+
+    NaN bounds when n is 0.
+    """
+    if n <= 0:
+        return math.nan, math.nan
+    if not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n, got {successes}/{n}")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # at p = 0 or 1 the bound equals p exactly in theory; rounding must not leave p outside
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) by linear interpolation; NaN for no values."""
+    if not values:
+        return float("nan")
+    data = sorted(values)
+    position = (len(data) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(data) - 1)
+    return data[low] + (data[high] - data[low]) * (position - low)

@@ -1,0 +1,2 @@
+"""Entry points: the papermill runner, the run summary, and the reward module verl loads.
+"""

@@ -1,0 +1,93 @@
+"""Training on TRL, shared by SFT (04), GRPO (05) and CRL (06): policy loading, the trainers, the
+resume guard, reward logging, the step timer, and the verl export for multi-node runs.
+
+It knows nothing of CTRL or CRL: the stage packages pass it rows and reward functions.
+"""
+
+from criticlab.training.datasets import (
+    drop_long_prompts,
+    require_columns,
+    sft_dataset,
+)
+from criticlab.training.policy import (
+    load_policy,
+    lora_config,
+)
+from criticlab.training.resume import (
+    RESUMABLE_CHANGES,
+    SETTINGS_FILE,
+    WEIGHT_FILES,
+    guard_resume,
+    last_checkpoint,
+    run_settings,
+    weights_digest,
+)
+from criticlab.training.reward_log import (
+    TASK_CODE,
+    TASK_CRITIQUE,
+    TASK_CRL,
+    RewardRecord,
+    completion_text,
+    per_step,
+    problem_of,
+)
+from criticlab.training.step_timer import (
+    PARTS,
+    StepTime,
+    StepTimer,
+    keep_steps_upto,
+    summarize,
+)
+from criticlab.training.trainers import (
+    RewardFunc,
+    TrainResult,
+    check_rewards,
+    sft_accumulation,
+    train_grpo,
+    train_sft,
+    validate_grpo,
+)
+from criticlab.training.verl import (
+    ABILITIES,
+    DATA_SOURCES,
+    verl_row,
+    write_verl_parquet,
+)
+
+__all__ = [
+    "ABILITIES",
+    "DATA_SOURCES",
+    "PARTS",
+    "RESUMABLE_CHANGES",
+    "SETTINGS_FILE",
+    "TASK_CODE",
+    "TASK_CRITIQUE",
+    "TASK_CRL",
+    "WEIGHT_FILES",
+    "RewardFunc",
+    "RewardRecord",
+    "StepTime",
+    "StepTimer",
+    "TrainResult",
+    "check_rewards",
+    "completion_text",
+    "drop_long_prompts",
+    "guard_resume",
+    "keep_steps_upto",
+    "last_checkpoint",
+    "load_policy",
+    "lora_config",
+    "per_step",
+    "problem_of",
+    "require_columns",
+    "run_settings",
+    "sft_accumulation",
+    "sft_dataset",
+    "summarize",
+    "train_grpo",
+    "train_sft",
+    "validate_grpo",
+    "verl_row",
+    "weights_digest",
+    "write_verl_parquet",
+]

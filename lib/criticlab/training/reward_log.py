@@ -1,0 +1,117 @@
+"""Reward functions' shared bookkeeping: task names, the per-sample record and its JSONL log.
+
+Every reward (CTRL's, CRL's, code RL's) appends one :class:`RewardRecord` per sample, so the
+training curves of reward and judgment accuracy (:func:`per_step`) are read from one format,
+whichever stage wrote them. TRL calls a reward function with the batch's prompts, completions
+and every other dataset column as keyword lists; :func:`completion_text` and :func:`problem_of`
+read those columns back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from criticlab.data.types import Problem
+from criticlab.io import append_jsonl
+
+TASK_CRITIQUE = "critique"
+
+
+TASK_CRL = "crl"
+
+
+TASK_CODE = "code"
+
+
+@dataclass
+class RewardRecord:
+    """What one sample's reward was made of (for curves of verdict accuracy, revision success...)."""
+
+    task: str
+    problem_id: str
+    reward: float | None
+    verdict: str | None = None
+    label: bool | None = None
+    outcome: str = ""
+    """The verdict of the executed revision (CTRL) or answer code (code RL)."""
+    seconds: float = 0.0
+    step: int = -1
+
+    @property
+    def verdict_right(self) -> bool | None:
+        """Whether the critic's verdict matches the execution truth (None when unknown)."""
+        if self.label is None:
+            return None
+        if self.task == TASK_CRL:
+            return self.verdict == ("T" if self.label else "F")
+        return self.verdict == ("correct" if self.label else "incorrect")
+
+
+def completion_text(completion: Any) -> str:
+    """TRL passes plain strings or, for chat datasets, a list of messages; take the assistant text."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+        return str(completion[-1].get("content", ""))
+    return str(completion)
+
+
+def problem_of(value: Any) -> Problem:
+    """Rows carry their problem as a JSON string (Arrow can't hold heterogeneous test values)."""
+    if isinstance(value, Problem):
+        return value
+    return Problem.from_dict(json.loads(value) if isinstance(value, str) else value)
+
+
+class _Logged:
+    """Shared bookkeeping: a name TRL logs under, a step number, seconds per part, an optional JSONL log.
+
+    ``step`` is set by the trainer (:class:`criticlab.training.step_timer.StepTimer`) to its global step,
+    so a resumed run continues the log's numbering; without a trainer it counts calls.
+    ``seconds`` accumulates the time spent in generator revisions and in the sandbox.
+    """
+
+    __name__ = "reward"
+
+    def __init__(self, log_path: str | Path | None = None) -> None:
+        self.log_path = Path(log_path) if log_path else None
+        self.calls = 0
+        self.step: int | None = None
+        self.seconds: dict[str, float] = {"revision": 0.0, "execution": 0.0}
+        self.last: list[RewardRecord] = []
+
+    def _timed(self, part: str, started: float) -> None:
+        self.seconds[part] += time.perf_counter() - started
+
+    def _log(self, records: list[RewardRecord]) -> None:
+        for record in records:
+            record.step = self.calls if self.step is None else self.step
+        self.calls += 1
+        self.last = records
+        if self.log_path is not None:
+            append_jsonl(self.log_path, (asdict(r) for r in records))
+
+
+def per_step(records: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
+    """Mean reward and verdict accuracy per reward call (one call = one generation batch = one step)."""
+    steps: dict[int, list[RewardRecord]] = {}
+    for row in records:
+        record = RewardRecord(**row)
+        steps.setdefault(record.step, []).append(record)
+    out = []
+    for step in sorted(steps):
+        group = steps[step]
+        scored = [r.reward for r in group if r.reward is not None]
+        judged = [r.verdict_right for r in group if r.verdict_right is not None]
+        out.append({
+            "step": step + 1,
+            "reward": sum(scored) / len(scored) if scored else float("nan"),
+            "verdict_accuracy": sum(judged) / len(judged) if judged else float("nan"),
+            "no_verdict": sum(r.verdict is None for r in group) / len(group),
+        })
+    return out

@@ -1,0 +1,2 @@
+"""Figures (one style; deterministic PDF and PNG) and the trajectory browser (ipywidgets).
+"""
