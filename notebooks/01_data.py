@@ -38,8 +38,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from criticlab import config, data
-from criticlab.io import write_json
+from criticlab import config, data, stages
 from criticlab.viz import plots
 
 # %% tags=["parameters"]
@@ -53,7 +52,6 @@ cfg = config.load_profile(
     profile,
     overrides={"data": {"max_problems": max_problems, "eval_fraction": eval_fraction, "split_seed": split_seed}},
 )
-stage_dir = cfg.paths.stage_dir("01_data")
 print(f"profile {cfg.name}: sources={cfg.data.sources} train={cfg.data.train_sources} eval={cfg.data.eval_sources}")
 print(f"writing to {cfg.paths.root}")
 
@@ -87,13 +85,14 @@ print(
 
 # %%
 written = data.write_outputs(
-    prepared, cfg.paths.train_jsonl, cfg.paths.eval_jsonl, cfg.paths.data_dir / "judge_pairs.jsonl"
+    prepared, cfg.paths.train_jsonl, cfg.paths.eval_jsonl, cfg.paths.data_dir / stages.JUDGE_PAIRS
 )
 table = prepared.table()
 summary = data.source_summary(table)
-summary.to_csv(cfg.paths.tables_dir / "01_data_sources.csv")
-metrics = {**prepared.metrics(), "written": {k: str(Path(v).relative_to(cfg.paths.root)) for k, v in written.items()}}
-write_json(stage_dir / "metrics.json", metrics)
+summary.to_csv((cfg.paths.tables_dir / stages.TABLE_DATA_SOURCES).with_suffix(".csv"))
+stages.write_metrics(cfg.paths.root, stages.DataMetrics(
+    **prepared.metrics(), written={k: str(Path(v).relative_to(cfg.paths.root)) for k, v in written.items()}
+))
 print(f"train {len(prepared.train)}, eval {len(prepared.eval)}, judge pairs {len(prepared.judge_pairs)}")
 summary
 
@@ -104,6 +103,6 @@ data.difficulty_table(table)
 # ## Figures: problems per source and split, tests per problem, question length, difficulty
 
 # %%
-figure_path = cfg.paths.figures_dir / "01_data"
+figure_path = cfg.paths.figures_dir / stages.FIG_DATA
 plots.save_figure(plots.plot_data_overview(table), figure_path)
 print(f"saved {figure_path}.png and .pdf")

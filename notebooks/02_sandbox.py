@@ -42,7 +42,7 @@ import os
 
 import pandas as pd
 
-from criticlab import config
+from criticlab import config, stages
 from criticlab.io import write_json
 from criticlab.sandbox import LocalExecutor, make_executor
 from criticlab.sandbox.report import check_mutants, check_references, load_report_problems, measure
@@ -61,7 +61,7 @@ cfg = config.load_profile(
     overrides={"sandbox": {"max_problems": max_problems, "workers": workers, "isolation": isolation,
                            "time_scale": time_scale}},
 )
-stage_dir = cfg.paths.stage_dir("02_sandbox")
+stage_dir = cfg.paths.stage_dir(stages.SANDBOX)
 print(f"profile {cfg.name}: executor={cfg.sandbox.executor} isolation={cfg.sandbox.isolation}; writing to {stage_dir}")
 
 # %% [markdown]
@@ -91,7 +91,7 @@ report = executor.isolation_report() if isinstance(executor, LocalExecutor) else
 if report is not None:
     print(f"mode: {report.mode}, {report.workers} workers")
     isolation_table = pd.DataFrame(report.table()).set_index("guarantee")
-    write_json(stage_dir / "isolation.json", report.to_dict())
+    write_json(stage_dir / stages.ISOLATION, report.to_dict())
 else:
     isolation_table = pd.DataFrame([{"guarantee": "remote", "held": True, "meaning": cfg.sandbox.sandboxfusion_url}])
 isolation_table
@@ -102,7 +102,7 @@ isolation_table
 # %%
 reference_rows, reference_results = check_references(executor, problems)
 references = pd.DataFrame(reference_rows)
-references.to_csv(stage_dir / "references.csv", index=False)
+references.to_csv(stage_dir / stages.REFERENCES, index=False)
 accepted = int((references["verdict"] == "Accepted").sum())
 print(f"{accepted}/{len(references)} reference solutions accepted")
 references[references["verdict"] != "Accepted"] if accepted < len(references) else references.head()
@@ -120,7 +120,7 @@ mutated = problems[:24]
 with make_executor(cfg.sandbox, time_limit=0.5) as quick:
     mutant_rows = check_mutants(quick, mutated)
 mutants = pd.DataFrame(mutant_rows)
-mutants.to_csv(stage_dir / "mutants.csv", index=False)
+mutants.to_csv(stage_dir / stages.MUTANTS, index=False)
 print(f"{int(mutants['rejected'].sum())}/{len(mutants)} mutants rejected, "
       f"{int(mutants['as_expected'].sum())}/{len(mutants)} with an expected verdict")
 pd.crosstab(mutants["mutant"], mutants["verdict"])
@@ -140,7 +140,7 @@ levels = sorted({1, cfg.sandbox.workers or cores})
 speed_rows = measure(lambda n: make_executor(dataclasses.replace(cfg.sandbox, workers=n)), problems, levels,
                      min_samples=200)
 throughput = pd.DataFrame([{k: v for k, v in row.items() if k != "latencies_ms"} for row in speed_rows])
-throughput.to_csv(stage_dir / "throughput.csv", index=False)
+throughput.to_csv(stage_dir / stages.THROUGHPUT, index=False)
 latencies = pd.Series(speed_rows[0]["latencies_ms"], name="latency_ms")
 print(f"latency one at a time: p50 {latencies.quantile(0.5):.1f} ms, p90 {latencies.quantile(0.9):.1f} ms, "
       f"p99 {latencies.quantile(0.99):.1f} ms")
@@ -150,23 +150,22 @@ throughput
 # ## Metrics
 
 # %%
-metrics = {
-    "stage": "02_sandbox",
-    "problems": len(problems),
-    "problem_origin": origin,
-    "references_accepted": accepted,
-    "references_total": len(references),
-    "mutants_total": len(mutants),
-    "mutants_rejected": int(mutants["rejected"].sum()),
-    "mutants_as_expected": int(mutants["as_expected"].sum()),
-    "isolation_mode": report.mode if report else "sandboxfusion",
-    "isolation": report.guarantees if report else {},
-    "throughput_per_second": {str(r["workers"]): r["per_second"] for r in speed_rows},
-    "latency_ms": {q: float(latencies.quantile(v)) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))},
-}
-write_json(stage_dir / "metrics.json", metrics)
+metrics = stages.SandboxMetrics(
+    problems=len(problems),
+    problem_origin=origin,
+    references_accepted=accepted,
+    references_total=len(references),
+    mutants_total=len(mutants),
+    mutants_rejected=int(mutants["rejected"].sum()),
+    mutants_as_expected=int(mutants["as_expected"].sum()),
+    isolation_mode=report.mode if report else "sandboxfusion",
+    isolation=report.guarantees if report else {},
+    throughput_per_second={str(r["workers"]): r["per_second"] for r in speed_rows},
+    latency_ms={q: float(latencies.quantile(v)) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))},
+)
+stages.write_metrics(cfg.paths.root, metrics)
 assert accepted == len(references), "a reference solution was not accepted"
-assert metrics["mutants_rejected"] == metrics["mutants_total"], "a broken solution was accepted"
+assert metrics.mutants_rejected == metrics.mutants_total, "a broken solution was accepted"
 metrics
 
 # %% [markdown]
@@ -185,5 +184,5 @@ dist.set_xlabel("latency of one execution (ms)")
 dist.set_ylabel("executions")
 dist.set_title("latency, one at a time")
 dist.legend()
-plots.save_figure(fig, cfg.paths.figures_dir / "02_sandbox")
+plots.save_figure(fig, cfg.paths.figures_dir / stages.FIG_SANDBOX)
 fig

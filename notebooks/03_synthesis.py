@@ -36,9 +36,8 @@
 import pandas as pd
 from tqdm.auto import tqdm
 
-from criticlab import config, ctrl
+from criticlab import config, ctrl, stages
 from criticlab.data import read_problems
-from criticlab.io import write_json
 from criticlab.llm import engine_for, sampling_for
 from criticlab.sandbox import make_executor
 from criticlab.viz import plots
@@ -52,7 +51,7 @@ max_problems = None
 cfg = config.load_profile(
     profile, overrides={"synthesis": {"samples_per_problem": samples_per_problem, "max_problems": max_problems}}
 )
-stage_dir = cfg.paths.stage_dir("03_synthesis")
+stage_dir = cfg.paths.stage_dir(stages.SYNTHESIS)
 problems = read_problems(cfg.paths.train_jsonl)[: cfg.synthesis.max_problems]
 print(f"profile {cfg.name}: {len(problems)} training problems × {cfg.synthesis.samples_per_problem} samples")
 print(f"generator {cfg.models.generator} · hinted critiques by {cfg.synthesis.critic_model or cfg.models.generator}"
@@ -76,7 +75,7 @@ options = ctrl.SynthesisOptions(
 )
 with make_executor(cfg.sandbox) as executor, tqdm(total=len(problems), disable=not cfg.progress, desc="problems") as bar:
     records = ctrl.synthesize(
-        problems, generator, critic, executor, options, stage_dir / "samples.jsonl", progress=bar.update
+        problems, generator, critic, executor, options, stage_dir / stages.SAMPLES, progress=bar.update
     )
 
 # %% [markdown]
@@ -87,7 +86,7 @@ by_id = {p.id: p for p in problems}
 report = ctrl.write_datasets(
     records, by_id, stage_dir,
     keep_only_successful_revisions=cfg.synthesis.keep_only_successful_revisions,
-    balance_verdicts=cfg.synthesis.balance_verdicts,
+    balance_judgments=cfg.synthesis.balance_judgments,
     seed=cfg.seed,
 )
 counts = pd.Series(
@@ -119,7 +118,7 @@ for want_passed in (False, True):
         print(f"(no kept critique of a {'passing' if want_passed else 'failing'} solution in this run)")
         continue
     print(f"=== {example.problem_id} sample {example.sample}: solution {example.result.summary()}")
-    print(f"--- hint\n{example.hint}\n--- critique (verdict: {example.verdict})\n{example.critique}")
+    print(f"--- hint\n{example.hint}\n--- critique (judgment: {example.judgment})\n{example.critique}")
     outcome = example.revision_result.summary() if example.revision_result else "not revised"
     print(f"--- revision: {outcome}\n")
 
@@ -128,16 +127,15 @@ for want_passed in (False, True):
 
 # %%
 critiqued = [r for r in records if r.critique]
-metrics = {
-    "stage": "03_synthesis",
-    "problems": len(problems),
-    **report.to_dict(),
-    "zero_shot_pass_rate": report.zero_shot_passed / report.samples if report.samples else 0.0,
-    "critiques": len(critiqued),
-    "revisions_passed": sum(r.revision_passed for r in critiqued),
-}
-write_json(stage_dir / "metrics.json", metrics)
+metrics = stages.SynthesisMetrics(
+    problems=len(problems),
+    datasets=report,
+    zero_shot_pass_rate=report.zero_shot_passed / report.samples if report.samples else 0.0,
+    critiques=len(critiqued),
+    revisions_passed=sum(r.revision_passed for r in critiqued),
+)
+stages.write_metrics(cfg.paths.root, metrics)
 
 plots.save_figure(plots.plot_counts(counts, title=f"Stage-I synthesis ({cfg.name})"),
-                  cfg.paths.figures_dir / "03_synthesis_counts")
+                  cfg.paths.figures_dir / stages.FIG_SYNTHESIS_COUNTS)
 metrics

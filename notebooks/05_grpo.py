@@ -32,16 +32,14 @@
 # than how hard the problems of those steps happened to be.
 #
 # **Reads** `03_synthesis/rl.jsonl` and `checkpoints/sft/final` (when notebook 04 trained one).
-# **Writes** `checkpoints/grpo/`, `05_grpo/rewards.jsonl` (every critique's verdict, revision
+# **Writes** `checkpoints/grpo/`, `05_grpo/rewards.jsonl` (every critique's judgment, revision
 # outcome and reward), curves and `metrics.json`.
 
 # %%
-from criticlab import config, ctrl, stats, training
-from criticlab.io import read_jsonl, write_json
+from criticlab import config, ctrl, stages, stats, training
+from criticlab.io import read_jsonl
 from criticlab.llm import engine_for, sampling_for
 from criticlab.sandbox import make_executor
-from criticlab.training import verl as export
-from criticlab.training.step_timer import StepTimer, summarize
 from criticlab.viz import plots
 
 # %% tags=["parameters"]
@@ -51,10 +49,10 @@ group_size = None
 
 # %%
 cfg = config.load_profile(profile, overrides={"grpo": {"max_steps": max_steps, "group_size": group_size}})
-stage_dir = cfg.paths.stage_dir("05_grpo")
-rl_path = cfg.paths.stage_dir("03_synthesis") / "rl.jsonl"
+stage_dir = cfg.paths.stage_dir(stages.GRPO)
+rl_path = cfg.paths.stage_dir(stages.SYNTHESIS) / stages.RL_ROWS
 rl_rows = read_jsonl(rl_path) if rl_path.is_file() else []
-sft_final = cfg.paths.checkpoints_dir / "sft" / "final"
+sft_final = cfg.paths.checkpoints_dir / stages.SFT_CHECKPOINTS / stages.FINAL
 start = str(sft_final) if sft_final.is_dir() else cfg.models.critic
 print(f"profile {cfg.name}: {len(rl_rows)} RL rows; critic starts from {start}")
 print(f"generator (fixed) {cfg.models.generator} via {cfg.models.engine}; group {cfg.grpo.group_size}, "
@@ -68,23 +66,24 @@ print(f"generator (fixed) {cfg.models.generator} via {cfg.models.engine}; group 
 # revisions in one sandbox batch. Re-running resumes from the last `checkpoint-*`.
 
 # %%
-reward_log = stage_dir / "rewards.jsonl"
+reward_log = stage_dir / stages.REWARDS
 result = None
+step_seconds = None
 if rl_rows:
-    # the same rows for verl (multi-node GRPO): reward module criticlab/verl_reward.py
-    export.write_verl_parquet(ctrl.grpo_rows(rl_rows, str(rl_path)), stage_dir / "verl_train.parquet")
+    # the same rows for verl (multi-node GRPO): reward module criticlab/tools/verl_reward.py
+    training.write_verl_parquet(ctrl.grpo_rows(rl_rows, str(rl_path)), stage_dir / stages.VERL_TRAIN)
     generator = engine_for(cfg, "generator")
     with make_executor(cfg.sandbox) as executor:
         reward = ctrl.CTRLReward(generator, executor, sampling_for(cfg, "revision"), log_path=reward_log)
         # per-step seconds: critic sampling, generator revision, execution, optimisation
-        timer = StepTimer(reward, log_path=stage_dir / "step_times.jsonl")
+        timer = training.StepTimer(reward, log_path=stage_dir / stages.STEP_TIMES)
         result = training.train_grpo(
-            start, ctrl.grpo_rows(rl_rows, str(rl_path)), reward, cfg.grpo, cfg.paths.checkpoints_dir / "grpo",
+            start, ctrl.grpo_rows(rl_rows, str(rl_path)), reward, cfg.grpo, cfg.paths.checkpoints_dir / stages.GRPO_CHECKPOINTS,
             seed=cfg.seed, progress=cfg.progress, lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
             callbacks=[timer],
         )
     print(f"{result.global_step} GRPO steps; final critic in {result.final_dir}")
-    step_seconds = summarize(timer.times)
+    step_seconds = training.summarize(timer.times)
     print("mean seconds per step:", {k: round(v, 1) for k, v in step_seconds.items()})
 else:
     print("no RL rows: notebook 03 produced no (problem, solution) pairs")
@@ -92,48 +91,36 @@ else:
 # %% [markdown]
 # ## Did the critic learn?
 #
-# Per step: mean reward, verdict accuracy (the critic's Correct/Incorrect against execution of the
-# critiqued solution), share of critiques without a verdict, share cut at the length limit (a cut
+# Per step: mean reward, judgment accuracy (the critic's Correct/Incorrect against execution of the
+# critiqued solution), share of critiques without a judgment, share cut at the length limit (a cut
 # critique has no `Overall judgment` line, so its reward is 0), and the KL to the starting critic.
 
 # %%
 steps = training.per_step(read_jsonl(reward_log)) if reward_log.is_file() else []
 reward_curve = [s["reward"] for s in steps]
-learned = None
-if reward_curve:
-    first, last, se = stats.quarter_means(reward_curve)
-    learned = {"first_quarter": first, "last_quarter": last, "difference": last - first, "se": se,
-               "above_noise": (last - first) > 2 * se}
-    print(f"mean reward: first quarter {first:.3f}, last quarter {last:.3f}, "
-          f"difference {last - first:+.3f} ± {se:.3f} (1 s.e.) → "
-          f"{'rose above its noise' if learned['above_noise'] else 'no change beyond noise'}")
+unparsed = [s["unparsed"] for s in steps]
+learned = stats.learning_check(reward_curve)
+if learned is not None:
+    print(f"mean reward: first quarter {learned.first_quarter:.3f}, last quarter {learned.last_quarter:.3f}, "
+          f"difference {learned.difference:+.3f} ± {learned.se:.3f} (1 s.e.) → "
+          f"{'rose above its noise' if learned.above_noise else 'no change beyond noise'}")
+    no_judgment = stats.learning_check(unparsed)
+    print(f"critiques without a judgment: first quarter {no_judgment.first_quarter:.3f}, "
+          f"last quarter {no_judgment.last_quarter:.3f} (± {no_judgment.se:.3f})")
 series = {
     "reward": [(s["step"], s["reward"]) for s in steps],
-    "verdict accuracy": [(s["step"], s["verdict_accuracy"]) for s in steps],
-    "no verdict": [(s["step"], s["no_verdict"]) for s in steps],
+    "judgment accuracy": [(s["step"], s["accuracy"]) for s in steps],
+    "no judgment": [(s["step"], s["unparsed"]) for s in steps],
 }
 if result is not None:
     series["cut at max length"] = result.series("completions/clipped_ratio")
     series["KL"] = result.series("kl")
-no_verdict = [s["no_verdict"] for s in steps]
-if no_verdict:
-    nv_first, nv_last, nv_se = stats.quarter_means(no_verdict)
-    print(f"critiques without a verdict: first quarter {nv_first:.3f}, last quarter {nv_last:.3f} (± {nv_se:.3f})")
 if steps:
     plots.save_figure(plots.plot_training_curves(series, title=f"Critic GRPO ({cfg.name})", smooth=3),
-                      cfg.paths.figures_dir / "05_grpo_curves")
+                      cfg.paths.figures_dir / stages.FIG_GRPO_CURVES)
 
 # %%
-write_json(stage_dir / "metrics.json", {
-    "stage": "05_grpo",
-    "rl_rows": len(rl_rows),
-    "start": start,
-    "trained": result is not None,
-    "steps": result.global_step if result else 0,
-    "checkpoint": str(result.final_dir) if result else None,
-    "resumed_from": result.resumed_from if result else None,
-    "reward_per_step": reward_curve,
-    "learned": learned,
-    "no_verdict_per_step": no_verdict,
-    "seconds_per_step": step_seconds if result is not None else None,
-})
+stages.write_metrics(cfg.paths.root, stages.GRPOMetrics(
+    rl_rows=len(rl_rows), start=start, run=training.run_record(result), reward_per_step=reward_curve,
+    learned=learned, unparsed_per_step=unparsed, seconds_per_step=step_seconds,
+))

@@ -21,11 +21,14 @@
 # Critique-Coder trains a *coder* with two kinds of RL rows. Ordinary code rows ask for a solution
 # and are rewarded with its test pass rate. **CRL** rows show a (question, candidate solution) pair
 # and reward the model only when its final `\conclusion{T}` / `\conclusion{F}` matches the label
-# obtained by executing the candidate (correct when its pass rate exceeds 80%). CRL rows replace
-# 20% of the code rows; one GRPO run trains on the mixture with the right reward per row.
+# obtained by executing the candidate (correct when its pass rate exceeds 80%). In the paper CRL
+# rows replace 20% of the code rows, and one GRPO run trains on the mixture with the right reward
+# per row.
 #
-# The ratio ablation (0%, 20%, 50%, 100%) runs the same training once per ratio; the notebook
-# reports, per ratio, the code reward and the CRL judgment accuracy over training.
+# The profile chooses the ratios: one GRPO run per ratio in `crl.ratio` and `crl.ablation_ratios`
+# (the paper's ablation: 0%, 20%, 50%, 100%; the smoke profile runs 0% and 50%; the cpu profile
+# runs pure CRL, 100%, because a code row costs the small CPU policy far more than a CRL row). The
+# notebook reports, per ratio, the code reward and the accuracy of the CRL conclusions.
 #
 # **Reads** `data/train.jsonl` and `03_synthesis/samples.jsonl` (the executed candidates).
 # **Writes** `06_crl/mix_<ratio>.jsonl`, `checkpoints/crl_<ratio>/`, reward logs, curves and
@@ -34,16 +37,12 @@
 # %%
 import dataclasses
 
-import pandas as pd
-
-from criticlab import config, crl, ctrl, training
+from criticlab import config, crl, stages, training
 from criticlab.data import read_problems
-from criticlab.io import read_jsonl, write_json, write_jsonl
-from criticlab.llm import make_engine
+from criticlab.io import read_jsonl, write_jsonl
+from criticlab.llm import policy_engine
 from criticlab.llm.base import SamplingParams
 from criticlab.sandbox import make_executor
-from criticlab.training import verl as export
-from criticlab.training.step_timer import StepTimer
 from criticlab.viz import plots
 
 # %% tags=["parameters"]
@@ -53,12 +52,9 @@ ablation_ratios = None
 
 # %%
 cfg = config.load_profile(profile, overrides={"crl": {"ratio": ratio, "ablation_ratios": ablation_ratios}})
-stage_dir = cfg.paths.stage_dir("06_crl")
+stage_dir = cfg.paths.stage_dir(stages.CRL)
 problems = read_problems(cfg.paths.train_jsonl)
-by_id = {p.id: p for p in problems}
-records = ctrl.load_records(cfg.paths.stage_dir("03_synthesis") / "samples.jsonl")
-candidates = [(by_id[r.problem_id], r.code, r.result.pass_rate) for r in records
-              if r.code is not None and not r.result.is_infra_error and r.problem_id in by_id]
+candidates = crl.load_candidates(cfg.paths.stage_dir(stages.SYNTHESIS) / stages.SAMPLES, problems)
 crl_pool = crl.crl_rows(candidates, cfg.crl.label_threshold)
 code_pool = crl.code_rows(problems)
 ratios = sorted(set(cfg.crl.ablation_ratios) | {cfg.crl.ratio})
@@ -72,17 +68,17 @@ print(f"policy {policy}; ratios {ratios}; {grpo_cfg.max_steps} GRPO steps each")
 #
 # The paper's policies are instruct models that end a judgment with `\\conclusion{T|F}` when asked.
 # The small CPU policies rarely do (SmolLM2-135M: none of 32 answers; Qwen2.5-Coder-0.5B: 3 of 16
-# within 256 tokens), and a judgment without a conclusion earns 0, so GRPO would see equal rewards
+# within 256 tokens), and an answer without a conclusion earns 0, so GRPO would see equal rewards
 # and learn nothing. When `crl.format_warmup_epochs` is set, the policy is first fine-tuned to answer
 # CRL prompts with a bare conclusion whose T/F is drawn at random, half each, independently of the
-# labels: it learns the format and judges at chance, so what the CRL reward adds afterwards shows.
+# labels: it learns the format and concludes at chance, so what the CRL reward adds afterwards shows.
 
 # %%
 if cfg.crl.format_warmup_epochs:
     warmup_rows = crl.format_warmup_rows(crl_pool, seed=cfg.seed)
     warmup = training.train_sft(
         policy, warmup_rows, dataclasses.replace(cfg.sft, epochs=cfg.crl.format_warmup_epochs),
-        cfg.paths.checkpoints_dir / "crl_format_warmup", seed=cfg.seed, progress=cfg.progress,
+        cfg.paths.checkpoints_dir / stages.CRL_WARMUP_CHECKPOINTS, seed=cfg.seed, progress=cfg.progress,
         source="06_crl format warm-up",
     )
     policy = str(warmup.final_dir)
@@ -91,30 +87,31 @@ if cfg.crl.format_warmup_epochs:
           f"loss {losses[0]:.2f} -> {losses[-1]:.2f}" if losses else "format warm-up: resumed, already done")
 
 # %% [markdown]
-# ## Judgment accuracy before CRL
+# ## Conclusion accuracy before CRL
 #
 # The reward curve sees one prompt per step, so its steps are noisy. The cleaner measure samples
-# the policy's judgments of every CRL row (as many per row as a GRPO group, same temperature) once
-# before training and again after each run.
+# the policy's conclusions on every CRL row (as many per row as a GRPO group, same temperature)
+# once before training and again after each run, served the same way both times.
 
 # %%
-judge_sampling = SamplingParams(temperature=grpo_cfg.temperature, top_p=1.0,
+probe_sampling = SamplingParams(temperature=grpo_cfg.temperature, top_p=1.0,
                                 max_tokens=grpo_cfg.max_completion_length, seed=cfg.seed)
 
 
-def judge_with(model: str) -> dict:
-    engine = make_engine(model, "hf", hf_dtype=cfg.models.hf_dtype)
-    return crl.judgment_stats(crl.judge(engine, crl_pool, judge_sampling, n=grpo_cfg.group_size))
+def probe(model: str) -> dict:
+    samples = crl.sample_conclusions(policy_engine(cfg, model), crl_pool, probe_sampling, n=grpo_cfg.group_size)
+    return crl.conclusion_stats(samples)
 
 
-before = judge_with(policy) if crl_pool and any(r > 0 for r in ratios) else {}
+before = probe(policy) if crl_pool and any(r > 0 for r in ratios) else {}
 print("before CRL:", {k: round(v, 3) for k, v in before.items()})
 
 # %% [markdown]
 # ## One GRPO run per mix ratio
 
 # %%
-runs = {}
+runs: list[stages.CRLRatioRun] = []
+logs = {}
 with make_executor(cfg.sandbox) as executor:
     for r in ratios:
         size = min(len(code_pool), grpo_cfg.prompts_per_step * max(grpo_cfg.max_steps, 1))
@@ -123,45 +120,44 @@ with make_executor(cfg.sandbox) as executor:
         except ValueError as err:
             print(f"ratio {r}: skipped ({err})")
             continue
-        write_jsonl(stage_dir / f"mix_{r:g}.jsonl", rows)
-        export.write_verl_parquet(rows, stage_dir / f"verl_mix_{r:g}.parquet")
-        log = stage_dir / f"rewards_{r:g}.jsonl"
+        write_jsonl(stage_dir / stages.crl_mix(r), rows)
+        training.write_verl_parquet(rows, stage_dir / stages.crl_verl_mix(r))
+        log = stage_dir / stages.crl_rewards(r)
         reward = crl.MixedReward(crl.CodeReward(executor), crl.CRLReward(), log_path=log)
         result = training.train_grpo(
-            policy, rows, reward, grpo_cfg, cfg.paths.checkpoints_dir / f"crl_{r:g}",
+            policy, rows, reward, grpo_cfg, cfg.paths.checkpoints_dir / stages.crl_checkpoints(r),
             seed=cfg.seed, progress=cfg.progress, lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
-            callbacks=[StepTimer(reward, log_path=stage_dir / f"step_times_{r:g}.jsonl")],
+            callbacks=[training.StepTimer(reward, log_path=stage_dir / stages.crl_step_times(r))],
         )
-        after = judge_with(str(result.final_dir)) if r > 0 and before else {}
-        runs[r] = (result, read_jsonl(log), after)
-        print(f"ratio {r:g}: {result.global_step} steps, {crl.label_balance(rows)}; "
-              f"judgment accuracy {before.get('crl_accuracy', float('nan')):.3f} -> {after.get('crl_accuracy', float('nan')):.3f}")
+        after = probe(str(result.final_dir)) if r > 0 and before else {}
+        logs[r] = read_jsonl(log)
+        runs.append(stages.CRLRatioRun(ratio=r, run=result.record(), summary=crl.summarize_run(logs[r]),
+                                       before=before, after=after))
+        print(f"ratio {r:g}: {result.global_step} steps, {crl.label_balance(rows)}; conclusion accuracy "
+              f"{before.get('crl_accuracy', float('nan')):.3f} -> {after.get('crl_accuracy', float('nan')):.3f}")
 
 # %% [markdown]
-# ## Code reward and CRL judgment accuracy per ratio
+# ## Code reward and CRL conclusion accuracy per ratio
 #
-# Accuracy counts an answer without a conclusion as wrong. A judge that always says T scores the
+# Accuracy counts an answer without a conclusion as wrong. A policy that always says T scores the
 # share of correct candidates (`crl_always_T_accuracy`), so the table also gives the accuracy on
 # each label: a rise that comes only from saying T more often shows there.
 
 # %%
-table = pd.DataFrame([
-    {"ratio": r, **crl.summarize_run(logged),
-     **{f"before_{k}": v for k, v in before.items() if k != "crl_judgments"},
-     **{f"after_{k}": v for k, v in after.items() if k != "crl_judgments"}}
-    for r, (_, logged, after) in runs.items()
-])
-if len(table):
-    curves = {f"ratio {r:g}": [(s["step"], s["reward"]) for s in training.per_step(logged)] for r, (_, logged, _) in runs.items()}
+table = crl.ratio_table(runs)
+if logs:
+    curves = {f"ratio {r:g}": [(s["step"], s["reward"]) for s in training.per_step(logged)] for r, logged in logs.items()}
     plots.save_figure(plots.plot_training_curves(curves, title="Mean reward per step by CRL ratio", smooth=3),
-                      cfg.paths.figures_dir / "06_crl_rewards")
-    accuracy = {f"ratio {r:g}": [(s["step"], s["verdict_accuracy"]) for s in training.per_step([x for x in logged if x["task"] == "crl"])]
-                for r, (_, logged, _) in runs.items()}
+                      cfg.paths.figures_dir / stages.FIG_CRL_REWARDS)
+    accuracy = {f"ratio {r:g}": [(s["step"], s["accuracy"])
+                                 for s in training.per_step([x for x in logged if x["task"] == training.TASK_CRL])]
+                for r, logged in logs.items()}
     accuracy = {k: v for k, v in accuracy.items() if v}
     if accuracy:
-        plots.save_figure(plots.plot_training_curves(accuracy, title="CRL verdict accuracy per step", smooth=3),
-                          cfg.paths.figures_dir / "06_crl_accuracy")
-write_json(stage_dir / "metrics.json", {"stage": "06_crl", "code_rows": len(code_pool), "crl_rows": len(crl_pool),
-                                        "policy": policy, "format_warmup_epochs": cfg.crl.format_warmup_epochs,
-                                        "ratios": table.to_dict(orient="records")})
+        plots.save_figure(plots.plot_training_curves(accuracy, title="CRL conclusion accuracy per step", smooth=3),
+                          cfg.paths.figures_dir / stages.FIG_CRL_ACCURACY)
+stages.write_metrics(cfg.paths.root, stages.CRLMetrics(
+    code_rows=len(code_pool), crl_rows=len(crl_pool), policy=policy,
+    format_warmup_epochs=cfg.crl.format_warmup_epochs, ratios=runs,
+))
 table.T if len(table) else table

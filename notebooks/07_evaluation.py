@@ -23,16 +23,16 @@
 # with execution feedback**, and each **trained critic** (CTRL-SFT from notebook 04, CTRL-GRPO from
 # notebook 05) once its checkpoint exists. Critic methods run for `rounds` rounds, once revising
 # every round and once (`+stop`) stopping when the critic judges the solution Correct.
-# Execution feedback's verdict is the tests' own, so its `+stop` variant stops exactly when every
+# Execution feedback's judgment is the tests' own, so its `+stop` variant stops exactly when every
 # test passes — the bound a perfectly discriminating critic would reach.
 #
 # The tables report, per method and round k, **Pass@1**, **Δ↑** (share of all samples wrong at
 # round 0 and right at round k) and **Δ↓** (right at round 0, wrong at round k), so that
 # Pass@1(k) = Pass@1(0) + Δ↑ − Δ↓ exactly — checked on every table before it is written — with
 # bootstrap intervals over problems; the critics' **discrimination** (F1 of their Correct/Incorrect
-# verdicts on the zero-shot solutions against execution); and **pairwise accuracy** (Maj@k): given
+# judgments on the zero-shot solutions against execution); and **pairwise accuracy** (Maj@k): given
 # a passing and a failing solution to the same problem and k critiques of each, does the passing one
-# collect more Correct verdicts?
+# collect more Correct judgments?
 #
 # Reference (CTRL, CodeContests, Qwen2.5-Coder-32B generator; Pass@1 / Δ↑ / Δ↓ in %): zero-shot 7.88;
 # self-critique 8.36 / 2.30 / 1.82; CTRL-SFT 8.36 / 3.52 / 3.03; CTRL 11.76 / 4.73 / 0.85.
@@ -44,12 +44,10 @@
 import pandas as pd
 from tqdm.auto import tqdm
 
-from criticlab import config, evaluation
+from criticlab import config, evaluation, stages
 from criticlab.data import read_problems
-from criticlab.io import write_json
-from criticlab.llm import engine_for, sampling_for
+from criticlab.llm import sampling_for
 from criticlab.rollout import outcomes
-from criticlab.rollout.loop import LoopConfig, run_loop
 from criticlab.sandbox import make_executor
 from criticlab.viz import plots, tables
 
@@ -65,7 +63,7 @@ cfg = config.load_profile(
     overrides={"evaluation": {"rounds": rounds, "max_problems": max_problems,
                               "samples_per_problem": samples_per_problem}},
 )
-stage_dir = cfg.paths.stage_dir("07_evaluation")
+stage_dir = cfg.paths.stage_dir(stages.EVALUATION)
 problems = read_problems(cfg.paths.eval_jsonl)[: cfg.evaluation.max_problems]
 methods, skipped = evaluation.resolve_methods(cfg)
 print(f"profile {cfg.name}: {len(problems)} evaluation problems, {cfg.evaluation.rounds} round(s)")
@@ -94,11 +92,7 @@ with make_executor(cfg.sandbox) as executor:
     trajectories = [t for group in results.values() for t in group]
 
     # A pool of zero-shot samples (several per problem) supplies passing/failing pairs for Maj@k.
-    pool_config = LoopConfig(method="pairwise_pool", critic_mode="none",
-                             samples=cfg.evaluation.pairwise_samples,
-                             solution_sampling=sampling_for(cfg, "solution"))
-    pool = run_loop(problems, engine_for(cfg, "generator"), executor, pool_config,
-                    out_path=stage_dir / "pairwise_pool.jsonl")
+    pool = evaluation.pairwise_pool(problems, cfg, executor, stage_dir)
 
 excluded = outcomes.split_infra(trajectories)[1]
 print(outcomes.counts_summary(excluded))
@@ -108,25 +102,25 @@ print(outcomes.counts_summary(excluded))
 
 # %%
 table = evaluation.round_table(trajectories, resamples=cfg.evaluation.bootstrap, seed=cfg.seed)
-tables.write_table(table, cfg.paths.tables_dir / "07_rounds", validate=evaluation.check_delta_identity)
+tables.write_table(table, cfg.paths.tables_dir / stages.TABLE_ROUNDS, validate=evaluation.check_delta_identity)
 final = evaluation.percent(evaluation.final_rows(table))
-tables.write_table(final, cfg.paths.tables_dir / "07_final", validate=evaluation.check_delta_identity)
-final[["method", "round", "pass@1", "Δ↑", "Δ↓", "pass@1 lo", "pass@1 hi", "n", "excluded"]]
+tables.write_table(final, cfg.paths.tables_dir / stages.TABLE_FINAL, validate=evaluation.check_delta_identity)
+final[[*evaluation.ROUND_COLUMNS, f"{evaluation.PASS} lo", f"{evaluation.PASS} hi", "excluded"]]
 
 # %%
 colors = plots.colors_for([m.name for m in methods])
 plots.save_figure(plots.plot_pass_by_round(table, title=f"Pass@1 by round ({cfg.name})", colors=colors),
-                  cfg.paths.figures_dir / "07_pass_by_round")
+                  cfg.paths.figures_dir / stages.FIG_PASS_BY_ROUND)
 plots.save_figure(plots.plot_deltas(evaluation.final_rows(table), title="Δ↑ and Δ↓ after the last round"),
-                  cfg.paths.figures_dir / "07_deltas")
+                  cfg.paths.figures_dir / stages.FIG_DELTAS)
 
 # %% [markdown]
-# ## Discrimination: are the critics' verdicts right?
+# ## Discrimination: are the critics' judgments right?
 
 # %%
 discrimination = evaluation.discrimination_table(trajectories)
 if len(discrimination):
-    tables.write_table(discrimination, cfg.paths.tables_dir / "07_discrimination")
+    tables.write_table(discrimination, cfg.paths.tables_dir / stages.TABLE_DISCRIMINATION)
 discrimination
 
 # %% [markdown]
@@ -136,33 +130,23 @@ discrimination
 
 # %%
 pairs = evaluation.response_pairs({p.id: p for p in problems}, pool)
-critics = {"self_critique": engine_for(cfg, "generator")}
-for m in methods:
-    if m.critic_mode == "critic" and not m.stop_when_correct:
-        critics[m.name] = engine_for(cfg, "critic", model=m.critic_model)
 curves = []
-for name, critic in critics.items():
-    judged = evaluation.judge_pairs(pairs, critic, sampling_for(cfg, "critique"), cfg.evaluation.pairwise_critiques)
+for name, critic in evaluation.pairwise_critics(cfg, methods).items():
+    judged = evaluation.critique_pairs(pairs, critic, sampling_for(cfg, "critique"), cfg.evaluation.pairwise_critiques)
     if judged:
         curves.append(evaluation.majority_curve(judged).assign(critic=name))
 print(f"{len(pairs)} passing/failing pairs from {len(pool)} pooled samples")
 majority = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
 if len(majority):
-    tables.write_table(majority, cfg.paths.tables_dir / "07_majority")
+    tables.write_table(majority, cfg.paths.tables_dir / stages.TABLE_MAJORITY)
     plots.save_figure(plots.plot_majority_curve(majority, title="Pairwise accuracy vs critiques per response"),
-                      cfg.paths.figures_dir / "07_majority")
+                      cfg.paths.figures_dir / stages.FIG_MAJORITY)
 majority
 
 # %%
-write_json(stage_dir / "metrics.json", {
-    "stage": "07_evaluation",
-    "problems": len(problems),
-    "rounds": cfg.evaluation.rounds,
-    "methods": [m.name for m in methods],
-    "skipped": skipped,
-    "excluded_infra": dict(excluded),
-    "final": final[["method", "round", "pass@1", "Δ↑", "Δ↓", "n"]].to_dict(orient="records"),
-    "discrimination": discrimination.to_dict(orient="records"),
-    "pairs": len(pairs),
-    "majority": majority.to_dict(orient="records"),
-})
+stages.write_metrics(cfg.paths.root, stages.EvaluationMetrics(
+    problems=len(problems), rounds=cfg.evaluation.rounds, methods=[m.name for m in methods], skipped=skipped,
+    excluded_infra=dict(excluded), final=final[list(evaluation.ROUND_COLUMNS)].to_dict(orient="records"),
+    discrimination=discrimination.to_dict(orient="records"), pairs=len(pairs),
+    majority=majority.to_dict(orient="records"),
+))

@@ -31,33 +31,29 @@
 # `metrics.json`.
 
 # %%
+import dataclasses
+
 import pandas as pd
 
-from criticlab import analysis, config, evaluation
+from criticlab import analysis, config, stages
 from criticlab.data import read_problems
-from criticlab.io import write_json
 from criticlab.llm import engine_for
-from criticlab.rollout import outcomes
-from criticlab.rollout.trajectory import load_trajectories
+from criticlab.rollout import load_stage_trajectories, revises_every_round
 from criticlab.viz import plots, tables
 from criticlab.viz.widgets import TrajectoryBrowser
 
 # %% tags=["parameters"]
 profile = "cpu"
 simulate_attempts = None
-strategy_judge = None
+strategy_llm = None
 
 # %%
 cfg = config.load_profile(
-    profile, overrides={"analysis": {"simulate_attempts": simulate_attempts, "strategy_judge": strategy_judge}}
+    profile, overrides={"analysis": {"simulate_attempts": simulate_attempts, "strategy_llm": strategy_llm}}
 )
-stage_dir = cfg.paths.stage_dir("08_analysis")
-source = cfg.paths.stage_dir("07_evaluation")
-trajectories = [
-    t for path in sorted(source.glob("*.jsonl")) if path.stem != "pairwise_pool"
-    for t in load_trajectories(path).values()
-]
-revising = [t for t in trajectories if not t.method.endswith("+stop") and t.method != "zero_shot"]
+source = cfg.paths.stage_dir(stages.EVALUATION)
+trajectories = load_stage_trajectories(source)
+revising = [t for t in trajectories if revises_every_round(t.method)]
 methods = list(dict.fromkeys(t.method for t in trajectories))
 colors = plots.colors_for(methods)
 print(f"{len(trajectories)} trajectories of {len(methods)} methods from {source}")
@@ -71,9 +67,9 @@ print(f"{len(trajectories)} trajectories of {len(methods)} methods from {source}
 # %%
 rates = analysis.markov_table(revising, seed=cfg.seed)
 if len(rates):
-    tables.write_table(rates, cfg.paths.tables_dir / "08_transition_rates")
+    tables.write_table(rates, cfg.paths.tables_dir / stages.TABLE_TRANSITION_RATES)
     plots.save_figure(plots.plot_correct_to_incorrect(rates, title="Correct→incorrect rate per round", colors=colors),
-                      cfg.paths.figures_dir / "08_correct_to_incorrect")
+                      cfg.paths.figures_dir / stages.FIG_CORRECT_TO_INCORRECT)
 rates
 
 # %% [markdown]
@@ -82,9 +78,9 @@ rates
 # %%
 prediction = analysis.markov_prediction(revising)
 if len(prediction):
-    tables.write_table(prediction, cfg.paths.tables_dir / "08_markov_prediction")
+    tables.write_table(prediction, cfg.paths.tables_dir / stages.TABLE_MARKOV_PREDICTION)
     plots.save_figure(plots.plot_markov(prediction, title="Observed (markers) vs Markov chain (dashed)", colors=colors),
-                      cfg.paths.figures_dir / "08_markov")
+                      cfg.paths.figures_dir / stages.FIG_MARKOV)
 prediction
 
 # %% [markdown]
@@ -96,31 +92,17 @@ prediction
 # measured in notebook 07.
 
 # %%
-fits = analysis.markov_fits(revising, seed=cfg.seed)
-if fits:
-    fit = next(iter(fits.values()))
-    p_init, p_cc, p_wc = fit.p_init.value, fit.p_cc.value, fit.p_wc.value
-    origin = f"measured ({next(iter(fits))})"
-else:
-    p_init, p_cc, p_wc = 0.3, 0.9, 0.15
-    origin = "illustrative (no revising method in this run)"
-if not all(0.0 <= v <= 1.0 for v in (p_init, p_cc, p_wc)) or any(pd.isna(v) for v in (p_init, p_cc, p_wc)):
-    p_init, p_cc, p_wc = 0.3, 0.9, 0.15
-    origin = "illustrative (too few transitions to estimate)"
-critics = [analysis.CriticModel("weak critic", 0.55, 0.55), analysis.CriticModel("strong critic", 0.95, 0.95)]
-judged = outcomes.judged_rounds(trajectories)
-for name, (verdicts, truth, excl) in judged.items():
-    if name.endswith("+stop") or not verdicts:
-        continue
-    try:
-        critics.append(analysis.CriticModel.from_discrimination(name, outcomes.discrimination(verdicts, truth, excl)))
-    except ValueError as err:
-        print(f"not simulated: {err}")
-curves = analysis.compounding_error_curves(p_init, p_cc, p_wc, critics, attempts=cfg.analysis.simulate_attempts)
-tables.write_table(curves, cfg.paths.tables_dir / "08_compounding")
-plots.save_figure(plots.plot_compounding(curves, title=f"Compounding error, chain {origin}"),
-                  cfg.paths.figures_dir / "08_compounding")
-print(f"chain {origin}: p_init={p_init:.3f} p_cc={p_cc:.3f} p_wc={p_wc:.3f}")
+chain = analysis.simulation_chain(analysis.markov_fits(revising, seed=cfg.seed))
+measured, not_simulated = analysis.measured_critics(trajectories)
+for why in not_simulated.values():
+    print(f"not simulated: {why}")
+critics = [*analysis.REFERENCE_CRITICS, *measured]
+curves = analysis.compounding_error_curves(chain.p_init, chain.p_cc, chain.p_wc, critics,
+                                          attempts=cfg.analysis.simulate_attempts)
+tables.write_table(curves, cfg.paths.tables_dir / stages.TABLE_COMPOUNDING)
+plots.save_figure(plots.plot_compounding(curves, title=f"Compounding error, chain {chain.origin}"),
+                  cfg.paths.figures_dir / stages.FIG_COMPOUNDING)
+print(f"chain {chain.origin}: p_init={chain.p_init:.3f} p_cc={chain.p_cc:.3f} p_wc={chain.p_wc:.3f}")
 curves.groupby("critic").tail(1)
 
 # %% [markdown]
@@ -128,21 +110,21 @@ curves.groupby("critic").tail(1)
 #
 # A transparent rule-based classifier (each label says which rule fired) sorts critiques into
 # algorithm improvement, static analysis, strategic debugging and dynamic testing. With
-# `strategy_judge = True` an LLM judge labels a sample too, and the agreement is reported.
+# `strategy_llm = True` an LLM labels a sample too, and the agreement is reported.
 
 # %%
 critiques = analysis.critiques_by_method(trajectories)
 labels = {method: [m.label for m in analysis.classify_strategies(texts)] for method, texts in critiques.items() if texts}
 distribution = analysis.strategy_distribution(labels) if labels else pd.DataFrame()
 if len(distribution):
-    tables.write_table(distribution.reset_index(), cfg.paths.tables_dir / "08_strategies")
+    tables.write_table(distribution.reset_index(), cfg.paths.tables_dir / stages.TABLE_STRATEGIES)
     plots.save_figure(plots.plot_strategies(distribution, title="Critique strategies per critic"),
-                      cfg.paths.figures_dir / "08_strategies")
+                      cfg.paths.figures_dir / stages.FIG_STRATEGIES)
 agreement = None
-if cfg.analysis.strategy_judge and critiques:
+if cfg.analysis.strategy_llm and critiques:
     pooled = [text for texts in critiques.values() for text in texts]
     agreement, per_critique = analysis.compare_strategy_modes(pooled, engine_for(cfg, "critic"), seed=cfg.seed)
-    print(f"rules vs LLM judge on {agreement.n} critiques: {agreement.percent:.1f}% agree, κ = {agreement.kappa:.2f}")
+    print(f"rules vs LLM labels on {agreement.n} critiques: {agreement.percent:.1f}% agree, κ = {agreement.kappa:.2f}")
 distribution
 
 # %% [markdown]
@@ -154,29 +136,26 @@ distribution
 # %%
 similarity = analysis.revision_similarity(trajectories)
 if len(similarity):
-    tables.write_table(similarity, cfg.paths.tables_dir / "08_similarity")
+    tables.write_table(similarity, cfg.paths.tables_dir / stages.TABLE_SIMILARITY)
     plots.save_figure(plots.plot_similarity(similarity, title="Original vs revised code", colors=colors),
-                      cfg.paths.figures_dir / "08_similarity")
+                      cfg.paths.figures_dir / stages.FIG_SIMILARITY)
 summary = similarity.groupby("method")["similarity"].describe() if len(similarity) else pd.DataFrame()
 summary
 
 # %%
-write_json(stage_dir / "metrics.json", {
-    "stage": "08_analysis",
-    "trajectories": len(trajectories),
-    "methods": methods,
-    "chain": {"origin": origin, "p_init": p_init, "p_cc": p_cc, "p_wc": p_wc},
-    "transition_rates": rates.to_dict(orient="records"),
-    "strategies": distribution.reset_index().to_dict(orient="records") if len(distribution) else [],
-    "strategy_agreement": None if agreement is None else {"n": agreement.n, "percent": agreement.percent,
-                                                          "kappa": agreement.kappa},
-    "similarity_mean": similarity.groupby("method")["similarity"].mean().to_dict() if len(similarity) else {},
-})
+stages.write_metrics(cfg.paths.root, stages.AnalysisMetrics(
+    trajectories=len(trajectories), methods=methods, chain=dataclasses.asdict(chain),
+    transition_rates=rates.to_dict(orient="records"),
+    strategies=distribution.reset_index().to_dict(orient="records") if len(distribution) else [],
+    strategy_agreement=None if agreement is None else {"n": agreement.n, "percent": agreement.percent,
+                                                       "kappa": agreement.kappa},
+    similarity_mean=similarity.groupby("method")["similarity"].mean().to_dict() if len(similarity) else {},
+))
 
 # %% [markdown]
 # ## Browse the trajectories
 #
-# Pick a critic, a verdict or a transition (say `correct→incorrect`: a passing solution the critic
+# Pick a critic, a judgment or a transition (say `correct→incorrect`: a passing solution the critic
 # talked the generator out of), then a trajectory and a round: the solution, the critique and the
 # revision side by side with the diff. Needs a live kernel (JupyterLab); an executed copy shows
 # only the widget's placeholder.

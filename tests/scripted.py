@@ -43,8 +43,8 @@ class ScriptedEngine:
             return error_completion("scripted failure")
         if last.startswith("You are an expert programmer reviewing"):
             wrong = any(code.strip() in last for code in WRONG.values())
-            verdict = "Incorrect" if wrong else "Correct"
-            return Completion(text=f"Analysis:\nlooked.\nImprovement suggestions:\nnone\nOverall judgment: {verdict}")
+            judgment = "Incorrect" if wrong else "Correct"
+            return Completion(text=f"Analysis:\nlooked.\nImprovement suggestions:\nnone\nOverall judgment: {judgment}")
         pid = "add" if "def add" in conv[0]["content"] else "echo"
         if "NOCODE" in conv[0]["content"]:
             return Completion(text="You should add the numbers.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from criticlab import config
+from criticlab import config, stages
 from criticlab.config import ConfigError, load_profile
 
 
@@ -136,8 +136,8 @@ def test_paths_live_under_outputs_and_profile_name(params: Path, tmp_path: Path)
     write(params / "mine.yaml", "seed: 1\n")
     cfg = load_profile("mine")
     assert cfg.paths.root == tmp_path / "outputs" / "mine"
-    assert cfg.paths.train_jsonl == tmp_path / "outputs" / "mine" / "data" / "train.jsonl"
-    assert cfg.paths.stage_dir("03_synthesis").is_dir()
+    assert cfg.paths.train_jsonl == tmp_path / "outputs" / "mine" / stages.DATA_DIR / stages.TRAIN_PROBLEMS
+    assert cfg.paths.stage_dir(stages.SYNTHESIS).is_dir()
 
 
 def test_outputs_env_overrides_root(params: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 from pathlib import Path
 
 import jupytext
 import pytest
 
-from criticlab import config
-from criticlab.io import read_json
+from criticlab import config, stages
 from criticlab.tools import run
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -59,11 +59,72 @@ def test_one_literal_parameters_cell_with_known_names(script: Path) -> None:
 
 @pytest.mark.timeout(2400)
 def test_smoke_profile_runs_every_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The whole pipeline, headless, through the same runner `make run` uses."""
+    """The whole pipeline, headless, through the same runner `make run` uses; then every stage's
+    metrics, read back through their typed records, must agree with the profile and with each other."""
     monkeypatch.setenv(config.OUTPUTS_ENV, str(tmp_path))
     report = run.run_profile("smoke", echo=lambda *a, **k: None)
     assert [r.status for r in report.runs] == ["ok"] * 8
-    for stage in (r.notebook for r in report.runs):
-        metrics = tmp_path / "smoke" / stage / "metrics.json"
-        assert metrics.is_file(), f"{stage} wrote no metrics.json"
-        assert read_json(metrics)
+    assert [r.notebook for r in report.runs] == list(stages.STAGES)
+    check_smoke_metrics(config.load_profile("smoke"), tmp_path / "smoke")
+
+
+def share(value: float) -> bool:
+    return math.isfinite(value) and 0.0 <= value <= 1.0
+
+
+def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
+    records = {stage: stages.read_metrics(root, stage) for stage in stages.STAGES}
+    assert all(records.values()), f"stages without metrics: {[s for s, r in records.items() if r is None]}"
+    data = records[stages.DATA]
+    train, evaluated = data.counts["train"], data.counts["eval"]
+    assert train > 0 and evaluated > 0 and train + evaluated <= cfg.data.max_problems
+
+    sandbox = records[stages.SANDBOX]
+    assert sandbox.references_total > 0 and sandbox.references_accepted == sandbox.references_total
+    assert sandbox.mutants_total > 0 and sandbox.mutants_rejected == sandbox.mutants_total
+
+    synthesis = records[stages.SYNTHESIS]
+    made = synthesis.datasets
+    assert synthesis.problems == min(cfg.synthesis.max_problems, train)
+    assert made.samples == synthesis.problems * cfg.synthesis.samples_per_problem
+    assert made.sft_rows == sum(made.sft_judgments.values()) <= made.kept_after_filters <= made.samples
+    assert made.rl_rows <= made.samples and share(synthesis.zero_shot_pass_rate)
+
+    sft = records[stages.SFT]
+    assert sft.rows == made.sft_rows
+    if sft.rows:
+        assert sft.run.trained and sft.run.steps == cfg.sft.max_steps
+        assert math.isfinite(sft.loss.first_quarter) and math.isfinite(sft.loss.last_quarter) and sft.loss.se >= 0
+
+    grpo = records[stages.GRPO]
+    assert grpo.rl_rows == made.rl_rows
+    if grpo.rl_rows:
+        assert grpo.run.trained and grpo.run.steps == cfg.grpo.max_steps
+        assert len(grpo.reward_per_step) == len(grpo.unparsed_per_step) == grpo.run.steps
+        assert all(share(r) for r in grpo.reward_per_step + grpo.unparsed_per_step)
+        assert grpo.learned is not None and math.isfinite(grpo.learned.se)
+
+    crl = records[stages.CRL]
+    assert crl.code_rows == train and crl.crl_rows <= made.samples
+    assert [mixed.ratio for mixed in crl.ratios] == sorted({cfg.crl.ratio, *cfg.crl.ablation_ratios})
+    for mixed in crl.ratios:
+        assert mixed.run.trained and mixed.run.steps == cfg.crl.max_steps
+        if mixed.ratio < 1:
+            assert share(mixed.summary["code_reward"])
+        if mixed.ratio > 0:
+            assert share(mixed.summary["crl_accuracy"]) and share(mixed.after["crl_accuracy"])
+
+    evaluation = records[stages.EVALUATION]
+    assert evaluation.problems == min(cfg.evaluation.max_problems, evaluated)
+    assert evaluation.rounds == cfg.evaluation.rounds
+    assert {m["method"] for m in evaluation.final} == set(evaluation.methods)
+    samples = evaluation.problems * cfg.evaluation.samples_per_problem
+    for row in evaluation.final:
+        assert row["round"] == cfg.evaluation.rounds or row["method"] == "zero_shot"
+        assert row["n"] + evaluation.excluded_infra.get(row["method"], 0) == samples
+        assert all(0 <= row[c] <= 100 for c in ("pass@1", "Δ↑", "Δ↓"))  # percentages, as in the tables
+
+    analysis = records[stages.ANALYSIS]
+    assert analysis.trajectories == samples * len(evaluation.methods)
+    assert set(analysis.methods) == set(evaluation.methods)
+    assert all(0 <= analysis.chain[p] <= 1 for p in ("p_init", "p_cc", "p_wc"))

@@ -4,6 +4,9 @@ A profile (``params/<name>.yaml``) may ``extends:`` another file; mappings merge
 everything else is replaced. Every key is declared below as a dataclass field with a type and a
 default, so a typo or a wrong type is an error that names the key and the file that set it, not a
 silent default. Output paths (``outputs/<profile>/...``) come from :class:`Paths` and nowhere else.
+
+The module is long because it is the whole profile schema: one dataclass per section with a
+docstring per key, which is the reference a user reads; splitting it would scatter that reference.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
+
+from criticlab import stages
 
 PROFILE_ENV = "CRITICLAB_PROFILE"
 """Environment variable naming the default profile for notebooks opened by hand."""
@@ -50,7 +55,7 @@ class ConfigError(ValueError):
 
 
 @dataclass
-class DataConfig:
+class DataSection:
     """Notebook 01: which problems are loaded, how they are filtered, and how they are split.
 
     A source in ``sources`` is loaded once and split between training and evaluation by a hash
@@ -109,7 +114,7 @@ class DataConfig:
 
 
 @dataclass
-class SandboxConfig:
+class SandboxSection:
     """Notebook 02 and every stage that executes code."""
 
     executor: Literal["local", "sandboxfusion"] = "local"
@@ -145,7 +150,7 @@ class SandboxConfig:
 
 
 @dataclass
-class ModelsConfig:
+class ModelsSection:
     """Which models play the generator and the critic, and through which engine."""
 
     generator: str = "qwen2.5-coder-0.5b-instruct"
@@ -162,7 +167,7 @@ class ModelsConfig:
 
 
 @dataclass
-class SamplingConfig:
+class SamplingSection:
     """Decoding settings (the paper: solutions and critiques at T=0.7, top-p 0.8; revisions greedy)."""
 
     temperature: float = 0.7
@@ -174,7 +179,7 @@ class SamplingConfig:
 
 
 @dataclass
-class SynthesisConfig:
+class SynthesisSection:
     """Notebook 03: stage-I data (zero-shot samples, hinted critiques, revisions)."""
 
     samples_per_problem: int = 4
@@ -183,11 +188,11 @@ class SynthesisConfig:
     """Model that writes the hinted critiques (empty: the generator, as in the paper's setup)."""
     max_hint_chars: int = 1000
     keep_only_successful_revisions: bool = False
-    balance_verdicts: bool = True
+    balance_judgments: bool = True
 
 
 @dataclass
-class SFTConfig:
+class SFTSection:
     """Notebook 04: supervised fine-tuning of the critic (the paper: lr 2e-5 cosine, 1 epoch, batch 256)."""
 
     learning_rate: float = 2e-5
@@ -208,7 +213,7 @@ class SFTConfig:
 
 
 @dataclass
-class GRPOConfig:
+class GRPOSection:
     """Notebook 05: GRPO of the critic with the generator-revision reward (paper values as defaults)."""
 
     group_size: int = 8
@@ -230,7 +235,7 @@ class GRPOConfig:
     """Leave critiques cut at ``max_completion_length`` out of the loss (DAPO's overlong filtering;
     TRL's ``mask_truncated_completions``). They still count, with reward 0, in their group's mean.
     Without it a small critic's long cut-off critiques dominate a token-averaged loss with negative
-    advantages, and pushing their tokens down can flatten it into rambling that never reaches a verdict."""
+    advantages, and pushing their tokens down can flatten it into rambling that never reaches a judgment."""
     lora: bool = False
     use_vllm: bool = False
     use_unsloth: bool = False
@@ -240,7 +245,7 @@ class GRPOConfig:
 
 
 @dataclass
-class CRLConfig:
+class CRLSection:
     """Notebook 06: critique RL mixed into code RL (Critique-Coder: 20% CRL rows)."""
 
     ratio: float = 0.2
@@ -257,7 +262,7 @@ class CRLConfig:
 
 
 @dataclass
-class EvaluationConfig:
+class EvaluationSection:
     """Notebook 07: methods × rounds on the evaluation set."""
 
     methods: list[str] = field(
@@ -274,11 +279,11 @@ class EvaluationConfig:
 
 
 @dataclass
-class AnalysisConfig:
+class AnalysisSection:
     """Notebook 08: Markov view, compounding-error simulation, critique strategies."""
 
     simulate_attempts: int = 20
-    strategy_judge: bool = False
+    strategy_llm: bool = False
 
 
 @dataclass
@@ -290,16 +295,16 @@ class Profile:
     seed: int = 0
     progress: bool = True
     """Show tqdm progress bars (off in CI so logs stay readable)."""
-    data: DataConfig = field(default_factory=DataConfig)
-    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
-    models: ModelsConfig = field(default_factory=ModelsConfig)
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
-    sft: SFTConfig = field(default_factory=SFTConfig)
-    grpo: GRPOConfig = field(default_factory=GRPOConfig)
-    crl: CRLConfig = field(default_factory=CRLConfig)
-    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
-    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    data: DataSection = field(default_factory=DataSection)
+    sandbox: SandboxSection = field(default_factory=SandboxSection)
+    models: ModelsSection = field(default_factory=ModelsSection)
+    sampling: SamplingSection = field(default_factory=SamplingSection)
+    synthesis: SynthesisSection = field(default_factory=SynthesisSection)
+    sft: SFTSection = field(default_factory=SFTSection)
+    grpo: GRPOSection = field(default_factory=GRPOSection)
+    crl: CRLSection = field(default_factory=CRLSection)
+    evaluation: EvaluationSection = field(default_factory=EvaluationSection)
+    analysis: AnalysisSection = field(default_factory=AnalysisSection)
     source: str = field(default="", metadata={"internal": True})
     """The profile file this was loaded from (set by the loader, not by YAML)."""
 
@@ -324,43 +329,41 @@ class Paths:
 
     @property
     def data_dir(self) -> Path:
-        return self._dir("data")
+        return self._dir(stages.DATA_DIR)
 
     @property
     def train_jsonl(self) -> Path:
-        return self.data_dir / "train.jsonl"
+        return self.data_dir / stages.TRAIN_PROBLEMS
 
     @property
     def eval_jsonl(self) -> Path:
-        return self.data_dir / "eval.jsonl"
+        return self.data_dir / stages.EVAL_PROBLEMS
 
     @property
     def figures_dir(self) -> Path:
-        return self._dir("figures")
+        return self._dir(stages.FIGURES_DIR)
 
     @property
     def tables_dir(self) -> Path:
-        return self._dir("tables")
+        return self._dir(stages.TABLES_DIR)
 
     @property
     def checkpoints_dir(self) -> Path:
-        return self._dir("checkpoints")
+        return self._dir(stages.CHECKPOINTS_DIR)
 
     @property
     def notebooks_dir(self) -> Path:
-        return self._dir("notebooks")
+        return self._dir(stages.NOTEBOOKS_DIR)
 
     @property
     def cache_dir(self) -> Path:
         """Engine response cache of this profile (re-runs reuse finished generations)."""
-        return self._dir("cache")
+        return self._dir(stages.CACHE_DIR)
 
     def stage_dir(self, stage: str) -> Path:
-        """A stage's own directory, e.g. ``stage_dir("03_synthesis")``."""
+        """A stage's own directory, e.g. ``stage_dir(stages.SYNTHESIS)``."""
         return self._dir(stage)
 
-    def metrics_json(self, stage: str) -> Path:
-        return self.stage_dir(stage) / "metrics.json"
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,10 +418,6 @@ def resolve_profile_path(name_or_path: str | os.PathLike) -> Path:
         if candidate.is_file():
             return candidate.resolve()
     raise ConfigError(f"profile {text!r} not found (looked for {', '.join(str(c) for c in candidates)})")
-
-
-def available_profiles() -> list[str]:
-    return sorted(p.stem for p in (project_root() / "params").glob("*.yaml"))
 
 
 # --------------------------------------------------------------------------------------------

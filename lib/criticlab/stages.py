@@ -78,6 +78,10 @@ GRPO_CHECKPOINTS = "grpo"
 CRL_WARMUP_CHECKPOINTS = "crl_format_warmup"
 FINAL = "final"
 """The finished model (or LoRA adapter) inside a run's checkpoint directory."""
+HISTORY = "history.jsonl"
+"""The trainer's log history, beside ``final``."""
+RUN_SETTINGS = "run_settings.json"
+"""What a training run was started with; the resume guard compares it (:mod:`criticlab.training.resume`)."""
 
 # 05_grpo
 REWARDS = "rewards.jsonl"
@@ -290,7 +294,7 @@ class CRLMetrics(StageMetrics):
     code_rows: int
     crl_rows: int
     policy: str
-    format_warmup_epochs: float
+    format_warmup_epochs: int
     ratios: list[CRLRatioRun] = field(default_factory=list)
 
 

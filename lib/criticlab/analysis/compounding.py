@@ -12,14 +12,15 @@ it exists.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from criticlab.analysis.markov import stationary_pass
+from criticlab.analysis.markov import MarkovFit, stationary_pass
 from criticlab.rollout import outcomes
+from criticlab.rollout.trajectory import Trajectory, stops_when_correct
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,10 @@ class CriticModel:
 
     @classmethod
     def from_discrimination(cls, name: str, d: outcomes.Discrimination) -> CriticModel:
-        """Rates of the stop decision measured on real verdicts.
+        """Rates of the stop decision measured on real judgments.
 
-        An unparseable verdict does not stop the loop, so it acts as "Incorrect": tpr is the
-        passed-class recall, and tnr = 1 − (false Correct verdicts on failing solutions) / failing.
+        An unparseable judgment does not stop the loop, so it acts as "Incorrect": tpr is the
+        passed-class recall, and tnr = 1 − (false Correct judgments on failing solutions) / failing.
         """
         if not (d.passed.support and d.failed.support):
             raise ValueError(
@@ -162,3 +163,51 @@ def compounding_error_curves(
     ]
     out = pd.concat(frames, ignore_index=True)
     return out[["critic", *[c for c in out.columns if c != "critic"]]]
+
+
+# --------------------------------------------------------------------------------------------
+# The chain and the critics a run's trajectories give the simulation
+# --------------------------------------------------------------------------------------------
+
+ILLUSTRATIVE_CHAIN = (0.3, 0.9, 0.15)
+"""(p_init, p_cc, p_wc) used when a run cannot estimate its own: a generator that solves 30% at
+first, keeps a correct solution 90% of the time and fixes an incorrect one 15% of the time."""
+
+REFERENCE_CRITICS = (CriticModel("weak critic", 0.55, 0.55), CriticModel("strong critic", 0.95, 0.95))
+"""A critic barely better than a coin, and one right 95% of the time both ways."""
+
+
+@dataclass(frozen=True)
+class SimulationChain:
+    """The chain the compounding-error simulation runs on, and where its rates came from."""
+
+    p_init: float
+    p_cc: float
+    p_wc: float
+    origin: str
+
+
+def simulation_chain(fits: Mapping[str, MarkovFit]) -> SimulationChain:
+    """The first revising method's measured rates; :data:`ILLUSTRATIVE_CHAIN` when there is none
+    or its rates are not probabilities (too few transitions to estimate), the origin saying which."""
+    if not fits:
+        return SimulationChain(*ILLUSTRATIVE_CHAIN, "illustrative (no revising method in this run)")
+    method, fit = next(iter(fits.items()))
+    rates = (fit.p_init.value, fit.p_cc.value, fit.p_wc.value)
+    if not all(0.0 <= v <= 1.0 for v in rates):  # NaN fails the comparison too
+        return SimulationChain(*ILLUSTRATIVE_CHAIN, "illustrative (too few transitions to estimate)")
+    return SimulationChain(*rates, f"measured ({method})")
+
+
+def measured_critics(trajectories: Iterable[Trajectory]) -> tuple[list[CriticModel], dict[str, str]]:
+    """Each critic that revises every round, as the stop/revise rates of its zero-shot judgments;
+    and, per critic left out, why (it needs judged solutions that pass and that fail)."""
+    critics, skipped = [], {}
+    for name, (judgments, truth, excluded) in outcomes.judged_rounds(trajectories).items():
+        if stops_when_correct(name) or not judgments:
+            continue
+        try:
+            critics.append(CriticModel.from_discrimination(name, outcomes.discrimination(judgments, truth, excluded)))
+        except ValueError as err:
+            skipped[name] = str(err)
+    return critics, skipped

@@ -161,7 +161,7 @@ def classify_strategies(critiques: Iterable[str]) -> list[StrategyMatch]:
     return [classify_strategy(c) for c in critiques]
 
 
-STRATEGY_JUDGE_PROMPT = """\
+STRATEGY_LABEL_PROMPT = """\
 You will read a critique that a reviewer wrote about a candidate solution to a programming problem.
 Decide which strategy the critique mainly uses to find problems in the code:
 
@@ -173,7 +173,7 @@ or faster algorithm (complexity, data structures, dynamic programming, greedy, .
 part, checking intermediate values step by step).
 - dynamic_testing: runs or traces the code on concrete inputs and compares actual with expected \
 outputs.
-- other: none of the above (e.g. only a verdict, or only general remarks).
+- other: none of the above (e.g. only a judgment, or only general remarks).
 
 Critique:
 <<<
@@ -197,11 +197,11 @@ def parse_strategy_answer(answer: str) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
-def judge_strategies(
+def label_strategies_with_llm(
     critiques: Sequence[str],
     engine: Engine,
     sampling: SamplingParams | None = None,
-    prompt: str = STRATEGY_JUDGE_PROMPT,
+    prompt: str = STRATEGY_LABEL_PROMPT,
 ) -> list[StrategyMatch]:
     """LLM-judge labels: one greedy answer per critique; an unparseable answer becomes ``other``.
 
@@ -292,15 +292,15 @@ def compare_strategy_modes(
     picked = sorted(rng.choice(len(critiques), size=min(sample, len(critiques)), replace=False).tolist())
     texts = [critiques[i] for i in picked]
     by_rules = classify_strategies(texts)
-    by_judge = judge_strategies(texts, engine, sampling)
+    by_judge = label_strategies_with_llm(texts, engine, sampling)
     table = pd.DataFrame(
         {
             "index": picked,
             "critique": texts,
             "rule_label": [m.label for m in by_rules],
             "rule": [m.rule for m in by_rules],
-            "judge_label": [m.label for m in by_judge],
-            "judge_answer": [m.fired[0][2] for m in by_judge],
+            "llm_label": [m.label for m in by_judge],
+            "llm_answer": [m.fired[0][2] for m in by_judge],
         }
     )
-    return agreement(table["rule_label"].tolist(), table["judge_label"].tolist()), table
+    return agreement(table["rule_label"].tolist(), table["llm_label"].tolist()), table

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from criticlab import config
+from criticlab import config, stages
 from criticlab.io import read_jsonl
 
 
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def rl_rows_for(cfg: config.Profile, executor: Any, needed: int) -> tuple[list[dict[str, Any]], str]:
     """The profile's RL rows, or zero-shot solutions to its first ``needed`` training problems."""
-    path = cfg.paths.stage_dir("03_synthesis") / "rl.jsonl"
+    path = cfg.paths.stage_dir(stages.SYNTHESIS) / stages.RL_ROWS
     if path.is_file():
         rows = read_jsonl(path)
         if rows:

@@ -1,10 +1,11 @@
 """CRL (Critique-Coder, notebook 06): judge-a-solution rows mixed into code RL, the format
-warm-up, the CRL/code/mixed rewards and the judgment probe.
+warm-up, the CRL/code/mixed rewards and the conclusion probe.
 """
 
 from criticlab.crl.probe import (
-    judge,
-    judgment_stats,
+    conclusion_stats,
+    ratio_table,
+    sample_conclusions,
     summarize_run,
 )
 from criticlab.crl.rewards import (
@@ -16,6 +17,7 @@ from criticlab.crl.rows import (
     code_rows,
     crl_rows,
     label_balance,
+    load_candidates,
     mix,
 )
 from criticlab.crl.warmup import (
@@ -27,11 +29,13 @@ __all__ = [
     "CodeReward",
     "MixedReward",
     "code_rows",
+    "conclusion_stats",
     "crl_rows",
     "format_warmup_rows",
-    "judge",
-    "judgment_stats",
     "label_balance",
+    "load_candidates",
     "mix",
+    "ratio_table",
+    "sample_conclusions",
     "summarize_run",
 ]

@@ -12,53 +12,56 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import pandas as pd
+
 from criticlab.llm.base import Engine, SamplingParams
 from criticlab.rollout import prompts
+from criticlab.stages import CRLRatioRun
 from criticlab.stats import quarter_means
 from criticlab.training.reward_log import TASK_CODE, TASK_CRL, RewardRecord, per_step
 
 
-def judgment_stats(records: Sequence[RewardRecord]) -> dict[str, float]:
-    """Accuracy of CRL judgments, on each label, the always-``T`` base rate and the share without
+def conclusion_stats(records: Sequence[RewardRecord]) -> dict[str, float]:
+    """Accuracy of CRL conclusions, on each label, the always-``T`` base rate and the share without
     a conclusion (counted as wrong)."""
     judged = [r for r in records if r.task == TASK_CRL and r.label is not None]
 
     def share(rows: list[RewardRecord]) -> float:
-        return sum(bool(r.verdict_right) for r in rows) / len(rows) if rows else float("nan")
+        return sum(bool(r.judged_right) for r in rows) / len(rows) if rows else float("nan")
 
     n = len(judged)
     return {
-        "crl_judgments": n,
+        "crl_samples": n,
         "crl_accuracy": share(judged),
         "crl_accuracy_on_correct": share([r for r in judged if r.label]),
         "crl_accuracy_on_incorrect": share([r for r in judged if not r.label]),
         "crl_always_T_accuracy": sum(bool(r.label) for r in judged) / n if n else float("nan"),
-        "crl_no_conclusion": sum(r.verdict is None for r in judged) / n if n else float("nan"),
+        "crl_no_conclusion": sum(r.conclusion is None for r in judged) / n if n else float("nan"),
     }
 
 
 def summarize_run(records: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """One CRL run's numbers from its reward log: code reward, judgment accuracy and its rise.
+    """One CRL run's numbers from its reward log: code reward, conclusion accuracy and its rise.
 
     Because a judge that always says ``T`` scores the share of correct candidates, the summary
-    also gives that base rate and the accuracy on each label (:func:`judgment_stats`), so a rise
+    also gives that base rate and the accuracy on each label (:func:`conclusion_stats`), so a rise
     can be told apart from learning the base rate.
     """
-    logged = [RewardRecord(**r) for r in records]
+    logged = [RewardRecord.from_dict(r) for r in records]
     code = [r.reward for r in logged if r.task == TASK_CODE and r.reward is not None]
-    curve = [s["verdict_accuracy"] for s in per_step([r for r in records if r["task"] == TASK_CRL])]
+    curve = [s["accuracy"] for s in per_step([r for r in records if r["task"] == TASK_CRL])]
     first, last, se = quarter_means(curve) if curve else (float("nan"),) * 3
     return {
         "code_reward": sum(code) / len(code) if code else float("nan"),
-        **judgment_stats(logged),
+        **conclusion_stats(logged),
         "crl_accuracy_first_quarter": first,
         "crl_accuracy_last_quarter": last,
         "crl_accuracy_se": se,
     }
 
 
-def judge(engine: Engine, rows: Sequence[dict[str, Any]], sampling: SamplingParams, n: int) -> list[RewardRecord]:
-    """``n`` sampled judgments of every CRL row by ``engine``, scored like the CRL reward.
+def sample_conclusions(engine: Engine, rows: Sequence[dict[str, Any]], sampling: SamplingParams, n: int) -> list[RewardRecord]:
+    """``n`` sampled answers to every CRL row by ``engine``, their conclusions scored like the CRL reward.
 
     Run on the same rows before and after CRL training (with the same sampling) it measures what
     training changed, free of the per-step noise of the reward curve, where each step sees
@@ -70,9 +73,18 @@ def judge(engine: Engine, rows: Sequence[dict[str, Any]], sampling: SamplingPara
     for row, completions in zip(crl, outputs):
         problem_id = json.loads(row["problem"])["id"]
         for completion in completions:
-            verdict = prompts.parse_conclusion(completion.text)
-            right = verdict is not None and verdict == bool(row["label"])
-            records.append(RewardRecord(TASK_CRL, problem_id, float(right),
-                                        verdict=None if verdict is None else ("T" if verdict else "F"),
-                                        label=bool(row["label"])))
+            concluded = prompts.parse_conclusion(completion.text)
+            label = bool(row["label"])
+            records.append(RewardRecord(TASK_CRL, problem_id, float(concluded == prompts.conclusion_of(label)),
+                                        conclusion=concluded, label=label))
     return records
+
+
+def ratio_table(runs: Sequence[CRLRatioRun]) -> pd.DataFrame:
+    """One row per CRL ratio: the run's summary and the probe's numbers before and after it."""
+    return pd.DataFrame([
+        {"ratio": run.ratio, **run.summary,
+         **{f"before_{k}": v for k, v in run.before.items() if k != "crl_samples"},
+         **{f"after_{k}": v for k, v in run.after.items() if k != "crl_samples"}}
+        for run in runs
+    ])

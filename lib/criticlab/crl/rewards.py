@@ -30,7 +30,7 @@ from criticlab.training.reward_log import (
 
 
 class CRLReward(_Logged):
-    """Reward of a judgment = does its final ``\\conclusion{T|F}`` match the execution label?"""
+    """Reward of a CRL answer = does its final ``\\conclusion{T|F}`` match the execution label?"""
 
     __name__ = "crl_reward"
 
@@ -38,12 +38,12 @@ class CRLReward(_Logged):
         return self.score([completion_text(c) for c in completions], [bool(x) for x in label])
 
     def score(self, answers: list[str], labels: list[bool], problem_ids: list[str] | None = None) -> list[float]:
-        judged = [prompts.parse_conclusion(a) for a in answers]
-        rewards = [float(j is not None and j == y) for j, y in zip(judged, labels)]
+        concluded = [prompts.parse_conclusion(a) for a in answers]
+        rewards = [float(c == prompts.conclusion_of(y)) for c, y in zip(concluded, labels)]
         ids = problem_ids or [""] * len(answers)
         self._log([
-            RewardRecord(TASK_CRL, pid, r, verdict=None if j is None else ("T" if j else "F"), label=y)
-            for pid, r, j, y in zip(ids, rewards, judged, labels)
+            RewardRecord(TASK_CRL, pid, r, conclusion=c, label=y)
+            for pid, r, c, y in zip(ids, rewards, concluded, labels)
         ])
         return rewards
 

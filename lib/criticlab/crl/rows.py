@@ -11,11 +11,33 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from criticlab.data.types import Problem
+from criticlab.io import iter_jsonl
 from criticlab.rollout import prompts
+from criticlab.sandbox.types import ExecResult
 from criticlab.training.reward_log import TASK_CODE, TASK_CRL
+
+
+def load_candidates(samples_path: str | Path, problems: Sequence[Problem]) -> list[tuple[Problem, str, float]]:
+    """The executed zero-shot solutions of 03 (``samples.jsonl``) as CRL candidates ``(problem, code,
+    pass_rate)``: solutions with code, of ``problems``, not hit by an infrastructure error.
+
+    Reads only the fields every synthesis record has (``problem_id``, ``code``, ``result``), so CRL
+    depends on 03's file, not on its code. A missing file gives no candidates.
+    """
+    path = Path(samples_path)
+    if not path.is_file():
+        return []
+    by_id = {p.id: p for p in problems}
+    out = []
+    for row in iter_jsonl(path, skip_truncated_tail=True):
+        result = ExecResult.from_dict(row["result"])
+        if row.get("code") is not None and not result.is_infra_error and row["problem_id"] in by_id:
+            out.append((by_id[row["problem_id"]], row["code"], result.pass_rate))
+    return out
 
 
 def crl_rows(

@@ -18,7 +18,7 @@ def format_warmup_rows(crl: Sequence[dict[str, Any]], seed: int = 0) -> list[dic
     (SmolLM2-135M: 0 of 32, Qwen2.5-Coder-0.5B: 3 of 16 within 256 tokens), so every CRL reward
     is 0 and GRPO has no signal. This warm-up answers each CRL prompt with the bare conclusion,
     ``T`` for a random half of the rows and ``F`` for the other half (independent of the
-    labels): after it the policy writes the format, judges at chance, and any rise in verdict
+    labels): after it the policy writes the format, judges at chance, and any rise in conclusion
     accuracy during CRL comes from the CRL reward.
     """
     rows = [r for r in crl if r["task"] == TASK_CRL]
@@ -26,6 +26,6 @@ def format_warmup_rows(crl: Sequence[dict[str, Any]], seed: int = 0) -> list[dic
     random.Random(seed).shuffle(answers)
     return [
         {"prompt": row["prompt"],
-         "completion": [{"role": "assistant", "content": prompts.conclusion(answer)}]}
+         "completion": [{"role": "assistant", "content": prompts.conclusion_tag(answer)}]}
         for row, answer in zip(rows, answers)
     ]

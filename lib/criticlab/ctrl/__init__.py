@@ -2,11 +2,11 @@
 """
 
 from criticlab.ctrl.datasets import (
-    DatasetReport,
     balance,
     build_rl_rows,
     build_sft_rows,
     grpo_rows,
+    read_sft_rows,
     write_datasets,
 )
 from criticlab.ctrl.reward import (
@@ -23,7 +23,6 @@ from criticlab.ctrl.synthesis import (
 __all__ = [
     "DROP_REASONS",
     "CTRLReward",
-    "DatasetReport",
     "SynthesisOptions",
     "SynthesisRecord",
     "balance",
@@ -31,6 +30,7 @@ __all__ = [
     "build_sft_rows",
     "grpo_rows",
     "load_records",
+    "read_sft_rows",
     "synthesize",
     "write_datasets",
 ]

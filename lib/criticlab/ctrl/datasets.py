@@ -12,18 +12,25 @@ import json
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from criticlab import stages
 from criticlab.ctrl.synthesis import SynthesisRecord
 from criticlab.data.types import Problem
-from criticlab.io import write_jsonl
+from criticlab.io import read_jsonl, write_jsonl
 from criticlab.rollout import prompts
+from criticlab.stages import DatasetReport
 from criticlab.training.datasets import require_columns
 
 
-def grpo_rows(rl_rows: Sequence[dict[str, Any]], source: str = "rl.jsonl") -> list[dict[str, Any]]:
+def read_sft_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The SFT rows 03 wrote (``[]`` when synthesis kept no critique, or has not run)."""
+    path = Path(path)
+    return read_jsonl(path) if path.is_file() else []
+
+
+def grpo_rows(rl_rows: Sequence[dict[str, Any]], source: str = stages.RL_ROWS) -> list[dict[str, Any]]:
     """Critique prompts for GRPO, with the problem (as JSON) and solution the reward needs."""
     require_columns(rl_rows, ("problem", "response"), source)
     out = []
@@ -39,31 +46,12 @@ def grpo_rows(rl_rows: Sequence[dict[str, Any]], source: str = "rl.jsonl") -> li
     return out
 
 
-@dataclass
-class DatasetReport:
-    """How many records each step kept or dropped (shown in notebook 03, saved in its metrics)."""
-
-    samples: int = 0
-    zero_shot_passed: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
-    kept_after_filters: int = 0
-    dropped_revision_failed: int = 0
-    dropped_for_balance: int = 0
-    sft_rows: int = 0
-    sft_verdicts: dict[str, int] = field(default_factory=dict)
-    revision_pass_rate: float = 0.0
-    rl_rows: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def build_sft_rows(
     records: Sequence[SynthesisRecord],
     problems: dict[str, Problem],
     *,
     keep_only_successful_revisions: bool = False,
-    balance_verdicts: bool = True,
+    balance_judgments: bool = True,
     seed: int = 0,
     report: DatasetReport | None = None,
 ) -> list[dict[str, Any]]:
@@ -79,9 +67,9 @@ def build_sft_rows(
         before = len(kept)
         kept = [r for r in kept if r.revision_passed]
         report.dropped_revision_failed = before - len(kept)
-    if balance_verdicts:
+    if balance_judgments:
         before = len(kept)
-        kept = balance(kept, key=lambda r: r.verdict or "", seed=seed)
+        kept = balance(kept, key=lambda r: r.judgment or "", seed=seed)
         report.dropped_for_balance = before - len(kept)
     rows = []
     for r in kept:
@@ -92,12 +80,12 @@ def build_sft_rows(
             "completion": [{"role": "assistant", "content": r.critique}],
             "problem_id": r.problem_id,
             "sample": r.sample,
-            "verdict": r.verdict,
+            "judgment": r.judgment,
             "solution_passed": r.passed,
             "revision_passed": r.revision_passed,
         })
     report.sft_rows = len(rows)
-    report.sft_verdicts = dict(Counter(row["verdict"] for row in rows))
+    report.sft_judgments = dict(Counter(row["judgment"] for row in rows))
     return rows
 
 
@@ -145,17 +133,17 @@ def write_datasets(
     out_dir: str | Path,
     *,
     keep_only_successful_revisions: bool = False,
-    balance_verdicts: bool = True,
+    balance_judgments: bool = True,
     seed: int = 0,
 ) -> DatasetReport:
     """Write ``sft.jsonl`` and ``rl.jsonl`` (atomically) and return the counts."""
     report = DatasetReport()
     sft = build_sft_rows(
         records, problems, keep_only_successful_revisions=keep_only_successful_revisions,
-        balance_verdicts=balance_verdicts, seed=seed, report=report,
+        balance_judgments=balance_judgments, seed=seed, report=report,
     )
     rl = build_rl_rows(records, problems, report=report)
     out_dir = Path(out_dir)
-    write_jsonl(out_dir / "sft.jsonl", sft)
-    write_jsonl(out_dir / "rl.jsonl", rl)
+    write_jsonl(out_dir / stages.SFT_ROWS, sft)
+    write_jsonl(out_dir / stages.RL_ROWS, rl)
     return report

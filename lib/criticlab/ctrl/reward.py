@@ -57,10 +57,10 @@ class CTRLReward(_Logged):
         passed: Sequence[bool] | None = None,
     ) -> list[float | None]:
         """Rewards of critiques of ``responses``; ``passed`` (whether each critiqued solution passes)
-        is only logged, so verdict accuracy can be followed during training."""
+        is only logged, so judgment accuracy can be followed during training."""
         started = time.perf_counter()
-        verdicts = [prompts.parse_verdict(c) for c in critiques]
-        todo = [i for i, v in enumerate(verdicts) if v is not None]
+        judgments = [prompts.parse_judgment(c) for c in critiques]
+        todo = [i for i, v in enumerate(judgments) if v is not None]
         convs = [prompts.revision_conversation(problems[i], responses[i], critiques[i]) for i in todo]
         revisions = self.generator.generate(convs, self.sampling, n=1) if convs else []
         self._timed("revision", started)
@@ -68,14 +68,14 @@ class CTRLReward(_Logged):
         rounds = execute(self.executor, [problems[i] for i in todo], [row[0] for row in revisions])
         self._timed("execution", executing)
         rewards: list[float | None] = [0.0] * len(critiques)
-        outcomes = ["no verdict"] * len(critiques)
+        outcomes = ["no judgment"] * len(critiques)
         for i, rnd in zip(todo, rounds):
             outcomes[i] = rnd.result.verdict.value
             rewards[i] = None if rnd.result.is_infra_error else float(rnd.result.accepted)
         seconds = (time.perf_counter() - started) / max(len(critiques), 1)
         labels = list(passed) if passed is not None else [None] * len(critiques)
         self._log([
-            RewardRecord(TASK_CRITIQUE, p.id, r, verdict=v, label=y, outcome=o, seconds=seconds)
-            for p, r, v, o, y in zip(problems, rewards, verdicts, outcomes, labels)
+            RewardRecord(TASK_CRITIQUE, p.id, r, judgment=v, label=y, outcome=o, seconds=seconds)
+            for p, r, v, o, y in zip(problems, rewards, judgments, outcomes, labels)
         ])
         return rewards

@@ -29,7 +29,7 @@ from criticlab.rollout.loop import execute, zero_shot
 from criticlab.sandbox import Executor
 from criticlab.sandbox.types import ExecResult
 
-DROP_REASONS = ("hint_too_long", "mentions_hint", "no_verdict", "verdict_contradicts_execution", "infra_error")
+DROP_REASONS = ("hint_too_long", "mentions_hint", "no_judgment", "judgment_contradicts_execution", "infra_error")
 
 
 @dataclass
@@ -53,7 +53,7 @@ class SynthesisRecord:
     result: ExecResult
     hint: str = ""
     critique: str = ""
-    verdict: str | None = None
+    judgment: str | None = None
     revision: str = ""
     revision_code: str | None = None
     revision_result: ExecResult | None = None
@@ -77,6 +77,8 @@ class SynthesisRecord:
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> SynthesisRecord:
         row = dict(row)
+        if "judgment" in row:  # written before the critic's judgment had its own name
+            row["judgment"] = row.pop("judgment")
         row["result"] = ExecResult.from_dict(row["result"])
         if row.get("revision_result") is not None:
             row["revision_result"] = ExecResult.from_dict(row["revision_result"])
@@ -126,7 +128,7 @@ def _synthesize_chunk(
     critiques = critic.generate(convs, options.critique_sampling, n=1) if convs else []
     for record, row in zip(to_critique, critiques):
         record.critique = row[0].text
-        record.verdict = prompts.parse_verdict(record.critique)
+        record.judgment = prompts.parse_judgment(record.critique)
     revise = [r for r in to_critique if r.critique]
     revision_convs = [prompts.revision_conversation(by_id[r.problem_id], r.response, r.critique) for r in revise]
     revisions = generator.generate(revision_convs, options.revision_sampling, n=1) if revise else []
@@ -141,10 +143,10 @@ def _synthesize_chunk(
 def _filter_reason(record: SynthesisRecord) -> str:
     if prompts.mentions_hint(record.critique):
         return "mentions_hint"
-    if record.verdict is None:
-        return "no_verdict"
-    if (record.verdict == "correct") != record.passed:
-        return "verdict_contradicts_execution"
+    if record.judgment is None:
+        return "no_judgment"
+    if (record.judgment == "correct") != record.passed:
+        return "judgment_contradicts_execution"
     return ""
 
 

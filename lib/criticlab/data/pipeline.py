@@ -142,7 +142,7 @@ def check_settings(cfg: Any) -> None:
 
 
 def prepare_data(cfg: Any, *, tokenizer: Tokenizer | None = None, progress: bool = False) -> PreparedData:
-    """Run steps 1-5 above for a ``DataConfig`` (``cfg.data`` of a profile).
+    """Run steps 1-5 above for a ``DataSection`` (``cfg.data`` of a profile).
 
     ``tokenizer`` replaces the proxy token count of the length window; ``progress`` shows a bar
     over the sources being loaded (a TACO-sized source takes a while).

@@ -210,7 +210,7 @@ def load_source(
     limit: int | None = None,
     cfg: Any = None,
 ) -> LoadResult:
-    """Load one registered source. Arguments left None come from ``cfg`` (a ``DataConfig``:
+    """Load one registered source. Arguments left None come from ``cfg`` (a ``DataSection``:
     ``paths``, ``splits``, ``revisions``) and then from the registry's defaults."""
     spec = get_source(name)
     if location is None and cfg is not None:
@@ -226,7 +226,7 @@ def load_source(
 
 
 def roles(cfg: Any) -> dict[str, Role]:
-    """``{name: role}`` for every source a ``DataConfig`` names; validates the names."""
+    """``{name: role}`` for every source a ``DataSection`` names; validates the names."""
     out: dict[str, Role] = {}
     for role, names in (("both", cfg.sources), ("train", cfg.train_sources), ("eval", cfg.eval_sources)):
         for name in names:
@@ -247,7 +247,7 @@ def roles(cfg: Any) -> dict[str, Role]:
 
 
 def load_sources(cfg: Any, *, progress: bool = False) -> dict[str, tuple[Role, LoadResult]]:
-    """Load every source of a ``DataConfig`` (eval-side first), unfiltered: ``{name: (role, result)}``."""
+    """Load every source of a ``DataSection`` (eval-side first), unfiltered: ``{name: (role, result)}``."""
     from tqdm.auto import tqdm
 
     named = roles(cfg)

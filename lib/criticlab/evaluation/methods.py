@@ -13,7 +13,7 @@ A *method* is a critic choice for the critique→revision loop:
 | ``critic:<model>``   | any other model reference, through the profile's engine         |
 
 Each method runs with and without stopping when its critic says Correct (``<method>+stop``).
-Execution feedback's verdict is the tests' own, so ``execution_feedback+stop`` stops exactly when
+Execution feedback's judgment is the tests' own, so ``execution_feedback+stop`` stops exactly when
 every test passes: the bound a critic with perfect discrimination would set.
 """
 
@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from criticlab import stages
 from criticlab.config import Profile
 from criticlab.data.types import Problem
 from criticlab.evaluation.metrics import PairJudgments
@@ -30,18 +31,19 @@ from criticlab.llm import engine_for, sampling_for
 from criticlab.llm.base import Engine, SamplingParams
 from criticlab.rollout import prompts
 from criticlab.rollout.loop import LoopConfig, run_loop
-from criticlab.rollout.trajectory import Trajectory
+from criticlab.rollout.trajectory import STOP_SUFFIX, ZERO_SHOT, Trajectory
 from criticlab.sandbox import Executor
 
+SELF_CRITIQUE = "self_critique"
 BASELINES: dict[str, str] = {
-    "zero_shot": "none",
+    ZERO_SHOT: "none",
     "execution_feedback": "execution_feedback",
-    "self_critique": "self_critique",
+    SELF_CRITIQUE: "self_critique",
     "self_critique_exec": "self_critique_exec",
 }
-TRAINED: dict[str, str] = {"ctrl_sft": "sft", "ctrl_grpo": "grpo"}
+TRAINED: dict[str, str] = {"ctrl_sft": stages.SFT_CHECKPOINTS, "ctrl_grpo": stages.GRPO_CHECKPOINTS}
 """Trained critics and the checkpoint directory (under ``checkpoints/``) each is read from."""
-STOP_SUFFIX = "+stop"
+PAIRWISE_POOL_METHOD = "pairwise_pool"
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class Method:
 
 def checkpoint_for(profile: Profile, method: str) -> Path | None:
     """The final checkpoint of a trained critic, when its notebook has produced one."""
-    path = profile.paths.checkpoints_dir / TRAINED[method] / "final"
+    path = profile.paths.checkpoints_dir / TRAINED[method] / stages.FINAL
     return path if (path / "config.json").is_file() or (path / "adapter_config.json").is_file() else None
 
 
@@ -121,7 +123,7 @@ def run_methods(
         report = (lambda n, name=method.name: progress(name, n)) if progress else None
         results[method.name] = run_loop(
             problems, generator, executor, loop_config(method, profile), critic=critic,
-            out_path=out_dir / f"{method.name.replace(':', '_')}.jsonl", progress=report,
+            out_path=out_dir / stages.trajectories_file(method.name), progress=report,
         )
     return results
 
@@ -129,6 +131,26 @@ def run_methods(
 # --------------------------------------------------------------------------------------------
 # Pairwise judgment (JudgeBench-style, on our own executed samples)
 # --------------------------------------------------------------------------------------------
+
+
+def pairwise_pool(
+    problems: Sequence[Problem], profile: Profile, executor: Executor, out_dir: str | Path
+) -> list[Trajectory]:
+    """Zero-shot samples (``evaluation.pairwise_samples`` per problem) from which passing/failing
+    pairs are drawn, written to :data:`criticlab.stages.PAIRWISE_POOL` (resumable)."""
+    config = LoopConfig(method=PAIRWISE_POOL_METHOD, critic_mode="none", samples=profile.evaluation.pairwise_samples,
+                        solution_sampling=sampling_for(profile, "solution"))
+    return run_loop(problems, engine_for(profile, "generator"), executor, config,
+                    out_path=Path(out_dir) / stages.PAIRWISE_POOL)
+
+
+def pairwise_critics(profile: Profile, methods: Sequence[Method]) -> dict[str, Engine]:
+    """The critics compared on pairs: self-critique (the generator) and every model-backed critic."""
+    critics = {SELF_CRITIQUE: engine_for(profile, "generator")}
+    for m in methods:
+        if m.critic_mode == "critic" and not m.stop_when_correct:
+            critics[m.name] = engine_for(profile, "critic", model=m.critic_model)
+    return critics
 
 
 @dataclass(frozen=True)
@@ -155,14 +177,14 @@ def response_pairs(problems: dict[str, Problem], trajectories: Sequence[Trajecto
     return pairs
 
 
-def judge_pairs(
+def critique_pairs(
     pairs: Sequence[ResponsePair], critic: Engine, sampling: SamplingParams, k: int
 ) -> list[PairJudgments]:
-    """k critiques of each response; the parsed verdicts feed :func:`criticlab.evaluation.metrics.majority_curve`."""
+    """k critiques of each response; the parsed judgments feed :func:`criticlab.evaluation.metrics.majority_curve`."""
     convs = [prompts.critique_conversation(p.problem, code) for p in pairs for code in (p.correct_code, p.incorrect_code)]
     answers = critic.generate(convs, sampling, n=k) if convs else []
-    verdicts = [[prompts.parse_verdict(c.text) for c in row] for row in answers]
+    judgments = [[prompts.parse_judgment(c.text) for c in row] for row in answers]
     return [
-        PairJudgments(pair_id=p.problem.id, correct=verdicts[2 * i], incorrect=verdicts[2 * i + 1])
+        PairJudgments(pair_id=p.problem.id, correct=judgments[2 * i], incorrect=judgments[2 * i + 1])
         for i, p in enumerate(pairs)
     ]

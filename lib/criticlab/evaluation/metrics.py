@@ -249,26 +249,26 @@ def discrimination_table(
 ) -> pd.DataFrame:
     """One row per method with judged solutions: F1s, precision/recall, accuracy, n, unparseable."""
     rows = []
-    for method, (verdicts, truth, excluded) in judged_rounds(trajectories, rounds).items():
-        if verdicts:
-            rows.append({"method": method, **discrimination(verdicts, truth, excluded).as_row()})
+    for method, (judgments, truth, excluded) in judged_rounds(trajectories, rounds).items():
+        if judgments:
+            rows.append({"method": method, **discrimination(judgments, truth, excluded).as_row()})
     return pd.DataFrame(rows)
 
 
 @dataclass
 class PairJudgments:
-    """Verdicts of k critiques on each response of a pair whose ``correct`` response passes."""
+    """Judgments of k critiques on each response of a pair whose ``correct`` response passes."""
 
     pair_id: str
     correct: Sequence[str | None]
-    """Verdicts on the response that passes the tests, in critique order."""
+    """Judgments on the response that passes the tests, in critique order."""
     incorrect: Sequence[str | None]
-    """Verdicts on the response that fails."""
+    """Judgments on the response that fails."""
     meta: dict = field(default_factory=dict)
 
 
-def _votes(verdicts: Sequence[str | None], k: int) -> int:
-    return sum(1 for v in verdicts[:k] if isinstance(v, str) and v.lower() == "correct")
+def _votes(judgments: Sequence[str | None], k: int) -> int:
+    return sum(1 for v in judgments[:k] if isinstance(v, str) and v.lower() == "correct")
 
 
 def pair_score(pair: PairJudgments, k: int | None = None, ties: Ties = "half") -> float:

@@ -14,7 +14,7 @@ from criticlab.llm.base import Completion, Conversation, Engine, EngineError, Me
 from criticlab.llm.cache import CachedEngine, ResponseCache
 
 if TYPE_CHECKING:
-    from criticlab.config import ModelsConfig, Profile
+    from criticlab.config import ModelsSection, Profile
 
 __all__ = [
     "CachedEngine",
@@ -27,6 +27,7 @@ __all__ = [
     "SamplingParams",
     "engine_for",
     "make_engine",
+    "policy_engine",
     "sampling_for",
 ]
 
@@ -82,7 +83,7 @@ def engine_for(
     Engines are shared within a process when generator and critic are the same model, so a
     notebook loads the weights once; the response cache lives in ``outputs/<profile>/cache``.
     """
-    models: ModelsConfig = profile.models
+    models: ModelsSection = profile.models
     reference = model or getattr(models, role)
     backend = models.engine
     if model is not None and Path(model).is_dir() and backend == "llamacpp":
@@ -98,3 +99,20 @@ def engine_for(
     if not cached:
         return engine
     return CachedEngine(engine, ResponseCache(profile.paths.cache_dir / "responses.sqlite"))
+
+
+def policy_engine(profile: Profile, model: str) -> Engine:
+    """An engine that samples from a policy being trained (its starting model or a checkpoint).
+
+    The same backend serves the policy before and after training, so the two samples compare the
+    weights and nothing else: the profile's engine, except that a llama.cpp profile serves it with
+    transformers (llama.cpp reads GGUF files, not training checkpoints, and the policy trains on
+    transformers' dequantized weights). Uncached: a checkpoint retrained in place must be sampled
+    anew.
+    """
+    models: ModelsSection = profile.models
+    backend = "hf" if models.engine == "llamacpp" else models.engine
+    return make_engine(
+        model, backend, context_length=models.context_length, threads=models.threads,
+        openai_base_url=models.openai_base_url, hf_dtype=models.hf_dtype,
+    )

@@ -10,6 +10,9 @@
 - :mod:`~criticlab.rollout.chunks` — the resumable chunked JSONL writer of long stages.
 """
 
+from criticlab.rollout.chunks import (
+    run_in_chunks,
+)
 from criticlab.rollout.loop import (
     CRITIC_MODES,
     NO_CODE,
@@ -21,6 +24,7 @@ from criticlab.rollout.loop import (
     zero_shot,
 )
 from criticlab.rollout.outcomes import (
+    TRANSITION_NAMES,
     TRANSITIONS,
     ClassScores,
     Discrimination,
@@ -33,13 +37,16 @@ from criticlab.rollout.outcomes import (
     max_round,
     split_infra,
     transition_counts,
+    transition_of,
     transitions,
 )
 from criticlab.rollout.prompts import (
     CRITIQUE_FORMAT,
     FINALIZE,
-    VerdictLabel,
-    conclusion,
+    Conclusion,
+    Judgment,
+    conclusion_of,
+    conclusion_tag,
     critique_conversation,
     critique_prompt,
     crl_conversation,
@@ -52,13 +59,18 @@ from criticlab.rollout.prompts import (
     hinted_critique_prompt,
     mentions_hint,
     parse_conclusion,
-    parse_verdict,
+    parse_judgment,
     revision_conversation,
 )
 from criticlab.rollout.trajectory import (
+    STOP_SUFFIX,
+    ZERO_SHOT,
     Round,
     Trajectory,
+    load_stage_trajectories,
     load_trajectories,
+    revises_every_round,
+    stops_when_correct,
 )
 
 __all__ = [
@@ -66,17 +78,22 @@ __all__ = [
     "CRITIQUE_FORMAT",
     "FINALIZE",
     "NO_CODE",
+    "STOP_SUFFIX",
     "TRANSITIONS",
+    "TRANSITION_NAMES",
+    "ZERO_SHOT",
     "ClassScores",
+    "Conclusion",
     "CriticMode",
     "Discrimination",
+    "Judgment",
     "LoopConfig",
     "Round",
     "Stopped",
     "Trajectory",
-    "VerdictLabel",
     "by_method",
-    "conclusion",
+    "conclusion_of",
+    "conclusion_tag",
     "correctness_matrix",
     "counts_summary",
     "critique_conversation",
@@ -93,15 +110,20 @@ __all__ = [
     "generation_prompt",
     "hinted_critique_prompt",
     "judged_rounds",
+    "load_stage_trajectories",
     "load_trajectories",
     "max_round",
     "mentions_hint",
     "parse_conclusion",
-    "parse_verdict",
+    "parse_judgment",
+    "revises_every_round",
     "revision_conversation",
+    "run_in_chunks",
     "run_loop",
     "split_infra",
+    "stops_when_correct",
     "transition_counts",
+    "transition_of",
     "transitions",
     "zero_shot",
 ]

@@ -60,7 +60,7 @@ class LoopConfig:
 
 
 def execute(executor: Executor, problems: Sequence[Problem], responses: Sequence[Completion]) -> list[Round]:
-    """Extract code from each response and run it; responses without code get a recorded verdict."""
+    """Extract code from each response and run it; responses without code get a recorded judgment."""
     codes = [prompts.extract_code(c.text) if c.ok else None for c in responses]
     jobs = [(p, code) for p, code in zip(problems, codes) if code is not None]
     results = iter(executor.run_batch(jobs)) if jobs else iter(())
@@ -152,8 +152,8 @@ def _run_chunk(
         for t, rnd, critique in zip(active, latest, critiques):
             rnd.critique = critique.text
             rnd.critique_finish_reason = critique.finish_reason
-            rnd.verdict = _verdict(config.critic_mode, rnd, critique.text)
-            if config.stop_when_correct and rnd.verdict == "correct":
+            rnd.judgment = _judgment(config.critic_mode, rnd, critique.text)
+            if config.stop_when_correct and rnd.judgment == "correct":
                 t.stopped = "critic_correct"
             else:
                 revise.append(t)
@@ -170,11 +170,11 @@ def _run_chunk(
     return trajectories
 
 
-def _verdict(mode: str, rnd: Round, critique: str) -> prompts.VerdictLabel | None:
-    """The critic's parsed verdict; for raw execution feedback, the tests' own (an oracle critic:
+def _judgment(mode: str, rnd: Round, critique: str) -> prompts.Judgment | None:
+    """The critic's parsed judgment; for raw execution feedback, the tests' own (an oracle critic:
     its ``+stop`` variant stops exactly when every test passes, the bound a perfect critic sets)."""
     if mode != "execution_feedback":
-        return prompts.parse_verdict(critique)
+        return prompts.parse_judgment(critique)
     if rnd.result.is_infra_error:
         return None
     return "correct" if rnd.result.accepted else "incorrect"

@@ -70,6 +70,17 @@ def correctness_matrix(trajectories: Sequence[Trajectory], rounds: int) -> tuple
 
 
 TRANSITIONS = ("c→c", "c→i", "i→c", "i→i")
+"""A revision's effect on correctness: c = correct, i = incorrect, before→after. The one spelling
+of transitions in tables, plots and the trajectory browser."""
+TRANSITION_NAMES = {
+    "c→c": "correct→correct", "c→i": "correct→incorrect", "i→c": "incorrect→correct", "i→i": "incorrect→incorrect",
+}
+"""How a reader-facing label spells each transition out."""
+
+
+def transition_of(before: bool, after: bool) -> str:
+    """The transition from a solution's correctness to its revision's (``c→i`` …)."""
+    return f"{'c' if before else 'i'}→{'c' if after else 'i'}"
 
 
 def transition_counts(correct: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
@@ -135,7 +146,7 @@ class ClassScores:
     support: int
     """How many solutions truly are of this class."""
     predicted: int
-    """How many parseable verdicts named this class."""
+    """How many parseable judgments named this class."""
     true_positives: int
 
 
@@ -187,13 +198,13 @@ def _class_scores(predicted: np.ndarray, truth: np.ndarray) -> ClassScores:
 
 
 def discrimination(
-    verdicts: Sequence[str | None], accepted: Sequence[bool], excluded: int = 0
+    judgments: Sequence[str | None], accepted: Sequence[bool], excluded: int = 0
 ) -> Discrimination:
     """Precision/recall/F1 of the passed class ("correct" vs accepted), the failed class, and macro F1.
 
     Edge cases, by construction:
 
-    - an unparseable verdict (None or anything but correct/incorrect) is never a true positive: it
+    - an unparseable judgment (None or anything but correct/incorrect) is never a true positive: it
       is a false negative of its true class and in no class's predictions, so it lowers that
       class's recall and F1 but no precision; counted in ``unparseable``;
     - a class never predicted: precision NaN (0/0), recall 0 if the class occurs, F1 0;
@@ -204,9 +215,9 @@ def discrimination(
     F1 is computed as 2·TP / (2·TP + FP + FN), which equals the harmonic mean of precision and
     recall wherever both are defined and stays defined when only one is.
     """
-    if len(verdicts) != len(accepted):
-        raise ValueError(f"{len(verdicts)} verdicts but {len(accepted)} execution results")
-    labels = [v.lower() if isinstance(v, str) else None for v in verdicts]
+    if len(judgments) != len(accepted):
+        raise ValueError(f"{len(judgments)} judgments but {len(accepted)} execution results")
+    labels = [v.lower() if isinstance(v, str) else None for v in judgments]
     truth = np.array([bool(a) for a in accepted], dtype=bool)
     says_correct = np.array([v == "correct" for v in labels], dtype=bool)
     says_incorrect = np.array([v == "incorrect" for v in labels], dtype=bool)
@@ -228,11 +239,11 @@ def discrimination(
 def judged_rounds(
     trajectories: Iterable[Trajectory], rounds: Sequence[int] | None = (0,)
 ) -> dict[str, tuple[list[str | None], list[bool], int]]:
-    """Per method: (verdicts, execution truth, excluded) of the critiqued solutions.
+    """Per method: (judgments, execution truth, excluded) of the critiqued solutions.
 
     ``rounds=(0,)`` (default) judges the zero-shot solutions, as in the paper's discrimination
     numbers; ``None`` takes every critiqued round. A round without a critique was not judged and
-    is skipped; a critique without a verdict is kept as unparseable.
+    is skipped; a critique without a judgment is kept as unparseable.
     """
     scored, excluded = split_infra(trajectories)
     out: dict[str, tuple[list[str | None], list[bool], int]] = {}
@@ -242,7 +253,7 @@ def judged_rounds(
         for k, rnd in enumerate(t.rounds):
             if rnd.critique is None or (rounds is not None and k not in rounds):
                 continue
-            out[t.method][0].append(rnd.verdict)
+            out[t.method][0].append(rnd.judgment)
             out[t.method][1].append(rnd.correct)
     return out
 

@@ -11,7 +11,7 @@ The formats follow the papers (the wording is ours):
 - a CRL judgment ends with ``\\conclusion{T}`` or ``\\conclusion{F}``.
 
 Parsers are tolerant of case and markdown decoration, and strict about *where* the answer is: a
-verdict counts only on the critique's last line, so a verdict mentioned mid-text and contradicted
+judgment counts only on the critique's last line, so a judgment mentioned mid-text and contradicted
 at the end reads as the end says.
 """
 
@@ -25,7 +25,10 @@ from criticlab.data.types import Problem
 from criticlab.llm.base import Conversation
 from criticlab.sandbox.types import ExecResult, Verdict
 
-VerdictLabel = Literal["correct", "incorrect"]
+Judgment = Literal["correct", "incorrect"]
+"""The critic's judgment of a solution: the last line of a critique, ``Overall judgment: …``."""
+Conclusion = Literal["T", "F"]
+"""A CRL answer's conclusion, ``\\conclusion{T}`` (the solution is correct) or ``{F}``."""
 
 FINALIZE = "Please finalize your answer accordingly using the same format."
 
@@ -190,7 +193,7 @@ def extract_code(text: str) -> str | None:
 
 
 _DECORATION = "*_`#>~ \t"
-_VERDICT_LINE = re.compile(
+_JUDGMENT_LINE = re.compile(
     r"^(?:[-+]\s+)?overall\s+judg(?:e)?ment\s*[:：]?\s*(correct|incorrect)\s*[.!]?$", re.IGNORECASE
 )
 
@@ -201,7 +204,7 @@ def _strip_decoration(line: str) -> str:
     return line.strip(_DECORATION)
 
 
-def parse_verdict(critique: str) -> VerdictLabel | None:
+def parse_judgment(critique: str) -> Judgment | None:
     """``correct`` / ``incorrect`` from the critique's last line, or ``None`` when it has none.
 
     Tolerant: case, bold/italic/code/heading decoration, a trailing period, a leading bullet.
@@ -212,7 +215,7 @@ def parse_verdict(critique: str) -> VerdictLabel | None:
         line = _strip_decoration(raw)
         if not line or set(line) <= set("-=*_`#~"):
             continue
-        match = _VERDICT_LINE.match(line)
+        match = _JUDGMENT_LINE.match(line)
         return match.group(1).lower() if match else None  # type: ignore[return-value]
     return None
 
@@ -221,13 +224,18 @@ _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _CONCLUSION = re.compile(r"\\conclusion\{\s*([TF])\s*\}")
 
 
-def conclusion(correct: bool) -> str:
-    """The CRL answer's closing tag for a verdict (what :func:`parse_conclusion` reads)."""
-    return "\\conclusion{T}" if correct else "\\conclusion{F}"
+def conclusion_of(correct: bool) -> Conclusion:
+    """The conclusion that says ``correct``: ``T`` for a correct solution, ``F`` otherwise."""
+    return "T" if correct else "F"
 
 
-def parse_conclusion(answer: str) -> bool | None:
-    """The CRL judgment: ``True`` for ``\\conclusion{T}``, ``False`` for ``{F}``, ``None`` if absent.
+def conclusion_tag(correct: bool) -> str:
+    """The CRL answer's closing tag, ``\\conclusion{T}`` or ``{F}`` (what :func:`parse_conclusion` reads)."""
+    return f"\\conclusion{{{conclusion_of(correct)}}}"
+
+
+def parse_conclusion(answer: str) -> Conclusion | None:
+    """A CRL answer's conclusion, ``T`` or ``F``; ``None`` when it has none.
 
     The last match wins. Text inside a closed ``<think>…</think>`` block is deliberation, not the
     answer, and an unterminated ``<think>`` means the answer never came, so neither counts.
@@ -237,7 +245,7 @@ def parse_conclusion(answer: str) -> bool | None:
     if cut >= 0:
         visible = visible[:cut]
     matches = _CONCLUSION.findall(visible)
-    return None if not matches else matches[-1] == "T"
+    return matches[-1] if matches else None
 
 
 # --------------------------------------------------------------------------------------------

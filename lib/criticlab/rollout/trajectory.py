@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from criticlab import stages
 from criticlab.io import iter_jsonl
 from criticlab.sandbox.types import ExecResult
 
@@ -25,7 +26,7 @@ class Round:
     code: str | None
     result: ExecResult
     critique: str | None = None
-    verdict: str | None = None
+    judgment: str | None = None
     """The critic's parsed judgment of *this* round's solution: correct, incorrect or None."""
     finish_reason: str = "stop"
     critique_finish_reason: str | None = None
@@ -42,6 +43,8 @@ class Round:
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> Round:
         row = dict(row)
+        if "judgment" in row:  # written before the critic's judgment had its own name
+            row["judgment"] = row.pop("judgment")
         row["result"] = ExecResult.from_dict(row["result"])
         return cls(**row)
 
@@ -89,6 +92,22 @@ class Trajectory:
         )
 
 
+ZERO_SHOT = "zero_shot"
+"""The method without a critic: round 0 only."""
+STOP_SUFFIX = "+stop"
+"""Appended to a method's name when its loop stops once the critic judges a solution Correct."""
+
+
+def stops_when_correct(method: str) -> bool:
+    """Whether a method's trajectories stop at the critic's Correct (``<method>+stop``)."""
+    return method.endswith(STOP_SUFFIX)
+
+
+def revises_every_round(method: str) -> bool:
+    """Methods whose every trajectory takes every round: their steps are the Markov chain's."""
+    return not stops_when_correct(method) and method != ZERO_SHOT
+
+
 def load_trajectories(path: str | Path | None, method: str | None = None) -> dict[tuple[str, int], Trajectory]:
     """Trajectories already on disk (a crash-truncated last line is ignored), keyed by (problem, sample)."""
     if path is None or not Path(path).is_file():
@@ -99,3 +118,17 @@ def load_trajectories(path: str | Path | None, method: str | None = None) -> dic
         if method is None or trajectory.method == method:
             out[(trajectory.problem_id, trajectory.sample)] = trajectory
     return out
+
+
+def load_stage_trajectories(stage_dir: str | Path) -> list[Trajectory]:
+    """Every evaluation method's trajectories in a stage directory (07's ``<method>.jsonl`` files).
+
+    The pairwise pool (:data:`criticlab.stages.PAIRWISE_POOL`) holds zero-shot samples drawn for
+    Maj@k, not a method, and is left out. Files in name order, trajectories in file order.
+    """
+    return [
+        t
+        for path in sorted(Path(stage_dir).glob("*.jsonl"))
+        if path.name != stages.PAIRWISE_POOL
+        for t in load_trajectories(path).values()
+    ]

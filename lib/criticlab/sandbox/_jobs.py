@@ -5,6 +5,9 @@ Loaded by path inside the worker process (``_worker.py`` registers ``_criticlab_
 before its job arrives; a *job* is one sample, run as *segments* (one child for consecutive
 call/assert tests, one per stdin/stdout test); the worker watches each child's pipes and
 clocks and reports events to the executor, which decides every verdict.
+
+The module is long because the worker loads it by path with the standard library only, so what
+jobs need (forking, confinement, pipe watching, segment bookkeeping) cannot live in other modules.
 """
 
 import contextlib

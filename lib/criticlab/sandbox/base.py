@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from criticlab.data.types import Problem
+from criticlab.sandbox.judge import JudgeOptions
 from criticlab.sandbox.types import ExecResult
 
 ResultCallback = Callable[[int, ExecResult], None]
@@ -61,14 +63,35 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def _option(name: str) -> property:
+    """An executor attribute that is a field of its ``options`` record (setting it replaces the record)."""
+
+    def read(self: AsyncService) -> Any:
+        return getattr(self.options, name)
+
+    def write(self: AsyncService, value: Any) -> None:
+        self.options = dataclasses.replace(self.options, **{name: value})
+
+    return property(read, write, doc=f"``options.{name}`` (see :class:`~criticlab.sandbox.judge.JudgeOptions`).")
+
+
 class AsyncService:
     """A background event loop plus the sync/async/batch API on top of ``_run_sample``.
 
     Subclasses implement ``async _run_sample(sample, stop_first) -> ExecResult`` and may
-    override ``async _astart()`` / ``async _aclose()``.
+    override ``async _astart()`` / ``async _aclose()``. They judge by ``options`` (one
+    :class:`~criticlab.sandbox.judge.JudgeOptions` record); its fields read (and set, which
+    replaces the record) as attributes of the executor too: ``executor.time_limit``, ...
     """
 
-    stop_on_first_failure: bool = False
+    options: JudgeOptions = JudgeOptions()
+    time_limit = _option("time_limit")
+    time_scale = _option("time_scale")
+    sample_timeout = _option("sample_timeout")
+    compare = _option("compare")
+    float_tol = _option("float_tol")
+    stop_on_first_failure = _option("stop_on_first_failure")
+    checkers = _option("checkers")
     max_pending: int = 8
 
     def __init__(self) -> None:
@@ -152,7 +175,7 @@ class AsyncService:
     # -- public API --------------------------------------------------------------------------
 
     def _stop(self, override: bool | None) -> bool:
-        return self.stop_on_first_failure if override is None else bool(override)
+        return self.options.stop_on_first_failure if override is None else bool(override)
 
     def run(self, problem: Problem, code: str | None, *, stop_on_first_failure: bool | None = None) -> ExecResult:
         """Run ``code`` against ``problem``'s tests and return the verdict (blocking)."""

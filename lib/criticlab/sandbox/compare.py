@@ -12,7 +12,7 @@ stored per test so a surprising verdict can be explained.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -44,7 +44,7 @@ def register_checker(name: str, checker: Checker) -> None:
     _CHECKERS[name] = checker
 
 
-def get_checker(name: str, extra: dict[str, Checker] | None = None) -> Checker:
+def get_checker(name: str, extra: Mapping[str, Checker] | None = None) -> Checker:
     """Look a checker up (executor-local ones first); a missing name is a clear error."""
     if extra and name in extra:
         return extra[name]

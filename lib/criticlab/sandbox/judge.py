@@ -5,15 +5,21 @@ to the sandbox (stdin, call arguments, assertion code with literal expectations 
 probes) and what stays here (expected outputs and values, probe comparisons, checkers). A
 :class:`Judge` then turns the events a backend reports into :class:`TestRecord` verdicts, one
 test at a time, so an executor can stop a test (or the sample) as soon as it has failed.
+
+The module is long because planning and judging must agree on every test kind (stdio, call,
+assert, checker): each kind's plan and its judgment sit side by side so they change together.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from criticlab.data.types import Problem, Test
@@ -53,6 +59,81 @@ END_VERDICTS = {
     "signal": (Verdict.RUNTIME_ERROR, "killed by a signal"),
     "channel": (Verdict.NO_RESULT, "the program corrupted the result channel"),
 }
+
+
+DEFAULT_SAMPLE_TIMEOUT = 60.0
+"""Seconds one sample (all its tests) may take when neither the options nor the executor say otherwise."""
+COMPARE_MODES = ("tokens", "strict")
+
+
+class _FromOptions:
+    """The default of an executor's judging keyword: take the value from its ``options`` record."""
+
+    def __repr__(self) -> str:
+        return "<from options>"
+
+
+FROM_OPTIONS: Any = _FromOptions()
+"""Left-out judging keywords of an executor (``time_limit=FROM_OPTIONS``): keep the record's value."""
+
+
+@dataclass(frozen=True)
+class JudgeOptions:
+    """How samples are judged: the settings :class:`~criticlab.sandbox.LocalExecutor` and
+    :class:`~criticlab.sandbox.SandboxFusionExecutor` share.
+
+    One record, so the local and SandboxFusion executors judge by the same rules: both build it
+    the same way (from ``options=``, from the same keywords, or from a profile's sandbox section
+    through :meth:`from_config`), validate it here, and hand it unchanged to :func:`plan_job`.
+
+    ``time_limit`` overrides every problem's per-test limit (seconds; None: the problem's own)
+    and ``time_scale`` multiplies it (slow or shared machines). ``sample_timeout`` bounds one
+    sample's total time; None leaves it to the executor (60 s locally, 300 s on SandboxFusion).
+    ``compare`` is the default stdout rule (``tokens`` or ``strict``; a problem's
+    ``metadata["compare"]`` wins), ``float_tol`` the float tolerance. ``stop_on_first_failure``
+    stops a sample at its first failed test (default: run them all, critics need the full
+    feedback). ``checkers`` are executor-local checkers by name, looked up before registered ones.
+    """
+
+    time_limit: float | None = None
+    time_scale: float = 1.0
+    sample_timeout: float | None = None
+    compare: str = "tokens"
+    float_tol: float = DEFAULT_FLOAT_TOL
+    stop_on_first_failure: bool = False
+    checkers: Mapping[str, Checker] = field(default_factory=dict, hash=False)
+
+    CONFIG_FIELDS = ("time_limit", "time_scale", "sample_timeout", "compare", "float_tol", "stop_on_first_failure")
+    """The fields a profile's sandbox section may set (checkers are code, not configuration)."""
+
+    def __post_init__(self) -> None:
+        if self.compare not in COMPARE_MODES:
+            raise ValueError(f"compare must be 'tokens' or 'strict', got {self.compare!r}")
+        coerce = object.__setattr__  # frozen: normalise once, here
+        coerce(self, "time_scale", float(self.time_scale))
+        coerce(self, "sample_timeout", None if self.sample_timeout is None else float(self.sample_timeout))
+        coerce(self, "float_tol", float(self.float_tol))
+        coerce(self, "stop_on_first_failure", bool(self.stop_on_first_failure))
+        coerce(self, "checkers", MappingProxyType(dict(self.checkers or {})))
+
+    @classmethod
+    def from_config(cls, cfg: Any, **overrides: Any) -> JudgeOptions:
+        """The judging settings of a profile's sandbox section (:class:`criticlab.config.SandboxSection`
+        or anything with some of its attributes): fields it lacks keep the defaults; ``overrides`` win."""
+        values = {name: getattr(cfg, name) for name in cls.CONFIG_FIELDS if hasattr(cfg, name)}
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def build(cls, options: JudgeOptions | None, *, sample_timeout_default: float, **keywords: Any) -> JudgeOptions:
+        """An executor's record: ``options`` (default: all defaults) with the keywords given (those
+        not left at :data:`FROM_OPTIONS`) replacing its fields, and the executor's own
+        ``sample_timeout_default`` where neither set a sample timeout."""
+        given = {name: value for name, value in keywords.items() if value is not FROM_OPTIONS}
+        record = dataclasses.replace(options if options is not None else cls(), **given)
+        if record.sample_timeout is None:
+            record = dataclasses.replace(record, sample_timeout=sample_timeout_default)
+        return record
 
 
 class PlanError(ValueError):
@@ -132,20 +213,19 @@ def _call_input(entry: str, args: list[Any]) -> str:
 def plan_job(
     problem: Problem,
     code: str | None,
+    options: JudgeOptions | None = None,
     *,
-    time_limit: float | None = None,
-    time_scale: float = 1.0,
-    sample_timeout: float = 60.0,
-    compare: str = "tokens",
-    float_tol: float = DEFAULT_FLOAT_TOL,
-    checkers: dict[str, Checker] | None = None,
     probes: bool = True,
 ) -> JobPlan:
-    """Prepare (problem, code) for an executor; never raises for bad input (see ``immediate``)."""
-    limit = float(time_limit if time_limit is not None else problem.time_limit or 2.0) * time_scale
+    """Prepare (problem, code) for an executor judging by ``options`` (default: all defaults);
+    never raises for bad input (see ``immediate``)."""
+    options = options if options is not None else JudgeOptions()
+    time_limit, compare, checkers = options.time_limit, options.compare, options.checkers
+    sample_timeout = options.sample_timeout if options.sample_timeout is not None else DEFAULT_SAMPLE_TIMEOUT
+    limit = float(time_limit if time_limit is not None else problem.time_limit or 2.0) * options.time_scale
     n_tests = len(problem.tests) if isinstance(problem.tests, list) else 0
     deadline = min(float(sample_timeout), (n_tests + 1) * limit + 2.0)
-    plan = JobPlan(problem, code or "", [], {}, limit, deadline, compare, float_tol)
+    plan = JobPlan(problem, code or "", [], {}, limit, deadline, compare, options.float_tol)
     mode = str(problem.metadata.get("compare", compare)) if isinstance(problem.metadata, dict) else compare
     plan.compare = mode
     try:

@@ -11,6 +11,10 @@ concurrency and backpressure.
 Failure policy: a worker that dies, hangs past the sample's deadline or reports an internal
 error is killed and restarted, and the sample is retried once on a fresh worker; a second
 failure is a ``SandboxError`` result (an infrastructure error, never a model failure).
+
+The module is long because the executor's lifecycle, its worker pool, the isolation self-test
+and the retry policy act on one shared state (the pool and its queues); the trusted judging
+lives in :mod:`criticlab.sandbox.judge` and the untrusted side in the worker modules.
 """
 
 from __future__ import annotations
@@ -31,12 +35,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from criticlab.config import usable_cores
 from criticlab.data.types import Problem
 from criticlab.sandbox import cgroups
 from criticlab.sandbox.base import AsyncService, Sample
-from criticlab.sandbox.compare import DEFAULT_FLOAT_TOL, Checker
+from criticlab.sandbox.compare import Checker
 from criticlab.sandbox.isolation import PROBE_CODE, IsolationReport, ProbeSetup, evaluate, host_uid_nonzero
-from criticlab.sandbox.judge import JobPlan, Judge, Limits, plan_job
+from criticlab.sandbox.judge import (
+    DEFAULT_SAMPLE_TIMEOUT,
+    FROM_OPTIONS,
+    JobPlan,
+    Judge,
+    JudgeOptions,
+    Limits,
+    plan_job,
+)
 from criticlab.sandbox.types import ExecResult, tail
 
 WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
@@ -192,11 +205,14 @@ class LocalExecutor(AsyncService):
     ``workers``: processes (default: one per usable core). ``isolation``: ``auto`` tries
     ``root`` (namespaces, jail, non-root uid, cgroups; needs root), then ``userns`` (the same
     inside a user namespace), then ``minimal`` (rlimits and sessions only); naming a mode uses
-    exactly that one. ``time_limit`` overrides every problem's per-test limit (seconds), and
-    ``time_scale`` multiplies it (slow or shared machines). ``sample_timeout`` bounds one
-    sample's total time. ``compare`` is the default stdout rule (``tokens``/``strict``).
-    ``stop_on_first_failure`` stops a sample at its first failed test (default: run all tests,
-    critics need full feedback). ``max_pending`` bounds how many samples of a batch are in
+    exactly that one. ``options`` (a :class:`~criticlab.sandbox.judge.JudgeOptions`, the same
+    record :class:`SandboxFusionExecutor` judges by) holds the judging settings: ``time_limit``
+    overrides every problem's per-test limit (seconds), and ``time_scale`` multiplies it (slow
+    or shared machines). ``sample_timeout`` bounds one sample's total time (default 60 s).
+    ``compare`` is the default stdout rule (``tokens``/``strict``). ``stop_on_first_failure``
+    stops a sample at its first failed test (default: run all tests, critics need full
+    feedback). Those keywords, when given, replace the record's fields; the result is
+    ``self.options``. ``max_pending`` bounds how many samples of a batch are in
     flight at once (backpressure; default four per worker). ``cgroups_policy`` is ``auto``,
     ``nested`` or ``off`` (see :mod:`criticlab.sandbox.cgroups`). ``site_packages`` lets jobs
     import the installed third-party packages (off: standard library only, like the judges).
@@ -215,14 +231,15 @@ class LocalExecutor(AsyncService):
         open_files: int = 64,
         max_processes: int = 32,
         stack_mb: int = 64,
-        time_limit: float | None = None,
-        time_scale: float = 1.0,
-        sample_timeout: float = 60.0,
-        compare: str = "tokens",
-        float_tol: float = DEFAULT_FLOAT_TOL,
-        stop_on_first_failure: bool = False,
+        options: JudgeOptions | None = None,
+        time_limit: float | None = FROM_OPTIONS,
+        time_scale: float = FROM_OPTIONS,
+        sample_timeout: float = FROM_OPTIONS,
+        compare: str = FROM_OPTIONS,
+        float_tol: float = FROM_OPTIONS,
+        stop_on_first_failure: bool = FROM_OPTIONS,
         max_pending: int | None = None,
-        checkers: dict[str, Checker] | None = None,
+        checkers: dict[str, Checker] | None = FROM_OPTIONS,
         cgroups_policy: str = "auto",
         site_packages: bool = False,
         tmpfs_mb: int = 512,
@@ -232,11 +249,14 @@ class LocalExecutor(AsyncService):
         super().__init__()
         if isolation not in ("auto", "root", "userns", "minimal"):
             raise ValueError(f"isolation must be auto, root, userns or minimal, got {isolation!r}")
-        if compare not in ("tokens", "strict"):
-            raise ValueError(f"compare must be 'tokens' or 'strict', got {compare!r}")
+        self.options = JudgeOptions.build(
+            options, sample_timeout_default=DEFAULT_SAMPLE_TIMEOUT, time_limit=time_limit, time_scale=time_scale,
+            sample_timeout=sample_timeout, compare=compare, float_tol=float_tol,
+            stop_on_first_failure=stop_on_first_failure, checkers=checkers,
+        )
         if cgroups_policy not in ("auto", "nested", "off"):
             raise ValueError(f"cgroups_policy must be auto, nested or off, got {cgroups_policy!r}")
-        self.workers = int(workers) if workers else _usable_cores()
+        self.workers = int(workers) if workers else usable_cores()
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
         self.isolation = isolation
@@ -245,14 +265,7 @@ class LocalExecutor(AsyncService):
             file_bytes=int(file_size_mb * (1 << 20)), open_files=int(open_files), stack_bytes=int(stack_mb) << 20,
             max_processes=int(max_processes),
         )
-        self.time_limit = time_limit
-        self.time_scale = float(time_scale)
-        self.sample_timeout = float(sample_timeout)
-        self.compare = compare
-        self.float_tol = float(float_tol)
-        self.stop_on_first_failure = bool(stop_on_first_failure)
         self.max_pending = int(max_pending) if max_pending else 4 * self.workers
-        self.checkers = dict(checkers or {})
         self.cgroups_policy = cgroups_policy
         self.site_packages = bool(site_packages)
         self.tmpfs_mb = int(tmpfs_mb)
@@ -273,15 +286,14 @@ class LocalExecutor(AsyncService):
 
     @classmethod
     def from_config(cls, cfg: Any, **overrides: Any) -> LocalExecutor:
-        """Build from a :class:`criticlab.config.SandboxConfig` (fields it lacks keep defaults)."""
+        """Build from a :class:`criticlab.config.SandboxSection` (fields it lacks keep defaults)."""
         names = {
             "workers": "workers", "isolation": "isolation", "memory_mb": "memory_mb",
-            "output_limit_mb": "output_limit_mb", "time_limit": "time_limit", "time_scale": "time_scale",
-            "sample_timeout": "sample_timeout", "compare": "compare", "float_tol": "float_tol",
-            "stop_on_first_failure": "stop_on_first_failure", "max_processes": "max_processes",
+            "output_limit_mb": "output_limit_mb", "max_processes": "max_processes",
             "cgroups_policy": "cgroups", "site_packages": "site_packages",
         }
-        kwargs = {arg: getattr(cfg, attr) for arg, attr in names.items() if hasattr(cfg, attr)}
+        kwargs: dict[str, Any] = {arg: getattr(cfg, attr) for arg, attr in names.items() if hasattr(cfg, attr)}
+        kwargs["options"] = JudgeOptions.from_config(cfg)
         kwargs.update(overrides)
         return cls(**kwargs)
 
@@ -374,7 +386,7 @@ class LocalExecutor(AsyncService):
         with ProbeSetup() as probe:
             problem = probe.problem()
             for worker in self._pool:
-                plan = plan_job(problem, PROBE_CODE, checkers={"criticlab.isolation_probe": capture})
+                plan = plan_job(problem, PROBE_CODE, JudgeOptions(checkers={"criticlab.isolation_probe": capture}))
                 result = await self._execute(worker, plan, stop_first=False, retry=False)
                 if not result.accepted:
                     return IsolationReport(mode), f"self-test job failed: {result.summary()}"
@@ -394,11 +406,7 @@ class LocalExecutor(AsyncService):
 
     def plan(self, problem: Problem, code: str | None) -> JobPlan:
         """The job plan for (problem, code) under this executor's settings."""
-        return plan_job(
-            problem, code, time_limit=self.time_limit, time_scale=self.time_scale,
-            sample_timeout=self.sample_timeout, compare=self.compare, float_tol=self.float_tol,
-            checkers=self.checkers,
-        )
+        return plan_job(problem, code, self.options)
 
     async def _run_sample(self, sample: Sample, stop_first: bool) -> ExecResult:
         submitted = time.perf_counter()
@@ -562,12 +570,6 @@ def _remove_stale_temp_dirs() -> None:
         if pid.isdigit() and not Path(f"/proc/{pid}").exists() and entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
 
-
-def _usable_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def _userns_possible() -> bool:

@@ -30,13 +30,15 @@ import httpx
 
 from criticlab.sandbox import _child
 from criticlab.sandbox.base import AsyncService, Sample
-from criticlab.sandbox.compare import DEFAULT_FLOAT_TOL, Checker
-from criticlab.sandbox.judge import JobPlan, Judge, TestPlan, plan_job
+from criticlab.sandbox.compare import Checker
+from criticlab.sandbox.judge import FROM_OPTIONS, JobPlan, Judge, JudgeOptions, TestPlan, plan_job
 from criticlab.sandbox.types import ExecResult, TestRecord, tail
 
 HARNESS_SOURCE = Path(_child.__file__).read_text(encoding="utf-8")
 _MARKER_LINE = re.compile(re.escape(_child.MARKER) + r"([A-Za-z0-9+/=]+)")
 _RETRYABLE_STATUS = {500, 502, 503, 504}
+DEFAULT_SAMPLE_TIMEOUT = 300.0
+"""A sample's overall deadline unless the options set one (requests to a server take longer)."""
 
 
 class SandboxFusionError(RuntimeError):
@@ -79,6 +81,11 @@ class SandboxFusionExecutor(AsyncService):
     retries of connection errors, 5xx answers and ``SandboxError`` statuses. ``memory_mb`` is
     passed as ``memory_limit_MB``. ``http_timeout`` is added to each request's run time limit to
     bound how long a request may take. ``transport`` is for tests (an ``httpx`` transport).
+    ``options`` (a :class:`~criticlab.sandbox.judge.JudgeOptions`, the same record
+    :class:`LocalExecutor` judges by) holds the judging settings; the keywords ``time_limit``,
+    ``time_scale``, ``sample_timeout`` (default 300 s here), ``compare``, ``float_tol``,
+    ``stop_on_first_failure`` and ``checkers``, when given, replace its fields; the result is
+    ``self.options``.
     """
 
     def __init__(
@@ -92,14 +99,15 @@ class SandboxFusionExecutor(AsyncService):
         http_timeout: float = 30.0,
         memory_mb: int | None = 1024,
         compile_timeout: float = 10.0,
-        time_limit: float | None = None,
-        time_scale: float = 1.0,
-        sample_timeout: float = 300.0,
-        compare: str = "tokens",
-        float_tol: float = DEFAULT_FLOAT_TOL,
-        stop_on_first_failure: bool = False,
+        options: JudgeOptions | None = None,
+        time_limit: float | None = FROM_OPTIONS,
+        time_scale: float = FROM_OPTIONS,
+        sample_timeout: float = FROM_OPTIONS,
+        compare: str = FROM_OPTIONS,
+        float_tol: float = FROM_OPTIONS,
+        stop_on_first_failure: bool = FROM_OPTIONS,
         max_pending: int | None = None,
-        checkers: dict[str, Checker] | None = None,
+        checkers: dict[str, Checker] | None = FROM_OPTIONS,
         language: str = "python",
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -107,6 +115,11 @@ class SandboxFusionExecutor(AsyncService):
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"SandboxFusion url must start with http:// or https://, got {url!r}")
         self.url = url.rstrip("/")
+        self.options = JudgeOptions.build(
+            options, sample_timeout_default=DEFAULT_SAMPLE_TIMEOUT, time_limit=time_limit, time_scale=time_scale,
+            sample_timeout=sample_timeout, compare=compare, float_tol=float_tol,
+            stop_on_first_failure=stop_on_first_failure, checkers=checkers,
+        )
         self.concurrency = max(1, int(concurrency))
         self.retries = max(0, int(retries))
         self.backoff = float(backoff)
@@ -114,14 +127,7 @@ class SandboxFusionExecutor(AsyncService):
         self.http_timeout = float(http_timeout)
         self.memory_mb = memory_mb
         self.compile_timeout = float(compile_timeout)
-        self.time_limit = time_limit
-        self.time_scale = float(time_scale)
-        self.sample_timeout = float(sample_timeout)
-        self.compare = compare
-        self.float_tol = float(float_tol)
-        self.stop_on_first_failure = bool(stop_on_first_failure)
         self.max_pending = int(max_pending) if max_pending else 4 * self.concurrency
-        self.checkers = dict(checkers or {})
         self.language = language
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
@@ -130,11 +136,11 @@ class SandboxFusionExecutor(AsyncService):
 
     @classmethod
     def from_config(cls, cfg: Any, **overrides: Any) -> SandboxFusionExecutor:
+        """Build from a :class:`criticlab.config.SandboxSection` (fields it lacks keep defaults)."""
         kwargs: dict[str, Any] = {"url": getattr(cfg, "sandboxfusion_url", "http://127.0.0.1:8080")}
-        for name in ("time_limit", "time_scale", "sample_timeout", "compare", "float_tol", "stop_on_first_failure",
-                     "memory_mb"):
-            if hasattr(cfg, name):
-                kwargs[name] = getattr(cfg, name)
+        if hasattr(cfg, "memory_mb"):
+            kwargs["memory_mb"] = cfg.memory_mb
+        kwargs["options"] = JudgeOptions.from_config(cfg)
         if getattr(cfg, "workers", None):
             kwargs["concurrency"] = cfg.workers
         kwargs.update(overrides)
@@ -167,9 +173,8 @@ class SandboxFusionExecutor(AsyncService):
     # -- running -----------------------------------------------------------------------------
 
     def plan(self, problem: Any, code: str | None) -> JobPlan:
-        return plan_job(problem, code, time_limit=self.time_limit, time_scale=self.time_scale,
-                        sample_timeout=self.sample_timeout, compare=self.compare, float_tol=self.float_tol,
-                        checkers=self.checkers)
+        """The job plan for (problem, code) under this executor's settings."""
+        return plan_job(problem, code, self.options)
 
     async def _run_sample(self, sample: Sample, stop_first: bool) -> ExecResult:
         started = time.perf_counter()

@@ -17,20 +17,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from criticlab import config
+from criticlab import config, stages
 from criticlab.io import read_json, write_text
 
 TABLES = (
-    ("07_final", "Pass@1, Δ↑, Δ↓ after the last round (%), 95% bootstrap intervals over problems"),
-    ("07_discrimination", "Discrimination: the critics' verdicts against execution"),
-    ("07_majority", "Pairwise accuracy against critiques per response (Maj@k)"),
-    ("08_transition_rates", "Markov transition rates per round"),
+    (stages.TABLE_FINAL, "Pass@1, Δ↑, Δ↓ after the last round (%), 95% bootstrap intervals over problems"),
+    (stages.TABLE_DISCRIMINATION, "Discrimination: the critics' judgments against execution"),
+    (stages.TABLE_MAJORITY, "Pairwise accuracy against critiques per response (Maj@k)"),
+    (stages.TABLE_TRANSITION_RATES, "Markov transition rates per round"),
 )
-
-
-def _metrics(root: Path, stage: str) -> dict[str, Any] | None:
-    path = root / stage / "metrics.json"
-    return read_json(path) if path.is_file() else None
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -40,9 +35,9 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def stage_times(root: Path) -> list[str]:
-    path = root / "run.json"
+    path = root / stages.RUN_FILE
     if not path.is_file():
-        return ["No `run.json`: no notebook has run for this profile."]
+        return [f"No `{stages.RUN_FILE}`: no notebook has run for this profile."]
     runs = read_json(path).get("runs", [])
     lines = ["| notebook | status | minutes |", "|---|---|---|"]
     lines += [f"| {r['notebook']} | {r['status']} | {r['seconds'] / 60:.1f} |" for r in runs]
@@ -53,25 +48,26 @@ def stage_times(root: Path) -> list[str]:
 
 def training_lines(root: Path) -> list[str]:
     lines = []
-    sft = _metrics(root, "04_sft")
-    if sft and sft.get("trained"):
-        lines.append(f"- SFT ({sft['rows']} critiques, {sft['steps']} steps): loss {_fmt(sft['loss_first_quarter'])} "
-                     f"(first quarter of steps) → {_fmt(sft['loss_last_quarter'])} (last quarter), "
-                     f"s.e. of the difference {_fmt(sft['loss_quarter_se'])}.")
-    grpo = _metrics(root, "05_grpo")
-    if grpo and grpo.get("learned"):
-        learned = grpo["learned"]
-        verdict = "above its noise" if learned["above_noise"] else "not beyond its noise (2 s.e.)"
-        lines.append(f"- GRPO ({grpo['steps']} steps): mean reward {_fmt(learned['first_quarter'])} (first quarter) → "
-                     f"{_fmt(learned['last_quarter'])} (last quarter), difference {learned['difference']:+.3f} ± "
-                     f"{_fmt(learned['se'])} (1 s.e.): {verdict}.")
-        seconds = grpo.get("seconds_per_step") or {}
+    sft = stages.read_metrics(root, stages.SFT)
+    if isinstance(sft, stages.SFTMetrics) and sft.run.trained and sft.loss is not None:
+        lines.append(f"- SFT ({sft.rows} critiques, {sft.run.steps} steps): loss {_fmt(sft.loss.first_quarter)} "
+                     f"(first quarter of steps) → {_fmt(sft.loss.last_quarter)} (last quarter), "
+                     f"s.e. of the difference {_fmt(sft.loss.se)}.")
+    grpo = stages.read_metrics(root, stages.GRPO)
+    if isinstance(grpo, stages.GRPOMetrics) and grpo.learned is not None:
+        learned = grpo.learned
+        rose = "above its noise" if learned.above_noise else "not beyond its noise (2 s.e.)"
+        lines.append(f"- GRPO ({grpo.run.steps} steps): mean reward {_fmt(learned.first_quarter)} (first quarter) → "
+                     f"{_fmt(learned.last_quarter)} (last quarter), difference {learned.difference:+.3f} ± "
+                     f"{_fmt(learned.se)} (1 s.e.): {rose}.")
+        seconds = grpo.seconds_per_step or {}
         if seconds:
             parts = ", ".join(f"{k} {seconds[k]:.1f} s" for k in ("sampling", "revision", "execution", "optimisation"))
             lines.append(f"  Seconds per step {seconds['seconds']:.1f}: {parts}.")
-    crl = _metrics(root, "06_crl")
-    for row in (crl or {}).get("ratios", []):
-        lines.append(f"- CRL ratio {row['ratio']:g}: code reward {_fmt(row['code_reward'])}, judgment accuracy "
+    crl = stages.read_metrics(root, stages.CRL)
+    for run in crl.ratios if isinstance(crl, stages.CRLMetrics) else []:
+        row = run.summary
+        lines.append(f"- CRL ratio {run.ratio:g}: code reward {_fmt(row['code_reward'])}, conclusion accuracy "
                      f"{_fmt(row['crl_accuracy'])}; first → last quarter {_fmt(row['crl_accuracy_first_quarter'])} → "
                      f"{_fmt(row['crl_accuracy_last_quarter'])} (s.e. {_fmt(row['crl_accuracy_se'])}).")
     return lines or ["No training stage has run."]
@@ -81,15 +77,16 @@ def summarize_run(root: str | Path) -> str:
     """The Markdown summary of ``outputs/<profile>`` (see the module docstring)."""
     root = Path(root)
     out = [f"## Run summary: `{root.name}`", "", "### Stage times", "", *stage_times(root), ""]
-    synthesis = _metrics(root, "03_synthesis")
-    if synthesis:
+    synthesis = stages.read_metrics(root, stages.SYNTHESIS)
+    if isinstance(synthesis, stages.SynthesisMetrics):
+        datasets = synthesis.datasets
         out += ["### Data synthesis", "",
-                f"{synthesis['samples']} zero-shot samples on {synthesis['problems']} problems, "
-                f"{100 * synthesis['zero_shot_pass_rate']:.1f}% passing; {synthesis['sft_rows']} SFT critiques "
-                f"{synthesis.get('sft_verdicts', {})}, {synthesis['rl_rows']} RL rows.", ""]
+                f"{datasets.samples} zero-shot samples on {synthesis.problems} problems, "
+                f"{100 * synthesis.zero_shot_pass_rate:.1f}% passing; {datasets.sft_rows} SFT critiques "
+                f"{datasets.sft_judgments}, {datasets.rl_rows} RL rows.", ""]
     out += ["### Training", "", *training_lines(root), ""]
     for stem, title in TABLES:
-        path = root / "tables" / f"{stem}.md"
+        path = root / stages.TABLES_DIR / f"{stem}.md"
         out += [f"### {title}", "", path.read_text().strip() if path.is_file() else "(not written)", ""]
     return "\n".join(out)
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from criticlab import config
+from criticlab import config, stages
 from criticlab.io import read_json, write_json
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
@@ -52,7 +52,7 @@ class RunReport:
 
 
 def notebooks_dir() -> Path:
-    return config.project_root() / "notebooks"
+    return config.project_root() / stages.NOTEBOOKS_DIR
 
 
 def discover(only: list[str] | None = None) -> list[Path]:
@@ -150,7 +150,7 @@ def _save_report(cfg: config.Profile, report: RunReport) -> None:
     because a re-run served by the response cache takes seconds and would otherwise hide what the
     stage cost when it really generated.
     """
-    path = cfg.paths.root / "run.json"
+    path = cfg.paths.root / stages.RUN_FILE
     previous = read_json(path) if path.is_file() else {}
     runs = {r["notebook"]: r for r in previous.get("runs", [])}
     fresh = [asdict(r) for r in report.runs]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from criticlab import stages
 from criticlab.config import ConfigError
 
 
@@ -22,7 +23,7 @@ def require_columns(rows: Sequence[dict[str, Any]], columns: Sequence[str], sour
             raise ConfigError(f"{source}: row {i} has no column(s) {missing}; expected {list(columns)}")
 
 
-def sft_dataset(rows: Sequence[dict[str, Any]], source: str = "sft.jsonl") -> Any:
+def sft_dataset(rows: Sequence[dict[str, Any]], source: str = stages.SFT_ROWS) -> Any:
     """Conversational prompt/completion rows (TRL computes the loss on the completion only)."""
     from datasets import Dataset
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from criticlab import stages
 from criticlab.config import ConfigError
 from criticlab.io import read_json, write_json
 
@@ -22,7 +23,7 @@ RESUMABLE_CHANGES = ("max_steps", "epochs")
 """Settings a run may change and still resume (training longer); any other change starts afresh."""
 
 
-SETTINGS_FILE = "run_settings.json"
+SETTINGS_FILE = stages.RUN_SETTINGS
 
 
 def run_settings(model_ref: str, rows: Sequence[dict[str, Any]], cfg: Any, **extra: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from criticlab.data.types import Problem
 from criticlab.io import append_jsonl
+from criticlab.rollout.prompts import Conclusion, Judgment, conclusion_of
 
 TASK_CRITIQUE = "critique"
 
@@ -30,26 +31,47 @@ TASK_CODE = "code"
 
 @dataclass
 class RewardRecord:
-    """What one sample's reward was made of (for curves of verdict accuracy, revision success...)."""
+    """What one sample's reward was made of (for curves of judgment accuracy, revision success...).
+
+    A critique row (CTRL) records the critic's ``judgment`` (``correct`` / ``incorrect``); a CRL
+    row records the policy's ``conclusion`` (``T`` / ``F``); ``label`` is the execution truth of
+    the judged solution. Code-RL rows carry neither.
+    """
 
     task: str
     problem_id: str
     reward: float | None
-    verdict: str | None = None
+    judgment: Judgment | None = None
     label: bool | None = None
     outcome: str = ""
-    """The verdict of the executed revision (CTRL) or answer code (code RL)."""
+    """The sandbox judgment of the executed revision (CTRL) or answer code (code RL)."""
     seconds: float = 0.0
     step: int = -1
+    conclusion: Conclusion | None = None
 
     @property
-    def verdict_right(self) -> bool | None:
-        """Whether the critic's verdict matches the execution truth (None when unknown)."""
+    def answered(self) -> bool:
+        """Whether the sample's judgment (critique rows) or conclusion (CRL rows) could be parsed."""
+        return (self.conclusion if self.task == TASK_CRL else self.judgment) is not None
+
+    @property
+    def judged_right(self) -> bool | None:
+        """Whether the judgment or conclusion matches the execution truth (None when unknown)."""
         if self.label is None:
             return None
         if self.task == TASK_CRL:
-            return self.verdict == ("T" if self.label else "F")
-        return self.verdict == ("correct" if self.label else "incorrect")
+            return self.conclusion == conclusion_of(self.label)
+        return self.judgment == ("correct" if self.label else "incorrect")
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> RewardRecord:
+        """A logged record; logs written before judgments and conclusions were told apart kept
+        both under ``judgment``."""
+        row = dict(row)
+        legacy = row.pop("judgment", None)
+        if legacy is not None:
+            row["conclusion" if row.get("task") == TASK_CRL else "judgment"] = legacy
+        return cls(**row)
 
 
 def completion_text(completion: Any) -> str:
@@ -98,20 +120,22 @@ class _Logged:
 
 
 def per_step(records: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
-    """Mean reward and verdict accuracy per reward call (one call = one generation batch = one step)."""
+    """Per reward call (one call = one generation batch = one step): mean reward, ``accuracy`` (share
+    of judged samples whose judgment or conclusion matches execution) and ``unparsed`` (share of
+    samples without a parseable judgment or conclusion)."""
     steps: dict[int, list[RewardRecord]] = {}
     for row in records:
-        record = RewardRecord(**row)
+        record = RewardRecord.from_dict(row)
         steps.setdefault(record.step, []).append(record)
     out = []
     for step in sorted(steps):
         group = steps[step]
         scored = [r.reward for r in group if r.reward is not None]
-        judged = [r.verdict_right for r in group if r.verdict_right is not None]
+        judged = [r.judged_right for r in group if r.judged_right is not None]
         out.append({
             "step": step + 1,
             "reward": sum(scored) / len(scored) if scored else float("nan"),
-            "verdict_accuracy": sum(judged) / len(judged) if judged else float("nan"),
-            "no_verdict": sum(r.verdict is None for r in group) / len(group),
+            "accuracy": sum(judged) / len(judged) if judged else float("nan"),
+            "unparsed": sum(not r.answered for r in group) / len(group),
         })
     return out

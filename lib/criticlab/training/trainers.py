@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from criticlab.config import ConfigError, GRPOConfig, SFTConfig
+from criticlab import stages
+from criticlab.config import ConfigError, GRPOSection, SFTSection
 from criticlab.io import write_jsonl
 from criticlab.llm.precision import native_bf16
+from criticlab.stages import TrainingRun
 from criticlab.training.datasets import drop_long_prompts, sft_dataset
 from criticlab.training.policy import load_policy, lora_config
 from criticlab.training.resume import guard_resume, last_checkpoint, run_settings
@@ -44,8 +46,18 @@ class TrainResult:
         """(step, value) pairs of one logged metric, e.g. ``loss`` or ``reward``."""
         return [(int(h["step"]), float(h[key])) for h in self.history if key in h and "step" in h]
 
+    def record(self) -> TrainingRun:
+        """What the stage's metrics record keeps of this run."""
+        return TrainingRun(trained=True, steps=self.global_step, checkpoint=str(self.final_dir),
+                           resumed_from=self.resumed_from)
 
-def sft_accumulation(cfg: SFTConfig) -> int:
+
+def run_record(result: TrainResult | None) -> TrainingRun:
+    """The metrics record of a run, or of one that did not happen (no rows to train on)."""
+    return result.record() if result is not None else TrainingRun(trained=False)
+
+
+def sft_accumulation(cfg: SFTSection) -> int:
     if cfg.batch_size % cfg.per_device_batch_size:
         raise ConfigError(
             f"sft.batch_size ({cfg.batch_size}) must be a multiple of sft.per_device_batch_size "
@@ -54,7 +66,7 @@ def sft_accumulation(cfg: SFTConfig) -> int:
     return cfg.batch_size // cfg.per_device_batch_size
 
 
-def validate_grpo(cfg: GRPOConfig, dataset_size: int) -> None:
+def validate_grpo(cfg: GRPOSection, dataset_size: int) -> None:
     """The checks that would otherwise fail deep inside TRL, phrased as what to change."""
     if cfg.group_size < 2:
         raise ConfigError(f"grpo.group_size must be at least 2 (GRPO compares critiques within a group), got {cfg.group_size}")
@@ -86,13 +98,30 @@ def check_rewards(reward_funcs: RewardFunc | list[RewardFunc]) -> None:
                 raise ConfigError(f"the reward {getattr(func, '__name__', func)!r} cannot run: {err}") from err
 
 
-def _common_args(output_dir: Path, seed: int, progress: bool, save_steps: int, bf16: bool | None) -> dict[str, Any]:
+def _start(
+    model_ref: str, rows: Sequence[dict[str, Any]], cfg: SFTSection | GRPOSection, output_dir: Path, *,
+    seed: int, max_length: int, **settings: Any,
+) -> tuple[Any, Any]:
+    """What SFT and GRPO do before their trainer exists: refuse to resume another run's
+    checkpoints (:func:`criticlab.training.resume.guard_resume`), then load the policy."""
+    guard_resume(output_dir, run_settings(model_ref, rows, cfg, seed=seed, **settings))
+    return load_policy(model_ref, use_unsloth=cfg.use_unsloth, max_length=max_length)
+
+
+def _common_args(
+    cfg: SFTSection | GRPOSection, output_dir: Path, seed: int, progress: bool, save_steps: int
+) -> dict[str, Any]:
+    """The TRL arguments SFT and GRPO share: schedule, seeds, checkpoints, logging, device."""
     import torch
 
     return {
         "output_dir": str(output_dir),
         "seed": seed,
         "data_seed": seed,
+        "learning_rate": cfg.learning_rate,
+        "lr_scheduler_type": cfg.lr_scheduler,
+        "num_train_epochs": cfg.epochs,
+        "max_steps": cfg.max_steps,
         "logging_steps": 1,
         "save_strategy": "steps",
         "save_steps": save_steps,
@@ -103,36 +132,43 @@ def _common_args(output_dir: Path, seed: int, progress: bool, save_steps: int, b
         # TRL turns activation checkpointing on to save GPU memory; on a CPU memory is plentiful
         # and the recomputed forward pass costs about a quarter of every step
         "gradient_checkpointing": torch.cuda.is_available(),
-        "bf16": native_bf16() if bf16 is None else bf16,
+        "bf16": native_bf16() if cfg.bf16 is None else cfg.bf16,
         "dataloader_num_workers": 0,
     }
 
 
+def _train(trainer: Any, output_dir: Path) -> TrainResult:
+    """Train, resuming from the last checkpoint when there is one, and save the result."""
+    resumed = last_checkpoint(output_dir)
+    trainer.train(resume_from_checkpoint=resumed)
+    return _finish(trainer, output_dir, resumed)
+
+
 def _finish(trainer: Any, output_dir: Path, resumed: str | None) -> TrainResult:
     """Save the final model/adapter + tokenizer atomically and the history as JSONL."""
-    final = output_dir / "final"
-    tmp = output_dir / ".final.tmp"
+    final = output_dir / stages.FINAL
+    tmp = output_dir / f".{stages.FINAL}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     trainer.save_model(str(tmp))
     trainer.processing_class.save_pretrained(str(tmp))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     history = list(trainer.state.log_history)
-    write_jsonl(output_dir / "history.jsonl", history)
+    write_jsonl(output_dir / stages.HISTORY, history)
     return TrainResult(output_dir, final, history, resumed, trainer.state.global_step)
 
 
 def train_sft(
     model_ref: str,
     rows: Sequence[dict[str, Any]],
-    cfg: SFTConfig,
+    cfg: SFTSection,
     output_dir: str | Path,
     *,
     seed: int = 0,
     progress: bool = True,
     save_steps: int = 50,
     callbacks: Sequence[Any] = (),
-    source: str = "sft.jsonl",
+    source: str = stages.SFT_ROWS,
 ) -> TrainResult:
     """Fine-tune the critic on (prompt → critique) rows; loss on the critique only."""
     from trl import SFTConfig as TRLSFTConfig
@@ -141,14 +177,9 @@ def train_sft(
     output_dir = Path(output_dir)
     accumulation = sft_accumulation(cfg)
     dataset = sft_dataset(rows, source)
-    guard_resume(output_dir, run_settings(model_ref, rows, cfg, seed=seed))
-    model, tokenizer = load_policy(model_ref, use_unsloth=cfg.use_unsloth, max_length=cfg.max_length)
+    model, tokenizer = _start(model_ref, rows, cfg, output_dir, seed=seed, max_length=cfg.max_length)
     args = TRLSFTConfig(
-        **_common_args(output_dir, seed, progress, save_steps, cfg.bf16),
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler,
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
+        **_common_args(cfg, output_dir, seed, progress, save_steps),
         per_device_train_batch_size=cfg.per_device_batch_size,
         gradient_accumulation_steps=accumulation,
         max_length=cfg.max_length,
@@ -158,16 +189,14 @@ def train_sft(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
         peft_config=lora_config(cfg.lora_r, cfg.lora_alpha) if cfg.lora else None, callbacks=list(callbacks),
     )
-    resumed = last_checkpoint(output_dir)
-    trainer.train(resume_from_checkpoint=resumed)
-    return _finish(trainer, output_dir, resumed)
+    return _train(trainer, output_dir)
 
 
 def train_grpo(
     model_ref: str,
     rows: list[dict[str, Any]],
     reward_funcs: RewardFunc | list[RewardFunc],
-    cfg: GRPOConfig,
+    cfg: GRPOSection,
     output_dir: str | Path,
     *,
     seed: int = 0,
@@ -189,19 +218,15 @@ def train_grpo(
     validate_grpo(cfg, len(rows))
     check_rewards(reward_funcs)
     names = [getattr(f, "__name__", type(f).__name__) for f in (reward_funcs if isinstance(reward_funcs, list) else [reward_funcs])]
-    guard_resume(output_dir, run_settings(model_ref, rows, cfg, seed=seed, rewards=names, lora_r=lora_r, lora_alpha=lora_alpha))
-    model, tokenizer = load_policy(model_ref, use_unsloth=cfg.use_unsloth, max_length=cfg.max_prompt_length)
+    model, tokenizer = _start(model_ref, rows, cfg, output_dir, seed=seed, max_length=cfg.max_prompt_length,
+                              rewards=names, lora_r=lora_r, lora_alpha=lora_alpha)
     kept, _ = drop_long_prompts(rows, tokenizer, cfg.max_prompt_length)
     kept = kept[: cfg.max_prompts]
     validate_grpo(cfg, len(kept))
     from datasets import Dataset
 
     args = TRLGRPOConfig(
-        **_common_args(output_dir, seed, progress, save_steps, cfg.bf16),
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler,
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
+        **_common_args(cfg, output_dir, seed, progress, save_steps),
         per_device_train_batch_size=cfg.group_size,
         gradient_accumulation_steps=cfg.prompts_per_step,
         steps_per_generation=cfg.prompts_per_step,
@@ -220,6 +245,4 @@ def train_grpo(
         processing_class=tokenizer, peft_config=lora_config(lora_r, lora_alpha) if cfg.lora else None,
         callbacks=list(callbacks),
     )
-    resumed = last_checkpoint(output_dir)
-    trainer.train(resume_from_checkpoint=resumed)
-    return _finish(trainer, output_dir, resumed)
+    return _train(trainer, output_dir)

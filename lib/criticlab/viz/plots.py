@@ -370,7 +370,7 @@ def plot_similarity(
 def plot_training_curves(
     series: Mapping[str, Sequence[tuple[int, float]]], title: str = "", smooth: int = 1
 ) -> Figure:
-    """One panel per logged metric (loss, reward, KL, verdict accuracy...) against the optimizer step.
+    """One panel per logged metric (loss, reward, KL, judgment accuracy...) against the optimizer step.
 
     ``smooth`` > 1 overlays a trailing moving average (noisy RL curves), keeping the raw points faint.
     """

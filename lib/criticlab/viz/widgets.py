@@ -1,9 +1,9 @@
 """An interactive browser over trajectories: read what the critic said and what the generator did.
 
 Pick a critic (method), a problem, a sample and a round; the browser shows the problem, the
-solution with its execution result, the critique with its verdict, and the revision with its
+solution with its execution result, the critique with its judgment, and the revision with its
 result, side by side, and the diff from solution to revision. Filters keep only trajectories whose
-critique verdict or whose correctness transition (``correct→incorrect`` …) at the chosen round
+critique judgment or whose correctness transition (``c→i``, correct→incorrect …) at the chosen round
 matches, so the cases a paper discusses — a good solution talked into a bad one — are one click
 away.
 
@@ -11,7 +11,7 @@ The selection logic (:func:`transition`, :func:`matches`, :func:`round_view`, :f
 is plain Python and tested; :class:`TrajectoryBrowser` only lays it out with ipywidgets::
 
     from criticlab.viz.widgets import TrajectoryBrowser
-    TrajectoryBrowser.from_stage(cfg.paths.stage_dir("07_evaluation"), problems)
+    TrajectoryBrowser.from_stage(cfg.paths.stage_dir(stages.EVALUATION), problems)
 """
 
 from __future__ import annotations
@@ -24,41 +24,38 @@ from pathlib import Path
 from typing import Any
 
 from criticlab.data.types import Problem
-from criticlab.rollout.trajectory import Round, Trajectory, load_trajectories
+from criticlab.rollout.outcomes import TRANSITION_NAMES, TRANSITIONS, transition_of
+from criticlab.rollout.trajectory import Round, Trajectory, load_stage_trajectories
 
 ANY = "any"
-TRANSITIONS = ("correct→correct", "correct→incorrect", "incorrect→correct", "incorrect→incorrect")
-VERDICTS = ("correct", "incorrect", "none")
-
-
-def _state(correct: bool) -> str:
-    return "correct" if correct else "incorrect"
+JUDGMENTS = ("correct", "incorrect", "none")
 
 
 def transition(trajectory: Trajectory, k: int) -> str | None:
     """How round ``k``'s revision changed correctness relative to the solution it revised
-    (``correct→incorrect`` …); None for round 0 or a round the trajectory did not reach."""
+    (``c→i`` …, :data:`criticlab.rollout.outcomes.TRANSITIONS`); None for round 0 or a round the
+    trajectory did not reach."""
     if k < 1 or k >= len(trajectory.rounds):
         return None
-    return f"{_state(trajectory.rounds[k - 1].correct)}→{_state(trajectory.rounds[k].correct)}"
+    return transition_of(trajectory.rounds[k - 1].correct, trajectory.rounds[k].correct)
 
 
-def critique_verdict(trajectory: Trajectory, k: int) -> str | None:
-    """The critic's verdict on the solution that round ``k`` revised (``none`` when unparseable);
+def critique_judgment(trajectory: Trajectory, k: int) -> str | None:
+    """The critic's judgment on the solution that round ``k`` revised (``none`` when unparseable);
     None when there is no critique (round 0, zero-shot, execution feedback)."""
     if k < 1 or k >= len(trajectory.rounds):
         return None
     judged = trajectory.rounds[k - 1]
     if judged.critique is None:
         return None
-    return judged.verdict or "none"
+    return judged.judgment or "none"
 
 
-def matches(trajectory: Trajectory, k: int, *, method: str = ANY, verdict: str = ANY, transition_: str = ANY) -> bool:
+def matches(trajectory: Trajectory, k: int, *, method: str = ANY, judgment: str = ANY, transition_: str = ANY) -> bool:
     """Whether a trajectory passes the browser's filters at round ``k`` (``any`` keeps all)."""
     if method != ANY and trajectory.method != method:
         return False
-    if verdict != ANY and critique_verdict(trajectory, k) != verdict:
+    if judgment != ANY and critique_judgment(trajectory, k) != judgment:
         return False
     return not (transition_ != ANY and transition(trajectory, k) != transition_)
 
@@ -82,7 +79,7 @@ class RoundView:
     solution: str
     solution_result: str
     critique: str
-    verdict: str | None
+    judgment: str | None
     revision: str
     revision_result: str
     transition: str | None
@@ -109,7 +106,7 @@ def round_view(trajectory: Trajectory, k: int, problem: Problem | None = None) -
         solution=_code_or_text(before),
         solution_result=before.result.summary(),
         critique=(before.critique or "") if after is not None else "",
-        verdict=critique_verdict(trajectory, k),
+        judgment=critique_judgment(trajectory, k),
         revision=_code_or_text(after) if after is not None else "",
         revision_result=after.result.summary() if after is not None else "",
         transition=transition(trajectory, k),
@@ -135,18 +132,18 @@ def _diff_html(diff: str) -> str:
 def render(view: RoundView) -> str:
     """The HTML of one round: header, three columns, diff."""
     head = (f"<h4>{html.escape(view.problem_id)} · {html.escape(view.method)} · sample {view.sample} · "
-            f"round {view.round}" + (f" · {view.transition}" if view.transition else "") + "</h4>")
+            f"round {view.round}" + (f" · {TRANSITION_NAMES[view.transition]}" if view.transition else "") + "</h4>")
     problem = f"<details><summary>problem</summary><pre>{html.escape(view.prompt)}</pre></details>" if view.prompt else ""
     columns = [_pre(view.solution + "\n\n# " + view.solution_result, "solution" if view.round else "zero-shot solution")]
     if view.round:
-        columns.append(_pre(view.critique, f"critique (verdict: {view.verdict})"))
+        columns.append(_pre(view.critique, f"critique (judgment: {view.judgment})"))
         columns.append(_pre(view.revision + "\n\n# " + view.revision_result, "revision"))
     row = "<div style='display:flex;gap:8px'>" + "".join(columns) + "</div>"
     return head + problem + row + (_diff_html(view.diff) if view.round else "")
 
 
 class TrajectoryBrowser:
-    """ipywidgets browser: filters (critic, verdict, transition), then problem, sample and round."""
+    """ipywidgets browser: filters (critic, judgment, transition), then problem, sample and round."""
 
     def __init__(self, trajectories: Sequence[Trajectory], problems: Mapping[str, Problem] | Sequence[Problem] = ()) -> None:
         import ipywidgets as w
@@ -156,17 +153,19 @@ class TrajectoryBrowser:
         rounds = max((len(t.rounds) - 1 for t in self.trajectories), default=0)
         methods = sorted({t.method for t in self.trajectories})
         self.method = w.Dropdown(options=[ANY, *methods], value=methods[0] if len(methods) == 1 else ANY, description="critic")
-        self.verdict = w.Dropdown(options=[ANY, *VERDICTS], description="verdict")
-        self.transition = w.Dropdown(options=[ANY, *TRANSITIONS], description="transition")
+        self.judgment = w.Dropdown(options=[ANY, *JUDGMENTS], description="judgment")
+        self.transition = w.Dropdown(
+            options=[(ANY, ANY), *((TRANSITION_NAMES[t], t) for t in TRANSITIONS)], description="transition"
+        )
         self.round = w.IntSlider(min=0, max=rounds, value=min(1, rounds), description="round")
         self.item = w.Dropdown(options=[], description="trajectory", layout=w.Layout(width="420px"))
         self.count = w.HTML()
         self.view = w.HTML()
-        for control in (self.method, self.verdict, self.transition, self.round):
+        for control in (self.method, self.judgment, self.transition, self.round):
             control.observe(self._refilter, names="value")
         self.item.observe(self._show, names="value")
         self.widget = w.VBox([
-            w.HBox([self.method, self.verdict, self.transition]),
+            w.HBox([self.method, self.judgment, self.transition]),
             w.HBox([self.round, self.item, self.count]),
             self.view,
         ])
@@ -174,17 +173,14 @@ class TrajectoryBrowser:
 
     @classmethod
     def from_stage(cls, stage_dir: str | Path, problems: Mapping[str, Problem] | Sequence[Problem] = ()) -> TrajectoryBrowser:
-        """Every ``<method>.jsonl`` of an evaluation stage directory."""
-        found: list[Trajectory] = []
-        for path in sorted(Path(stage_dir).glob("*.jsonl")):
-            found.extend(t for t in load_trajectories(path).values() if t.rounds)
-        return cls(found, problems)
+        """Every method's trajectories in an evaluation stage directory (the pairwise pool is not a critic)."""
+        return cls([t for t in load_stage_trajectories(stage_dir) if t.rounds], problems)
 
     def selected(self) -> list[Trajectory]:
         """The trajectories that pass the filters at the chosen round."""
         k = self.round.value
         return [t for t in self.trajectories
-                if matches(t, k, method=self.method.value, verdict=self.verdict.value, transition_=self.transition.value)]
+                if matches(t, k, method=self.method.value, judgment=self.judgment.value, transition_=self.transition.value)]
 
     def _refilter(self, *_: Any) -> None:
         chosen = self.selected()

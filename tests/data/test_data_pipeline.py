@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from criticlab import data
-from criticlab.config import DataConfig
+from criticlab.config import DataSection
 from criticlab.data import prepare_data
 
-FIXTURES = Path(__file__).parent / "fixtures" / "data"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "data"
 
 PAPER_PATHS = {
     "taco": str(FIXTURES / "taco_hub_sample.jsonl"),
@@ -22,8 +22,8 @@ PAPER_PATHS = {
 }
 
 
-def paper_like(**changes) -> DataConfig:
-    cfg = DataConfig(
+def paper_like(**changes) -> DataSection:
+    cfg = DataSection(
         sources=[],
         train_sources=["taco"],
         eval_sources=["codecontests", "livecodebench", "mbppplus", "judgebench"],
@@ -36,13 +36,13 @@ def paper_like(**changes) -> DataConfig:
 
 
 def test_offline_default_splits_humaneval_deterministically(tmp_path: Path) -> None:
-    cfg = DataConfig()  # sources: [humaneval], eval_fraction 0.5
+    cfg = DataSection()  # sources: [humaneval], eval_fraction 0.5
     prepared = prepare_data(cfg)
     assert prepared.roles == {"humaneval": "both"}
     assert len(prepared.train) + len(prepared.eval) + len(prepared.removed_contaminated) == 164
     assert len(prepared.eval) == 82
     assert not {p.id for p in prepared.train} & {p.id for p in prepared.eval}
-    again = prepare_data(DataConfig())
+    again = prepare_data(DataSection())
     assert [p.id for p in again.train] == [p.id for p in prepared.train]
     assert [p.id for p in again.eval] == [p.id for p in prepared.eval]
     written = data.write_outputs(prepared, tmp_path / "train.jsonl", tmp_path / "eval.jsonl", tmp_path / "pairs.jsonl")
@@ -55,10 +55,10 @@ def test_offline_default_splits_humaneval_deterministically(tmp_path: Path) -> N
 
 
 def test_smoke_sized_run_caps_then_splits() -> None:
-    prepared = prepare_data(DataConfig(max_problems=8))
+    prepared = prepare_data(DataSection(max_problems=8))
     assert len(prepared.train) + len(prepared.eval) + len(prepared.removed_contaminated) == 8
     assert len(prepared.eval) == 4 and prepared.capped == {"humaneval": 156}
-    other_seed = prepare_data(DataConfig(max_problems=8, split_seed=3))
+    other_seed = prepare_data(DataSection(max_problems=8, split_seed=3))
     assert {p.id for p in other_seed.train + other_seed.eval} != {p.id for p in prepared.train + prepared.eval}
 
 

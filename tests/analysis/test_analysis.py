@@ -175,7 +175,7 @@ def test_critic_model_from_discrimination() -> None:
     )
     critic = CriticModel.from_discrimination("c", d)
     assert critic.tpr == pytest.approx(1 / 2)
-    assert critic.tnr == pytest.approx(2 / 3)  # the unparseable verdict does not stop: it revises
+    assert critic.tnr == pytest.approx(2 / 3)  # the unparseable judgment does not stop: it revises
     with pytest.raises(ValueError):
         CriticModel("bad", 1.2, 0.5)
     with pytest.raises(ValueError, match="pass and that fail"):
@@ -254,7 +254,7 @@ def test_llm_judge_mode_and_agreement() -> None:
             "I cannot tell.",
         ]
     )
-    judged = analysis.judge_strategies(critiques, judge)
+    judged = analysis.label_strategies_with_llm(critiques, judge)
     assert [m.label for m in judged] == [
         analysis.ALGORITHM,
         analysis.STATIC,
@@ -282,7 +282,7 @@ def test_compare_strategy_modes_on_a_seeded_sample() -> None:
     assert agree == again and agree.n == 8 and len(table) == 8 and table["index"].is_monotonic_increasing
     expected = sum(label == analysis.OTHER for label in table["rule_label"])
     assert agree.percent == pytest.approx(100 * expected / 8)
-    assert set(table.columns) >= {"critique", "rule_label", "rule", "judge_label", "judge_answer"}
+    assert set(table.columns) >= {"critique", "rule_label", "rule", "llm_label", "llm_answer"}
 
 
 def test_parse_strategy_answer() -> None:

@@ -9,8 +9,8 @@ import pytest
 from scripted import ADD, ECHO, WRONG, ScriptedEngine, fenced
 from transformers import TrainerCallback
 
-from criticlab import ctrl, stats, training
-from criticlab.config import ConfigError, GRPOConfig, SFTConfig
+from criticlab import ctrl, stages, stats, training
+from criticlab.config import ConfigError, GRPOSection, SFTSection
 from criticlab.ctrl.reward import CTRLReward
 from criticlab.llm.models import TINY_RANDOM
 
@@ -46,7 +46,7 @@ class CountSteps(TrainerCallback):
 
 
 def test_sft_loss_falls_and_the_model_is_saved(tmp_path) -> None:
-    cfg = SFTConfig(learning_rate=5e-3, lr_scheduler="constant", batch_size=2, per_device_batch_size=2,
+    cfg = SFTSection(learning_rate=5e-3, lr_scheduler="constant", batch_size=2, per_device_batch_size=2,
                     max_steps=12, max_length=128)
     result = training.train_sft(TINY_RANDOM, sft_rows(), cfg, tmp_path / "sft", progress=False, save_steps=100)
     losses = [v for _, v in result.series("loss")]
@@ -56,7 +56,7 @@ def test_sft_loss_falls_and_the_model_is_saved(tmp_path) -> None:
 
 
 def test_sft_resumes_from_the_last_checkpoint(tmp_path) -> None:
-    cfg = SFTConfig(learning_rate=1e-3, batch_size=2, per_device_batch_size=1, max_steps=4, max_length=128,
+    cfg = SFTSection(learning_rate=1e-3, batch_size=2, per_device_batch_size=1, max_steps=4, max_length=128,
                     lora=True, lora_r=4, lora_alpha=8)
     with pytest.raises(KeyboardInterrupt):
         training.train_sft(TINY_RANDOM, sft_rows(), cfg, tmp_path / "sft", progress=False, save_steps=2,
@@ -73,17 +73,17 @@ def test_sft_resumes_from_the_last_checkpoint(tmp_path) -> None:
 
 def test_misconfiguration_stops_before_training(tmp_path) -> None:
     with pytest.raises(ConfigError, match="multiple of sft.per_device_batch_size"):
-        training.train_sft(TINY_RANDOM, sft_rows(), SFTConfig(batch_size=3, per_device_batch_size=2), tmp_path)
+        training.train_sft(TINY_RANDOM, sft_rows(), SFTSection(batch_size=3, per_device_batch_size=2), tmp_path)
     with pytest.raises(ConfigError, match=r"row 0 has no column\(s\) \['completion'\]"):
-        training.train_sft(TINY_RANDOM, [{"prompt": []}], SFTConfig(batch_size=1, per_device_batch_size=1), tmp_path)
+        training.train_sft(TINY_RANDOM, [{"prompt": []}], SFTSection(batch_size=1, per_device_batch_size=1), tmp_path)
     with pytest.raises(ConfigError, match="group_size must be at least 2"):
-        training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), lambda **k: [], GRPOConfig(group_size=1), tmp_path)
+        training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), lambda **k: [], GRPOSection(group_size=1), tmp_path)
     with pytest.raises(ConfigError, match="fewer than grpo.prompts_per_step"):
         training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), lambda **k: [],
-                         GRPOConfig(group_size=2, prompts_per_step=3), tmp_path)
+                         GRPOSection(group_size=2, prompts_per_step=3), tmp_path)
     with pytest.raises(ConfigError, match=r"grpo.max_prompts \(1\) is below grpo.prompts_per_step \(2\)"):
         training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), lambda **k: [],
-                         GRPOConfig(group_size=2, prompts_per_step=2, max_prompts=1), tmp_path)
+                         GRPOSection(group_size=2, prompts_per_step=2, max_prompts=1), tmp_path)
     with pytest.raises(ConfigError, match="rl.jsonl: row 0 has no column"):
         ctrl.grpo_rows([{"problem": ADD.to_dict()}])
 
@@ -100,31 +100,31 @@ def test_an_unreachable_generator_stops_grpo_before_training(tmp_path, executor)
     url = f"http://127.0.0.1:{port}/v1"
     generator = CachedEngine(OpenAIEngine(url, "coder", retries=0), tmp_path / "cache.sqlite")
     reward = CTRLReward(generator, executor)
-    cfg = GRPOConfig(group_size=2, prompts_per_step=1, max_steps=1)
+    cfg = GRPOSection(group_size=2, prompts_per_step=1, max_steps=1)
     with pytest.raises(ConfigError, match=rf"ctrl_reward.*{url}/models is not reachable"):
         training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo", progress=False)
     assert not (tmp_path / "grpo").exists()  # nothing was loaded, trained or written
 
 
 def test_grpo_with_the_ctrl_reward_runs_and_logs(tmp_path, executor) -> None:
-    reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / "rewards.jsonl")
-    cfg = GRPOConfig(group_size=2, prompts_per_step=2, max_steps=2, max_completion_length=8,
+    reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / stages.REWARDS)
+    cfg = GRPOSection(group_size=2, prompts_per_step=2, max_steps=2, max_completion_length=8,
                      learning_rate=1e-4, max_prompt_length=1024)
     result = training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo",
                               progress=False)
     assert result.global_step == 2 and (result.final_dir / "config.json").is_file()
-    rewards = [json.loads(line) for line in (tmp_path / "rewards.jsonl").read_text().splitlines()]
+    rewards = [json.loads(line) for line in (tmp_path / stages.REWARDS).read_text().splitlines()]
     assert len(rewards) == 2 * 2 * 2  # steps × prompts × group
-    assert all(r["reward"] == 0.0 and r["outcome"] == "no verdict" for r in rewards)  # random weights: no verdict
+    assert all(r["reward"] == 0.0 and r["outcome"] == "no judgment" for r in rewards)  # random weights: no judgment
     assert result.series("reward")
 
 
 def test_grpo_trains_on_the_first_max_prompts(tmp_path, executor) -> None:
-    reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / "rewards.jsonl")
-    cfg = GRPOConfig(group_size=2, prompts_per_step=1, max_steps=3, max_prompts=1, max_completion_length=4,
+    reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / stages.REWARDS)
+    cfg = GRPOSection(group_size=2, prompts_per_step=1, max_steps=3, max_prompts=1, max_completion_length=4,
                      max_prompt_length=1024)
     training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), reward, cfg, tmp_path / "grpo", progress=False)
-    rewards = [json.loads(line) for line in (tmp_path / "rewards.jsonl").read_text().splitlines()]
+    rewards = [json.loads(line) for line in (tmp_path / stages.REWARDS).read_text().splitlines()]
     assert len(rewards) == 3 * 2 and {r["problem_id"] for r in rewards} == {ADD.id}  # ECHO never sampled
 
 
@@ -140,7 +140,7 @@ def test_truncated_critiques_are_left_out_of_the_loss_when_masked(tmp_path, mask
     from criticlab.llm.hf import load_model
 
     # 4 tokens from random weights never reach end-of-sequence: every critique is cut at the limit
-    cfg = GRPOConfig(group_size=2, prompts_per_step=1, max_steps=1, max_completion_length=4,
+    cfg = GRPOSection(group_size=2, prompts_per_step=1, max_steps=1, max_completion_length=4,
                      learning_rate=1e-3, max_prompt_length=1024, mask_truncated=mask_truncated)
     result = training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), alternating_reward, cfg, tmp_path / "grpo",
                               progress=False)
@@ -169,8 +169,8 @@ def test_quarter_means() -> None:
 def test_grpo_step_times_and_the_reward_log_continue_after_resume(tmp_path, executor) -> None:
     from criticlab.training.step_timer import StepTimer, summarize
 
-    log = tmp_path / "rewards.jsonl"
-    cfg = GRPOConfig(group_size=2, prompts_per_step=1, max_steps=3, max_completion_length=8,
+    log = tmp_path / stages.REWARDS
+    cfg = GRPOSection(group_size=2, prompts_per_step=1, max_steps=3, max_completion_length=8,
                      learning_rate=1e-4, max_prompt_length=1024)
     reward = CTRLReward(ScriptedEngine(), executor, log_path=log)
     with pytest.raises(KeyboardInterrupt):
@@ -217,7 +217,7 @@ def test_precision_auto_resolves_to_a_real_dtype() -> None:
 
 
 def test_a_run_resumes_only_with_its_own_settings(tmp_path) -> None:
-    cfg = SFTConfig(learning_rate=1e-3, max_steps=4)
+    cfg = SFTSection(learning_rate=1e-3, max_steps=4)
     out = tmp_path / "sft"
     training.guard_resume(out, training.run_settings("model-a", sft_rows(), cfg))  # a new run records its settings
     (out / "checkpoint-2").mkdir()
@@ -236,7 +236,7 @@ def test_a_starting_model_retrained_in_place_is_not_resumed(tmp_path) -> None:
     start = tmp_path / "sft" / "final"  # the same path, new weights: 04 re-run before 05
     start.mkdir(parents=True)
     (start / "model.safetensors").write_bytes(b"first weights")
-    cfg = GRPOConfig(group_size=2)
+    cfg = GRPOSection(group_size=2)
     out = tmp_path / "grpo"
     training.guard_resume(out, training.run_settings(str(start), [], cfg))
     (out / "checkpoint-2").mkdir()

@@ -62,7 +62,7 @@ def test_judge_pairs_with_an_honest_critic_wins_every_pair(executor) -> None:
     pool = run_loop([ADD], ScriptedEngine(), executor, LoopConfig(method="pool", critic_mode="none"))
     assert not pool[0].final.correct
     pair = evaluation.ResponsePair(ADD, RIGHT["add"], WRONG["add"])
-    judged = evaluation.judge_pairs([pair], ScriptedEngine(), SamplingParams(), k=3)
+    judged = evaluation.critique_pairs([pair], ScriptedEngine(), SamplingParams(), k=3)
     assert judged[0].correct == ["correct"] * 3 and judged[0].incorrect == ["incorrect"] * 3
     curve = evaluation.majority_curve(judged)
     assert list(curve["accuracy"]) == [1.0, 1.0, 1.0]

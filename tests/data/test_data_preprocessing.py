@@ -13,7 +13,7 @@ from criticlab.data.splits import eval_count, id_score, sample_by_id
 from criticlab.data.stats import count_cases
 from criticlab.data.text import normalize_text, proxy_token_count, text_hash, token_count, word_ngrams
 
-FIXTURES = Path(__file__).parent / "fixtures" / "data"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "data"
 
 
 def _p(pid: str, question: str, tests: int = 1, kind: str = "stdio", **meta) -> Problem:

@@ -6,7 +6,7 @@ import pytest
 
 from criticlab.data.types import Problem, Test
 from criticlab.rollout import prompts
-from criticlab.rollout.prompts import extract_code, parse_conclusion, parse_verdict
+from criticlab.rollout.prompts import extract_code, parse_conclusion, parse_judgment
 from criticlab.sandbox.types import ExecResult, TestRecord, Verdict
 
 FN = Problem(id="p1", source="t", question="def add(a, b):\n    \"\"\"Add.\"\"\"\n", kind="functional",
@@ -49,7 +49,7 @@ def test_inline_backticks_are_not_fences() -> None:
     assert extract_code("call ```f``` here") is None
 
 
-# --- verdicts -------------------------------------------------------------------------------------
+# --- judgments -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
     ("critique", "expected"),
@@ -67,7 +67,7 @@ def test_inline_backticks_are_not_fences() -> None:
     ],
 )
 def test_verdict_tolerates_decoration(critique: str, expected: str) -> None:
-    assert parse_verdict(critique) == expected
+    assert parse_judgment(critique) == expected
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,7 @@ def test_verdict_tolerates_decoration(critique: str, expected: str) -> None:
     ],
 )
 def test_verdict_missing_or_not_on_last_line(critique: str) -> None:
-    assert parse_verdict(critique) is None
+    assert parse_judgment(critique) is None
 
 
 def test_verdict_mid_text_contradicted_at_the_end() -> None:
@@ -90,7 +90,7 @@ def test_verdict_mid_text_contradicted_at_the_end() -> None:
         "Analysis:\nAt first glance, Overall judgment: Correct.\nBut the loop is off by one.\n"
         "Improvement suggestions:\nFix the bound.\nOverall judgment: Incorrect"
     )
-    assert parse_verdict(critique) == "incorrect"
+    assert parse_judgment(critique) == "incorrect"
 
 
 # --- CRL conclusions ----------------------------------------------------------------------------------
@@ -98,20 +98,20 @@ def test_verdict_mid_text_contradicted_at_the_end() -> None:
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
-        ("It works. \\conclusion{T}", True),
-        ("Bug on line 3. \\conclusion{F}", False),
-        ("First \\conclusion{T}, on reflection \\conclusion{F}", False),  # last match wins
-        ("<think>maybe \\conclusion{T}</think>\nIt fails on n=0. \\conclusion{F}", False),
-        ("<think>looks right \\conclusion{F}</think>\nCorrect. \\conclusion{T}", True),
+        ("It works. \\conclusion{T}", "T"),
+        ("Bug on line 3. \\conclusion{F}", "F"),
+        ("First \\conclusion{T}, on reflection \\conclusion{F}", "F"),  # last match wins
+        ("<think>maybe \\conclusion{T}</think>\nIt fails on n=0. \\conclusion{F}", "F"),
+        ("<think>looks right \\conclusion{F}</think>\nCorrect. \\conclusion{T}", "T"),
         ("<think>only deliberating \\conclusion{T}</think>\nNo answer given.", None),
         ("<think>cut short \\conclusion{T}", None),  # unterminated thinking: no answer
-        ("\\conclusion{ T }", True),
+        ("\\conclusion{ T }", "T"),
         ("no conclusion at all", None),
         ("\\conclusion{True}", None),
     ],
 )
-def test_conclusion(answer: str, expected: bool | None) -> None:
-    assert parse_conclusion(answer) is expected
+def test_conclusion(answer: str, expected: str | None) -> None:
+    assert parse_conclusion(answer) == expected
 
 
 # --- prompts ------------------------------------------------------------------------------------------

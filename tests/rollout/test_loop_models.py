@@ -79,7 +79,7 @@ DRIVER = textwrap.dedent("""
 def test_killed_run_resumes_without_repeating_work(tiny, executor, tmp_path) -> None:
     out, cache = tmp_path / "t.jsonl", tmp_path / "cache.sqlite"
     script = tmp_path / "driver.py"
-    script.write_text(DRIVER.format(tests=str(Path(__file__).parent), cache=str(cache), out=str(out)))
+    script.write_text(DRIVER.format(tests=str(Path(__file__).parents[1]), cache=str(cache), out=str(out)))
     proc = subprocess.Popen([sys.executable, str(script)], start_new_session=True)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:

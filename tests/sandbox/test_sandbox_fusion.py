@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from criticlab.config import SandboxConfig
+from criticlab.config import SandboxSection
 from criticlab.data.humaneval import load_humaneval
 from criticlab.data.types import Problem, Test
 from criticlab.sandbox import JudgeOptions, LocalExecutor, SandboxFusionExecutor, Verdict, make_executor
@@ -252,8 +252,8 @@ def test_harness_program_reports_through_stdout() -> None:
 
 
 def test_executors_built_from_one_profile_judge_by_equal_options() -> None:
-    cfg = SandboxConfig(time_limit=1.5, time_scale=2.0, sample_timeout=45.0, compare="strict", float_tol=1e-3,
-                        stop_on_first_failure=True)
+    cfg = SandboxSection(time_limit=1.5, time_scale=2.0, sample_timeout=45.0, compare="strict", float_tol=1e-3,
+                         stop_on_first_failure=True)
     local = make_executor(cfg)
     remote = make_executor(dataclasses.replace(cfg, executor="sandboxfusion"))
     assert isinstance(local, LocalExecutor) and isinstance(remote, SandboxFusionExecutor)

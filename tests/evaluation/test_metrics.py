@@ -22,13 +22,13 @@ BAD = ExecResult(Verdict.WRONG_ANSWER, 0, 1)
 INFRA = ExecResult.sandbox_error("worker crashed", total=1)
 
 
-def rnd(correct: bool | None, verdict: str | None = None, critique: str | None = None) -> Round:
+def rnd(correct: bool | None, judgment: str | None = None, critique: str | None = None) -> Round:
     """A round that passes (True), fails (False) or hit an infrastructure error (None)."""
     result = INFRA if correct is None else OK if correct else BAD
-    if verdict is not None and critique is None:
-        critique = f"Analysis: ...\nOverall judgment: {verdict.capitalize()}"
+    if judgment is not None and critique is None:
+        critique = f"Analysis: ...\nOverall judgment: {judgment.capitalize()}"
     return Round(
-        response="```python\npass\n```", code="pass", result=result, critique=critique, verdict=verdict
+        response="```python\npass\n```", code="pass", result=result, critique=critique, judgment=judgment
     )
 
 
@@ -197,10 +197,10 @@ def test_transitions_stay_and_drop() -> None:
 
 
 def test_discrimination_hand_computed() -> None:
-    verdicts = ["correct", "correct", "incorrect", "incorrect", "incorrect", None]
+    judgments = ["correct", "correct", "incorrect", "incorrect", "incorrect", None]
     truth = [True, False, False, True, False, True]
-    d = outcomes.discrimination(verdicts, truth)
-    # passed: TP 1, FP 1, FN 2 (one wrong verdict, one unparseable) -> P 1/2, R 1/3, F1 2/5
+    d = outcomes.discrimination(judgments, truth)
+    # passed: TP 1, FP 1, FN 2 (one wrong judgment, one unparseable) -> P 1/2, R 1/3, F1 2/5
     assert (d.passed.precision, d.passed.recall, d.passed.f1) == pytest.approx((1 / 2, 1 / 3, 2 / 5))
     # failed: TP 2, FP 1, FN 1 -> P 2/3, R 2/3, F1 2/3 (the unparseable was truly passed: no effect)
     assert (d.failed.precision, d.failed.recall, d.failed.f1) == pytest.approx((2 / 3, 2 / 3, 2 / 3))
@@ -238,8 +238,8 @@ def test_class_never_predicted() -> None:
 
 
 def test_discrimination_table_from_trajectories() -> None:
-    def judged(verdict: str | None, correct: bool, method: str, critique: str = "x") -> Trajectory:
-        first = rnd(correct, verdict, critique=critique)
+    def judged(judgment: str | None, correct: bool, method: str, critique: str = "x") -> Trajectory:
+        first = rnd(correct, judgment, critique=critique)
         return Trajectory("p", 0, method, [first, rnd(True)])
 
     ts = [

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from criticlab import config
+from criticlab import config, stages
 from criticlab.config import ConfigError
 from criticlab.io import read_json
 from criticlab.tools import run
@@ -43,7 +43,7 @@ def test_runs_in_order_with_profile_injected_and_reports_times(project: Path) ->
     assert all(r.status == "ok" and r.seconds > 0 for r in report.runs)
     executed = project / "outputs" / "tiny" / "notebooks" / "02_second.ipynb"
     assert executed.is_file()
-    saved = read_json(project / "outputs" / "tiny" / "run.json")
+    saved = read_json(project / "outputs" / "tiny" / stages.RUN_FILE)
     assert [r["notebook"] for r in saved["runs"]] == ["01_first", "02_second"]
     assert all(r["finished"] for r in saved["runs"])
 
@@ -54,7 +54,7 @@ def test_a_rerun_keeps_the_earlier_timings_in_the_history(project: Path) -> None
     notebook(nbs / "02_second.ipynb", "pass")
     first = run.run_profile("tiny", echo=lambda *a, **k: None)
     run.run_profile("tiny", only=["02"], echo=lambda *a, **k: None)
-    saved = read_json(project / "outputs" / "tiny" / "run.json")
+    saved = read_json(project / "outputs" / "tiny" / stages.RUN_FILE)
     assert [r["notebook"] for r in saved["runs"]] == ["01_first", "02_second"]
     assert saved["runs"][0]["seconds"] == first.runs[0].seconds  # an --only run keeps the others
     assert [r["notebook"] for r in saved["history"]] == ["01_first", "02_second", "02_second"]
@@ -72,7 +72,7 @@ def test_failing_cell_is_named_and_run_stops(project: Path) -> None:
     message = str(err.value)
     assert "02_bad" in message and "ValueError: no such column: tests" in message and "In[4] (`raise ValueError(" in message
     assert not (nbs / "ran.txt").exists()
-    saved = read_json(project / "outputs" / "tiny" / "run.json")
+    saved = read_json(project / "outputs" / "tiny" / stages.RUN_FILE)
     assert [(r["notebook"], r["status"]) for r in saved["runs"]] == [("01_ok", "ok"), ("02_bad", "failed")]
 
 

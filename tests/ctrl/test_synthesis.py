@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scripted import ADD, ECHO, RIGHT, WRONG, fenced
 
-from criticlab import ctrl
+from criticlab import ctrl, stages
 from criticlab.ctrl.datasets import balance, build_sft_rows
 from criticlab.ctrl.synthesis import SynthesisOptions, SynthesisRecord
 from criticlab.io import read_jsonl
@@ -31,9 +31,9 @@ class HintedEngine:
                 text = conv[-1]["content"]
                 correct = "The solution is correct" in text
                 leak = "As the hint says, " if pid == "echo" and not correct else ""
-                verdict = "Correct" if correct else "Incorrect"
+                judgment = "Correct" if correct else "Incorrect"
                 out.append([Completion(text=f"Analysis:\n{leak}check the arithmetic.\n"
-                                            f"Improvement suggestions:\nnone\nOverall judgment: {verdict}")])
+                                            f"Improvement suggestions:\nnone\nOverall judgment: {judgment}")])
             elif len(conv) == 1:
                 out.append([Completion(text=fenced((WRONG if i % 2 == 0 else RIGHT)[pid])) for i in range(n)])
             else:
@@ -50,7 +50,7 @@ def test_synthesis_records_hints_critiques_and_revisions(executor, tmp_path) -> 
     assert not wrong_add.passed and right_add.passed
     assert "approach is wrong" in wrong_add.hint  # every test fails without an error
     assert "correct" in right_add.hint and "positively" in right_add.hint
-    assert wrong_add.verdict == "incorrect" and right_add.verdict == "correct"
+    assert wrong_add.judgment == "incorrect" and right_add.judgment == "correct"
     assert wrong_add.revision_passed and wrong_add.dropped == ""
     assert by_key[("echo", 0)].dropped == "mentions_hint"
     # the hint reached the critic, and the resumable file holds every record
@@ -70,36 +70,36 @@ def test_long_hints_are_dropped_before_critique(executor, tmp_path) -> None:
 def test_sft_rows_remove_the_hint_and_keep_the_critique(executor, tmp_path) -> None:
     records = ctrl.synthesize([ADD, ECHO], HintedEngine(), HintedEngine(), executor,
                                    SynthesisOptions(samples_per_problem=2), tmp_path / "s.jsonl")
-    report = ctrl.write_datasets(records, {"add": ADD, "echo": ECHO}, tmp_path, balance_verdicts=False)
-    sft = read_jsonl(tmp_path / "sft.jsonl")
+    report = ctrl.write_datasets(records, {"add": ADD, "echo": ECHO}, tmp_path, balance_judgments=False)
+    sft = read_jsonl(tmp_path / stages.SFT_ROWS)
     assert report.sft_rows == len(sft) == 3 and report.dropped == {"mentions_hint": 1}
     for row in sft:
         prompt = row["prompt"][0]["content"]
         assert "hint" not in prompt.lower() and prompt.startswith("You are an expert programmer reviewing")
-        assert prompts.parse_verdict(row["completion"][0]["content"]) == row["verdict"]
-    rl = read_jsonl(tmp_path / "rl.jsonl")
+        assert prompts.parse_judgment(row["completion"][0]["content"]) == row["judgment"]
+    rl = read_jsonl(tmp_path / stages.RL_ROWS)
     assert report.rl_rows == len(rl) == 4 and {r["passed"] for r in rl} == {True, False}
     assert rl[0]["problem"]["tests"]  # rewards need the tests with the row
 
 
-def record(verdict: str, passed_revision: bool, i: int) -> SynthesisRecord:
+def record(judgment: str, passed_revision: bool, i: int) -> SynthesisRecord:
     from criticlab.sandbox.types import ExecResult, Verdict
 
     ok = ExecResult(Verdict.ACCEPTED, 1, 1)
     bad = ExecResult(Verdict.WRONG_ANSWER, 0, 1)
-    return SynthesisRecord(problem_id="add", sample=i, response="", code="x", result=ok if verdict == "correct" else bad,
-                           critique=f"Overall judgment: {verdict.title()}", verdict=verdict,
+    return SynthesisRecord(problem_id="add", sample=i, response="", code="x", result=ok if judgment == "correct" else bad,
+                           critique=f"Overall judgment: {judgment.title()}", judgment=judgment,
                            revision_result=ok if passed_revision else bad)
 
 
 def test_options_keep_successful_revisions_and_balance() -> None:
     records = [record("correct", True, 0), record("correct", True, 1), record("correct", False, 2),
                record("incorrect", True, 3), record("incorrect", False, 4)]
-    report = ctrl.DatasetReport()
-    rows = build_sft_rows(records, {"add": ADD}, keep_only_successful_revisions=True, balance_verdicts=True,
+    report = stages.DatasetReport()
+    rows = build_sft_rows(records, {"add": ADD}, keep_only_successful_revisions=True, balance_judgments=True,
                           report=report)
     assert report.dropped_revision_failed == 2 and report.dropped_for_balance == 1
-    assert sorted(r["verdict"] for r in rows) == ["correct", "incorrect"]
+    assert sorted(r["judgment"] for r in rows) == ["correct", "incorrect"]
 
 
 def test_balance_is_deterministic_and_keeps_order() -> None:

@@ -39,27 +39,27 @@ def test_format_warmup_answers_are_balanced_and_independent_of_the_labels() -> N
     rows = crl.format_warmup_rows(pool + crl.code_rows([ADD]), seed=3)
     assert len(rows) == 9  # code rows have nothing to warm up
     answers = [parse_conclusion(r["completion"][0]["content"]) for r in rows]
-    assert answers.count(True) == 5 and answers.count(False) == 4
+    assert answers.count("T") == 5 and answers.count("F") == 4
     assert [r["prompt"] for r in rows] == [r["prompt"] for r in pool]
     assert crl.format_warmup_rows(pool, seed=3) == crl.format_warmup_rows(pool, seed=3)
     assert crl.format_warmup_rows(pool, seed=3) != crl.format_warmup_rows(pool, seed=4)
 
 
 def test_summarize_run_separates_a_rise_from_the_base_rate() -> None:
-    def record(step: int, label: bool, verdict: str | None) -> dict:
-        right = verdict == ("T" if label else "F")
-        return {"task": "crl", "problem_id": "p", "reward": float(right), "verdict": verdict, "label": label,
+    def record(step: int, label: bool, conclusion: str | None) -> dict:
+        right = conclusion == ("T" if label else "F")
+        return {"task": "crl", "problem_id": "p", "reward": float(right), "conclusion": conclusion, "label": label,
                 "step": step}
 
-    # 4 steps × 4 judgments, 3 of 4 labels True; the judge drifts from F to always-T
+    # 4 steps × 4 conclusions, 3 of 4 labels True; the policy drifts from F to always-T
     records = []
-    for step, verdicts in enumerate([["F", "F", "F", None], ["F", "T", "F", "F"], ["T", "T", "F", "T"],
+    for step, conclusions in enumerate([["F", "F", "F", None], ["F", "T", "F", "F"], ["T", "T", "F", "T"],
                                      ["T", "T", "T", "T"]]):
-        records += [record(step, label, v) for label, v in zip([True, True, True, False], verdicts)]
+        records += [record(step, label, v) for label, v in zip([True, True, True, False], conclusions)]
     records.append({"task": "code", "problem_id": "q", "reward": 0.5, "step": 0})
     summary = crl.summarize_run(records)
     assert summary["code_reward"] == 0.5
-    assert summary["crl_judgments"] == 16
+    assert summary["crl_samples"] == 16
     assert summary["crl_accuracy_first_quarter"] == 0.0  # one step per quarter; the None counts as wrong
     assert summary["crl_accuracy_last_quarter"] == 0.75
     assert summary["crl_always_T_accuracy"] == 0.75
@@ -67,10 +67,10 @@ def test_summarize_run_separates_a_rise_from_the_base_rate() -> None:
     assert summary["crl_no_conclusion"] == 1 / 16
 
 
-def test_judge_scores_sampled_judgments_against_the_labels() -> None:
+def test_sampled_conclusions_are_scored_against_the_labels() -> None:
     from criticlab.llm.base import Completion, SamplingParams
 
-    class Judge:
+    class Policy:
         """Says T for the add problem (whatever the code), F otherwise, and nothing for 'ramble'."""
 
         def generate(self, conversations, sampling, n=1):
@@ -83,9 +83,9 @@ def test_judge_scores_sampled_judgments_against_the_labels() -> None:
 
     rows = crl.crl_rows([(ADD, "def add(a, b):\n    return a - b\n", 0.0), (ADD, "right", 1.0),
                          (ECHO, "print(1)", 0.0), (ECHO, "# ramble", 1.0)])
-    records = crl.judge(Judge(), rows + crl.code_rows([ADD]), SamplingParams(), n=3)
+    records = crl.sample_conclusions(Policy(), rows + crl.code_rows([ADD]), SamplingParams(), n=3)
     assert len(records) == 12 and [r.problem_id for r in records[::3]] == ["add", "add", "echo", "echo"]
-    assert [r.verdict for r in records[::3]] == ["T", "T", "F", None]  # the last conclusion wins
-    stats = crl.judgment_stats(records)
+    assert [r.conclusion for r in records[::3]] == ["T", "T", "F", None]  # the last conclusion wins
+    stats = crl.conclusion_stats(records)
     assert stats["crl_accuracy"] == 6 / 12 and stats["crl_no_conclusion"] == 3 / 12
     assert stats["crl_accuracy_on_correct"] == 3 / 6 and stats["crl_accuracy_on_incorrect"] == 3 / 6

@@ -18,7 +18,7 @@ from criticlab.data import DataSourceError, LoadResult, Problem, is_hub_id
 from criticlab.data.livecodebench import release_files
 from criticlab.io import read_jsonl, write_jsonl
 
-FIXTURES = Path(__file__).parent / "fixtures" / "data"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "data"
 
 LOADERS: dict[str, tuple[Callable[..., LoadResult], str]] = {
     "mbpp": (data.load_mbpp, "mbpp_schema_sample.jsonl"),

@@ -29,7 +29,7 @@ import pytest
 from criticlab import data
 from criticlab.data import Problem
 
-FIXTURES = Path(__file__).parent / "fixtures" / "data"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "data"
 HUMANEVAL_SAMPLE = 12  # HumanEval problems checked (evenly spread over the 164)
 
 

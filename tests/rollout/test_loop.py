@@ -18,7 +18,7 @@ def test_self_critique_rounds_fix_the_solution(executor) -> None:
     assert [(t.problem_id, t.sample) for t in trajectories] == [("add", 0), ("add", 1), ("echo", 0), ("echo", 1)]
     for t in trajectories:
         assert [r.result.verdict for r in t.rounds] == [Verdict.WRONG_ANSWER, Verdict.ACCEPTED, Verdict.ACCEPTED]
-        assert [r.verdict for r in t.rounds] == ["incorrect", "correct", None]
+        assert [r.judgment for r in t.rounds] == ["incorrect", "correct", None]
         assert t.rounds[0].critique.endswith("Overall judgment: Incorrect")
         assert t.correct_after(0) is False and t.correct_after(1) is True and t.correct_after(5) is True
 
@@ -27,7 +27,7 @@ def test_stop_when_correct_keeps_the_judged_solution(executor) -> None:
     config = LoopConfig(method="stop", critic_mode="self_critique", rounds=3, stop_when_correct=True)
     [t] = run_loop([ADD], ScriptedEngine(), executor, config)
     assert len(t.rounds) == 2 and t.stopped == "critic_correct"
-    assert t.final.verdict == "correct" and t.correct_after(3)
+    assert t.final.judgment == "correct" and t.correct_after(3)
 
 
 def test_zero_shot_has_one_round_and_no_critique(executor) -> None:
@@ -40,8 +40,8 @@ def test_execution_feedback_shows_the_failing_test(executor) -> None:
     [t] = run_loop([ECHO], ScriptedEngine(), executor, config)
     critique = t.rounds[0].critique
     assert "Input:\n1" in critique and "Expected output:\n2" in critique and "Actual output:\n3" in critique
-    # the verdict is the tests' own: a failing solution is judged incorrect, so +stop never stops it
-    assert t.rounds[0].verdict == "incorrect" and t.final.correct
+    # the judgment is the tests' own: a failing solution is judged incorrect, so +stop never stops it
+    assert t.rounds[0].judgment == "incorrect" and t.final.correct
 
 
 def test_execution_feedback_with_stop_stops_when_every_test_passes(executor) -> None:
@@ -49,7 +49,7 @@ def test_execution_feedback_with_stop_stops_when_every_test_passes(executor) -> 
     config = LoopConfig(method="exec+stop", critic_mode="execution_feedback", rounds=3, stop_when_correct=True)
     generator = ScriptedEngine()
     [t] = run_loop([ADD], generator, executor, config)
-    assert [r.verdict for r in t.rounds] == ["incorrect", "correct"] and t.final.correct
+    assert [r.judgment for r in t.rounds] == ["incorrect", "correct"] and t.final.correct
     assert t.stopped == "critic_correct" and generator.samples == 2
 
 

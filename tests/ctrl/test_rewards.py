@@ -21,16 +21,16 @@ def test_ctrl_reward_runs_the_revision(executor, tmp_path) -> None:
     generator = ScriptedEngine()
     reward = CTRLReward(generator, executor, log_path=tmp_path / "r.jsonl")
     critiques = ["Analysis: wrong sign.\nOverall judgment: Incorrect",  # → revision passes → 1
-                 "Analysis: I am not sure.",                            # no verdict → 0, no revision
-                 "Overall judgment: Correct"]                           # verdict → revised → 1
+                 "Analysis: I am not sure.",                            # no judgment → 0, no revision
+                 "Overall judgment: Correct"]                           # judgment → revised → 1
     rows = [json.dumps(ADD.to_dict()), json.dumps(ECHO.to_dict()), json.dumps(ADD.to_dict())]
     rewards = reward(prompts=["p"] * 3, completions=[as_chat(c) for c in critiques], problem=rows,
                      response=[fenced(WRONG["add"]), fenced(WRONG["echo"]), fenced(RIGHT["add"])])
     assert rewards == [1.0, 0.0, 1.0]
-    assert generator.samples == 2  # the critique without a verdict cost no generation
+    assert generator.samples == 2  # the critique without a judgment cost no generation
     log = read_jsonl(tmp_path / "r.jsonl")
-    assert [r["outcome"] for r in log] == ["Accepted", "no verdict", "Accepted"]
-    assert [r["verdict"] for r in log] == ["incorrect", None, "correct"] and {r["step"] for r in log} == {0}
+    assert [r["outcome"] for r in log] == ["Accepted", "no judgment", "Accepted"]
+    assert [r["judgment"] for r in log] == ["incorrect", None, "correct"] and {r["step"] for r in log} == {0}
 
 
 def test_ctrl_reward_never_scores_an_infrastructure_failure(executor) -> None:
@@ -84,8 +84,8 @@ def test_per_step_reward_and_verdict_accuracy(executor, tmp_path) -> None:
     reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / "r.jsonl")
     reward.score(["Overall judgment: Incorrect", "Overall judgment: Correct"], [ADD, ADD], ["x", "y"],
                  passed=[False, False])
-    reward.score(["no verdict here", "Overall judgment: Correct"], [ADD, ADD], ["x", "y"], passed=[True, True])
+    reward.score(["no judgment here", "Overall judgment: Correct"], [ADD, ADD], ["x", "y"], passed=[True, True])
     steps = per_step(read_jsonl(tmp_path / "r.jsonl"))
     assert [s["step"] for s in steps] == [1, 2]
-    assert steps[0]["verdict_accuracy"] == 0.5 and steps[1]["verdict_accuracy"] == 0.5
-    assert steps[0]["reward"] == 1.0 and steps[1]["reward"] == 0.5 and steps[1]["no_verdict"] == 0.5
+    assert steps[0]["accuracy"] == 0.5 and steps[1]["accuracy"] == 0.5
+    assert steps[0]["reward"] == 1.0 and steps[1]["reward"] == 0.5 and steps[1]["unparsed"] == 0.5

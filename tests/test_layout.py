@@ -1,0 +1,88 @@
+"""The package's layout holds: imports flow one way, stage packages stay apart, notebooks call their own.
+
+Layers, lowest first; a module may import its own layer and those below it, never above:
+
+    config, io, stats, stages          the contracts every layer shares
+    data, sandbox, llm                 problems, execution, engines
+    rollout, training                  prompts and trajectories; TRL glue
+    ctrl, crl, evaluation, analysis    one stage package per notebook group (never each other)
+    viz, tools, bench                  figures and tables; entry points; benchmarks
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+LIB = Path(__file__).resolve().parents[1] / "lib" / "criticlab"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+LAYERS = [
+    {"config", "io", "stats", "stages"},
+    {"data", "sandbox", "llm"},
+    {"rollout", "training"},
+    {"ctrl", "crl", "evaluation", "analysis"},
+    {"viz", "tools", "bench"},
+]
+STAGE_PACKAGES = LAYERS[3]
+LAYER_OF = {name: i for i, layer in enumerate(LAYERS) for name in layer}
+NOTEBOOK_STAGE = {"03": "ctrl", "04": "ctrl", "05": "ctrl", "06": "crl", "07": "evaluation", "08": "analysis"}
+
+
+def top(module: str) -> str | None:
+    """``criticlab.rollout.loop`` → ``rollout``; None for anything outside the package."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "criticlab" and len(parts) > 1 else None
+
+
+def imported(path: Path) -> set[str]:
+    """The criticlab parts a file imports (``from criticlab import x`` counts as ``x``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "criticlab":
+                found.update(alias.name for alias in node.names)
+            elif (part := top(node.module)) is not None:
+                found.add(part)
+        elif isinstance(node, ast.Import):
+            found.update(p for alias in node.names if (p := top(alias.name)) is not None)
+    return found
+
+
+MODULES = sorted(p for p in LIB.rglob("*.py"))
+
+
+def test_the_top_level_holds_only_the_shared_contracts_and_subpackages() -> None:
+    modules = {p.stem for p in LIB.glob("*.py")} - {"__init__"}
+    packages = {p.name for p in LIB.iterdir() if (p / "__init__.py").is_file()}
+    assert modules == LAYERS[0]
+    assert packages == set().union(*LAYERS[1:])
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(LIB)))
+def test_imports_flow_one_way(path: Path) -> None:
+    own = path.relative_to(LIB).parts[0].removesuffix(".py")
+    for part in imported(path) - {own}:
+        assert LAYER_OF[part] <= LAYER_OF[own], f"{path.relative_to(LIB)} ({own}) imports {part}, a layer above it"
+        if own in STAGE_PACKAGES:
+            assert part not in STAGE_PACKAGES, f"stage package {own} imports stage package {part}"
+
+
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOKS.glob("0[3-8]_*.py")), ids=lambda p: p.stem)
+def test_each_notebook_calls_its_own_stage_package(notebook: Path) -> None:
+    stage = NOTEBOOK_STAGE[notebook.stem[:2]]
+    parts = imported(notebook)
+    assert stage in parts, f"{notebook.name} does not import criticlab.{stage}"
+    others = (parts & STAGE_PACKAGES) - {stage}
+    assert not others, f"{notebook.name} imports another stage's package: {sorted(others)}"
+
+
+def test_no_module_is_long_without_saying_why() -> None:
+    long = []
+    for path in MODULES:
+        lines = path.read_text().count("\n")
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        if lines > 550 and "long because" not in doc.lower():
+            long.append(f"{path.relative_to(LIB)} ({lines} lines)")
+    assert not long, f"modules over ~500 lines whose docstring does not say why: {long}"

@@ -1,0 +1,39 @@
+"""The run summary quotes what the notebooks wrote and says what has not run."""
+
+from __future__ import annotations
+
+from criticlab import stages
+from criticlab.io import write_json, write_text
+from criticlab.stats import LearningCheck
+from criticlab.tools.report import summarize_run
+
+
+def test_summary_of_a_partial_run(tmp_path) -> None:
+    root = tmp_path / "cpu"
+    write_json(root / stages.RUN_FILE, {"runs": [
+        {"notebook": stages.DATA, "status": "ok", "seconds": 6.0},
+        {"notebook": stages.GRPO, "status": "ok", "seconds": 1200.0},
+    ]})
+    stages.write_metrics(root, stages.SFTMetrics(
+        rows=21, run=stages.TrainingRun(trained=True, steps=18),
+        loss=LearningCheck(1.06, 0.39, -0.67, 0.1, False),
+    ))
+    stages.write_metrics(root, stages.GRPOMetrics(
+        rl_rows=4, start="sft", run=stages.TrainingRun(trained=True, steps=16),
+        learned=LearningCheck(0.4, 0.7, 0.3, 0.1, True),
+        seconds_per_step={"seconds": 70.0, "sampling": 25.0, "revision": 20.0, "execution": 0.1,
+                          "optimisation": 24.9},
+    ))
+    write_text(root / stages.TABLES_DIR / f"{stages.TABLE_FINAL}.md", "| method | pass@1 |\n|---|---|\n| zero_shot | 80.0 |\n")
+    text = summarize_run(root)
+    assert "| **total** | | **20.1** |" in text
+    assert "loss 1.060 (first quarter of steps) → 0.390" in text
+    assert "difference +0.300 ± 0.100 (1 s.e.): above its noise" in text
+    assert "Seconds per step 70.0: sampling 25.0 s, revision 20.0 s" in text
+    assert "| zero_shot | 80.0 |" in text
+    assert text.count("(not written)") == 3  # discrimination, Maj@k, transition rates
+
+
+def test_summary_of_nothing(tmp_path) -> None:
+    text = summarize_run(tmp_path / "none")
+    assert "no notebook has run" in text and "No training stage has run." in text
