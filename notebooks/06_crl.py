@@ -66,7 +66,7 @@ print(f"policy {policy}; ratios {ratios}; {grpo_cfg.max_steps} GRPO steps each")
 # %% [markdown]
 # ## Format warm-up (small policies)
 #
-# The paper's policies are instruct models that end a judgment with `\\conclusion{T|F}` when asked.
+# The paper's policies are instruct models that end an answer with `\\conclusion{T|F}` when asked.
 # The small CPU policies rarely do (SmolLM2-135M: none of 32 answers; Qwen2.5-Coder-0.5B: 3 of 16
 # within 256 tokens), and an answer without a conclusion earns 0, so GRPO would see equal rewards
 # and learn nothing. When `crl.format_warmup_epochs` is set, the policy is first fine-tuned to answer
@@ -120,14 +120,14 @@ with make_executor(cfg.sandbox) as executor:
         except ValueError as err:
             print(f"ratio {r}: skipped ({err})")
             continue
-        write_jsonl(stage_dir / stages.crl_mix(r), rows)
-        training.write_verl_parquet(rows, stage_dir / stages.crl_verl_mix(r))
-        log = stage_dir / stages.crl_rewards(r)
+        write_jsonl(stage_dir / stages.for_ratio(stages.CRL_MIX, r), rows)
+        training.write_verl_parquet(rows, stage_dir / stages.for_ratio(stages.CRL_VERL_MIX, r))
+        log = stage_dir / stages.for_ratio(stages.CRL_REWARDS, r)
         reward = crl.MixedReward(crl.CodeReward(executor), crl.CRLReward(), log_path=log)
         result = training.train_grpo(
-            policy, rows, reward, grpo_cfg, cfg.paths.checkpoints_dir / stages.crl_checkpoints(r),
+            policy, rows, reward, grpo_cfg, cfg.paths.checkpoints_dir / stages.for_ratio(stages.CRL_CHECKPOINTS, r),
             seed=cfg.seed, progress=cfg.progress, lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
-            callbacks=[training.StepTimer(reward, log_path=stage_dir / stages.crl_step_times(r))],
+            callbacks=[training.StepTimer(reward, log_path=stage_dir / stages.for_ratio(stages.CRL_STEP_TIMES, r))],
         )
         after = probe(str(result.final_dir)) if r > 0 and before else {}
         logs[r] = read_jsonl(log)

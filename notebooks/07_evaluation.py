@@ -132,9 +132,9 @@ discrimination
 pairs = evaluation.response_pairs({p.id: p for p in problems}, pool)
 curves = []
 for name, critic in evaluation.pairwise_critics(cfg, methods).items():
-    judged = evaluation.critique_pairs(pairs, critic, sampling_for(cfg, "critique"), cfg.evaluation.pairwise_critiques)
-    if judged:
-        curves.append(evaluation.majority_curve(judged).assign(critic=name))
+    votes = evaluation.critique_pairs(pairs, critic, sampling_for(cfg, "critique"), cfg.evaluation.pairwise_critiques)
+    if votes:
+        curves.append(evaluation.majority_curve(votes).assign(critic=name))
 print(f"{len(pairs)} passing/failing pairs from {len(pool)} pooled samples")
 majority = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
 if len(majority):

@@ -94,26 +94,19 @@ PAIRWISE_POOL = "pairwise_pool.jsonl"
 """Zero-shot samples drawn for the pairwise (Maj@k) comparison; not an evaluation method."""
 
 
-def crl_checkpoints(ratio: float) -> str:
-    """The checkpoint directory of the CRL run at mix ``ratio`` (06)."""
-    return f"crl_{ratio:g}"
+# 06_crl: one of each per mix ratio, named by :func:`for_ratio`
+CRL_CHECKPOINTS = "crl_{ratio:g}"
+"""The checkpoint directory (under checkpoints/) of the CRL run at one ratio."""
+CRL_MIX = "mix_{ratio:g}.jsonl"
+"""The mixed code + CRL rows of one ratio."""
+CRL_VERL_MIX = "verl_mix_{ratio:g}.parquet"
+CRL_REWARDS = "rewards_{ratio:g}.jsonl"
+CRL_STEP_TIMES = "step_times_{ratio:g}.jsonl"
 
 
-def crl_mix(ratio: float) -> str:
-    """The mixed code+CRL rows of one ratio (06)."""
-    return f"mix_{ratio:g}.jsonl"
-
-
-def crl_verl_mix(ratio: float) -> str:
-    return f"verl_mix_{ratio:g}.parquet"
-
-
-def crl_rewards(ratio: float) -> str:
-    return f"rewards_{ratio:g}.jsonl"
-
-
-def crl_step_times(ratio: float) -> str:
-    return f"step_times_{ratio:g}.jsonl"
+def for_ratio(pattern: str, ratio: float) -> str:
+    """The name of one CRL ratio's file or directory, e.g. ``for_ratio(CRL_MIX, 0.2)`` → ``mix_0.2.jsonl``."""
+    return pattern.format(ratio=ratio)
 
 
 def trajectories_file(method: str) -> str:

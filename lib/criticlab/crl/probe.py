@@ -17,7 +17,7 @@ import pandas as pd
 from criticlab.llm.base import Engine, SamplingParams
 from criticlab.rollout import prompts
 from criticlab.stages import CRLRatioRun
-from criticlab.stats import quarter_means
+from criticlab.stats import learning_check
 from criticlab.training.reward_log import TASK_CODE, TASK_CRL, RewardRecord, per_step
 
 
@@ -50,13 +50,14 @@ def summarize_run(records: Sequence[dict[str, Any]]) -> dict[str, float]:
     logged = [RewardRecord.from_dict(r) for r in records]
     code = [r.reward for r in logged if r.task == TASK_CODE and r.reward is not None]
     curve = [s["accuracy"] for s in per_step([r for r in records if r["task"] == TASK_CRL])]
-    first, last, se = quarter_means(curve) if curve else (float("nan"),) * 3
+    check = learning_check(curve)
+    nan = float("nan")
     return {
-        "code_reward": sum(code) / len(code) if code else float("nan"),
+        "code_reward": sum(code) / len(code) if code else nan,
         **conclusion_stats(logged),
-        "crl_accuracy_first_quarter": first,
-        "crl_accuracy_last_quarter": last,
-        "crl_accuracy_se": se,
+        "crl_accuracy_first_quarter": check.first_quarter if check else nan,
+        "crl_accuracy_last_quarter": check.last_quarter if check else nan,
+        "crl_accuracy_se": check.se if check else nan,
     }
 
 

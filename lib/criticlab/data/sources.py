@@ -98,16 +98,17 @@ register(
         ),
     )
 )
-register(
-    SourceSpec(
-        name="taco",
-        description="TACO competitive programming (the papers' training set)",
-        default_location=taco.TACO_HUB_ID,
+def _taco_layout(name: str, description: str, hub_id: str, loader: Callable[..., Any]) -> SourceSpec:
+    """TACO and APPS share a layout and a loader's arguments; only the dataset differs."""
+    return SourceSpec(
+        name=name,
+        description=description,
+        default_location=hub_id,
         train_split="train",
         eval_split="test",
         revision=None,
-        load=lambda loc, split, rev, limit, cfg: taco.load_taco(
-            loc or taco.TACO_HUB_ID,
+        load=lambda loc, split, rev, limit, cfg: loader(
+            loc or hub_id,
             split=split or "train",
             revision=rev,
             max_solutions=_opt(cfg, "max_solutions", taco.DEFAULT_MAX_SOLUTIONS),
@@ -115,25 +116,10 @@ register(
         ),
         competitive=True,
     )
-)
-register(
-    SourceSpec(
-        name="apps",
-        description="APPS (same layout as TACO)",
-        default_location=taco.APPS_HUB_ID,
-        train_split="train",
-        eval_split="test",
-        revision=None,
-        load=lambda loc, split, rev, limit, cfg: taco.load_apps(
-            loc or taco.APPS_HUB_ID,
-            split=split or "train",
-            revision=rev,
-            max_solutions=_opt(cfg, "max_solutions", taco.DEFAULT_MAX_SOLUTIONS),
-            limit=limit,
-        ),
-        competitive=True,
-    )
-)
+
+
+register(_taco_layout("taco", "TACO competitive programming (the papers' training set)", taco.TACO_HUB_ID, taco.load_taco))
+register(_taco_layout("apps", "APPS (same layout as TACO)", taco.APPS_HUB_ID, taco.load_apps))
 register(
     SourceSpec(
         name="codecontests",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 Message = dict[str, str]
 """``{"role": "system" | "user" | "assistant", "content": str}``."""
@@ -86,6 +86,22 @@ class Engine(Protocol):
     def generate(
         self, conversations: list[Conversation], sampling: SamplingParams, n: int = 1
     ) -> list[list[Completion]]: ...
+
+
+_E = TypeVar("_E", bound="ClosingEngine")
+
+
+class ClosingEngine:
+    """What every backend shares of its lifecycle: ``with engine:`` closes it on the way out."""
+
+    def close(self) -> None:  # a backend that holds nothing has nothing to release
+        return None
+
+    def __enter__(self: _E) -> _E:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def request_key(engine: Engine, messages: Conversation, sampling: SamplingParams, sample_index: int) -> str:

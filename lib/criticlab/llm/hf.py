@@ -45,6 +45,7 @@ from transformers import (
 
 from criticlab.llm import models
 from criticlab.llm.base import (
+    ClosingEngine,
     Completion,
     Conversation,
     EngineError,
@@ -263,7 +264,7 @@ class _Row:
     ids: list[int]
 
 
-class HFEngine:
+class HFEngine(ClosingEngine):
     """A transformers causal LM behind the Engine interface (see the module docstring).
 
     ``model_id`` is the registry name, hub id or directory name, plus a fingerprint of the
@@ -447,11 +448,6 @@ class HFEngine:
         with self._lock:
             self.model = None
 
-    def __enter__(self) -> HFEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"HFEngine({self.model_id!r}, device={self.device}, max_batch={self.max_batch})"

@@ -51,6 +51,7 @@ import llama_cpp as ll
 from criticlab.config import usable_cores
 from criticlab.llm import models
 from criticlab.llm.base import (
+    ClosingEngine,
     Completion,
     Conversation,
     EngineError,
@@ -188,7 +189,7 @@ class _Seq:
         return self.source is not None or bool(self.prompt_left)
 
 
-class LlamaCppEngine:
+class LlamaCppEngine(ClosingEngine):
     """A GGUF chat model on llama.cpp, decoding up to ``max_batch`` sequences per step.
 
     ``model`` is a registry name (``qwen2.5-coder-0.5b-instruct``), a local ``.gguf`` path or a
@@ -608,11 +609,6 @@ class LlamaCppEngine:
                 ll.llama_model_free(self._model)
                 self._model = None
 
-    def __enter__(self) -> LlamaCppEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # interpreter shutdown: the library may be gone

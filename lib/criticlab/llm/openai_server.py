@@ -15,12 +15,19 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from criticlab.llm.base import Completion, Conversation, EngineError, SamplingParams, error_completion
+from criticlab.llm.base import (
+    ClosingEngine,
+    Completion,
+    Conversation,
+    EngineError,
+    SamplingParams,
+    error_completion,
+)
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
-class OpenAIEngine:
+class OpenAIEngine(ClosingEngine):
     """Chat completions over HTTP. ``model`` is the server's model name."""
 
     backend = "openai"
@@ -109,11 +116,6 @@ class OpenAIEngine:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> OpenAIEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _parse(response: httpx.Response, url: str, seconds: float) -> Completion:

@@ -18,6 +18,14 @@ from criticlab.io import iter_jsonl
 from criticlab.sandbox.types import ExecResult
 
 
+def rename_legacy_judgment(row: dict[str, Any]) -> dict[str, Any]:
+    """Records written before the critic's judgment had its own name kept it under ``verdict``
+    (the sandbox's word); read them under ``judgment``. Changes ``row`` in place and returns it."""
+    if "verdict" in row:
+        row["judgment"] = row.pop("verdict")
+    return row
+
+
 @dataclass
 class Round:
     """One solution in a trajectory and, when it was critiqued, the critique of it."""

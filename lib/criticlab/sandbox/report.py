@@ -63,25 +63,28 @@ def load_report_problems(train_jsonl: Path, eval_jsonl: Path, max_problems: int 
 # ------------------------------------------------------------------------------------------
 
 
-def _entry_function(tree: ast.Module, entry: str) -> ast.FunctionDef | None:
+def _parsed_entry(code: str, entry: str) -> tuple[ast.Module, ast.FunctionDef] | None:
+    """The parsed code and its entry point (``name`` or ``Class.method``); None when either is missing."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
     head, _, method = entry.partition(".")
     for node in tree.body:
         if method and isinstance(node, ast.ClassDef) and node.name == head:
-            return next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == method), None)
+            function = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == method), None)
+            return (tree, function) if function is not None else None
         if not method and isinstance(node, ast.FunctionDef) and node.name == head:
-            return node
+            return tree, node
     return None
 
 
 def _with_prologue(code: str, entry: str, statement: str) -> str | None:
     """``code`` with ``statement`` as the first line of the entry point's body (after a docstring)."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
+    found = _parsed_entry(code, entry)
+    if found is None:
         return None
-    function = _entry_function(tree, entry)
-    if function is None:
-        return None
+    tree, function = found
     body = function.body
     at = 1 if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
         and isinstance(body[0].value.value, str) else 0
@@ -90,13 +93,11 @@ def _with_prologue(code: str, entry: str, statement: str) -> str | None:
 
 
 def _returns_none(code: str, entry: str) -> str | None:
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
+    """``code`` with every ``return`` of the entry point returning nothing."""
+    found = _parsed_entry(code, entry)
+    if found is None:
         return None
-    function = _entry_function(tree, entry)
-    if function is None:
-        return None
+    tree, function = found
     for node in ast.walk(function):
         if isinstance(node, ast.Return):
             node.value = None

@@ -109,6 +109,12 @@ def _colors(names: Sequence[str], colors: Mapping[str, str] | None) -> dict[str,
     return {name: (colors or {}).get(name, own[name]) for name in own}
 
 
+def _single_panel(percent: bool = False) -> tuple[Figure, Axes, float]:
+    """One figure with one axes, and the factor that turns shares into what the axis shows (%)."""
+    fig, axes = new_figure()
+    return fig, axes[0, 0], 100.0 if percent else 1.0
+
+
 def _integer_x(ax: Axes) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
@@ -126,9 +132,7 @@ def plot_pass_by_round(
     table: pd.DataFrame, percent: bool = True, title: str = "", colors: Mapping[str, str] | None = None
 ) -> Figure:
     """Pass@1 against round per method with its bootstrap band; a round-0-only method is a dashed level."""
-    fig, axes = new_figure()
-    ax: Axes = axes[0, 0]
-    scale = 100.0 if percent else 1.0
+    fig, ax, scale = _single_panel(percent)
     colors = _colors(list(table["method"]), colors)
     last = int(table["round"].max()) if len(table) else 0
     with figure_style():
@@ -161,9 +165,7 @@ def plot_deltas(table: pd.DataFrame, percent: bool = True, title: str = "") -> F
     """Δ↑ and Δ↓ of each method's final round as paired bars with their intervals."""
     final = table[table["round"] == table.groupby("method", sort=False)["round"].transform("max")]
     final = final[final["round"] > 0]
-    fig, axes = new_figure()
-    ax: Axes = axes[0, 0]
-    scale = 100.0 if percent else 1.0
+    fig, ax, scale = _single_panel(percent)
     x = np.arange(len(final))
     width = 0.38
     with figure_style():
@@ -186,9 +188,7 @@ def plot_deltas(table: pd.DataFrame, percent: bool = True, title: str = "") -> F
 
 def plot_majority_curve(curve: pd.DataFrame, percent: bool = True, title: str = "") -> Figure:
     """Maj@k: pairwise accuracy against critiques per response; one line per ``critic`` if present."""
-    fig, axes = new_figure()
-    ax: Axes = axes[0, 0]
-    scale = 100.0 if percent else 1.0
+    fig, ax, scale = _single_panel(percent)
     groups = curve.groupby("critic", sort=False) if "critic" in curve else [("", curve)]
     with figure_style():
         for name, rows in groups:
@@ -213,9 +213,7 @@ def plot_markov(
     prediction: pd.DataFrame, percent: bool = True, title: str = "", colors: Mapping[str, str] | None = None
 ) -> Figure:
     """Observed Pass@1 per round (markers, Wilson bars) against the fitted chain's prediction (dashed)."""
-    fig, axes = new_figure()
-    ax: Axes = axes[0, 0]
-    scale = 100.0 if percent else 1.0
+    fig, ax, scale = _single_panel(percent)
     colors = _colors(list(prediction["method"]), colors)
     with figure_style():
         for method, rows in prediction.groupby("method", sort=False):
@@ -255,9 +253,7 @@ def plot_compounding(
     curves: pd.DataFrame, column: str = "pass@1", percent: bool = True, title: str = ""
 ) -> Figure:
     """Simulated Pass@1 (or another column) against attempts per critic, with the long-run limit dotted."""
-    fig, axes = new_figure()
-    ax: Axes = axes[0, 0]
-    scale = 100.0 if percent else 1.0
+    fig, ax, scale = _single_panel(percent)
     colors = colors_for(list(curves["critic"]))
     with figure_style():
         for critic, rows in curves.groupby("critic", sort=False):
@@ -279,9 +275,7 @@ def plot_correct_to_incorrect(
     rates: pd.DataFrame, percent: bool = True, title: str = "", colors: Mapping[str, str] | None = None
 ) -> Figure:
     """Observed correct→incorrect rate per round and method with intervals (compounding-error figure)."""
-    fig, axes = new_figure()
-    ax: Axes = axes[0, 0]
-    scale = 100.0 if percent else 1.0
+    fig, ax, scale = _single_panel(percent)
     colors = _colors(list(rates["method"]), colors)
     with figure_style():
         for method, rows in rates.groupby("method", sort=False):
@@ -338,8 +332,7 @@ def plot_similarity(
     similarity: pd.DataFrame, bins: int = 20, title: str = "", colors: Mapping[str, str] | None = None
 ) -> Figure:
     """Histogram of original-vs-revised code similarity per method (step outlines, density scale)."""
-    fig, axes = new_figure()
-    ax: Axes = axes[0, 0]
+    fig, ax, _ = _single_panel()
     colors = _colors(list(similarity["method"]), colors)
     edges = np.linspace(0.0, 1.0, bins + 1)
     with figure_style():
