@@ -163,7 +163,7 @@ class DataMetrics(StageMetrics):
     """01_data: what was loaded, filtered, capped and decontaminated, and where it went."""
 
     STAGE: ClassVar[str] = DATA
-    counts: dict[str, int]
+    counts: dict[str, Any]
     """Problems per split (``train``, ``eval``) and JudgeBench pairs (``judge_pairs``)."""
     roles: dict[str, str]
     loads: dict[str, Any]
