@@ -236,6 +236,11 @@ class GRPOSection:
     TRL's ``mask_truncated_completions``). They still count, with reward 0, in their group's mean.
     Without it a small critic's long cut-off critiques dominate a token-averaged loss with negative
     advantages, and pushing their tokens down can flatten it into rambling that never reaches a judgment."""
+    judgment_gate: bool = False
+    """Give a critique without a parseable ``Overall judgment`` reward 0 without revising it. The
+    paper's reward is only whether the revision passes, so the default revises every critique; the
+    gate (an earlier choice of this project) turns GRPO on a small critic into a format reward. 05
+    reports what the gate would change: the mean reward of critiques without a judgment."""
     lora: bool = False
     use_vllm: bool = False
     use_unsloth: bool = False

@@ -263,6 +263,10 @@ class GRPOMetrics(StageMetrics):
     learned: LearningCheck | None = None
     unparsed_per_step: list[float] = field(default_factory=list)
     """Share of each step's critiques without a parseable judgment."""
+    judgment_gate: bool = False
+    unparsed_critiques: int = 0
+    unparsed_reward: float | None = None
+    """Mean reward of the critiques without a judgment: what the judgment gate sets to 0 (NaN: none)."""
     seconds_per_step: dict[str, float] | None = None
 
 
