@@ -128,3 +128,26 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
     assert analysis.trajectories == samples * len(evaluation.methods)
     assert set(analysis.methods) == set(evaluation.methods)
     assert all(0 <= analysis.chain[p] <= 1 for p in ("p_init", "p_cc", "p_wc"))
+
+
+@pytest.mark.parametrize("script", PAIRS, ids=lambda p: p.stem)
+def test_every_library_name_a_notebook_uses_exists(script: Path) -> None:
+    """``module.name`` in a notebook resolves in the library (caught in seconds, not in the smoke run)."""
+    import importlib
+
+    tree = ast.parse(script.read_text())
+    modules = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("criticlab"):
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                try:
+                    modules[alias.asname or alias.name] = importlib.import_module(full)
+                except ModuleNotFoundError:  # a name, not a module: it must exist in its module
+                    assert hasattr(importlib.import_module(node.module), alias.name), f"{script.name}: {full}"
+    missing = sorted(
+        f"{node.value.id}.{node.attr}" for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+        and not hasattr(modules[node.value.id], node.attr)
+    )
+    assert not missing, f"{script.name} uses names the library does not have: {missing}"
