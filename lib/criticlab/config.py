@@ -260,7 +260,8 @@ class CRLSection:
     max_steps: int | None = None
     """GRPO steps of each CRL run (None: ``grpo.max_steps``); the other GRPO settings are shared."""
     label_threshold: float = 0.8
-    """A candidate solution is labelled correct when its pass rate exceeds this."""
+    """A candidate solution is labelled correct when its pass rate exceeds this (the source of 0.8:
+    :func:`criticlab.crl.crl_rows`)."""
     format_warmup_epochs: int = 0
     """Epochs of SFT on bare ``\\conclusion{T|F}`` answers with random labels before CRL (0: none),
     for policies too small to follow the format (see :func:`criticlab.crl.warmup.format_warmup_rows`)."""
