@@ -20,8 +20,9 @@
 #
 # Starting from the SFT critic, GRPO samples a *group* of critiques for each (problem, solution).
 # For every critique the **fixed generator** revises the solution greedily and the sandbox runs the
-# revision: the reward is 1 when it passes every test, 0 otherwise, and 0 for a critique without a
-# parseable `Overall judgment`. Advantages compare critiques within their group; a KL term keeps
+# revision: the reward is 1 when it passes every test, 0 otherwise — whether or not the critique ends
+# on a parseable `Overall judgment` (with `grpo.judgment_gate` such a critique gets 0 unrevised; the
+# notebook reports what the gate changes either way). Advantages compare critiques within their group; a KL term keeps
 # the critic near its SFT starting point. Paper settings: group 8, lr 1e-5 constant, KL 0.001, clip
 # 0.2, prompts ≤ 1536 and critiques ≤ 768 tokens, temperature 1.0 (`params/paper.yaml`).
 #
@@ -74,7 +75,8 @@ if rl_rows:
     training.write_verl_parquet(ctrl.grpo_rows(rl_rows, str(rl_path)), stage_dir / stages.VERL_TRAIN)
     generator = engine_for(cfg, "generator")
     with make_executor(cfg.sandbox) as executor:
-        reward = ctrl.CTRLReward(generator, executor, sampling_for(cfg, "revision"), log_path=reward_log)
+        reward = ctrl.CTRLReward(generator, executor, sampling_for(cfg, "revision"), log_path=reward_log,
+                                 judgment_gate=cfg.grpo.judgment_gate)
         # per-step seconds: critic sampling, generator revision, execution, optimisation
         timer = training.StepTimer(reward, log_path=stage_dir / stages.STEP_TIMES)
         result = training.train_grpo(
@@ -96,7 +98,11 @@ else:
 # critique has no `Overall judgment` line, so its reward is 0), and the KL to the starting critic.
 
 # %%
-steps = training.per_step(read_jsonl(reward_log)) if reward_log.is_file() else []
+logged = read_jsonl(reward_log) if reward_log.is_file() else []
+steps = training.per_step(logged)
+unparsed_critiques, unparsed_reward = training.unanswered_reward(logged)
+print(f"{unparsed_critiques} critiques without a judgment, mean reward {unparsed_reward:.3f} "
+      f"({'set to 0 by' if cfg.grpo.judgment_gate else 'what'} the judgment gate{'' if cfg.grpo.judgment_gate else ' would set to 0'})")
 reward_curve = [s["reward"] for s in steps]
 unparsed = [s["unparsed"] for s in steps]
 learned = stats.learning_check(reward_curve)
@@ -123,4 +129,5 @@ if steps:
 stages.write_metrics(cfg.paths.root, stages.GRPOMetrics(
     rl_rows=len(rl_rows), start=start, run=training.run_record(result), reward_per_step=reward_curve,
     learned=learned, unparsed_per_step=unparsed, seconds_per_step=step_seconds,
+    judgment_gate=cfg.grpo.judgment_gate, unparsed_critiques=unparsed_critiques, unparsed_reward=unparsed_reward,
 ))

@@ -98,30 +98,62 @@ excluded = outcomes.split_infra(trajectories)[1]
 print(outcomes.counts_summary(excluded))
 
 # %% [markdown]
-# ## Pass@1, Δ↑ and Δ↓ per round
+# ## Pass@1, Δ↑ and Δ↓ per round, per benchmark
+#
+# One set of rows per benchmark (`source`) and, when there are several, a pooled set (`all`).
+# Intervals resample problems (95%, percentile bootstrap).
 
 # %%
-table = evaluation.round_table(trajectories, resamples=cfg.evaluation.bootstrap, seed=cfg.seed)
+sources = {p.id: p.source for p in problems}
+bootstrap = {"resamples": cfg.evaluation.bootstrap, "seed": cfg.seed}
+table = evaluation.per_benchmark(evaluation.round_table, trajectories, sources, **bootstrap)
 tables.write_table(table, cfg.paths.tables_dir / stages.TABLE_ROUNDS, validate=evaluation.check_delta_identity)
 final = evaluation.percent(evaluation.final_rows(table))
 tables.write_table(final, cfg.paths.tables_dir / stages.TABLE_FINAL, validate=evaluation.check_delta_identity)
-final[[*evaluation.ROUND_COLUMNS, f"{evaluation.PASS} lo", f"{evaluation.PASS} hi", "excluded"]]
+final[["source", *evaluation.ROUND_COLUMNS, f"{evaluation.PASS} lo", f"{evaluation.PASS} hi", "excluded"]]
+
+# %% [markdown]
+# ## Pass@k
+#
+# The unbiased estimator over each problem's samples, for k up to the samples per problem, of the
+# final solutions (zero-shot: the first answers).
+
+# %%
+ks = range(1, cfg.evaluation.samples_per_problem + 1)
+pass_at_k = evaluation.per_benchmark(evaluation.pass_at_k_table, trajectories, sources, ks=ks)
+tables.write_table(pass_at_k, cfg.paths.tables_dir / stages.TABLE_PASS_AT_K)
+pass_at_k
 
 # %%
 colors = plots.colors_for([m.name for m in methods])
-plots.save_figure(plots.plot_pass_by_round(table, title=f"Pass@1 by round ({cfg.name})", colors=colors),
+overall = evaluation.pooled_rows(table)
+plots.save_figure(plots.plot_pass_by_round(overall, title=f"Pass@1 by round ({cfg.name})", colors=colors),
                   cfg.paths.figures_dir / stages.FIG_PASS_BY_ROUND)
-plots.save_figure(plots.plot_deltas(evaluation.final_rows(table), title="Δ↑ and Δ↓ after the last round"),
+plots.save_figure(plots.plot_deltas(evaluation.final_rows(overall), title="Δ↑ and Δ↓ after the last round"),
                   cfg.paths.figures_dir / stages.FIG_DELTAS)
 
 # %% [markdown]
 # ## Discrimination: are the critics' judgments right?
 
 # %%
-discrimination = evaluation.discrimination_table(trajectories)
+discrimination = evaluation.per_benchmark(evaluation.discrimination_table, trajectories, sources)
 if len(discrimination):
     tables.write_table(discrimination, cfg.paths.tables_dir / stages.TABLE_DISCRIMINATION)
 discrimination
+
+# %% [markdown]
+# ## Which differences are real?
+#
+# Every method against self-critique on the same problems: the paired difference of Pass@1, Δ↑,
+# Δ↓ and of the judgments' macro F1, with a bootstrap interval over problems (one draw serves both
+# methods). `excludes 0` marks a difference whose interval lies on one side of zero.
+
+# %%
+differences = evaluation.per_benchmark(evaluation.difference_table, trajectories, sources,
+                                       baseline=evaluation.SELF_CRITIQUE, **bootstrap)
+if len(differences):
+    tables.write_table(differences, cfg.paths.tables_dir / stages.TABLE_DIFFERENCES)
+differences
 
 # %% [markdown]
 # ## Pairwise accuracy (Maj@k)
@@ -146,7 +178,8 @@ majority
 # %%
 stages.write_metrics(cfg.paths.root, stages.EvaluationMetrics(
     problems=len(problems), rounds=cfg.evaluation.rounds, methods=[m.name for m in methods], skipped=skipped,
-    excluded_infra=dict(excluded), final=final[list(evaluation.ROUND_COLUMNS)].to_dict(orient="records"),
+    excluded_infra=dict(excluded), final=final[["source", *evaluation.ROUND_COLUMNS]].to_dict(orient="records"),
+    pass_at_k=pass_at_k.to_dict(orient="records"), differences=differences.to_dict(orient="records"),
     discrimination=discrimination.to_dict(orient="records"), pairs=len(pairs),
     majority=majority.to_dict(orient="records"),
 ))

@@ -236,6 +236,11 @@ class GRPOSection:
     TRL's ``mask_truncated_completions``). They still count, with reward 0, in their group's mean.
     Without it a small critic's long cut-off critiques dominate a token-averaged loss with negative
     advantages, and pushing their tokens down can flatten it into rambling that never reaches a judgment."""
+    judgment_gate: bool = False
+    """Give a critique without a parseable ``Overall judgment`` reward 0 without revising it. The
+    paper's reward is only whether the revision passes, so the default revises every critique; the
+    gate (an earlier choice of this project) turns GRPO on a small critic into a format reward. 05
+    reports what the gate would change: the mean reward of critiques without a judgment."""
     lora: bool = False
     use_vllm: bool = False
     use_unsloth: bool = False
@@ -255,7 +260,8 @@ class CRLSection:
     max_steps: int | None = None
     """GRPO steps of each CRL run (None: ``grpo.max_steps``); the other GRPO settings are shared."""
     label_threshold: float = 0.8
-    """A candidate solution is labelled correct when its pass rate exceeds this."""
+    """A candidate solution is labelled correct when its pass rate exceeds this (the source of 0.8:
+    :func:`criticlab.crl.crl_rows`)."""
     format_warmup_epochs: int = 0
     """Epochs of SFT on bare ``\\conclusion{T|F}`` answers with random labels before CRL (0: none),
     for policies too small to follow the format (see :func:`criticlab.crl.warmup.format_warmup_rows`)."""

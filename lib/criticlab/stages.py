@@ -134,6 +134,8 @@ FIG_SIMILARITY = "08_similarity"
 TABLE_DATA_SOURCES = "01_data_sources"
 TABLE_ROUNDS = "07_rounds"
 TABLE_FINAL = "07_final"
+TABLE_PASS_AT_K = "07_pass_at_k"
+TABLE_DIFFERENCES = "07_differences"
 TABLE_DISCRIMINATION = "07_discrimination"
 TABLE_MAJORITY = "07_majority"
 TABLE_TRANSITION_RATES = "08_transition_rates"
@@ -263,6 +265,10 @@ class GRPOMetrics(StageMetrics):
     learned: LearningCheck | None = None
     unparsed_per_step: list[float] = field(default_factory=list)
     """Share of each step's critiques without a parseable judgment."""
+    judgment_gate: bool = False
+    unparsed_critiques: int = 0
+    unparsed_reward: float | None = None
+    """Mean reward of the critiques without a judgment: what the judgment gate sets to 0 (NaN: none)."""
     seconds_per_step: dict[str, float] | None = None
 
 
@@ -302,9 +308,13 @@ class EvaluationMetrics(StageMetrics):
     skipped: dict[str, str]
     excluded_infra: dict[str, int]
     final: list[dict[str, Any]]
+    """Final-round Pass@1/Δ↑/Δ↓ (%) per benchmark (``source``) and pooled (``all``)."""
     discrimination: list[dict[str, Any]]
     pairs: int
     majority: list[dict[str, Any]]
+    pass_at_k: list[dict[str, Any]] = field(default_factory=list)
+    differences: list[dict[str, Any]] = field(default_factory=list)
+    """Each method against self-critique: paired differences with intervals (``excludes 0``)."""
 
 
 @dataclass

@@ -6,13 +6,15 @@
 - :func:`quarter_means` and :func:`learning_check` — a training curve's first and last quarter
   and whether their difference exceeds twice its standard error (the rule notebooks 04–06 and
   their metrics records use);
+- :func:`paired_bootstrap` — the difference of two methods' statistic on the same problems, with
+  a percentile interval from resampling problems once for both (a paired comparison);
 - :func:`percentile` — of timings, for the benchmarks.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -133,3 +135,52 @@ def percentile(values: Sequence[float], q: float) -> float:
     low = int(position)
     high = min(low + 1, len(data) - 1)
     return data[low] + (data[high] - data[low]) * (position - low)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A paired difference ``a − b`` with its bootstrap interval."""
+
+    a: float
+    b: float
+    difference: float
+    lo: float
+    hi: float
+
+    @property
+    def excludes_zero(self) -> bool:
+        """The interval lies wholly above or below 0: the gap is beyond resampling noise."""
+        return (self.lo > 0 or self.hi < 0) and not math.isnan(self.lo)
+
+
+def paired_bootstrap(
+    statistic: Callable[[np.ndarray], tuple[float, float]],
+    problems: int,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Difference:
+    """The difference of two statistics computed on the same problems, and its percentile interval.
+
+    ``statistic(index)`` returns the two methods' values ``(a, b)`` on the problems ``index``
+    (with repeats). Each replicate draws as many problems as there are, with replacement, and
+    hands the same draw to both methods, so what the problems share (their difficulty) cancels in
+    the difference. Replicates whose difference is undefined (NaN) are left out of the interval.
+    """
+    a, b = statistic(np.arange(problems))
+    nan = math.nan
+    if problems == 0 or resamples <= 0:
+        return Difference(a, b, a - b, nan, nan)
+    rng = np.random.default_rng(seed)
+    replicates = []
+    for _ in range(resamples):
+        ra, rb = statistic(rng.integers(0, problems, size=problems))
+        replicates.append(ra - rb)
+    values = np.asarray(replicates, dtype=float)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return Difference(a, b, a - b, nan, nan)
+    alpha = (1.0 - confidence) / 2.0
+    return Difference(a, b, a - b, float(np.percentile(values, 100 * alpha)),
+                      float(np.percentile(values, 100 * (1 - alpha))))

@@ -17,20 +17,32 @@ def as_chat(text: str) -> list[dict]:
     return [{"role": "assistant", "content": text}]
 
 
-def test_ctrl_reward_runs_the_revision(executor, tmp_path) -> None:
+CRITIQUES = ["Analysis: wrong sign.\nOverall judgment: Incorrect",  # judgment → revised → passes → 1
+             "Analysis: I am not sure.",                            # no judgment: still revised (the paper)
+             "Overall judgment: Correct"]                           # judgment → revised → 1
+
+
+def ctrl_reward_of_critiques(executor, tmp_path, **options):
     generator = ScriptedEngine()
-    reward = CTRLReward(generator, executor, log_path=tmp_path / "r.jsonl")
-    critiques = ["Analysis: wrong sign.\nOverall judgment: Incorrect",  # → revision passes → 1
-                 "Analysis: I am not sure.",                            # no judgment → 0, no revision
-                 "Overall judgment: Correct"]                           # judgment → revised → 1
+    reward = CTRLReward(generator, executor, log_path=tmp_path / "r.jsonl", **options)
     rows = [json.dumps(ADD.to_dict()), json.dumps(ECHO.to_dict()), json.dumps(ADD.to_dict())]
-    rewards = reward(prompts=["p"] * 3, completions=[as_chat(c) for c in critiques], problem=rows,
+    rewards = reward(prompts=["p"] * 3, completions=[as_chat(c) for c in CRITIQUES], problem=rows,
                      response=[fenced(WRONG["add"]), fenced(WRONG["echo"]), fenced(RIGHT["add"])])
-    assert rewards == [1.0, 0.0, 1.0]
-    assert generator.samples == 2  # the critique without a judgment cost no generation
-    log = read_jsonl(tmp_path / "r.jsonl")
-    assert [r["outcome"] for r in log] == ["Accepted", "no judgment", "Accepted"]
+    return rewards, generator.samples, read_jsonl(tmp_path / "r.jsonl")
+
+
+def test_ctrl_reward_revises_every_critique(executor, tmp_path) -> None:
+    rewards, samples, log = ctrl_reward_of_critiques(executor, tmp_path)
+    assert rewards == [1.0, 1.0, 1.0] and samples == 3  # the reward is whether the revision passes
+    assert [r["outcome"] for r in log] == ["Accepted"] * 3
     assert [r["judgment"] for r in log] == ["incorrect", None, "correct"] and {r["step"] for r in log} == {0}
+
+
+def test_the_judgment_gate_scores_a_critique_without_judgment_zero_unrevised(executor, tmp_path) -> None:
+    rewards, samples, log = ctrl_reward_of_critiques(executor, tmp_path, judgment_gate=True)
+    assert rewards == [1.0, 0.0, 1.0]
+    assert samples == 2  # the critique without a judgment cost no generation
+    assert [r["outcome"] for r in log] == ["Accepted", "no judgment", "Accepted"]
 
 
 def test_ctrl_reward_never_scores_an_infrastructure_failure(executor) -> None:
@@ -78,10 +90,10 @@ def test_completion_text_accepts_strings_and_chat() -> None:
     assert completion_text("a") == "a" and completion_text(as_chat("b")) == "b"
 
 
-def test_per_step_reward_and_verdict_accuracy(executor, tmp_path) -> None:
+def test_per_step_reward_and_judgment_accuracy(executor, tmp_path) -> None:
     from criticlab.training.reward_log import per_step
 
-    reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / "r.jsonl")
+    reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / "r.jsonl", judgment_gate=True)
     reward.score(["Overall judgment: Incorrect", "Overall judgment: Correct"], [ADD, ADD], ["x", "y"],
                  passed=[False, False])
     reward.score(["no judgment here", "Overall judgment: Correct"], [ADD, ADD], ["x", "y"], passed=[True, True])

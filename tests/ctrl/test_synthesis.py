@@ -107,3 +107,30 @@ def test_balance_is_deterministic_and_keeps_order() -> None:
     first = balance(items, key=str, seed=1)
     assert sorted(first) == ["a", "b", "c"] and first == balance(items, key=str, seed=1)
     assert balance(list("aaa"), key=str) == list("aaa")
+
+
+def test_critiques_that_quote_the_hints_failing_test_are_dropped() -> None:
+    from criticlab.sandbox.types import ExecResult, TestRecord, Verdict
+
+    tests = [TestRecord(index=0, kind="stdio", verdict=Verdict.ACCEPTED),
+             TestRecord(index=1, kind="stdio", verdict=Verdict.WRONG_ANSWER, input="120 7 19 44\n",
+                        expected="190\n", actual="189\n")]
+    result = ExecResult(Verdict.WRONG_ANSWER, 1, 2, tests)
+    hint = prompts.execution_hint(result)
+    assert "120 7 19 44" in hint
+
+    def critiqued(text: str) -> SynthesisRecord:
+        return SynthesisRecord(problem_id="echo", sample=0, response="", code="x", result=result, hint=hint,
+                               critique=f"Analysis:\n{text}\nImprovement suggestions:\nfix it\nOverall judgment: Incorrect",
+                               judgment="incorrect")
+
+    assert ctrl.drop_reason(critiqued("On the input 120  7 19\n44 it prints one too few.")) == "quotes_hint_test"
+    # the expected output is short (3 characters): naming it is not counted as a quote
+    assert ctrl.drop_reason(critiqued("The sum is off by one, so 190 becomes 189.")) == ""
+    assert ctrl.drop_reason(critiqued("As the hint shows, the sum is off by one.")) == "mentions_hint"
+
+
+def test_quotes_test_folds_whitespace_and_ignores_short_values() -> None:
+    assert prompts.quotes_test("input was [1, 2,\n 3, 4]", ["[1, 2, 3, 4]"])
+    assert not prompts.quotes_test("returns 3 instead of 4", ["3", "4"])  # too short to tell a quote
+    assert not prompts.quotes_test("the loop stops early", [])

@@ -318,3 +318,71 @@ def test_markdown_escapes_pipes_and_blanks_nan() -> None:
     md = tables.to_markdown(pd.DataFrame({"a": ["x|y"], "b": [math.nan]}))
     assert r"x\|y" in md and md.splitlines()[2].rstrip().endswith("|")
     assert "nan" not in md
+
+
+# -- per benchmark -------------------------------------------------------------------------------
+
+
+def test_tables_per_benchmark_with_a_pooled_extra() -> None:
+    ts = [traj("wc", "h1", method="a"), traj("cc", "h2", method="a"), traj("ww", "m1", method="a"),
+          traj("cw", "m2", method="a")]
+    sources = {"h1": "humaneval", "h2": "humaneval", "m1": "mbpp", "m2": "mbpp"}
+    table = evaluation.per_benchmark(evaluation.round_table, ts, sources, resamples=0)
+    assert list(table.columns[:2]) == ["source", "method"]
+    final = evaluation.final_rows(table).set_index("source")
+    assert final.loc["humaneval", "pass@1"] == 1.0 and final.loc["humaneval", "Δ↑"] == 0.5
+    assert final.loc["mbpp", "pass@1"] == 0.0 and final.loc["mbpp", "Δ↓"] == 0.5
+    assert final.loc[evaluation.POOLED, "pass@1"] == 0.5 and final.loc[evaluation.POOLED, "n"] == 4
+    evaluation.check_delta_identity(evaluation.percent(table))  # per (source, method)
+    passk = evaluation.per_benchmark(evaluation.pass_at_k_table, ts, sources, ks=(1,))
+    assert passk.set_index("source").loc["mbpp", "pass@k"] == 0.0
+    one = evaluation.per_benchmark(evaluation.round_table, ts[:2], sources, resamples=0)
+    assert set(one["source"]) == {"humaneval"}  # a single benchmark needs no pooled rows
+    with pytest.raises(KeyError, match="m1"):
+        evaluation.per_benchmark(evaluation.round_table, ts, {"h1": "x", "h2": "x"}, resamples=0)
+
+
+def test_pass_at_k_by_hand() -> None:
+    # 5 samples, 2 correct: P(some correct among 2 drawn) = 1 − C(3,2)/C(5,2) = 1 − 3/10
+    assert evaluation.pass_at_k(5, 2, 2) == pytest.approx(0.7)
+
+
+# -- tested differences --------------------------------------------------------------------------
+
+
+def test_a_difference_beyond_noise_excludes_zero_and_one_within_it_does_not() -> None:
+    problems = [f"p{i}" for i in range(20)]
+    # the method fixes every problem the baseline leaves wrong: +100 points, every resample agrees
+    better = [traj("wc", p, method="critic") for p in problems] + [traj("ww", p, method="base") for p in problems]
+    diff = evaluation.difference_table(better, "base", resamples=200).set_index("statistic")
+    assert diff.loc["pass@1", "difference"] == 1.0 and diff.loc["pass@1", "excludes 0"]
+    assert diff.loc["pass@1", "lo"] == 1.0 and diff.loc["pass@1", "problems"] == 20
+    # half the problems go one way, half the other: a difference of 0 with an interval around it
+    mixed = ([traj("wc" if i % 2 else "ww", p, method="critic") for i, p in enumerate(problems)]
+             + [traj("ww" if i % 2 else "wc", p, method="base") for i, p in enumerate(problems)])
+    diff = evaluation.difference_table(mixed, "base", resamples=200).set_index("statistic")
+    assert diff.loc["pass@1", "difference"] == 0.0 and not diff.loc["pass@1", "excludes 0"]
+    assert diff.loc["pass@1", "lo"] < 0 < diff.loc["pass@1", "hi"]
+    assert "macro F1" not in diff.index  # neither method judged anything
+
+
+def test_difference_of_judgment_f1_is_paired_on_the_critiqued_solutions() -> None:
+    def judged(pid: str, method: str, judgment: str, correct: bool) -> Trajectory:
+        return Trajectory(pid, 0, method, [rnd(correct, judgment), rnd(correct)])
+
+    ts = []
+    for i in range(12):
+        correct = i % 2 == 0
+        truth = "correct" if correct else "incorrect"
+        ts += [judged(f"p{i}", "critic", truth, correct), judged(f"p{i}", "base", "correct", correct)]
+    diff = evaluation.difference_table(ts, "base", resamples=200).set_index("statistic")
+    # the critic is always right (F1 1); the baseline always says Correct (F1 (2/3 + 0) / 2 = 1/3)
+    assert diff.loc["macro F1", "value"] == 1.0 and diff.loc["macro F1", "baseline value"] == pytest.approx(1 / 3)
+    assert diff.loc["macro F1", "excludes 0"]
+
+
+def test_paired_bootstrap_uses_one_draw_for_both_statistics() -> None:
+    values = np.arange(10.0)
+    d = stats.paired_bootstrap(lambda i: (values[i].mean() + 1.0, values[i].mean()), 10, resamples=50)
+    assert (d.difference, d.lo, d.hi) == pytest.approx((1.0, 1.0, 1.0))  # the problems' spread cancels
+    assert d.excludes_zero

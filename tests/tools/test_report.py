@@ -31,7 +31,7 @@ def test_summary_of_a_partial_run(tmp_path) -> None:
     assert "difference +0.300 ± 0.100 (1 s.e.): above its noise" in text
     assert "Seconds per step 70.0: sampling 25.0 s, revision 20.0 s" in text
     assert "| zero_shot | 80.0 |" in text
-    assert text.count("(not written)") == 3  # discrimination, Maj@k, transition rates
+    assert text.count("(not written)") == 4  # differences, discrimination, Maj@k, transition rates
 
 
 def test_summary_of_nothing(tmp_path) -> None:

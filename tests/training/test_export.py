@@ -37,7 +37,8 @@ def test_compute_score_for_each_task(tmp_path, monkeypatch) -> None:
     verl_reward.set_generator(ScriptedEngine())
     try:
         assert verl_reward.compute_score("criticlab/ctrl", "Overall judgment: Incorrect", truth[0]) == 1.0
-        assert verl_reward.compute_score("criticlab/ctrl", "no verdict", truth[0]) == 0.0
+        # a critique without a judgment is revised too: the scripted generator then fixes the code
+        assert verl_reward.compute_score("criticlab/ctrl", "no judgment here", truth[0]) == 1.0
         assert verl_reward.compute_score("criticlab/crl", "\\conclusion{F}", truth[1]) == 1.0
         assert verl_reward.compute_score("criticlab/code", fenced(RIGHT["add"]), truth[2]) == 1.0
     finally:

@@ -115,7 +115,9 @@ def test_grpo_with_the_ctrl_reward_runs_and_logs(tmp_path, executor) -> None:
     assert result.global_step == 2 and (result.final_dir / "config.json").is_file()
     rewards = [json.loads(line) for line in (tmp_path / stages.REWARDS).read_text().splitlines()]
     assert len(rewards) == 2 * 2 * 2  # steps × prompts × group
-    assert all(r["reward"] == 0.0 and r["outcome"] == "no judgment" for r in rewards)  # random weights: no judgment
+    # random weights write no judgment; every critique is revised all the same (the scripted
+    # generator then fixes the code), so the reward is the revision's
+    assert all(r["judgment"] is None and r["outcome"] == "Accepted" and r["reward"] == 1.0 for r in rewards)
     assert result.series("reward")
 
 

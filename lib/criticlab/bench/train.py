@@ -66,7 +66,7 @@ def bench_train(args: argparse.Namespace) -> int:
         rows, source = rl_rows_for(cfg, executor, 3 * cfg.grpo.prompts_per_step * args.steps)
         print(f"RL rows: {len(rows)} from {source}")
         generator = engine_for(cfg, "generator", cached=False)
-        reward = ctrl.CTRLReward(generator, executor, sampling_for(cfg, "revision"))
+        reward = ctrl.CTRLReward(generator, executor, sampling_for(cfg, "revision"), judgment_gate=cfg.grpo.judgment_gate)
         timer = StepTimer(reward)
         training.train_grpo(
             start, ctrl.grpo_rows(rows, source), reward, cfg.grpo, Path(tmp) / "grpo",

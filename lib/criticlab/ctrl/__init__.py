@@ -16,6 +16,7 @@ from criticlab.ctrl.synthesis import (
     DROP_REASONS,
     SynthesisOptions,
     SynthesisRecord,
+    drop_reason,
     load_records,
     synthesize,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "balance",
     "build_rl_rows",
     "build_sft_rows",
+    "drop_reason",
     "grpo_rows",
     "load_records",
     "read_sft_rows",

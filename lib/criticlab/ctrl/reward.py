@@ -2,8 +2,9 @@
 
 The generator revises greedily under each sampled critique (all critiques of a batch in one
 generator call), the sandbox runs every revision in one batch, and the reward is 1 when the
-revision passes every test, else 0. A critique without a parseable judgment gets 0 without a
-revision. An infrastructure failure returns ``None`` (TRL leaves it out of the reward
+revision passes every test, else 0 — as in the paper, whether or not the critique ends on a
+parseable judgment. With ``judgment_gate`` a critique without one gets 0 without a revision
+(an option, off by default; see :attr:`criticlab.config.GRPOSection.judgment_gate`). An infrastructure failure returns ``None`` (TRL leaves it out of the reward
 statistics), so it is never scored as the critic's failure.
 """
 
@@ -33,11 +34,13 @@ class CTRLReward(_Logged):
         executor: Executor,
         sampling: SamplingParams | None = None,
         log_path: str | Path | None = None,
+        judgment_gate: bool = False,
     ) -> None:
         super().__init__(log_path)
         self.generator = generator
         self.executor = executor
         self.sampling = sampling or SamplingParams(temperature=0.0)
+        self.judgment_gate = judgment_gate
 
     def check(self) -> None:
         """Before training: the generator must answer (an unreachable server stops here, named)."""
@@ -60,7 +63,7 @@ class CTRLReward(_Logged):
         is only logged, so judgment accuracy can be followed during training."""
         started = time.perf_counter()
         judgments = [prompts.parse_judgment(c) for c in critiques]
-        todo = [i for i, v in enumerate(judgments) if v is not None]
+        todo = [i for i, v in enumerate(judgments) if v is not None or not self.judgment_gate]
         convs = [prompts.revision_conversation(problems[i], responses[i], critiques[i]) for i in todo]
         revisions = self.generator.generate(convs, self.sampling, n=1) if convs else []
         self._timed("revision", started)

@@ -7,6 +7,8 @@ executed, so every critique carries its measured effect. Filters, each counted:
 
 1. ``hint_too_long`` — hints over ``max_hint_chars`` (the paper: 1000) are dropped;
 2. ``mentions_hint`` — critiques that refer to the hint leak it, and are dropped;
+   ``quotes_hint_test`` — so do critiques that quote the failing test's input or expected output
+   from the hint verbatim (:func:`criticlab.rollout.prompts.quotes_test`);
 3. ``no_judgment`` — critiques without a parseable final ``Overall judgment`` line;
 4. ``judgment_contradicts_execution`` — a hinted critic that still judges wrongly teaches wrongly.
 
@@ -29,7 +31,7 @@ from criticlab.rollout.loop import execute, zero_shot
 from criticlab.sandbox import Executor
 from criticlab.sandbox.types import ExecResult
 
-DROP_REASONS = ("hint_too_long", "mentions_hint", "no_judgment", "judgment_contradicts_execution", "infra_error")
+DROP_REASONS = ("hint_too_long", "mentions_hint", "quotes_hint_test", "no_judgment", "judgment_contradicts_execution", "infra_error")
 
 
 @dataclass
@@ -136,13 +138,24 @@ def _synthesize_chunk(
     for record, rnd in zip(revise, revised):
         record.revision, record.revision_code, record.revision_result = rnd.response, rnd.code, rnd.result
     for record in to_critique:
-        record.dropped = _filter_reason(record)
+        record.dropped = drop_reason(record)
     return records
 
 
-def _filter_reason(record: SynthesisRecord) -> str:
+def _hint_test_values(record: SynthesisRecord) -> list[str]:
+    """The failing test's input and expected output, where the hint showed them (a wrong answer)."""
+    failure = record.result.first_failure
+    if failure is None:
+        return []
+    return [v for v in (failure.input, failure.expected) if v and v in record.hint]
+
+
+def drop_reason(record: SynthesisRecord) -> str:
+    """Why synthesis drops a critiqued record (one of :data:`DROP_REASONS`), or empty to keep it."""
     if prompts.mentions_hint(record.critique):
         return "mentions_hint"
+    if prompts.quotes_test(record.critique, _hint_test_values(record)):
+        return "quotes_hint_test"
     if record.judgment is None:
         return "no_judgment"
     if (record.judgment == "correct") != record.passed:

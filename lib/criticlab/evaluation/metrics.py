@@ -15,9 +15,9 @@ pairwise accuracy and Maj@k. The counting rules shared with analysis are in
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ from criticlab.rollout.outcomes import (
     split_infra,
 )
 from criticlab.rollout.trajectory import Trajectory
-from criticlab.stats import bootstrap_ratio
+from criticlab.stats import bootstrap_ratio, paired_bootstrap
 
 Ties = Literal["half", "wrong"]
 
@@ -182,9 +182,14 @@ def _method_rows(
     return rows
 
 
+def _group_keys(table: pd.DataFrame) -> list[str]:
+    """A table's rows belong to a method, per benchmark when it has a ``source`` column."""
+    return ["source", "method"] if "source" in table.columns else ["method"]
+
+
 def final_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The last round of each method (the "final solution" row of a per-round table)."""
-    last = table.groupby("method", sort=False)["round"].transform("max")
+    """The last round of each method (per benchmark when the table has one row set per source)."""
+    last = table.groupby(_group_keys(table), sort=False)["round"].transform("max")
     return table[table["round"] == last].reset_index(drop=True)
 
 
@@ -207,7 +212,8 @@ def check_delta_identity(table: pd.DataFrame, tolerance: float = IDENTITY_TOLERA
         raise DeltaIdentityError(f"table lacks the columns {sorted(missing)}")
     scale = float(table.attrs.get("scale", 1.0))
     slack = tolerance * scale
-    for method, rows in table.groupby("method", sort=False):
+    for key, rows in table.groupby(_group_keys(table), sort=False):
+        method = " · ".join(map(str, key)) if isinstance(key, tuple) else key
         base = rows[rows["round"] == 0]
         if len(base) and (abs(base[UP].iloc[0]) > slack or abs(base[DOWN].iloc[0]) > slack):
             raise DeltaIdentityError(f"{method}: Δ↑/Δ↓ of round 0 must be 0")
@@ -335,3 +341,139 @@ def percent(df: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFr
         out[column] = out[column] * 100.0
     out.attrs["scale"] = float(df.attrs.get("scale", 1.0)) * 100.0
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Per benchmark
+# --------------------------------------------------------------------------------------------
+
+POOLED = "all"
+"""The ``source`` of the rows that pool every benchmark (an extra beside the per-benchmark rows)."""
+
+
+def per_benchmark(
+    table: Callable[..., pd.DataFrame], trajectories: Iterable[Trajectory], sources: Mapping[str, str], **options: Any
+) -> pd.DataFrame:
+    """``table(trajectories, **options)`` once per benchmark, with a leading ``source`` column, and
+    once more pooled (``source`` = :data:`POOLED`) when there is more than one benchmark.
+
+    ``sources`` maps each problem id to its benchmark (:attr:`criticlab.data.types.Problem.source`);
+    every trajectory's problem must be in it, so no sample is silently dropped.
+    """
+    trajectories = list(trajectories)
+    unknown = sorted({t.problem_id for t in trajectories} - set(sources))
+    if unknown:
+        raise KeyError(f"no benchmark (source) for problem(s) {unknown[:5]}")
+    groups: dict[str, list[Trajectory]] = {}
+    for t in trajectories:
+        groups.setdefault(sources[t.problem_id], []).append(t)
+    if len(groups) > 1:
+        groups[POOLED] = trajectories
+    frames = [table(group, **options).assign(source=source) for source, group in groups.items()]
+    out = pd.concat(frames, ignore_index=True) if frames else table([], **options).assign(source=[])
+    out = out[["source", *(c for c in out.columns if c != "source")]]
+    out.attrs.update(frames[0].attrs if frames else {})
+    return out
+
+
+def pooled_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows over every benchmark: the pooled ones, or all rows when there was one benchmark."""
+    if "source" not in table.columns:
+        return table
+    sources = set(table["source"])
+    keep = POOLED if POOLED in sources else next(iter(sources), None)
+    return table[table["source"] == keep].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Tested differences: every method against a baseline, on the same problems
+# --------------------------------------------------------------------------------------------
+
+MACRO_F1 = "macro F1"
+DIFFERENCE_COLUMNS = ("method", "baseline", "statistic", "value", "baseline value", "difference", "lo", "hi",
+                      "excludes 0", "problems")
+
+
+@dataclass
+class _PerProblem:
+    """One method's per-problem sums: samples, final correct, Δ↑, Δ↓, and round-0 judgments."""
+
+    samples: np.ndarray
+    correct: np.ndarray
+    up: np.ndarray
+    down: np.ndarray
+    judged: list[list[tuple[str | None, bool]]]
+
+
+def _per_problem(group: Sequence[Trajectory], ids: Sequence[str], rounds: int | None) -> _PerProblem:
+    index = {pid: i for i, pid in enumerate(ids)}
+    last = max_round(group) if rounds is None else rounds
+    out = _PerProblem(*(np.zeros(len(ids)) for _ in range(4)), judged=[[] for _ in ids])
+    for t in group:
+        i = index[t.problem_id]
+        before, after = t.correct_after(0), t.correct_after(last)
+        out.samples[i] += 1
+        out.correct[i] += after
+        out.up[i] += after and not before
+        out.down[i] += before and not after
+        if t.rounds and t.rounds[0].critique is not None:
+            out.judged[i].append((t.rounds[0].judgment, t.rounds[0].correct))
+    return out
+
+
+def _share(values: np.ndarray, samples: np.ndarray) -> Callable[[np.ndarray], float]:
+    def statistic(index: np.ndarray) -> float:
+        n = samples[index].sum()
+        return float(values[index].sum() / n) if n else math.nan
+    return statistic
+
+
+def _macro_f1(judged: list[list[tuple[str | None, bool]]]) -> Callable[[np.ndarray], float]:
+    def statistic(index: np.ndarray) -> float:
+        pairs = [pair for i in index for pair in judged[i]]
+        if not pairs:
+            return math.nan
+        return discrimination([j for j, _ in pairs], [c for _, c in pairs]).macro_f1
+    return statistic
+
+
+def difference_table(
+    trajectories: Iterable[Trajectory],
+    baseline: str,
+    *,
+    rounds: int | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Every method against ``baseline``: the paired difference of Pass@1, Δ↑, Δ↓ (final round) and
+    of the macro F1 of round-0 judgments, with a bootstrap interval over the problems both ran.
+
+    ``excludes 0`` marks a difference whose interval lies wholly on one side of zero. Methods are
+    compared on their common problems only (``problems``), every sample of a problem drawn with it;
+    infrastructure errors are left out as everywhere. F1 rows appear when both methods judged.
+    """
+    scored, _ = split_infra(trajectories)
+    groups = by_method(scored)
+    if baseline not in groups:
+        return pd.DataFrame(columns=DIFFERENCE_COLUMNS)
+    rows = []
+    for method, group in groups.items():
+        if method == baseline:
+            continue
+        ids = sorted({t.problem_id for t in group} & {t.problem_id for t in groups[baseline]})
+        ours = _per_problem([t for t in group if t.problem_id in set(ids)], ids, rounds)
+        theirs = _per_problem([t for t in groups[baseline] if t.problem_id in set(ids)], ids, rounds)
+        statistics = {
+            PASS: (_share(ours.correct, ours.samples), _share(theirs.correct, theirs.samples)),
+            UP: (_share(ours.up, ours.samples), _share(theirs.up, theirs.samples)),
+            DOWN: (_share(ours.down, ours.samples), _share(theirs.down, theirs.samples)),
+        }
+        if any(ours.judged) and any(theirs.judged):
+            statistics[MACRO_F1] = (_macro_f1(ours.judged), _macro_f1(theirs.judged))
+        for name, (a, b) in statistics.items():
+            d = paired_bootstrap(lambda index, a=a, b=b: (a(index), b(index)), len(ids),
+                                 resamples=resamples, seed=seed, confidence=confidence)
+            rows.append(dict(zip(DIFFERENCE_COLUMNS, (method, baseline, name, d.a, d.b, d.difference, d.lo, d.hi,
+                                                      d.excludes_zero, len(ids)))))
+    return pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS)

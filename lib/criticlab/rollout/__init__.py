@@ -43,6 +43,7 @@ from criticlab.rollout.outcomes import (
 from criticlab.rollout.prompts import (
     CRITIQUE_FORMAT,
     FINALIZE,
+    MIN_QUOTED_CHARS,
     Conclusion,
     Judgment,
     conclusion_of,
@@ -60,6 +61,7 @@ from criticlab.rollout.prompts import (
     mentions_hint,
     parse_conclusion,
     parse_judgment,
+    quotes_test,
     revision_conversation,
 )
 from criticlab.rollout.trajectory import (
@@ -69,6 +71,7 @@ from criticlab.rollout.trajectory import (
     Trajectory,
     load_stage_trajectories,
     load_trajectories,
+    rename_legacy_judgment,
     revises_every_round,
     stops_when_correct,
 )
@@ -77,6 +80,7 @@ __all__ = [
     "CRITIC_MODES",
     "CRITIQUE_FORMAT",
     "FINALIZE",
+    "MIN_QUOTED_CHARS",
     "NO_CODE",
     "STOP_SUFFIX",
     "TRANSITIONS",
@@ -116,6 +120,8 @@ __all__ = [
     "mentions_hint",
     "parse_conclusion",
     "parse_judgment",
+    "quotes_test",
+    "rename_legacy_judgment",
     "revises_every_round",
     "revision_conversation",
     "run_in_chunks",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable
 from typing import Literal
 
 from criticlab.data.types import Problem
@@ -122,6 +123,23 @@ _HINT_MENTION = re.compile(r"\bhints?\b|\bprivate hint\b", re.IGNORECASE)
 def mentions_hint(critique: str) -> bool:
     """True when a critique leaks the hint (the paper drops such critiques)."""
     return bool(_HINT_MENTION.search(critique))
+
+
+MIN_QUOTED_CHARS = 8
+"""Shortest test value (whitespace folded) whose verbatim presence in a critique counts as a quote:
+a short value such as ``3`` or ``True`` turns up in critiques for reasons of its own."""
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split())
+
+
+def quotes_test(critique: str, values: Iterable[str], min_chars: int = MIN_QUOTED_CHARS) -> bool:
+    """True when a critique repeats one of the hint's test ``values`` (its input or expected output)
+    verbatim, whitespace folded. Such a critique leaks the execution the critic will not see at
+    test time as surely as one that says "the hint", so synthesis drops it too."""
+    text = _folded(critique)
+    return any(len(v) >= min_chars and v in text for v in map(_folded, values))
 
 
 # --------------------------------------------------------------------------------------------

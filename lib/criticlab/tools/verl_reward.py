@@ -4,7 +4,8 @@ Point verl at this file (``custom_reward_function.path=<this file>``,
 ``custom_reward_function.name=compute_score``) to train on parquet written by
 :func:`criticlab.training.verl.write_verl_parquet`. The scores are the workbook's own rewards:
 
-- ``critique`` (CTRL): the generator revises under the critique and the revision must pass; the
+- ``critique`` (CTRL): the generator revises under the critique (every critique, as in the paper:
+  verl runs without the judgment gate) and the revision must pass; the
   generator is an OpenAI-compatible server named by ``CRITICLAB_GENERATOR_URL`` and
   ``CRITICLAB_GENERATOR_MODEL`` (e.g. a ``vllm serve`` next to the trainer);
 - ``crl``: the final ``\\conclusion{T|F}`` must match the label;

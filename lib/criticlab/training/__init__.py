@@ -30,6 +30,7 @@ from criticlab.training.reward_log import (
     completion_text,
     per_step,
     problem_of,
+    unanswered_reward,
 )
 from criticlab.training.step_timer import (
     PARTS,
@@ -88,6 +89,7 @@ __all__ = [
     "summarize",
     "train_grpo",
     "train_sft",
+    "unanswered_reward",
     "validate_grpo",
     "verl_row",
     "weights_digest",

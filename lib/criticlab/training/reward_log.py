@@ -139,3 +139,12 @@ def per_step(records: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
             "unparsed": sum(not r.answered for r in group) / len(group),
         })
     return out
+
+
+def unanswered_reward(records: Sequence[dict[str, Any]]) -> tuple[int, float]:
+    """How many logged samples had no parseable judgment (or conclusion), and their mean reward
+    (NaN when there are none, or none was scored). With the CTRL reward revising every critique,
+    this is what the judgment gate would have set to 0."""
+    unanswered = [r for r in map(RewardRecord.from_dict, records) if not r.answered]
+    scored = [r.reward for r in unanswered if r.reward is not None]
+    return len(unanswered), (sum(scored) / len(scored) if scored else float("nan"))
