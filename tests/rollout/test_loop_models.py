@@ -55,7 +55,7 @@ def test_tiny_model_trajectories_are_complete_and_cached(tiny, executor, tmp_pat
 
 DRIVER = textwrap.dedent("""
     import sys, time
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = [{tests!r}, {here!r}]  # scripted.py, and this test module
     from scripted import ADD, ECHO
     from criticlab.llm.cache import CachedEngine
     from criticlab.llm.hf import HFEngine
@@ -79,7 +79,8 @@ DRIVER = textwrap.dedent("""
 def test_killed_run_resumes_without_repeating_work(tiny, executor, tmp_path) -> None:
     out, cache = tmp_path / "t.jsonl", tmp_path / "cache.sqlite"
     script = tmp_path / "driver.py"
-    script.write_text(DRIVER.format(tests=str(Path(__file__).parents[1]), cache=str(cache), out=str(out)))
+    script.write_text(DRIVER.format(tests=str(Path(__file__).parents[1]), here=str(Path(__file__).parent),
+                                    cache=str(cache), out=str(out)))
     proc = subprocess.Popen([sys.executable, str(script)], start_new_session=True)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:
