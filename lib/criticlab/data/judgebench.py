@@ -13,10 +13,14 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from criticlab.data.loading import LoadResult, SkipRow, collect, iter_rows, optional, require
+from criticlab.data.loading import LoadResult, SkipRow, collect, iter_local_rows, iter_rows, optional, require
+from criticlab.data.shipped import JUDGEBENCH_GPT4O, shipped_file
 from criticlab.data.types import SchemaError
 
 HUB_ID = "ScalerLab/JudgeBench"
+SHIPPED = "judgebench"
+"""Where JudgeBench is read from by default: its 350 GPT-4o pairs shipped with the package (offline;
+see :mod:`criticlab.data.shipped`). Pass :data:`HUB_ID` or a local path to read another."""
 LABELS = ("A>B", "B>A")
 
 
@@ -81,7 +85,7 @@ def convert_row(row: dict[str, Any], index: int) -> JudgePair:
 
 
 def load_judgebench(
-    path: str | Path = HUB_ID,
+    path: str | Path = SHIPPED,
     *,
     split: str = "gpt",
     revision: str | None = None,
@@ -96,5 +100,10 @@ def load_judgebench(
             raise SkipRow("other category")
         return pair
 
+    if str(path) == SHIPPED:
+        if split != "gpt":
+            raise ValueError(f"the shipped JudgeBench holds the GPT-4o pairs (split 'gpt'), not {split!r}")
+        file = shipped_file(JUDGEBENCH_GPT4O)
+        return collect("judgebench", str(file), iter_local_rows(file), convert, limit=limit)
     location, rows = iter_rows(path, split=split, revision=revision)
     return collect("judgebench", location, rows, convert, limit=limit)

@@ -23,10 +23,25 @@ import re
 from pathlib import Path
 from typing import Any
 
-from criticlab.data.loading import LoadResult, SkipRow, collect, iter_rows, optional, require, to_json_value
+from criticlab.data.loading import (
+    LoadResult,
+    SkipRow,
+    collect,
+    iter_local_rows,
+    iter_rows,
+    optional,
+    require,
+    to_json_value,
+)
+from criticlab.data.shipped import MBPP, shipped_file
 from criticlab.data.types import Problem, Test
 
 MBPP_HUB_ID = "google-research-datasets/mbpp"
+MBPP_SHIPPED = "mbpp"
+"""Where MBPP is read from by default: the copy shipped with the package (offline; see
+:mod:`criticlab.data.shipped`). Pass :data:`MBPP_HUB_ID` or a local path to read another."""
+MBPP_SPLITS = {"prompt": range(1, 11), "test": range(11, 511), "validation": range(511, 601), "train": range(601, 975)}
+"""MBPP's upstream splits, by task_id (the hub's ``full`` configuration uses the same ranges)."""
 MBPPPLUS_HUB_ID = "evalplus/mbppplus"
 
 _BUILTINS = set(dir(builtins))
@@ -162,14 +177,23 @@ def convert_mbpp_row(row: dict[str, Any], index: int) -> Problem:
 
 
 def load_mbpp(
-    path: str | Path = MBPP_HUB_ID,
+    path: str | Path = MBPP_SHIPPED,
     *,
     split: str = "test",
     revision: str | None = None,
     config_name: str | None = "full",
     limit: int | None = None,
 ) -> LoadResult[Problem]:
-    """Load MBPP from a local file (the original ``mbpp.jsonl`` layout) or the hub."""
+    """Load one MBPP split: by default the shipped copy (offline, checksum-verified), else a local
+    file in the original ``mbpp.jsonl`` layout or the hub."""
+    if str(path) == MBPP_SHIPPED:
+        if split not in MBPP_SPLITS:
+            raise ValueError(f"MBPP has no split {split!r}; its splits are {sorted(MBPP_SPLITS)}")
+        file = shipped_file(MBPP)
+        ids = MBPP_SPLITS[split]
+        rows = ((where, row) for where, row in iter_local_rows(file)
+                if not isinstance(row, dict) or row.get("task_id") in ids)
+        return collect("mbpp", f"{file} ({split})", rows, convert_mbpp_row, limit=limit)
     location, rows = iter_rows(path, split=split, revision=revision, config_name=config_name)
     return collect("mbpp", location, rows, convert_mbpp_row, limit=limit)
 

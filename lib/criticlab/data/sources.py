@@ -76,12 +76,12 @@ register(
     SourceSpec(
         name="mbpp",
         description="MBPP (original layout), assert tests",
-        default_location=mbpp.MBPP_HUB_ID,
+        default_location=mbpp.MBPP_SHIPPED,
         train_split="train",
         eval_split="test",
         revision=None,
         load=lambda loc, split, rev, limit, cfg: mbpp.load_mbpp(
-            loc or mbpp.MBPP_HUB_ID, split=split or "test", revision=rev, limit=limit
+            loc or mbpp.MBPP_SHIPPED, split=split or "test", revision=rev, limit=limit
         ),
     )
 )
@@ -160,12 +160,12 @@ register(
     SourceSpec(
         name="judgebench",
         description="JudgeBench response pairs (pairwise judging), not executable problems",
-        default_location=judgebench.HUB_ID,
+        default_location=judgebench.SHIPPED,
         train_split=None,
         eval_split="gpt",
         revision=None,
         load=lambda loc, split, rev, limit, cfg: judgebench.load_judgebench(
-            loc or judgebench.HUB_ID,
+            loc or judgebench.SHIPPED,
             split=split or "gpt",
             revision=rev,
             category_prefix=_opt(cfg, "judgebench_category", None),
