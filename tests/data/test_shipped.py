@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import socket
 
@@ -52,3 +53,18 @@ def test_a_damaged_shipped_copy_stops_naming_the_file(tmp_path, monkeypatch: pyt
     (copy / shipped.JUDGEBENCH_GPT4O).unlink()
     with pytest.raises(shipped.ShippedDataError, match="missing"):
         load_judgebench()
+
+
+def test_every_shipped_mbpp_reference_solution_passes_in_the_sandbox(executor) -> None:
+    """All 974 reference solutions against the tests the loader parsed (about 5 s on 2 cores).
+
+    One reference is slower than the default 2-second limit: task 123 (the sum of amicable numbers
+    below 10000, computed by trial division); it passes when given 10 seconds.
+    """
+    problems = [p for split in MBPP_SPLITS for p in load_mbpp(split=split).records]
+    assert len(problems) == 974 and all(p.solutions for p in problems)
+    results = executor.run_batch([(p, p.solutions[0]) for p in problems])
+    failed = {p.id: r.verdict.value for p, r in zip(problems, results) if not r.accepted}
+    assert failed == {"mbpp/123": "TimeLimitExceeded"}
+    slow = next(p for p in problems if p.id == "mbpp/123")
+    assert executor.run(dataclasses.replace(slow, time_limit=10.0), slow.solutions[0]).accepted
