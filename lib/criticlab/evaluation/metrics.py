@@ -461,9 +461,10 @@ def difference_table(
     for method, group in groups.items():
         if method == baseline:
             continue
-        ids = sorted({t.problem_id for t in group} & {t.problem_id for t in groups[baseline]})
-        ours = _per_problem([t for t in group if t.problem_id in set(ids)], ids, rounds)
-        theirs = _per_problem([t for t in groups[baseline] if t.problem_id in set(ids)], ids, rounds)
+        common = {t.problem_id for t in group} & {t.problem_id for t in groups[baseline]}
+        ids = sorted(common)
+        ours = _per_problem([t for t in group if t.problem_id in common], ids, rounds)
+        theirs = _per_problem([t for t in groups[baseline] if t.problem_id in common], ids, rounds)
         statistics = {
             PASS: (_share(ours.correct, ours.samples), _share(theirs.correct, theirs.samples)),
             UP: (_share(ours.up, ours.samples), _share(theirs.up, theirs.samples)),

@@ -72,6 +72,14 @@ def make_engine(
     raise EngineError(f"unknown engine backend {backend!r} (llamacpp, hf, openai, vllm)")
 
 
+def _profile_engine(models: ModelsSection, reference: str, backend: str) -> Engine:
+    """``make_engine`` with the profile's context, threads, server URL and dtype."""
+    return make_engine(
+        reference, backend, context_length=models.context_length, threads=models.threads,  # type: ignore[arg-type]
+        openai_base_url=models.openai_base_url, hf_dtype=models.hf_dtype,
+    )
+
+
 _SHARED: dict[tuple, Engine] = {}
 
 
@@ -91,10 +99,7 @@ def engine_for(
     key = (reference, backend, models.context_length, models.threads, models.openai_base_url, models.hf_dtype)
     engine = _SHARED.get(key)
     if engine is None:
-        engine = make_engine(
-            reference, backend, context_length=models.context_length, threads=models.threads,
-            openai_base_url=models.openai_base_url, hf_dtype=models.hf_dtype,
-        )
+        engine = _profile_engine(models, reference, backend)
         _SHARED[key] = engine
     if not cached:
         return engine
@@ -112,7 +117,4 @@ def policy_engine(profile: Profile, model: str) -> Engine:
     """
     models: ModelsSection = profile.models
     backend = "hf" if models.engine == "llamacpp" else models.engine
-    return make_engine(
-        model, backend, context_length=models.context_length, threads=models.threads,
-        openai_base_url=models.openai_base_url, hf_dtype=models.hf_dtype,
-    )
+    return _profile_engine(models, model, backend)
