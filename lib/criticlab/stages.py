@@ -58,6 +58,9 @@ METRICS_FILE = "metrics.json"
 # 01_data (under data/)
 TRAIN_PROBLEMS = "train.jsonl"
 EVAL_PROBLEMS = "eval.jsonl"
+VALIDATION_PROBLEMS = "validation.jsonl"
+"""Training-side problems held out (``data.validation_fraction``): settings are chosen there and
+GRPO's held-out prompts come from there; no stage trains on them."""
 JUDGE_PAIRS = "judge_pairs.jsonl"
 
 # 02_sandbox
@@ -166,7 +169,7 @@ class DataMetrics(StageMetrics):
 
     STAGE: ClassVar[str] = DATA
     counts: dict[str, Any]
-    """Problems per split (``train``, ``eval``) and JudgeBench pairs (``judge_pairs``)."""
+    """Problems per split (``train``, ``validation``, ``eval``) and JudgeBench pairs (``judge_pairs``)."""
     roles: dict[str, str]
     loads: dict[str, Any]
     filters: dict[str, Any]

@@ -139,3 +139,60 @@ def test_registry_covers_every_named_source() -> None:
     assert data.get_source("codecontests").revision == "802411c3010cb00d1b05bad57ca77365a3c699d6"
     one = data.load_source("mbpp", location=FIXTURES / "mbpp_schema_sample.jsonl", limit=2)
     assert [p.id for p in one.records] == ["mbpp/1", "mbpp/2"]
+
+
+def test_entries_name_splits_so_one_source_feeds_both_sides() -> None:
+    cfg = DataSection(
+        sources=[], train_sources=["mbpp:prompt", "mbpp:validation", "mbpp:train"],
+        eval_sources=["humaneval", "mbpp:test"], drop_contaminated=False,
+    )
+    prepared = prepare_data(cfg)
+    assert prepared.roles == {"mbpp:prompt": "train", "mbpp:validation": "train", "mbpp:train": "train",
+                              "humaneval": "eval", "mbpp:test": "eval"}  # fmt: skip
+    # MBPP's test ids are 11..510 (less mbpp/347, which repeats an earlier question's text); its
+    # prompt (1..10), validation (511..600) and train (601..974) ids train
+    assert prepared.filters["mbpp:test"].removed_ids["duplicate_text"] == ["mbpp/347"]
+    assert len(prepared.train) == 10 + 90 + 374
+    assert prepared.counts()["by_source"]["mbpp"] == {"train": 474, "validation": 0, "eval": 499}
+    assert {int(p.id.split("/")[1]) for p in prepared.train} == set(range(1, 11)) | set(range(511, 975))
+    capped = prepare_data(DataSection(sources=[], train_sources=["mbpp:train"], eval_sources=["mbpp:test"],
+                                      max_problems=6, max_problems_per_source={"mbpp:test": 3}))
+    assert len(capped.eval) == 3 and len(capped.train) + len(capped.removed_contaminated) == 6
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "message"),
+    [
+        ({"eval_sources": ["mbpp:tset"]}, ValueError, r"data\.eval_sources entry 'mbpp:tset'.*did you mean mbpp:test"),
+        ({"train_sources": ["mbpp:"]}, ValueError, r"data\.train_sources entry 'mbpp:' must be 'name' or 'name:split'"),
+        ({"train_sources": ["mbbp:train"]}, KeyError, "did you mean 'mbpp'"),
+        # a bare mbpp in training reads its train split, as does mbpp:train
+        ({"train_sources": ["mbpp", "mbpp:train"]}, ValueError, r"listed twice .*split 'train'"),
+        ({"train_sources": ["mbpp:test"], "eval_sources": ["mbpp:test"]}, ValueError, "listed twice"),
+        ({"max_problems_per_source": {"mbpp:validation": 2}}, ValueError, r"neither a source nor an entry"),
+        ({"validation_fraction": 1.0}, ValueError, r"data\.validation_fraction must be within \[0, 1\)"),
+    ],
+)
+def test_entry_mistakes_are_named(changes: dict, error: type, message: str) -> None:
+    cfg = DataSection(sources=[], train_sources=["mbpp:train"], eval_sources=["mbpp:test"])
+    for key, value in changes.items():
+        setattr(cfg, key, value)
+    with pytest.raises(error, match=message):
+        prepare_data(cfg)
+
+
+def test_validation_split_is_held_out_of_training_by_id_hash(tmp_path: Path) -> None:
+    cfg = DataSection(sources=[], train_sources=["mbpp:train"], eval_sources=["humaneval"],
+                      max_problems=20, validation_fraction=0.25, drop_contaminated=False)
+    prepared = prepare_data(cfg)
+    assert len(prepared.validation) == 5 and len(prepared.train) == 15
+    assert not {p.id for p in prepared.validation} & {p.id for p in prepared.train}
+    assert [p.id for p in prepare_data(cfg).validation] == [p.id for p in prepared.validation]
+    cfg.split_seed = 1
+    assert {p.id for p in prepare_data(cfg).validation} != {p.id for p in prepared.validation}
+    written = data.write_outputs(prepared, tmp_path / "train.jsonl", tmp_path / "eval.jsonl",
+                                 validation_path=tmp_path / "validation.jsonl")
+    assert data.read_problems(written["validation"]) == prepared.validation
+    assert prepared.counts()["validation"] == 5
+    none = prepare_data(DataSection(max_problems=8))
+    assert none.validation == [] and len(none.train) + len(none.eval) + len(none.removed_contaminated) == 8

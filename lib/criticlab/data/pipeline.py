@@ -10,7 +10,12 @@ Order of operations (each step's counts end up in :meth:`PreparedData.metrics`):
 3. cap each source (``max_problems`` / ``max_problems_per_source``) by id hash;
 4. split ``sources`` entries by id hash; ``train_sources``/``eval_sources`` go whole to one side;
 5. compare train with eval (exact + near duplicates) and, with ``drop_contaminated``, remove the
-   training problems that match.
+   training problems that match;
+6. hold out ``validation_fraction`` of the training problems (by id hash, seeded with
+   ``split_seed``) as the validation split: the problems settings are chosen on and the held-out
+   prompts GRPO is measured on, never trained on.
+
+A source entry may name a split (``mbpp:test``; see :mod:`criticlab.data.sources`).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from criticlab.data.filters import FilterReport, preprocess
 from criticlab.data.judgebench import JudgePair
 from criticlab.data.livecodebench import parse_date, release_files
 from criticlab.data.loading import LoadResult
-from criticlab.data.sources import Role, get_source, load_sources
+from criticlab.data.sources import Role, get_source, load_sources, source_cap, source_name
 from criticlab.data.splits import sample_by_id, split_by_id
 from criticlab.data.stats import split_table
 from criticlab.data.text import Tokenizer
@@ -39,6 +44,8 @@ class PreparedData:
 
     train: list[Problem]
     eval: list[Problem]
+    validation: list[Problem] = field(default_factory=list)
+    """Held out of ``train`` (``validation_fraction``) for choosing settings and held-out measurements."""
     judge_pairs: list[JudgePair] = field(default_factory=list)
     roles: dict[str, Role] = field(default_factory=dict)
     loads: dict[str, LoadResult] = field(default_factory=dict)
@@ -51,23 +58,24 @@ class PreparedData:
 
     def table(self, tokenizer: Tokenizer | None = None) -> pd.DataFrame:
         """One row per problem with its split (see :func:`criticlab.data.stats.problem_table`)."""
-        return split_table({"train": self.train, "eval": self.eval}, tokenizer)
+        return split_table({"train": self.train, "validation": self.validation, "eval": self.eval}, tokenizer)
 
     def counts(self) -> dict[str, Any]:
         by_source: dict[str, dict[str, int]] = {}
-        for split, problems in (("train", self.train), ("eval", self.eval)):
+        splits = (("train", self.train), ("validation", self.validation), ("eval", self.eval))
+        for split, problems in splits:
             for source, n in Counter(p.source for p in problems).items():
-                by_source.setdefault(source, {"train": 0, "eval": 0})[split] = n
+                by_source.setdefault(source, {"train": 0, "validation": 0, "eval": 0})[split] = n
         if self.judge_pairs:
-            by_source["judgebench"] = {"train": 0, "eval": 0, "pairs": len(self.judge_pairs)}
+            by_source["judgebench"] = {"train": 0, "validation": 0, "eval": 0, "pairs": len(self.judge_pairs)}
         return {
             "train": len(self.train),
+            "validation": len(self.validation),
             "eval": len(self.eval),
             "judge_pairs": len(self.judge_pairs),
             "by_source": dict(sorted(by_source.items())),
             "by_kind": {
-                split: dict(sorted(Counter(p.kind for p in problems).items()))
-                for split, problems in (("train", self.train), ("eval", self.eval))
+                split: dict(sorted(Counter(p.kind for p in problems).items())) for split, problems in splits
             },
         }
 
@@ -112,6 +120,8 @@ def check_settings(cfg: Any) -> None:
     problems = []
     if not 0.0 <= cfg.eval_fraction <= 1.0:
         problems.append(f"data.eval_fraction must be within [0, 1], got {cfg.eval_fraction}")
+    if not 0.0 <= cfg.validation_fraction < 1.0:
+        problems.append(f"data.validation_fraction must be within [0, 1), got {cfg.validation_fraction}")
     if not 0.0 < cfg.near_duplicate_threshold <= 1.0:
         problems.append(f"data.near_duplicate_threshold must be within (0, 1], got {cfg.near_duplicate_threshold}")
     if cfg.decontam_ngram < 1:
@@ -151,6 +161,7 @@ def prepare_data(cfg: Any, *, tokenizer: Tokenizer | None = None, progress: bool
     loaded = load_sources(cfg, progress=progress)
     prepared = PreparedData(train=[], eval=[], settings={
         "eval_fraction": cfg.eval_fraction,
+        "validation_fraction": cfg.validation_fraction,
         "split_seed": cfg.split_seed,
         "max_problems": cfg.max_problems,
         "token_counter": "proxy (words + punctuation)" if tokenizer is None else "custom tokenizer",
@@ -159,7 +170,7 @@ def prepare_data(cfg: Any, *, tokenizer: Tokenizer | None = None, progress: bool
     for name, (role, result) in loaded.items():
         prepared.roles[name] = role
         prepared.loads[name] = result
-        cap = (cfg.max_problems_per_source or {}).get(name, cfg.max_problems)
+        cap = source_cap(cfg, name)
         if get_source(name).records == "pairs":
             pairs = sample_by_id(result.records, cap, cfg.split_seed)
             prepared.capped[name] = len(result.records) - len(pairs)
@@ -177,7 +188,7 @@ def prepare_data(cfg: Any, *, tokenizer: Tokenizer | None = None, progress: bool
             train, evaluation = [], capped
         prepared.train.extend(train)
         prepared.eval.extend(evaluation)
-        if name == "codecontests" and role == "eval":
+        if source_name(name) == "codecontests" and role == "eval":
             exclude.extend(evaluation)
     prepared.decontamination = decontamination_report(
         prepared.train, prepared.eval, ngram=cfg.decontam_ngram, threshold=cfg.near_duplicate_threshold
@@ -186,14 +197,28 @@ def prepare_data(cfg: Any, *, tokenizer: Tokenizer | None = None, progress: bool
         dirty = prepared.decontamination.contaminated_train_ids()
         prepared.removed_contaminated = sorted(dirty)
         prepared.train = [p for p in prepared.train if p.id not in dirty]
+    prepared.train, prepared.validation = split_by_id(
+        prepared.train, cfg.validation_fraction, validation_seed(cfg.split_seed)
+    )
     return prepared
 
 
-def write_outputs(prepared: PreparedData, train_path: Any, eval_path: Any, pairs_path: Any = None) -> dict[str, str]:
-    """Write train/eval JSONL (and the judge pairs when there are any); returns what was written."""
+def validation_seed(split_seed: int) -> str:
+    """The id-hash seed of the validation split: derived from ``split_seed`` but distinct from the
+    train/eval split's, so the two hold-outs are independent draws."""
+    return f"validation-{split_seed}"
+
+
+def write_outputs(
+    prepared: PreparedData, train_path: Any, eval_path: Any, pairs_path: Any = None, validation_path: Any = None
+) -> dict[str, str]:
+    """Write train/eval JSONL, the validation split (when ``validation_path`` is given; empty
+    without ``validation_fraction``) and the judge pairs (when there are any); returns what was written."""
     from criticlab.data.storage import write_pairs, write_problems
 
     written = {"train": str(write_problems(train_path, prepared.train)), "eval": str(write_problems(eval_path, prepared.eval))}
+    if validation_path is not None:
+        written["validation"] = str(write_problems(validation_path, prepared.validation))
     if prepared.judge_pairs and pairs_path is not None:
         written["judge_pairs"] = str(write_pairs(pairs_path, prepared.judge_pairs))
     return written

@@ -28,6 +28,10 @@ class SourceSpec:
     ``eval_split`` are the hub splits used for each role (None: the source has no such split,
     the other one is used). ``competitive`` marks TACO-style sources that get the paper's
     preprocessing rules.
+
+    A profile names a source by ``name`` (the role's default split) or by an entry ``name:split``
+    (that split), so one dataset can feed both sides: ``mbpp:train`` for training and ``mbpp:test``
+    for evaluation.
     """
 
     name: str
@@ -39,6 +43,8 @@ class SourceSpec:
     load: Callable[[str | None, str | None, str | None, int | None, Any], LoadResult]
     records: Literal["problems", "pairs"] = "problems"
     competitive: bool = False
+    splits: tuple[str, ...] | None = None
+    """The splits a ``name:split`` entry may name (None: not listed here; the loader checks)."""
 
     def split_for(self, role: Role) -> str | None:
         if role == "eval":
@@ -70,6 +76,7 @@ register(
         load=lambda loc, split, rev, limit, cfg: humaneval.load_humaneval(
             loc, split=split or "test", revision=rev, limit=limit
         ),
+        splits=("test",),
     )
 )
 register(
@@ -83,6 +90,7 @@ register(
         load=lambda loc, split, rev, limit, cfg: mbpp.load_mbpp(
             loc or mbpp.MBPP_SHIPPED, split=split or "test", revision=rev, limit=limit
         ),
+        splits=tuple(mbpp.MBPP_SPLITS),
     )
 )
 register(
@@ -176,8 +184,38 @@ register(
 )
 
 
+ENTRY_SEPARATOR = ":"
+"""Separates a source's name from a split in a profile's entry (``mbpp:test``)."""
+
+
+def source_name(entry: str) -> str:
+    """The registered name of a profile entry: ``mbpp:test`` → ``mbpp``; ``humaneval`` → itself."""
+    return entry.partition(ENTRY_SEPARATOR)[0]
+
+
+def entry_split(entry: str, key: str = "sources") -> str | None:
+    """The split an entry names (``mbpp:test`` → ``test``; a bare name → None), checked against the
+    source's known splits; errors name the ``data.<key>`` list and the entry."""
+    name, sep, split = entry.partition(ENTRY_SEPARATOR)
+    spec = get_source(name)
+    if not sep:
+        return None
+    if not split or ENTRY_SEPARATOR in split:
+        raise ValueError(f"data.{key} entry {entry!r} must be 'name' or 'name:split'")
+    if spec.splits is not None and split not in spec.splits:
+        hint = difflib.get_close_matches(split, list(spec.splits), n=1)
+        suggestion = f" (did you mean {name}:{hint[0]}?)" if hint else ""
+        raise ValueError(
+            f"data.{key} entry {entry!r}: source {name!r} has no split {split!r}{suggestion}; "
+            f"its splits are {', '.join(spec.splits)}"
+        )
+    return split
+
+
 def get_source(name: str) -> SourceSpec:
-    """The registered source ``name``; an unknown name is an error listing close matches."""
+    """The registered source ``name`` (an entry ``name:split`` names its source); an unknown name
+    is an error listing close matches."""
+    name = source_name(name)
     try:
         return SOURCES[name]
     except KeyError:
@@ -197,8 +235,11 @@ def load_source(
     cfg: Any = None,
 ) -> LoadResult:
     """Load one registered source. Arguments left None come from ``cfg`` (a ``DataSection``:
-    ``paths``, ``splits``, ``revisions``) and then from the registry's defaults."""
+    ``paths``, ``splits``, ``revisions``) and then from the registry's defaults. ``name`` may be an
+    entry ``name:split``."""
     spec = get_source(name)
+    split = split or entry_split(name)
+    name = spec.name
     if location is None and cfg is not None:
         location = (_opt(cfg, "paths", {}) or {}).get(name)
     if split is None:
@@ -212,28 +253,53 @@ def load_source(
 
 
 def roles(cfg: Any) -> dict[str, Role]:
-    """``{name: role}`` for every source a ``DataSection`` names; validates the names."""
+    """``{entry: role}`` for every source entry a ``DataSection`` names; validates the entries.
+
+    An entry is a source name or ``name:split``. Two entries may name the same source when they
+    read different splits (``mbpp:train`` for training, ``mbpp:test`` for evaluation); two that
+    read the same split of it are an error, whichever lists they are in.
+    """
     out: dict[str, Role] = {}
-    for role, names in (("both", cfg.sources), ("train", cfg.train_sources), ("eval", cfg.eval_sources)):
-        for name in names:
-            spec = get_source(name)
-            if name in out:
+    reads: dict[tuple[str, str | None], str] = {}
+    for role, key, entries in (("both", "sources", cfg.sources), ("train", "train_sources", cfg.train_sources),
+                               ("eval", "eval_sources", cfg.eval_sources)):
+        for entry in entries:
+            spec = get_source(entry)
+            split = entry_split(entry, key) or (_opt(cfg, "splits", {}) or {}).get(spec.name) or spec.split_for(role)
+            if entry in out or (spec.name, split) in reads:
+                first = entry if entry in out else reads[(spec.name, split)]
                 raise ValueError(
-                    f"data source {name!r} is listed twice (as {out[name]} and {role}); put it in one of "
-                    f"data.sources (split by id), data.train_sources or data.eval_sources"
+                    f"data source {entry!r} is listed twice (as {out[first]} {first!r} and {role}, both reading "
+                    f"{spec.name}'s split {split!r}); put it in one of data.sources (split by id), "
+                    f"data.train_sources or data.eval_sources, or name different splits ('{spec.name}:<split>')"
                 )
             if spec.records == "pairs" and role == "train":
-                raise ValueError(f"data source {name!r} holds response pairs, not problems; list it in eval_sources")
-            out[name] = role  # type: ignore[assignment]
-    for key in ("paths", "splits", "revisions", "max_problems_per_source"):
+                raise ValueError(f"data source {entry!r} holds response pairs, not problems; list it in eval_sources")
+            out[entry] = role  # type: ignore[assignment]
+            reads[(spec.name, split)] = entry
+    names = {source_name(entry) for entry in out}
+    for key in ("paths", "splits", "revisions"):
         for name in (getattr(cfg, key, {}) or {}):
-            if name not in out:
-                raise ValueError(f"data.{key} names {name!r}, which is not among the profile's sources {sorted(out)}")
+            if name not in names:
+                raise ValueError(f"data.{key} names {name!r}, which is not among the profile's sources {sorted(names)}")
+    for name in (getattr(cfg, "max_problems_per_source", {}) or {}):
+        if name not in out and name not in names:
+            raise ValueError(
+                f"data.max_problems_per_source names {name!r}, which is neither a source nor an entry of the "
+                f"profile ({sorted(names | set(out))})"
+            )
     return out
 
 
+def source_cap(cfg: Any, entry: str) -> int | None:
+    """The cap of one entry: ``max_problems_per_source`` by entry, then by source name, then
+    ``max_problems``."""
+    caps = getattr(cfg, "max_problems_per_source", {}) or {}
+    return caps.get(entry, caps.get(source_name(entry), getattr(cfg, "max_problems", None)))
+
+
 def load_sources(cfg: Any, *, progress: bool = False) -> dict[str, tuple[Role, LoadResult]]:
-    """Load every source of a ``DataSection`` (eval-side first), unfiltered: ``{name: (role, result)}``."""
+    """Load every source entry of a ``DataSection`` (eval-side first), unfiltered: ``{entry: (role, result)}``."""
     from tqdm.auto import tqdm
 
     named = roles(cfg)
