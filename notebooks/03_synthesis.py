@@ -28,11 +28,24 @@
 # critique (the critic must learn to critique without running code); the RL set holds the
 # (problem, solution) pairs that GRPO critiques in notebook 05.
 #
-# **Reads** `data/train.jsonl` (notebook 01). **Writes** under `outputs/<profile>/03_synthesis/`:
-# `samples.jsonl` (every sample with hint, critique, revision and outcomes), `sft.jsonl`,
-# `rl.jsonl`, `metrics.json`, and a figure.
+# A critic learns nothing from a set where every solution passes, so both judgments must be
+# there: several samples per problem at the profile's temperature (`synthesis.samples_per_problem`)
+# make failing solutions; `synthesis.balance_judgments` cuts the larger of Correct/Incorrect
+# critiques to the smaller, spread round the problems; GRPO's prompts are the generator's own
+# samples, passing and failing, mixed to `synthesis.rl_incorrect_share` failing ones. The
+# validation problems (notebook 01) are sampled too, without critiques: their (problem, solution)
+# pairs are GRPO's **held-out prompts**, on which notebook 05 measures the critic before and after
+# training. The Correct/Incorrect mix is reported at every step.
+#
+# **Reads** `data/train.jsonl`, `data/validation.jsonl` (notebook 01). **Writes** under
+# `outputs/<profile>/03_synthesis/`: `samples.jsonl` (every sample with hint, critique, revision and
+# outcomes), `heldout_samples.jsonl`, `sft.jsonl`, `rl.jsonl`, `rl_heldout.jsonl`, `metrics.json`,
+# and a figure.
 
 # %%
+import dataclasses
+import time
+
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -53,7 +66,10 @@ cfg = config.load_profile(
 )
 stage_dir = cfg.paths.stage_dir(stages.SYNTHESIS)
 problems = read_problems(cfg.paths.train_jsonl)[: cfg.synthesis.max_problems]
-print(f"profile {cfg.name}: {len(problems)} training problems × {cfg.synthesis.samples_per_problem} samples")
+validation = read_problems(cfg.paths.validation_jsonl) if cfg.paths.validation_jsonl.is_file() else []
+heldout_problems = validation[: cfg.synthesis.heldout_problems]
+print(f"profile {cfg.name}: {len(problems)} training problems × {cfg.synthesis.samples_per_problem} samples; "
+      f"{len(heldout_problems)} validation problems for held-out GRPO prompts")
 print(f"generator {cfg.models.generator} · hinted critiques by {cfg.synthesis.critic_model or cfg.models.generator}"
       f" · engine {cfg.models.engine}")
 
@@ -61,7 +77,8 @@ print(f"generator {cfg.models.generator} · hinted critiques by {cfg.synthesis.c
 # ## Generate, execute, critique with hints, revise
 #
 # Every engine call goes through the profile's response cache, and records are appended chunk by
-# chunk: re-running this cell after an interruption continues where it stopped.
+# chunk: re-running this cell after an interruption continues where it stopped. A chunk sends the
+# samples of many problems to the engine at once, so its batch stays full.
 
 # %%
 generator = engine_for(cfg, "generator")
@@ -73,20 +90,31 @@ options = ctrl.SynthesisOptions(
     critique_sampling=sampling_for(cfg, "critique"),
     revision_sampling=sampling_for(cfg, "revision"),
 )
-with make_executor(cfg.sandbox) as executor, tqdm(total=len(problems), disable=not cfg.progress, desc="problems") as bar:
-    records = ctrl.synthesize(
-        problems, generator, critic, executor, options, stage_dir / stages.SAMPLES, progress=bar.update
+heldout_options = dataclasses.replace(options, critique=False)
+started = time.perf_counter()
+with make_executor(cfg.sandbox) as executor:
+    with tqdm(total=len(problems), disable=not cfg.progress, desc="problems") as bar:
+        records = ctrl.synthesize(
+            problems, generator, critic, executor, options, stage_dir / stages.SAMPLES, progress=bar.update
+        )
+    synthesis_seconds = time.perf_counter() - started
+    heldout_records = ctrl.synthesize(
+        heldout_problems, generator, critic, executor, heldout_options, stage_dir / stages.HELDOUT_SAMPLES
     )
+print(f"{len(records)} training samples critiqued and revised in {synthesis_seconds:.0f} s; "
+      f"{len(heldout_records)} held-out samples in {time.perf_counter() - started - synthesis_seconds:.0f} s")
 
 # %% [markdown]
 # ## Filters and datasets
 
 # %%
-by_id = {p.id: p for p in problems}
+by_id = {p.id: p for p in problems + heldout_problems}
 report = ctrl.write_datasets(
     records, by_id, stage_dir,
     keep_only_successful_revisions=cfg.synthesis.keep_only_successful_revisions,
     balance_judgments=cfg.synthesis.balance_judgments,
+    rl_incorrect_share=cfg.synthesis.rl_incorrect_share,
+    heldout_records=heldout_records,
     seed=cfg.seed,
 )
 counts = pd.Series(
@@ -98,11 +126,24 @@ counts = pd.Series(
         "dropped: revision failed": report.dropped_revision_failed,
         "dropped: balancing": report.dropped_for_balance,
         "SFT rows": report.sft_rows,
+        "dropped: RL mix": report.dropped_for_rl_mix,
         "RL rows": report.rl_rows,
+        "held-out RL rows": report.rl_heldout_rows,
     },
     name="count",
 )
 counts.to_frame()
+
+# %% [markdown]
+# ## The mix of judgments at every step
+#
+# Samples and prompts are labelled by execution (passes every test = Correct); critiques by the
+# critic's judgment, which the filters keep only where it agrees with execution.
+
+# %%
+for step in stages.MIX_STAGES:
+    print(f"{step:>14}: {report.judgments[step]}")
+pd.DataFrame({step: dataclasses.asdict(mix) for step, mix in report.judgments.items()}).T
 
 # %% [markdown]
 # ## Example critiques

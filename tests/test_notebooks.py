@@ -78,7 +78,9 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
     assert all(records.values()), f"stages without metrics: {[s for s, r in records.items() if r is None]}"
     data = records[stages.DATA]
     train, evaluated = data.counts["train"], data.counts["eval"]
-    assert train > 0 and evaluated > 0 and train + evaluated <= cfg.data.max_problems
+    entries = len(cfg.data.sources) + len(cfg.data.train_sources) + len(cfg.data.eval_sources)
+    assert train > 0 and evaluated > 0
+    assert train + data.counts["validation"] + evaluated <= cfg.data.max_problems * entries
 
     sandbox = records[stages.SANDBOX]
     assert sandbox.references_total > 0 and sandbox.references_accepted == sandbox.references_total
@@ -90,6 +92,18 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
     assert made.samples == synthesis.problems * cfg.synthesis.samples_per_problem
     assert made.sft_rows == sum(made.sft_judgments.values()) <= made.kept_after_filters <= made.samples
     assert made.rl_rows <= made.samples and share(synthesis.zero_shot_pass_rate)
+    mix = made.judgments
+    assert set(mix) == set(stages.MIX_STAGES)
+    for step, counted in mix.items():
+        assert counted.total == 0 or math.isclose(counted.correct_share + counted.incorrect_share, 1.0), step
+    assert mix["samples"].total == made.samples and mix["samples"].correct == made.zero_shot_passed
+    assert mix["sft_critiques"].total == made.kept_after_filters
+    assert mix["sft_rows"].total == made.sft_rows and mix["sft_rows"].correct == made.sft_judgments.get("correct", 0)
+    assert mix["grpo_prompts"].total == made.rl_rows and mix["grpo_heldout"].total == made.rl_heldout_rows
+    if cfg.synthesis.balance_judgments and mix["sft_critiques"].correct and mix["sft_critiques"].incorrect:
+        assert mix["sft_rows"].correct == mix["sft_rows"].incorrect
+    if cfg.synthesis.rl_incorrect_share is not None and made.dropped_for_rl_mix:
+        assert abs(mix["grpo_prompts"].incorrect_share - cfg.synthesis.rl_incorrect_share) <= 1 / made.rl_rows
 
     sft = records[stages.SFT]
     assert sft.rows == made.sft_rows

@@ -187,12 +187,21 @@ class SynthesisSection:
     """Notebook 03: stage-I data (zero-shot samples, hinted critiques, revisions)."""
 
     samples_per_problem: int = 4
+    """Zero-shot samples per problem, at ``sampling.temperature``: several, so failing solutions exist."""
     max_problems: int | None = None
+    """Training problems synthesized (the first N of ``data/train.jsonl``; None: all)."""
     critic_model: str = ""
     """Model that writes the hinted critiques (empty: the generator, as in the paper's setup)."""
     max_hint_chars: int = 1000
     keep_only_successful_revisions: bool = False
     balance_judgments: bool = True
+    """SFT rows: cut the larger of Correct/Incorrect critiques to the size of the smaller, keeping a
+    seeded draw spread round the problems (``criticlab.ctrl.balance``); with one judgment only, keep all."""
+    rl_incorrect_share: float | None = None
+    """Share of GRPO prompts (and held-out prompts) critiquing a failing solution; the larger side
+    is cut to reach it (``criticlab.ctrl.mix_rl_rows``). None: the generator's own mix, as in the paper."""
+    heldout_problems: int | None = None
+    """Validation problems (``data/validation.jsonl``) sampled for GRPO's held-out prompts (None: all)."""
 
 
 @dataclass
@@ -231,6 +240,14 @@ class GRPOSection:
     epochs: float = 2.0
     prompts_per_step: int = 1024
     max_steps: int = -1
+    seeds: int = 1
+    """GRPO runs, with seeds ``seed``, ``seed + 1``, ...; 05 reports each and their mean and spread.
+    The first seed's critic is the one later stages use."""
+    heldout_prompts: int | None = None
+    """Held-out prompts (``03_synthesis/rl_heldout.jsonl``, validation problems) on which 05
+    measures reward and verdict accuracy before and after training (None: all; 0: no measurement)."""
+    heldout_critiques: int = 2
+    """Critiques sampled per held-out prompt (at ``temperature``) for that measurement."""
     max_prompts: int | None = None
     """Train on the first N RL prompts only (None: all). With few steps, visiting a few prompts
     several times lets the first and last quarter of the reward curve see the same problems, so

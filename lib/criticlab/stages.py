@@ -74,6 +74,13 @@ SAMPLES = "samples.jsonl"
 """Every zero-shot sample with its execution, hint, hinted critique and revision (resumable)."""
 SFT_ROWS = "sft.jsonl"
 RL_ROWS = "rl.jsonl"
+"""GRPO's training prompts: (problem, solution) pairs of the training problems, mixed to
+``synthesis.rl_incorrect_share`` failing solutions."""
+HELDOUT_SAMPLES = "heldout_samples.jsonl"
+"""Zero-shot samples of the validation problems, executed (no critique; resumable)."""
+RL_HELDOUT = "rl_heldout.jsonl"
+"""GRPO's held-out prompts: (problem, solution) pairs of the validation problems, both judgments;
+05 measures reward and verdict accuracy on them before and after training."""
 
 # checkpoints/ (04, 05, 06): each run's directory holds checkpoint-* and the final model
 SFT_CHECKPOINTS = "sft"
@@ -201,6 +208,40 @@ class SandboxMetrics(StageMetrics):
 
 
 @dataclass
+class JudgmentMix:
+    """How many items of a stage call for a ``Correct`` and an ``Incorrect`` judgment, and their
+    shares (0 when there are none). For samples and prompts the label is the execution (passes
+    every test = Correct); for critiques, the critic's judgment (which synthesis keeps only where
+    it agrees with the execution)."""
+
+    correct: int = 0
+    incorrect: int = 0
+    correct_share: float = 0.0
+    incorrect_share: float = 0.0
+
+    @classmethod
+    def of(cls, correct: Any) -> JudgmentMix:
+        """The mix of an iterable of labels: True/"correct" is Correct, anything else Incorrect."""
+        labels = [label is True or label == "correct" for label in correct]
+        n, right = len(labels), sum(labels)
+        return cls(right, n - right, right / n if n else 0.0, (n - right) / n if n else 0.0)
+
+    @property
+    def total(self) -> int:
+        return self.correct + self.incorrect
+
+    def __str__(self) -> str:
+        return (f"{self.total} ({self.correct} Correct / {self.incorrect} Incorrect, "
+                f"{100 * self.incorrect_share:.0f}% Incorrect)")
+
+
+MIX_STAGES = ("samples", "sft_critiques", "sft_rows", "grpo_prompts", "grpo_heldout")
+"""Where 03 reports the judgment mix (:attr:`DatasetReport.judgments`): every zero-shot sample
+of the training problems, the critiques kept by the filters, the SFT rows after balancing, GRPO's
+training prompts, and its held-out prompts (validation problems)."""
+
+
+@dataclass
 class DatasetReport:
     """How many synthesis records each step kept or dropped (03's counts, built by
     :func:`criticlab.ctrl.write_datasets`)."""
@@ -216,6 +257,11 @@ class DatasetReport:
     """SFT rows per critic judgment (``correct`` / ``incorrect``)."""
     revision_pass_rate: float = 0.0
     rl_rows: int = 0
+    dropped_for_rl_mix: int = 0
+    """(problem, solution) pairs left out of the GRPO prompts to reach ``rl_incorrect_share``."""
+    rl_heldout_rows: int = 0
+    judgments: dict[str, JudgmentMix] = field(default_factory=dict)
+    """The Correct/Incorrect mix at each of :data:`MIX_STAGES`."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

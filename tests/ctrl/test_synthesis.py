@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from scripted import ADD, ECHO, RIGHT, WRONG, fenced
 
 from criticlab import ctrl, stages
@@ -134,3 +135,68 @@ def test_quotes_test_folds_whitespace_and_ignores_short_values() -> None:
     assert prompts.quotes_test("input was [1, 2,\n 3, 4]", ["[1, 2, 3, 4]"])
     assert not prompts.quotes_test("returns 3 instead of 4", ["3", "4"])  # too short to tell a quote
     assert not prompts.quotes_test("the loop stops early", [])
+
+
+def test_balance_keeps_the_smaller_class_and_spreads_the_larger_over_problems() -> None:
+    # Correct: p1 ×3, p2 ×1; Incorrect: 2 → two Correct kept, one per problem whatever the seed
+    items = [("p1", "c", 0), ("p1", "c", 1), ("p1", "c", 2), ("p2", "c", 3), ("p1", "i", 4), ("p3", "i", 5)]
+    for seed in range(5):
+        kept = balance(items, key=lambda x: x[1], seed=seed, group=lambda x: x[0])
+        assert [x for x in kept if x[1] == "i"] == items[4:]  # the smaller class whole, in order
+        correct = [x for x in kept if x[1] == "c"]
+        assert len(correct) == 2 and {x[0] for x in correct} == {"p1", "p2"} and items[3] in correct
+        assert kept == sorted(kept, key=lambda x: x[2])
+
+
+def test_balance_in_sft_rows_reports_the_mix_and_what_it_dropped() -> None:
+    records = [record("correct", True, i) for i in range(5)] + [record("incorrect", True, 5 + i) for i in range(2)]
+    report = stages.DatasetReport()
+    rows = build_sft_rows(records, {"add": ADD}, balance_judgments=True, report=report)
+    assert report.dropped_for_balance == 3 and len(rows) == 4
+    assert report.judgments["sft_critiques"] == stages.JudgmentMix(5, 2, 5 / 7, 2 / 7)
+    assert report.judgments["sft_rows"] == stages.JudgmentMix(2, 2, 0.5, 0.5)
+    assert report.judgments["samples"].incorrect == 2
+
+
+def rl_row(problem: str, passed: bool, i: int) -> dict:
+    return {"problem_id": problem, "sample": i, "passed": passed}
+
+
+def test_rl_mix_reaches_the_share_in_every_prefix() -> None:
+    rows = [rl_row(f"p{i % 3}", True, i) for i in range(6)] + [rl_row("q", False, 6), rl_row("r", False, 7)]
+    mixed, dropped = ctrl.mix_rl_rows(rows, 0.5, seed=0)
+    # 2 failing allow 4 rows at 50%: 2 passing kept, 4 dropped; order C, I, C, I
+    assert dropped == 4 and [r["passed"] for r in mixed] == [True, False, True, False]
+    assert len({r["problem_id"] for r in mixed if r["passed"]}) == 2  # spread over the problems
+    quarter, none_dropped = ctrl.mix_rl_rows(rows, 0.25, seed=0)
+    assert none_dropped == 0 and len(quarter) == 8
+    assert all(sum(not r["passed"] for r in quarter[:k]) == k * 2 // 8 for k in range(1, 9))
+    assert ctrl.mix_rl_rows(rows, None) == (rows, 0)
+    only_passing = [r for r in rows if r["passed"]]
+    assert ctrl.mix_rl_rows(only_passing, 0.5)[1] == 0  # nothing to mix with: all kept
+    assert len(ctrl.mix_rl_rows(only_passing, 0.5)[0]) == 6
+    with pytest.raises(ValueError, match=r"synthesis\.rl_incorrect_share must be within \[0, 1\]"):
+        ctrl.mix_rl_rows(rows, 1.5)
+
+
+def test_judgment_mix_counts_labels_and_judgments() -> None:
+    assert stages.JudgmentMix.of([True, False, "correct", "incorrect", None]) == stages.JudgmentMix(2, 3, 0.4, 0.6)
+    assert stages.JudgmentMix.of([]) == stages.JudgmentMix(0, 0, 0.0, 0.0)
+    assert str(stages.JudgmentMix.of([True, False])) == "2 (1 Correct / 1 Incorrect, 50% Incorrect)"
+
+
+def test_heldout_samples_are_not_critiqued_and_datasets_mix_them(executor, tmp_path) -> None:
+    engine = HintedEngine()
+    options = SynthesisOptions(samples_per_problem=2, critique=False, chunk_sequences=2)
+    held = ctrl.synthesize([ADD, ECHO], engine, engine, executor, options, tmp_path / "h.jsonl")
+    assert len(held) == 4 and not any(r.critique for r in held)
+    assert all(len(conv) == 1 for conv in engine.seen)  # generation prompts only, no critique or revision
+    assert options.problems_per_chunk == 1
+    records = ctrl.synthesize([ADD, ECHO], HintedEngine(), HintedEngine(), executor,
+                              SynthesisOptions(samples_per_problem=2), tmp_path / "s.jsonl")
+    report = ctrl.write_datasets(records, {"add": ADD, "echo": ECHO}, tmp_path, balance_judgments=False,
+                                 rl_incorrect_share=0.5, heldout_records=held)
+    heldout = read_jsonl(tmp_path / stages.RL_HELDOUT)
+    assert report.rl_heldout_rows == len(heldout) == 4
+    assert report.judgments["grpo_heldout"] == stages.JudgmentMix(2, 2, 0.5, 0.5)
+    assert set(report.judgments) == set(stages.MIX_STAGES)

@@ -152,3 +152,15 @@ def test_strategy_bars_sum_to_100_percent() -> None:
         y = round(patch.get_y() + patch.get_height() / 2)
         widths[y] += patch.get_width()
     assert widths == pytest.approx([100.0, 100.0])
+
+
+def test_training_curves_draw_one_line_per_run_with_a_legend() -> None:
+    from criticlab.viz import plots
+
+    fig = plots.plot_training_curves({
+        "reward": {"seed 0": [(1, 0.2), (2, 0.4), (3, 0.5)], "seed 1": [(1, 0.1), (2, 0.3), (3, 0.6)]},
+        "KL": [(1, 0.0), (2, 0.1)],
+    }, smooth=2)
+    reward, kl = fig.axes
+    assert [t.get_text() for t in reward.get_legend().get_texts()] == ["seed 0", "seed 1"]
+    assert len(reward.lines) == 4 and kl.get_legend() is None and len(kl.lines) == 2

@@ -6,7 +6,9 @@ from criticlab.ctrl.datasets import (
     build_rl_rows,
     build_sft_rows,
     grpo_rows,
+    mix_rl_rows,
     read_sft_rows,
+    round_robin,
     write_datasets,
 )
 from criticlab.ctrl.reward import (
@@ -32,7 +34,9 @@ __all__ = [
     "drop_reason",
     "grpo_rows",
     "load_records",
+    "mix_rl_rows",
     "read_sft_rows",
+    "round_robin",
     "synthesize",
     "write_datasets",
 ]

@@ -13,6 +13,12 @@ executed, so every critique carries its measured effect. Filters, each counted:
 4. ``judgment_contradicts_execution`` — a hinted critic that still judges wrongly teaches wrongly.
 
 The records become datasets in :mod:`criticlab.ctrl.datasets`.
+
+Throughput: each chunk sends the samples of many problems to the engine in one call (and then
+all of the chunk's critiques, then all of its revisions), so the engine's batch stays full across
+problems — llama.cpp decodes up to its ``max_batch`` sequences per step and its aggregate rate
+keeps rising with them — while a crash still loses at most one chunk
+(:func:`criticlab.rollout.chunks.run_in_chunks`).
 """
 
 from __future__ import annotations
@@ -41,7 +47,15 @@ class SynthesisOptions:
     solution_sampling: SamplingParams = field(default_factory=SamplingParams)
     critique_sampling: SamplingParams = field(default_factory=SamplingParams)
     revision_sampling: SamplingParams = field(default_factory=lambda: SamplingParams(temperature=0.0))
-    chunk_size: int = 16
+    chunk_sequences: int = 64
+    """Sequences per chunk (problems × samples): each engine call of a chunk carries about this
+    many, several times llama.cpp's batch so its tail (the last long sequences) is a small part."""
+    critique: bool = True
+    """False: zero-shot samples only, executed (held-out GRPO prompts need no critique)."""
+
+    @property
+    def problems_per_chunk(self) -> int:
+        return max(1, self.chunk_sequences // max(1, self.samples_per_problem))
 
 
 @dataclass
@@ -99,7 +113,7 @@ def synthesize(
     """Run stage I over ``problems``, appending records to ``samples_path`` chunk by chunk (resumable)."""
     done = {(r.problem_id, r.sample): r for r in load_records(samples_path)}
     return run_in_chunks(
-        problems, options.samples_per_problem, options.chunk_size,
+        problems, options.samples_per_problem, options.problems_per_chunk,
         lambda chunk: _synthesize_chunk(chunk, generator, critic, executor, options),
         done, samples_path, progress,
     )
@@ -112,6 +126,8 @@ def _synthesize_chunk(
         SynthesisRecord(problem_id=p.id, sample=i, response=r.response, code=r.code, result=r.result)
         for p, i, r in zero_shot(problems, generator, executor, options.solution_sampling, options.samples_per_problem)
     ]
+    if not options.critique:
+        return records
     by_id = {p.id: p for p in problems}
     to_critique = []
     for record in records:

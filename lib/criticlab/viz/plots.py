@@ -361,22 +361,34 @@ def plot_similarity(
 
 
 def plot_training_curves(
-    series: Mapping[str, Sequence[tuple[int, float]]], title: str = "", smooth: int = 1
+    series: Mapping[str, Sequence[tuple[int, float]] | Mapping[str, Sequence[tuple[int, float]]]],
+    title: str = "",
+    smooth: int = 1,
 ) -> Figure:
     """One panel per logged metric (loss, reward, KL, judgment accuracy...) against the optimizer step.
 
-    ``smooth`` > 1 overlays a trailing moving average (noisy RL curves), keeping the raw points faint.
+    A metric's value is its (step, value) points, or a mapping of run label → points (one line per
+    run, e.g. per seed, with a legend). ``smooth`` > 1 overlays a trailing moving average (noisy RL
+    curves), keeping the raw points faint.
     """
-    names = [name for name, points in series.items() if points]
+    runs = {name: points if isinstance(points, Mapping) else {"": points} for name, points in series.items()}
+    names = [name for name, lines in runs.items() if any(lines.values())]
     fig, axes = new_figure(1, max(1, len(names)), size=(3.2 * max(1, len(names)), 2.8))
     with figure_style():
         for ax, name in zip(axes[0], names):
-            steps = np.array([s for s, _ in series[name]], dtype=float)
-            values = np.array([v for _, v in series[name]], dtype=float)
-            ax.plot(steps, values, marker="o", markersize=2, alpha=0.35 if smooth > 1 else 1.0, color=PALETTE[0])
-            if smooth > 1 and len(values) >= smooth:
-                kernel = np.ones(smooth) / smooth
-                ax.plot(steps[smooth - 1 :], np.convolve(values, kernel, mode="valid"), color=PALETTE[0])
+            colors = colors_for(list(runs[name]))
+            for label, points in runs[name].items():
+                steps = np.array([s for s, _ in points], dtype=float)
+                values = np.array([v for _, v in points], dtype=float)
+                color, smoothed = colors[label], smooth > 1 and len(values) >= smooth
+                ax.plot(steps, values, marker="o", markersize=2, alpha=0.35 if smooth > 1 else 1.0, color=color,
+                        label=None if smoothed else label or None)
+                if smoothed:
+                    kernel = np.ones(smooth) / smooth
+                    ax.plot(steps[smooth - 1 :], np.convolve(values, kernel, mode="valid"), color=color,
+                            label=label or None)
+            if len(runs[name]) > 1:
+                ax.legend(fontsize="small")
             ax.set_xlabel("step")
             ax.set_title(name)
             _integer_x(ax)
