@@ -26,108 +26,179 @@
 # the critic near its SFT starting point. Paper settings: group 8, lr 1e-5 constant, KL 0.001, clip
 # 0.2, prompts ≤ 1536 and critiques ≤ 768 tokens, temperature 1.0 (`params/paper.yaml`).
 #
-# The question this notebook answers with a number: did the mean reward over the last quarter of
-# steps rise above the first quarter by more than its noise? With few steps, the profile can train
-# on a few prompts visited several times (`grpo.max_prompts`, `grpo.epochs`): the first and the
-# last quarter then critique the same problems, and their difference measures the critic rather
-# than how hard the problems of those steps happened to be.
+# The prompts are the generator's own solutions, passing and failing (notebook 03 mixes them to
+# `synthesis.rl_incorrect_share`), so a critic that approves everything cannot score well.
 #
-# **Reads** `03_synthesis/rl.jsonl` and `checkpoints/sft/final` (when notebook 04 trained one).
-# **Writes** `checkpoints/grpo/`, `05_grpo/rewards.jsonl` (every critique's judgment, revision
-# outcome and reward), curves and `metrics.json`.
+# Three numbers answer "did it learn?", none of them chosen on the curve they report:
+# - per seed (`grpo.seeds` runs), whether the mean reward over the last quarter of steps rose above
+#   the first quarter by more than its noise — with few steps the profile can train on a few prompts
+#   visited several times (`grpo.max_prompts`, `grpo.epochs`), so both quarters critique the same
+#   problems;
+# - the mean and spread of that rise over the seeds;
+# - the CTRL reward and the verdict accuracy on **held-out prompts** (validation problems that
+#   GRPO never trains on, both judgments), for the starting critic and for each trained one, with
+#   95% intervals.
+#
+# **Reads** `03_synthesis/rl.jsonl`, `03_synthesis/rl_heldout.jsonl` and `checkpoints/sft/final`
+# (when notebook 04 trained one). **Writes** `checkpoints/grpo/` (the first seed; others
+# `grpo_seed<N>/`), `05_grpo/rewards.jsonl` (every critique's judgment, revision outcome and
+# reward; other seeds `rewards_seed<N>.jsonl`), `heldout_*.jsonl`, curves, a table and `metrics.json`.
 
 # %%
 from criticlab import config, ctrl, stages, stats, training
 from criticlab.io import read_jsonl
-from criticlab.llm import engine_for, sampling_for
+from criticlab.llm import engine_for, policy_engine, sampling_for
+from criticlab.llm.base import SamplingParams
 from criticlab.sandbox import make_executor
-from criticlab.viz import plots
+from criticlab.viz import plots, tables
 
 # %% tags=["parameters"]
 profile = "cpu"
 max_steps = None
 group_size = None
+seeds = None
 
 # %%
-cfg = config.load_profile(profile, overrides={"grpo": {"max_steps": max_steps, "group_size": group_size}})
+cfg = config.load_profile(profile, overrides={"grpo": {"max_steps": max_steps, "group_size": group_size, "seeds": seeds}})
 stage_dir = cfg.paths.stage_dir(stages.GRPO)
 rl_path = cfg.paths.stage_dir(stages.SYNTHESIS) / stages.RL_ROWS
+heldout_path = cfg.paths.stage_dir(stages.SYNTHESIS) / stages.RL_HELDOUT
 rl_rows = read_jsonl(rl_path) if rl_path.is_file() else []
+heldout_rows = (read_jsonl(heldout_path) if heldout_path.is_file() else [])[: cfg.grpo.heldout_prompts]
 sft_final = cfg.paths.checkpoints_dir / stages.SFT_CHECKPOINTS / stages.FINAL
 start = str(sft_final) if sft_final.is_dir() else cfg.models.critic
+run_seeds = [cfg.seed + i for i in range(cfg.grpo.seeds)]
+prompts_mix = stages.JudgmentMix.of(row["passed"] for row in rl_rows[: cfg.grpo.max_prompts])
+heldout_mix = stages.JudgmentMix.of(row["passed"] for row in heldout_rows)
 print(f"profile {cfg.name}: {len(rl_rows)} RL rows; critic starts from {start}")
+print(f"GRPO prompts (first {cfg.grpo.max_prompts or 'all'}): {prompts_mix}")
+print(f"held-out prompts: {heldout_mix}")
 print(f"generator (fixed) {cfg.models.generator} via {cfg.models.engine}; group {cfg.grpo.group_size}, "
       f"{cfg.grpo.prompts_per_step} prompt(s)/step, KL {cfg.grpo.kl_coef}, max steps {cfg.grpo.max_steps}, "
-      f"prompts used {cfg.grpo.max_prompts or 'all'} × {cfg.grpo.epochs:g} epochs")
+      f"prompts used {cfg.grpo.max_prompts or 'all'} × {cfg.grpo.epochs:g} epochs, seeds {run_seeds}")
 
 # %% [markdown]
-# ## Train
+# ## Train, one run per seed, and measure on the held-out prompts
 #
 # The reward function revises every critique of a step in one batched generator call and runs all
-# revisions in one sandbox batch. Re-running resumes from the last `checkpoint-*`.
+# revisions in one sandbox batch. Re-running resumes from each seed's last `checkpoint-*`. The
+# held-out measurement samples `grpo.heldout_critiques` critiques per prompt at the training
+# temperature, from the starting critic once and from each trained critic.
 
 # %%
-reward_log = stage_dir / stages.REWARDS
-result = None
-step_seconds = None
+def heldout_sampling(seed: int) -> SamplingParams:
+    return SamplingParams(temperature=cfg.grpo.temperature, top_p=1.0,
+                          max_tokens=cfg.grpo.max_completion_length, seed=seed)
+
+
+def measure(model: str, when: str, executor) -> stages.HeldoutScore | None:
+    """Reward and verdict accuracy of the critic ``model`` on the held-out prompts."""
+    if not heldout_rows:
+        return None
+    logged = ctrl.CTRLReward(generator, executor, sampling_for(cfg, "revision"),
+                             log_path=stage_dir / stages.HELDOUT_REWARDS.format(when=when),
+                             judgment_gate=cfg.grpo.judgment_gate)
+    (stage_dir / stages.HELDOUT_REWARDS.format(when=when)).unlink(missing_ok=True)
+    score = ctrl.measure_heldout(policy_engine(cfg, model), ctrl.grpo_rows(heldout_rows, str(heldout_path)), logged,
+                                 heldout_sampling(cfg.seed), cfg.grpo.heldout_critiques, seed=cfg.seed)
+    print(f"held-out ({when}): reward {score.reward:.3f} [{score.reward_lo:.3f}, {score.reward_hi:.3f}], "
+          f"verdict accuracy {score.accuracy:.3f} [{score.accuracy_lo:.3f}, {score.accuracy_hi:.3f}] "
+          f"(on Correct {score.accuracy_correct:.3f}, on Incorrect {score.accuracy_incorrect:.3f}), "
+          f"no judgment {score.unparsed:.3f}; {score.critiques} critiques of {score.prompts} prompts")
+    return score
+
+
+runs: list[stages.GRPOSeedRun] = []
+results: dict[int, training.TrainResult] = {}
+heldout_before = None
 if rl_rows:
     # the same rows for verl (multi-node GRPO): reward module criticlab/tools/verl_reward.py
     training.write_verl_parquet(ctrl.grpo_rows(rl_rows, str(rl_path)), stage_dir / stages.VERL_TRAIN)
     generator = engine_for(cfg, "generator")
     with make_executor(cfg.sandbox) as executor:
-        reward = ctrl.CTRLReward(generator, executor, sampling_for(cfg, "revision"), log_path=reward_log,
-                                 judgment_gate=cfg.grpo.judgment_gate)
-        # per-step seconds: critic sampling, generator revision, execution, optimisation
-        timer = training.StepTimer(reward, log_path=stage_dir / stages.STEP_TIMES)
-        result = training.train_grpo(
-            start, ctrl.grpo_rows(rl_rows, str(rl_path)), reward, cfg.grpo, cfg.paths.checkpoints_dir / stages.GRPO_CHECKPOINTS,
-            seed=cfg.seed, progress=cfg.progress, lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
-            callbacks=[timer],
-        )
-    print(f"{result.global_step} GRPO steps; final critic in {result.final_dir}")
-    step_seconds = training.summarize(timer.times)
-    print("mean seconds per step:", {k: round(v, 1) for k, v in step_seconds.items()})
+        heldout_before = measure(start, "before", executor)
+        for seed in run_seeds:
+            reward_log = stage_dir / stages.for_seed(stages.REWARDS, seed, cfg.seed)
+            reward = ctrl.CTRLReward(generator, executor, sampling_for(cfg, "revision"), log_path=reward_log,
+                                     judgment_gate=cfg.grpo.judgment_gate)
+            # per-step seconds: critic sampling, generator revision, execution, optimisation
+            timer = training.StepTimer(reward, log_path=stage_dir / stages.for_seed(stages.STEP_TIMES, seed, cfg.seed))
+            result = training.train_grpo(
+                start, ctrl.grpo_rows(rl_rows, str(rl_path)), reward, cfg.grpo,
+                cfg.paths.checkpoints_dir / stages.for_seed(stages.GRPO_CHECKPOINTS, seed, cfg.seed),
+                seed=seed, progress=cfg.progress, lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
+                callbacks=[timer],
+            )
+            results[seed] = result
+            logged = read_jsonl(reward_log) if reward_log.is_file() else []
+            steps = training.per_step(logged)
+            runs.append(stages.GRPOSeedRun(
+                seed=seed, run=training.run_record(result), reward_per_step=[s["reward"] for s in steps],
+                learned=stats.learning_check([s["reward"] for s in steps]),
+                unparsed_per_step=[s["unparsed"] for s in steps], seconds_per_step=training.summarize(timer.times),
+                trained_mix=ctrl.trained_mix(logged), after=measure(str(result.final_dir), f"after_seed{seed}", executor),
+            ))
+            print(f"seed {seed}: {result.global_step} GRPO steps; final critic in {result.final_dir}; "
+                  f"critiqued solutions {runs[-1].trained_mix}")
+            print("  mean seconds per step:", {k: round(v, 1) for k, v in runs[-1].seconds_per_step.items()})
 else:
     print("no RL rows: notebook 03 produced no (problem, solution) pairs")
 
 # %% [markdown]
 # ## Did the critic learn?
 #
-# Per step: mean reward, judgment accuracy (the critic's Correct/Incorrect against execution of the
-# critiqued solution), share of critiques without a judgment, share cut at the length limit (a cut
-# critique has no `Overall judgment` line, so its reward is 0), and the KL to the starting critic.
+# Per step and seed: mean reward, judgment accuracy (the critic's Correct/Incorrect against
+# execution of the critiqued solution), share of critiques without a judgment, share cut at the
+# length limit (a cut critique has no `Overall judgment` line, so its reward is 0), and the KL to
+# the starting critic. Then the table: the starting critic and every seed on the held-out prompts,
+# and the mean and sd over seeds.
 
 # %%
-logged = read_jsonl(reward_log) if reward_log.is_file() else []
-steps = training.per_step(logged)
+first_log = stage_dir / stages.REWARDS
+logged = read_jsonl(first_log) if first_log.is_file() else []
 unparsed_critiques, unparsed_reward = training.unanswered_reward(logged)
-print(f"{unparsed_critiques} critiques without a judgment, mean reward {unparsed_reward:.3f} "
+print(f"seed {cfg.seed}: {unparsed_critiques} critiques without a judgment, mean reward {unparsed_reward:.3f} "
       f"({'set to 0 by' if cfg.grpo.judgment_gate else 'what'} the judgment gate{'' if cfg.grpo.judgment_gate else ' would set to 0'})")
-reward_curve = [s["reward"] for s in steps]
-unparsed = [s["unparsed"] for s in steps]
-learned = stats.learning_check(reward_curve)
-if learned is not None:
-    print(f"mean reward: first quarter {learned.first_quarter:.3f}, last quarter {learned.last_quarter:.3f}, "
-          f"difference {learned.difference:+.3f} ± {learned.se:.3f} (1 s.e.) → "
-          f"{'rose above its noise' if learned.above_noise else 'no change beyond noise'}")
-    no_judgment = stats.learning_check(unparsed)
-    print(f"critiques without a judgment: first quarter {no_judgment.first_quarter:.3f}, "
-          f"last quarter {no_judgment.last_quarter:.3f} (± {no_judgment.se:.3f})")
-series = {
-    "reward": [(s["step"], s["reward"]) for s in steps],
-    "judgment accuracy": [(s["step"], s["accuracy"]) for s in steps],
-    "no judgment": [(s["step"], s["unparsed"]) for s in steps],
-}
-if result is not None:
-    series["cut at max length"] = result.series("completions/clipped_ratio")
-    series["KL"] = result.series("kl")
-if steps:
-    plots.save_figure(plots.plot_training_curves(series, title=f"Critic GRPO ({cfg.name})", smooth=3),
+for run in runs:
+    if run.learned is not None:
+        learned = run.learned
+        print(f"seed {run.seed}: mean reward first quarter {learned.first_quarter:.3f}, last quarter "
+              f"{learned.last_quarter:.3f}, difference {learned.difference:+.3f} ± {learned.se:.3f} (1 s.e.) → "
+              f"{'rose above its noise' if learned.above_noise else 'no change beyond noise'}")
+        no_judgment = stats.learning_check(run.unparsed_per_step)
+        print(f"  critiques without a judgment: first quarter {no_judgment.first_quarter:.3f}, "
+              f"last quarter {no_judgment.last_quarter:.3f} (± {no_judgment.se:.3f})")
+summary = ctrl.across_seeds(runs)
+for name, values in summary.items():
+    print(f"{name} over {values['seeds']:.0f} seed(s): mean {values['mean']:.3f}, sd {values['sd']:.3f}, "
+          f"range {values['min']:.3f} to {values['max']:.3f}")
+
+
+def by_seed(key: str) -> dict[str, list[tuple[int, float]]]:
+    out = {}
+    for run in runs:
+        log = stage_dir / stages.for_seed(stages.REWARDS, run.seed, cfg.seed)
+        out[f"seed {run.seed}"] = [(s["step"], s[key]) for s in training.per_step(read_jsonl(log))] if log.is_file() else []
+    return out
+
+
+series = {"reward": by_seed("reward"), "judgment accuracy": by_seed("accuracy"), "no judgment": by_seed("unparsed")}
+if results:
+    series["cut at max length"] = {f"seed {s}": r.series("completions/clipped_ratio") for s, r in results.items()}
+    series["KL"] = {f"seed {s}": r.series("kl") for s, r in results.items()}
+if runs:
+    plots.save_figure(plots.plot_training_curves(series, title=f"Critic GRPO per seed ({cfg.name})", smooth=3),
                       cfg.paths.figures_dir / stages.FIG_GRPO_CURVES)
+    table = ctrl.seed_table(heldout_before, runs)
+    tables.write_table(table.reset_index(), cfg.paths.tables_dir / stages.TABLE_GRPO_SEEDS)
+    print(table.round(3).to_string())
 
 # %%
+first = runs[0] if runs else stages.GRPOSeedRun(seed=cfg.seed, run=training.run_record(None))
 stages.write_metrics(cfg.paths.root, stages.GRPOMetrics(
-    rl_rows=len(rl_rows), start=start, run=training.run_record(result), reward_per_step=reward_curve,
-    learned=learned, unparsed_per_step=unparsed, seconds_per_step=step_seconds,
+    rl_rows=len(rl_rows), start=start, run=first.run, reward_per_step=first.reward_per_step,
+    learned=first.learned, unparsed_per_step=first.unparsed_per_step, seconds_per_step=first.seconds_per_step,
     judgment_gate=cfg.grpo.judgment_gate, unparsed_critiques=unparsed_critiques, unparsed_reward=unparsed_reward,
+    prompts_mix=prompts_mix, heldout_rows=len(heldout_rows), heldout_mix=heldout_mix,
+    heldout_before=heldout_before, seeds=runs, across_seeds=summary,
 ))

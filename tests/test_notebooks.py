@@ -118,6 +118,25 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
         assert len(grpo.reward_per_step) == len(grpo.unparsed_per_step) == grpo.run.steps
         assert all(share(r) for r in grpo.reward_per_step + grpo.unparsed_per_step)
         assert grpo.learned is not None and math.isfinite(grpo.learned.se)
+        assert [run.seed for run in grpo.seeds] == [cfg.seed + i for i in range(cfg.grpo.seeds)]
+        assert grpo.seeds[0].reward_per_step == grpo.reward_per_step and grpo.seeds[0].run == grpo.run
+        for run in grpo.seeds:
+            assert run.run.trained and run.run.steps == cfg.grpo.max_steps
+            critiqued = run.run.steps * cfg.grpo.prompts_per_step * cfg.grpo.group_size
+            assert run.trained_mix.total == critiqued
+        assert grpo.across_seeds["reward rise"]["seeds"] == len(grpo.seeds)
+        assert math.isclose(grpo.across_seeds["reward rise"]["mean"],
+                            sum(run.learned.difference for run in grpo.seeds) / len(grpo.seeds))
+    limit = cfg.grpo.max_prompts or made.rl_rows
+    assert grpo.prompts_mix.total == min(limit, made.rl_rows)
+    assert grpo.heldout_rows == grpo.heldout_mix.total == min(cfg.grpo.heldout_prompts or made.rl_heldout_rows,
+                                                              made.rl_heldout_rows)
+    assert grpo.heldout_mix == made.judgments["grpo_heldout"] or cfg.grpo.heldout_prompts is not None
+    if grpo.rl_rows and grpo.heldout_rows:
+        for score in [grpo.heldout_before] + [run.after for run in grpo.seeds]:
+            assert score.prompts == grpo.heldout_rows and score.critiques == score.prompts * cfg.grpo.heldout_critiques
+            assert share(score.accuracy) and score.accuracy_lo <= score.accuracy <= score.accuracy_hi
+            assert share(score.reward) and score.reward_lo <= score.reward <= score.reward_hi
 
     crl = records[stages.CRL]
     assert crl.code_rows == train and crl.crl_rows <= made.samples

@@ -96,6 +96,9 @@ RUN_SETTINGS = "run_settings.json"
 # 05_grpo
 REWARDS = "rewards.jsonl"
 """One :class:`~criticlab.training.RewardRecord` per sampled completion."""
+HELDOUT_REWARDS = "heldout_{when}.jsonl"
+"""The reward log of the held-out measurement ``before`` training, or ``after_seed<N>``."""
+TABLE_GRPO_SEEDS = "05_grpo_seeds"
 STEP_TIMES = "step_times.jsonl"
 VERL_TRAIN = "verl_train.parquet"
 
@@ -112,6 +115,15 @@ CRL_MIX = "mix_{ratio:g}.jsonl"
 CRL_VERL_MIX = "verl_mix_{ratio:g}.parquet"
 CRL_REWARDS = "rewards_{ratio:g}.jsonl"
 CRL_STEP_TIMES = "step_times_{ratio:g}.jsonl"
+
+
+def for_seed(name: str, seed: int, first_seed: int) -> str:
+    """One GRPO seed's file or directory: the profile's own seed keeps ``name`` (what later stages
+    read, e.g. ``checkpoints/grpo/final``); another gets ``<stem>_seed<N><suffix>``."""
+    if seed == first_seed:
+        return name
+    path = Path(name)
+    return f"{path.stem}_seed{seed}{path.suffix}"
 
 
 def for_ratio(pattern: str, ratio: float) -> str:
@@ -302,8 +314,47 @@ class SFTMetrics(StageMetrics):
 
 
 @dataclass
+class HeldoutScore:
+    """A critic on GRPO's held-out prompts: CTRL reward and verdict accuracy with 95% intervals
+    (a bootstrap over prompts, which keeps a prompt's critiques together)."""
+
+    prompts: int
+    critiques: int
+    reward: float
+    reward_lo: float
+    reward_hi: float
+    accuracy: float
+    """Share of critiques whose judgment matches the execution (no judgment counts as wrong)."""
+    accuracy_lo: float
+    accuracy_hi: float
+    accuracy_correct: float
+    """...on prompts whose solution passes (NaN: none)."""
+    accuracy_incorrect: float
+    """...on prompts whose solution fails (NaN: none)."""
+    unparsed: float
+    """Share of critiques without a parseable judgment."""
+
+
+@dataclass
+class GRPOSeedRun:
+    """One GRPO run of 05 (one seed): its reward curve and the critic it left on the held-out prompts."""
+
+    seed: int
+    run: TrainingRun
+    reward_per_step: list[float] = field(default_factory=list)
+    learned: LearningCheck | None = None
+    unparsed_per_step: list[float] = field(default_factory=list)
+    seconds_per_step: dict[str, float] | None = None
+    trained_mix: JudgmentMix | None = None
+    """Correct/Incorrect mix of the solutions critiqued during training (from the reward log)."""
+    after: HeldoutScore | None = None
+
+
+@dataclass
 class GRPOMetrics(StageMetrics):
-    """05_grpo: the critic's GRPO run, its reward curve and the "did it learn" check."""
+    """05_grpo: the critic's GRPO runs (one per seed), their reward curves, the "did it learn" check,
+    and reward and verdict accuracy on held-out prompts before and after training. The top-level
+    run fields are the first seed's (the critic later stages use)."""
 
     STAGE: ClassVar[str] = GRPO
     rl_rows: int
@@ -319,6 +370,15 @@ class GRPOMetrics(StageMetrics):
     unparsed_reward: float | None = None
     """Mean reward of the critiques without a judgment: what the judgment gate sets to 0 (NaN: none)."""
     seconds_per_step: dict[str, float] | None = None
+    prompts_mix: JudgmentMix | None = None
+    """Correct/Incorrect mix of the prompts GRPO may train on (the first ``grpo.max_prompts``)."""
+    heldout_rows: int = 0
+    heldout_mix: JudgmentMix | None = None
+    heldout_before: HeldoutScore | None = None
+    """The starting critic (the SFT critic) on the held-out prompts."""
+    seeds: list[GRPOSeedRun] = field(default_factory=list)
+    across_seeds: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per statistic (reward difference, held-out reward and accuracy after): mean, sd, min, max over seeds."""
 
 
 @dataclass

@@ -11,6 +11,14 @@ from criticlab.ctrl.datasets import (
     round_robin,
     write_datasets,
 )
+from criticlab.ctrl.heldout import (
+    SEED_STATISTICS,
+    across_seeds,
+    measure_heldout,
+    score_heldout,
+    seed_table,
+    trained_mix,
+)
 from criticlab.ctrl.reward import (
     CTRLReward,
 )
@@ -25,18 +33,24 @@ from criticlab.ctrl.synthesis import (
 
 __all__ = [
     "DROP_REASONS",
+    "SEED_STATISTICS",
     "CTRLReward",
     "SynthesisOptions",
     "SynthesisRecord",
+    "across_seeds",
     "balance",
     "build_rl_rows",
     "build_sft_rows",
     "drop_reason",
     "grpo_rows",
     "load_records",
+    "measure_heldout",
     "mix_rl_rows",
     "read_sft_rows",
     "round_robin",
+    "score_heldout",
+    "seed_table",
     "synthesize",
+    "trained_mix",
     "write_datasets",
 ]
