@@ -11,6 +11,8 @@ import jupytext
 import pytest
 
 from criticlab import config, stages
+from criticlab.data.sources import source_cap
+from criticlab.data.splits import eval_count
 from criticlab.rollout import revises_every_round
 from criticlab.tools import run
 
@@ -78,9 +80,10 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
     assert all(records.values()), f"stages without metrics: {[s for s, r in records.items() if r is None]}"
     data = records[stages.DATA]
     train, evaluated = data.counts["train"], data.counts["eval"]
-    entries = len(cfg.data.sources) + len(cfg.data.train_sources) + len(cfg.data.eval_sources)
+    entries = [*cfg.data.sources, *cfg.data.train_sources, *cfg.data.eval_sources]
     assert train > 0 and evaluated > 0
-    assert train + data.counts["validation"] + evaluated <= cfg.data.max_problems * entries
+    assert train + data.counts["validation"] + evaluated <= sum(source_cap(cfg.data, e) for e in entries)
+    assert data.counts["validation"] == eval_count(train + data.counts["validation"], cfg.data.validation_fraction)
 
     sandbox = records[stages.SANDBOX]
     assert sandbox.references_total > 0 and sandbox.references_accepted == sandbox.references_total
