@@ -65,6 +65,15 @@ def training_lines(root: Path) -> list[str]:
         if seconds:
             parts = ", ".join(f"{k} {seconds[k]:.1f} s" for k in ("sampling", "revision", "execution", "optimisation"))
             lines.append(f"  Seconds per step {seconds['seconds']:.1f}: {parts}.")
+        if len(grpo.seeds) > 1:
+            rise = grpo.across_seeds["reward rise"]
+            lines.append(f"  Over {len(grpo.seeds)} seeds the reward rise is {rise['mean']:+.3f} (sd {_fmt(rise['sd'])}, "
+                         f"from {rise['min']:+.3f} to {rise['max']:+.3f}).")
+        for name, score in [("start", grpo.heldout_before)] + [(f"seed {r.seed}", r.after) for r in grpo.seeds]:
+            if score is not None:
+                lines.append(f"  Held-out prompts, {name}: reward {_fmt(score.reward)} [{_fmt(score.reward_lo)}, "
+                             f"{_fmt(score.reward_hi)}], verdict accuracy {_fmt(score.accuracy)} "
+                             f"[{_fmt(score.accuracy_lo)}, {_fmt(score.accuracy_hi)}].")
     crl = stages.read_metrics(root, stages.CRL)
     for run in crl.ratios if isinstance(crl, stages.CRLMetrics) else []:
         row = run.summary
@@ -84,7 +93,8 @@ def summarize_run(root: str | Path) -> str:
         out += ["### Data synthesis", "",
                 f"{datasets.samples} zero-shot samples on {synthesis.problems} problems, "
                 f"{100 * synthesis.zero_shot_pass_rate:.1f}% passing; {datasets.sft_rows} SFT critiques "
-                f"{datasets.sft_judgments}, {datasets.rl_rows} RL rows.", ""]
+                f"{datasets.sft_judgments}, {datasets.rl_rows} RL rows.", "",
+                *(f"- {step}: {mix}" for step, mix in datasets.judgments.items()), ""]
     out += ["### Training", "", *training_lines(root), ""]
     for stem, title in TABLES:
         path = root / stages.TABLES_DIR / f"{stem}.md"
