@@ -137,4 +137,6 @@ def seed_table(before: HeldoutScore | None, runs: Sequence[GRPOSeedRun]) -> pd.D
             "held-out reward": summary["held-out reward after"][stat],
             "held-out accuracy": summary["held-out accuracy after"][stat],
         })
-    return pd.DataFrame(rows).set_index("critic")
+    columns = ["steps", "first quarter", "last quarter", "reward rise", "rise se", "held-out reward", "reward lo",
+               "reward hi", "held-out accuracy", "accuracy lo", "accuracy hi", "no judgment"]
+    return pd.DataFrame(rows, columns=["critic", *columns]).set_index("critic")
