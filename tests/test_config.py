@@ -173,3 +173,19 @@ def test_critiques_can_have_their_own_token_budget() -> None:
     assert sampling_for(smoke, "critique").max_tokens == smoke.sampling.critique_max_tokens == 192
     assert sampling_for(smoke, "solution").max_tokens == sampling_for(smoke, "revision").max_tokens == 320
     assert sampling_for(cpu, "critique").max_tokens == cpu.sampling.max_tokens  # None: the shared budget
+
+
+@pytest.mark.parametrize(("name", "problems", "seeds"), [("cpu", 30, 1), ("cpu-study", 120, 2)])
+def test_cpu_profiles_keep_the_study_design(name: str, problems: int, seeds: int) -> None:
+    """Evaluation on HumanEval and MBPP's test ids (enough problems), training on MBPP's other ids
+    with a validation split, both judgments in SFT and GRPO, and the seeds the study reports."""
+    from criticlab.data.sources import source_cap
+
+    cfg = config.load_profile(name)
+    assert cfg.data.eval_sources == ["humaneval", "mbpp:test"] and cfg.data.sources == []
+    assert cfg.data.train_sources == ["mbpp:prompt", "mbpp:validation", "mbpp:train"]
+    assert sum(source_cap(cfg.data, e) for e in cfg.data.eval_sources) >= problems
+    assert cfg.evaluation.max_problems is None or cfg.evaluation.max_problems >= problems
+    assert cfg.data.validation_fraction > 0 and cfg.synthesis.samples_per_problem >= 2
+    assert cfg.synthesis.balance_judgments and cfg.synthesis.rl_incorrect_share >= 0.3
+    assert cfg.grpo.seeds >= seeds and (cfg.grpo.heldout_prompts or 0) > 0
