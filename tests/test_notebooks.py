@@ -148,7 +148,8 @@ def check_judgebench(cfg: config.Profile, evaluation: stages.EvaluationMetrics) 
     """JudgeBench's Maj@k and pairwise tables cover every critic, category and k, and agree on the pairs."""
     pairs, k_max = evaluation.judgebench_pairs, evaluation.judgebench_critiques
     assert pairs == cfg.evaluation.judgebench_pairs and k_max == cfg.evaluation.judgebench_critiques
-    critics = {"self_critique"} | {m for m in evaluation.methods if m in ("ctrl_sft", "ctrl_grpo")}
+    critics = {"self_critique"} | {m for m in evaluation.methods if not m.endswith("+stop")
+                                   and (m in ("ctrl_sft", "ctrl_grpo") or m.startswith("critic:"))}
     for table in (evaluation.judgebench, evaluation.judgebench_pairwise):
         assert {row["critic"] for row in table} == critics
         pooled = [row for row in table if row["category"] == "all"]

@@ -60,7 +60,7 @@ from criticlab.stats import bootstrap_ratio, paired_bootstrap, wilson_interval
 CATEGORIES = ("knowledge", "reasoning", "math", "coding")
 SOURCE = "judgebench"
 """The ``source`` of JudgeBench rows in the difference table."""
-MAJORITY_COLUMNS = ("critic", "category", "k", "accuracy", "lo", "hi", "ties", "unparsed", "pairs")
+MAJORITY_COLUMNS = ("critic", "category", "k", "accuracy", "lo", "hi", "ties", "unparsed", "errors", "pairs")
 PREFERENCE_COLUMNS = ("critic", "category", "accuracy", "lo", "hi", "accuracy (A,B)", "accuracy (B,A)",
                       "consistency", "consistency lo", "consistency hi", "unparsed", "pairs")
 PAIRWISE = "JudgeBench pairwise"
@@ -297,7 +297,8 @@ def majority_table(
 
     ``ks`` defaults to :func:`majority_ks` of the fewest critiques any response has. ``ties`` is
     the expected share of tied pairs (each counted ½ in ``accuracy``); ``unparsed`` the share of
-    critiques without a judgment.
+    critiques without a judgment; ``errors`` the generations the engine failed (pointwise and
+    pairwise, e.g. prompts longer than the context), whose judgments count as unparsed.
     """
     if not records:
         return pd.DataFrame(columns=MAJORITY_COLUMNS)
@@ -311,7 +312,8 @@ def majority_table(
         unparsed = sum(j is None for j in judgments) / len(judgments) if judgments else math.nan
         for j, k in enumerate(ks):
             rows.append(dict(zip(MAJORITY_COLUMNS, (critic, category, k, float(score[:, j].mean()), float(lo[j]),
-                                                    float(hi[j]), float(tie[:, j].mean()), unparsed, len(group)))))
+                                                    float(hi[j]), float(tie[:, j].mean()), unparsed,
+                                                    sum(r.errors for r in group), len(group)))))
     return pd.DataFrame(rows, columns=MAJORITY_COLUMNS)
 
 
