@@ -238,7 +238,7 @@ def test_judge_pairs_batches_each_chunk_and_parses_everything():
     assert records[-1].errors == 8 and records[-1].judgments_a == [U, U, U] and records[-1].pick_ab is None
     table = jb.majority_table(records, resamples=0)
     assert table[(table["category"] == "math") & (table["k"] == 3)]["accuracy"].iloc[0] == 1.0
-    assert table[table["category"] == "coding"]["errors"].tolist() == [8, 8]
+    assert table[table["category"] == "coding"]["errors"].tolist() == [8, 8, 8]  # k = 1, 2, 3
     swaps = jb.preference_table(records, resamples=0)
     assert swaps[swaps["category"] == "math"]["consistency"].iloc[0] == 0.0
     assert jb.JudgeRecord.from_dict(first.to_dict()) == first
