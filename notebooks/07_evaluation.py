@@ -175,6 +175,62 @@ if len(majority):
                       cfg.paths.figures_dir / stages.FIG_MAJORITY)
 majority
 
+# %% [markdown]
+# ## JudgeBench: the critics as generative reward models
+#
+# *(This section, up to the metrics, is JudgeBench's alone: it uses the critics and settings above
+# and changes nothing before it but the difference table, to which it adds rows.)*
+#
+# JudgeBench's real pairs — a question (knowledge, reasoning, math or coding) and two GPT-4o
+# responses, one of them better — judged by every critic above (self-critique is the generator
+# critiquing). **Pointwise**: `judgebench_critiques` critiques of each response, each ending in a
+# Correct/Incorrect judgment; a pair is won when the better response collects more Correct votes
+# (a tie counts 0.5; a critique without a judgment is no vote). Maj@k for k below the number of
+# critiques averages over every choice of k of them (unbiased). **Pairwise**: the critic sees
+# both responses, in both orders, and names the better one (greedy); *consistency* is the share
+# of pairs whose two picks name the same response. Intervals resample pairs (95%; Wilson for
+# consistency). Reference: CTRL reports its critic's JudgeBench accuracy as 64.3% (Maj@k up to 64).
+
+# %%
+judge_pairs, judge_from = evaluation.judgebench.load_pairs(cfg)
+judge_pairs, too_long = evaluation.judgebench.select_pairs(
+    judge_pairs, cfg.evaluation.judgebench_pairs, cfg.evaluation.judgebench_max_chars, cfg.seed)
+print(f"JudgeBench: {len(judge_pairs)} pairs from {judge_from}"
+      + (f" ({too_long} left out as longer than {cfg.evaluation.judgebench_max_chars} characters)" if too_long else ""))
+judge_records = []
+for name, critic in evaluation.pairwise_critics(cfg, methods).items():
+    with tqdm(total=len(judge_pairs), desc=f"JudgeBench {name}", disable=not cfg.progress) as bar:
+        judge_records += evaluation.judgebench.judge_pairs(
+            judge_pairs, critic, name, sampling_for(cfg, "critique"), cfg.evaluation.judgebench_critiques,
+            progress=bar.update)
+evaluation.judgebench.write_records(stage_dir / stages.JUDGEBENCH_JUDGMENTS, judge_records)
+judge_ks = evaluation.judgebench.majority_ks(cfg.evaluation.judgebench_critiques)
+judgebench = evaluation.judgebench.majority_table(judge_records, judge_ks, **bootstrap)
+judgebench_pairwise = evaluation.judgebench.preference_table(judge_records, **bootstrap)
+if len(judgebench):
+    tables.write_table(judgebench, cfg.paths.tables_dir / stages.TABLE_JUDGEBENCH)
+    tables.write_table(judgebench_pairwise, cfg.paths.tables_dir / stages.TABLE_JUDGEBENCH_PAIRWISE)
+    plots.save_figure(plots.plot_majority_curve(judgebench[judgebench["category"] == evaluation.POOLED],
+                                                title="JudgeBench accuracy vs critiques per response (Maj@k)"),
+                      cfg.paths.figures_dir / stages.FIG_JUDGEBENCH)
+judgebench[judgebench["k"] == judge_ks[-1]]
+
+# %%
+judgebench_pairwise
+
+# %% [markdown]
+# JudgeBench accuracy of each critic against self-critique on the same pairs (Maj@k at the most
+# critiques, and the pairwise mode): paired bootstrap over pairs, added to the difference table
+# as its `judgebench` rows.
+
+# %%
+judge_differences = evaluation.judgebench.judgebench_differences(
+    judge_records, evaluation.SELF_CRITIQUE, cfg.evaluation.judgebench_critiques, **bootstrap)
+if len(judge_differences):
+    differences = pd.concat([differences, judge_differences], ignore_index=True)
+    tables.write_table(differences, cfg.paths.tables_dir / stages.TABLE_DIFFERENCES)
+judge_differences
+
 # %%
 stages.write_metrics(cfg.paths.root, stages.EvaluationMetrics(
     problems=len(problems), rounds=cfg.evaluation.rounds, methods=[m.name for m in methods], skipped=skipped,
@@ -182,4 +238,7 @@ stages.write_metrics(cfg.paths.root, stages.EvaluationMetrics(
     pass_at_k=pass_at_k.to_dict(orient="records"), differences=differences.to_dict(orient="records"),
     discrimination=discrimination.to_dict(orient="records"), pairs=len(pairs),
     majority=majority.to_dict(orient="records"),
+    judgebench_pairs=len(judge_pairs), judgebench_too_long=too_long,
+    judgebench_critiques=cfg.evaluation.judgebench_critiques, judgebench=judgebench.to_dict(orient="records"),
+    judgebench_pairwise=judgebench_pairwise.to_dict(orient="records"),
 ))

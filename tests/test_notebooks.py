@@ -168,15 +168,45 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
         assert all(0 <= row[c] <= 100 for c in ("pass@1", "Δ↑", "Δ↓"))  # percentages, as in the tables
     assert {row["k"] for row in evaluation.pass_at_k} == set(range(1, cfg.evaluation.samples_per_problem + 1))
     assert all(share(row["pass@k"]) for row in evaluation.pass_at_k if row["problems"])
-    compared = {row["method"] for row in evaluation.differences}
+    tested = [row for row in evaluation.differences if row["source"] != "judgebench"]
+    compared = {row["method"] for row in tested}
     assert compared == set(evaluation.methods) - {"self_critique"}
-    assert all(row["problems"] <= evaluation.problems and isinstance(row["excludes 0"], bool)
-               for row in evaluation.differences)
+    assert all(row["problems"] <= evaluation.problems and isinstance(row["excludes 0"], bool) for row in tested)
+    check_judgebench(cfg, evaluation)
 
     analysis = records[stages.ANALYSIS]
     assert analysis.trajectories == samples * len(evaluation.methods)
     assert set(analysis.methods) == set(evaluation.methods)
     assert all(0 <= analysis.chain[p] <= 1 for p in ("p_init", "p_cc", "p_wc"))
+
+
+def check_judgebench(cfg: config.Profile, evaluation: stages.EvaluationMetrics) -> None:
+    """JudgeBench's Maj@k and pairwise tables cover every critic, category and k, and agree on the pairs."""
+    pairs, k_max = evaluation.judgebench_pairs, evaluation.judgebench_critiques
+    assert pairs == cfg.evaluation.judgebench_pairs and k_max == cfg.evaluation.judgebench_critiques
+    critics = {"self_critique"} | {m for m in evaluation.methods if not m.endswith("+stop")
+                                   and (m in ("ctrl_sft", "ctrl_grpo") or m.startswith("critic:"))}
+    for table in (evaluation.judgebench, evaluation.judgebench_pairwise):
+        assert {row["critic"] for row in table} == critics
+        pooled = [row for row in table if row["category"] == "all"]
+        assert all(row["pairs"] == pairs for row in pooled)
+        for critic in critics:
+            per_category = {(row["category"], row["pairs"]) for row in table
+                            if row["critic"] == critic and row["category"] != "all"}
+            assert sum(n for _, n in per_category) == pairs
+            assert {c for c, _ in per_category} <= {"knowledge", "reasoning", "math", "coding"}
+        assert all(share(row["accuracy"]) and share(row["unparsed"]) for row in table)
+        assert all(row["lo"] <= row["hi"] for row in table if math.isfinite(row["lo"]))
+    ks = sorted({row["k"] for row in evaluation.judgebench})
+    assert ks[-1] == k_max and ks == sorted({1 << i for i in range(k_max.bit_length()) if 1 << i < k_max} | {k_max})
+    assert all(share(row["ties"]) for row in evaluation.judgebench)
+    for row in evaluation.judgebench_pairwise:
+        assert share(row["consistency"]) and row["consistency lo"] <= row["consistency"] <= row["consistency hi"]
+        assert row["accuracy"] == pytest.approx((row["accuracy (A,B)"] + row["accuracy (B,A)"]) / 2)
+    judged = [row for row in evaluation.differences if row["source"] == "judgebench"]
+    assert {row["method"] for row in judged} == critics - {"self_critique"}
+    assert {row["statistic"] for row in judged} <= {f"JudgeBench Maj@{k_max}", "JudgeBench pairwise"}
+    assert all(row["problems"] == pairs and isinstance(row["excludes 0"], bool) for row in judged)
 
 
 @pytest.mark.parametrize("script", PAIRS, ids=lambda p: p.stem)

@@ -303,6 +303,17 @@ class EvaluationSection:
     pairwise_samples: int = 4
     """Zero-shot samples per problem pooled to find (passing, failing) pairs for Maj@k."""
     pairwise_critiques: int = 4
+    judgebench_critiques: int = 4
+    """Pointwise critiques of each JudgeBench response; the Maj@k curve runs k = 1, 2, 4, … up to this
+    (CTRL's evaluation of its critics as generative reward models on JudgeBench: majority voting
+    up to Maj@64)."""
+    judgebench_pairs: int | None = None
+    """JudgeBench pairs evaluated (None: all that pass ``judgebench_max_chars``), drawn by id hash in
+    turn from each category (knowledge, reasoning, math, coding) so every category is represented."""
+    judgebench_max_chars: int | None = None
+    """Leave out JudgeBench pairs whose question and two responses together exceed this many
+    characters (None: keep all). A small model's context cannot hold the longer pairs, and a prompt
+    that does not fit would only yield engine errors; the count left out is reported."""
 
 
 @dataclass

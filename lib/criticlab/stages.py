@@ -105,6 +105,9 @@ VERL_TRAIN = "verl_train.parquet"
 # 07_evaluation
 PAIRWISE_POOL = "pairwise_pool.jsonl"
 """Zero-shot samples drawn for the pairwise (Maj@k) comparison; not an evaluation method."""
+JUDGEBENCH_JUDGMENTS = "judgebench.jsonl"
+"""Every critic's pointwise judgments and pairwise picks on the JudgeBench pairs, one line per
+(critic, pair) (:class:`criticlab.evaluation.JudgeRecord`)."""
 
 
 # 06_crl: one of each per mix ratio, named by :func:`for_ratio`
@@ -147,6 +150,8 @@ FIG_CRL_ACCURACY = "06_crl_accuracy"
 FIG_PASS_BY_ROUND = "07_pass_by_round"
 FIG_DELTAS = "07_deltas"
 FIG_MAJORITY = "07_majority"
+FIG_JUDGEBENCH = "07_judgebench"
+"""JudgeBench Maj@k against k, one line per critic (all pairs)."""
 FIG_CORRECT_TO_INCORRECT = "08_correct_to_incorrect"
 FIG_MARKOV = "08_markov"
 FIG_COMPOUNDING = "08_compounding"
@@ -160,6 +165,10 @@ TABLE_PASS_AT_K = "07_pass_at_k"
 TABLE_DIFFERENCES = "07_differences"
 TABLE_DISCRIMINATION = "07_discrimination"
 TABLE_MAJORITY = "07_majority"
+TABLE_JUDGEBENCH = "07_judgebench"
+"""JudgeBench pointwise Maj@k accuracy per critic, category and k, with intervals."""
+TABLE_JUDGEBENCH_PAIRWISE = "07_judgebench_pairwise"
+"""JudgeBench pairwise-mode accuracy (both orders) and position-swap consistency per critic and category."""
 TABLE_TRANSITION_RATES = "08_transition_rates"
 TABLE_MARKOV_PREDICTION = "08_markov_prediction"
 TABLE_COMPOUNDING = "08_compounding"
@@ -408,7 +417,8 @@ class CRLMetrics(StageMetrics):
 
 @dataclass
 class EvaluationMetrics(StageMetrics):
-    """07_evaluation: every method's final Pass@1/Δ↑/Δ↓, the critics' discrimination, Maj@k."""
+    """07_evaluation: every method's final Pass@1/Δ↑/Δ↓, the critics' discrimination, Maj@k on our own
+    sample pairs and on JudgeBench."""
 
     STAGE: ClassVar[str] = EVALUATION
     problems: int
@@ -423,7 +433,18 @@ class EvaluationMetrics(StageMetrics):
     majority: list[dict[str, Any]]
     pass_at_k: list[dict[str, Any]] = field(default_factory=list)
     differences: list[dict[str, Any]] = field(default_factory=list)
-    """Each method against self-critique: paired differences with intervals (``excludes 0``)."""
+    """Each method against self-critique: paired differences with intervals (``excludes 0``); the
+    rows of ``source`` ``judgebench`` compare JudgeBench accuracy over pairs."""
+    judgebench_pairs: int = 0
+    """JudgeBench pairs every critic judged."""
+    judgebench_too_long: int = 0
+    """Pairs left out by ``evaluation.judgebench_max_chars``."""
+    judgebench_critiques: int = 0
+    """Pointwise critiques per response (the largest k of Maj@k)."""
+    judgebench: list[dict[str, Any]] = field(default_factory=list)
+    """Pointwise Maj@k accuracy per critic, category (``all``: every pair) and k, with intervals."""
+    judgebench_pairwise: list[dict[str, Any]] = field(default_factory=list)
+    """Pairwise-mode accuracy and position-swap consistency per critic and category, with intervals."""
 
 
 @dataclass

@@ -1,6 +1,11 @@
 """Evaluation (07): the paper's methods, their metrics and the table writers.
+
+:mod:`~criticlab.evaluation.judgebench` evaluates the critics on JudgeBench's real pairs (Maj@k,
+pairwise mode with position swaps); its functions are reached as ``evaluation.judgebench.<name>``.
 """
 
+from criticlab.evaluation import judgebench
+from criticlab.evaluation.judgebench import JudgeRecord
 from criticlab.evaluation.methods import (
     BASELINES,
     PAIRWISE_POOL_METHOD,
@@ -59,6 +64,7 @@ __all__ = [
     "TRAINED",
     "UP",
     "DeltaIdentityError",
+    "JudgeRecord",
     "Method",
     "PairJudgments",
     "ResponsePair",
@@ -69,6 +75,7 @@ __all__ = [
     "difference_table",
     "discrimination_table",
     "final_rows",
+    "judgebench",
     "loop_config",
     "majority_curve",
     "pair_score",

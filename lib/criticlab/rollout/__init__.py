@@ -41,11 +41,15 @@ from criticlab.rollout.outcomes import (
     transitions,
 )
 from criticlab.rollout.prompts import (
+    ANSWER_CRITIQUE_FORMAT,
     CRITIQUE_FORMAT,
     FINALIZE,
     MIN_QUOTED_CHARS,
     Conclusion,
     Judgment,
+    Preference,
+    answer_critique_conversation,
+    answer_critique_prompt,
     conclusion_of,
     conclusion_tag,
     critique_conversation,
@@ -61,6 +65,9 @@ from criticlab.rollout.prompts import (
     mentions_hint,
     parse_conclusion,
     parse_judgment,
+    parse_preference,
+    preference_conversation,
+    preference_prompt,
     quotes_test,
     revision_conversation,
 )
@@ -77,6 +84,7 @@ from criticlab.rollout.trajectory import (
 )
 
 __all__ = [
+    "ANSWER_CRITIQUE_FORMAT",
     "CRITIC_MODES",
     "CRITIQUE_FORMAT",
     "FINALIZE",
@@ -92,9 +100,12 @@ __all__ = [
     "Discrimination",
     "Judgment",
     "LoopConfig",
+    "Preference",
     "Round",
     "Stopped",
     "Trajectory",
+    "answer_critique_conversation",
+    "answer_critique_prompt",
     "by_method",
     "conclusion_of",
     "conclusion_tag",
@@ -120,6 +131,9 @@ __all__ = [
     "mentions_hint",
     "parse_conclusion",
     "parse_judgment",
+    "parse_preference",
+    "preference_conversation",
+    "preference_prompt",
     "quotes_test",
     "rename_legacy_judgment",
     "revises_every_round",

@@ -8,7 +8,9 @@ The formats follow the papers (the wording is ours):
   from running the code, and must not mention it;
 - a revision is the conversation [generation prompt, previous solution, critique + "finalize"],
   showing only the latest solution;
-- a CRL judgment ends with ``\\conclusion{T}`` or ``\\conclusion{F}``.
+- a CRL judgment ends with ``\\conclusion{T}`` or ``\\conclusion{F}``;
+- JudgeBench (notebook 07): a critique of a response to a general question ends like a code
+  critique; a pairwise judgment of two responses ends with ``Better response: 1`` or ``2``.
 
 Parsers are tolerant of case and markdown decoration, and strict about *where* the answer is: a
 judgment counts only on the critique's last line, so a judgment mentioned mid-text and contradicted
@@ -115,6 +117,60 @@ def hinted_critique_prompt(problem: Problem, code: str, hint: str) -> str:
 def critique_conversation(problem: Problem, code: str, hint: str | None = None) -> Conversation:
     text = critique_prompt(problem, code) if hint is None else hinted_critique_prompt(problem, code, hint)
     return [{"role": "user", "content": text}]
+
+
+# General questions (JudgeBench): a response to a question of any kind, not a program
+
+ANSWER_CRITIQUE_FORMAT = (
+    "Write your critique in exactly this format:\n"
+    "Analysis:\n<step-by-step check of the response: its reasoning, its calculations or code, and "
+    "whether its final answer is right>\n"
+    "Improvement suggestions:\n<what the response should change; do not write a new response>\n"
+    "Overall judgment: Correct\n"
+    "(or `Overall judgment: Incorrect`) as the very last line."
+)
+
+
+def answer_critique_prompt(question: str, response: str) -> str:
+    """The critique prompt for a response to a general question (knowledge, reasoning, math or
+    code in prose), ending, like :func:`critique_prompt`, in the line :func:`parse_judgment` reads.
+
+    JudgeBench's responses are prose with the answer at the end, not bare programs, so the code
+    prompt's "candidate solution" block does not fit them; the format of the critique is the same.
+    """
+    return (
+        "You are an expert reviewing a candidate response to a question.\n\n"
+        f"## Question\n{question.strip()}\n\n"
+        f"## Candidate response\n{response.strip()}\n\n"
+        f"## Your task\nCritique the response. {ANSWER_CRITIQUE_FORMAT}"
+    )
+
+
+def answer_critique_conversation(question: str, response: str) -> Conversation:
+    return [{"role": "user", "content": answer_critique_prompt(question, response)}]
+
+
+Preference = Literal[1, 2]
+"""Which of two responses shown a pairwise judge prefers: the first (1) or the second (2)."""
+
+
+def preference_prompt(question: str, first: str, second: str) -> str:
+    """Ask which of two responses to ``question`` is better, ending in ``Better response: 1`` or ``2``
+    (what :func:`parse_preference` reads). The responses are numbered by where they are shown, so
+    showing a pair in both orders measures how much the position sways the judge."""
+    return (
+        "You are an expert judging two candidate responses to the same question.\n\n"
+        f"## Question\n{question.strip()}\n\n"
+        f"## Response 1\n{first.strip()}\n\n"
+        f"## Response 2\n{second.strip()}\n\n"
+        "## Your task\nDecide which response answers the question correctly; if both or neither "
+        "do, pick the better one. Analyse both step by step, then end with the line\n"
+        "Better response: 1\n(or `Better response: 2`) as the very last line."
+    )
+
+
+def preference_conversation(question: str, first: str, second: str) -> Conversation:
+    return [{"role": "user", "content": preference_prompt(question, first, second)}]
 
 
 _HINT_MENTION = re.compile(r"\bhints?\b|\bprivate hint\b", re.IGNORECASE)
@@ -235,6 +291,23 @@ def parse_judgment(critique: str) -> Judgment | None:
             continue
         match = _JUDGMENT_LINE.match(line)
         return match.group(1).lower() if match else None  # type: ignore[return-value]
+    return None
+
+
+_PREFERENCE_LINE = re.compile(r"^(?:[-+]\s+)?better\s+response\s*[:：]?\s*(?:response\s*)?([12])\s*[.!]?$", re.IGNORECASE)
+
+
+def parse_preference(answer: str) -> Preference | None:
+    """``1`` or ``2`` from a pairwise judgment's last line ``Better response: N``; ``None`` without one.
+
+    Read like :func:`parse_judgment`: decoration and case are tolerated, only the last non-empty line counts.
+    """
+    for raw in reversed(answer.strip().splitlines()):
+        line = _strip_decoration(raw)
+        if not line or set(line) <= set("-=*_`#~"):
+            continue
+        match = _PREFERENCE_LINE.match(line)
+        return int(match.group(1)) if match else None  # type: ignore[return-value]
     return None
 
 

@@ -1,0 +1,408 @@
+"""JudgeBench: the critics as generative reward models, on its real response pairs.
+
+Each :class:`~criticlab.data.JudgePair` is a question, two responses and which one is better. Two
+protocols run on the same pairs:
+
+- **Pointwise, Maj@k** (the papers' JudgeBench number). The critic writes K critiques of each
+  response (:func:`~criticlab.rollout.prompts.answer_critique_prompt`: the critique format of the
+  code critic, for a question of any kind), each ending in ``Overall judgment: Correct`` or
+  ``Incorrect`` (:func:`~criticlab.rollout.prompts.parse_judgment`). A pair is won when its better
+  response collects more Correct votes than the other; a tie counts ½.
+- **Pairwise, both orders.** The critic sees the two responses and names the better one
+  (:func:`~criticlab.rollout.prompts.preference_prompt`), once in the pair's order (A, B) and once
+  swapped (B, A), greedily, so the two answers differ only by the order. Accuracy averages the
+  two orders; *position-swap consistency* is the share of pairs whose two picks name the same
+  response.
+
+Counting rules (each a choice, stated here once):
+
+- **Unparsed judgments are no vote.** A critique without a judgment line (or an engine error,
+  such as a prompt longer than the context) stays among the K critiques but never counts as
+  Correct, as :func:`~criticlab.evaluation.metrics.pair_score` counts the own-sample pairs. The
+  share of such critiques is reported (``unparsed``), so a critic that rarely finishes with a
+  judgment shows up as such instead of hiding in the ties. An unparsed pick of the pairwise mode
+  is neither correct nor consistent.
+- **Maj@k for k < K is averaged over subsets.** With c of a response's K critiques Correct, the
+  Correct votes among k of them chosen at random are hypergeometric; the pair's Maj@k score is
+  P(better wins) + ½·P(tie) over the two responses' independent draws, i.e. the exact average over
+  every choice of k critiques of each response. That is the unbiased estimate (a U-statistic, like
+  Chen et al.'s pass@k) of the accuracy of a critic that writes k critiques; using only the first
+  k critiques would also be unbiased but throws the other K − k away.
+- **k runs over 1, 2, 4, …** and always ends at K (:func:`majority_ks`).
+- **Intervals** (95%): percentile bootstrap over pairs for accuracies (a pair's score is a fraction;
+  :func:`criticlab.stats.bootstrap_ratio`), Wilson for consistency (a count of pairs). Differences
+  between critics use :func:`criticlab.stats.paired_bootstrap` over the pairs both judged.
+- **Categories** follow the JudgeBench paper: MMLU-Pro (``mmlu-pro-*``) is *knowledge*,
+  ``livebench-reasoning`` *reasoning*, ``livebench-math`` *math*, ``livecodebench`` *coding*.
+  Every table has one row set per category and one over all pairs (``all``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from criticlab import stages
+from criticlab.config import Profile
+from criticlab.data import JudgePair, id_score, load_judgebench, read_pairs
+from criticlab.evaluation.metrics import DIFFERENCE_COLUMNS, POOLED
+from criticlab.io import write_jsonl
+from criticlab.llm.base import Engine, SamplingParams
+from criticlab.rollout import prompts
+from criticlab.stats import bootstrap_ratio, paired_bootstrap, wilson_interval
+
+CATEGORIES = ("knowledge", "reasoning", "math", "coding")
+SOURCE = "judgebench"
+"""The ``source`` of JudgeBench rows in the difference table."""
+MAJORITY_COLUMNS = ("critic", "category", "k", "accuracy", "lo", "hi", "ties", "unparsed", "errors", "pairs")
+PREFERENCE_COLUMNS = ("critic", "category", "accuracy", "lo", "hi", "accuracy (A,B)", "accuracy (B,A)",
+                      "consistency", "consistency lo", "consistency hi", "unparsed", "pairs")
+PAIRWISE = "JudgeBench pairwise"
+
+
+def category_of(source: str) -> str:
+    """JudgeBench's four categories from a pair's upstream ``source``; an unknown source is kept as is."""
+    if source.startswith("mmlu-pro"):
+        return "knowledge"
+    if source == "livebench-reasoning":
+        return "reasoning"
+    if source == "livebench-math":
+        return "math"
+    if source.startswith("livecodebench"):
+        return "coding"
+    return source
+
+
+# --------------------------------------------------------------------------------------------
+# Which pairs
+# --------------------------------------------------------------------------------------------
+
+
+def load_pairs(profile: Profile) -> tuple[list[JudgePair], str]:
+    """The JudgeBench pairs of a profile and where they came from.
+
+    Notebook 01 writes ``data/judge_pairs.jsonl`` when the profile loads the ``judgebench`` source
+    (its location, split, ``judgebench_category`` and cap); without it, the 350 GPT-4o pairs
+    shipped with the package, filtered by ``data.judgebench_category`` like 01 would.
+    """
+    written = profile.paths.data_dir / stages.JUDGE_PAIRS
+    if written.is_file():
+        return read_pairs(written), str(written)
+    result = load_judgebench(category_prefix=profile.data.judgebench_category)
+    return result.records, f"{result.location} (shipped)"
+
+
+def pair_chars(pair: JudgePair) -> int:
+    """Characters of the question and both responses: what the pairwise prompt must hold."""
+    return len(pair.question) + len(pair.response_a) + len(pair.response_b)
+
+
+def select_pairs(
+    pairs: Sequence[JudgePair], limit: int | None = None, max_chars: int | None = None, seed: int | str = 0
+) -> tuple[list[JudgePair], int]:
+    """At most ``limit`` pairs no longer than ``max_chars``, and how many were too long.
+
+    Pairs are taken in turn from each category (in :data:`CATEGORIES` order, then any other),
+    each category's in id-hash order, so a small ``limit`` still covers every category; the
+    result keeps the input order.
+    """
+    if limit is not None and limit < 0:
+        raise ValueError(f"evaluation.judgebench_pairs must be >= 0 or null, got {limit}")
+    fitting = [p for p in pairs if max_chars is None or pair_chars(p) <= max_chars]
+    too_long = len(pairs) - len(fitting)
+    if limit is None or limit >= len(fitting):
+        return fitting, too_long
+    queues: dict[str, list[JudgePair]] = {}
+    for pair in sorted(fitting, key=lambda p: (id_score(p.id, f"judgebench-{seed}"), p.id)):
+        queues.setdefault(category_of(pair.category), []).append(pair)
+    order = [c for c in CATEGORIES if c in queues] + sorted(set(queues) - set(CATEGORIES))
+    chosen: set[str] = set()
+    while len(chosen) < limit:
+        for category in order:
+            if queues[category] and len(chosen) < limit:
+                chosen.add(queues[category].pop(0).id)
+    return [p for p in fitting if p.id in chosen], too_long
+
+
+# --------------------------------------------------------------------------------------------
+# Judging
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class JudgeRecord:
+    """One critic's judgments of one pair: K pointwise judgments per response, two pairwise picks."""
+
+    critic: str
+    pair_id: str
+    category: str
+    better: str
+    """``"A"`` or ``"B"`` (:attr:`criticlab.data.JudgePair.better`)."""
+    judgments_a: list[str | None] = field(default_factory=list)
+    """Pointwise judgments of response A (``correct``/``incorrect``/None), in critique order."""
+    judgments_b: list[str | None] = field(default_factory=list)
+    pick_ab: int | None = None
+    """The pairwise pick (1 or 2; None: unparsed) with A shown first."""
+    pick_ba: int | None = None
+    """The pairwise pick with B shown first (1 means B)."""
+    errors: int = 0
+    """Generations the engine failed (their judgments are None)."""
+
+    @property
+    def good(self) -> list[str | None]:
+        """Judgments of the better response."""
+        return self.judgments_a if self.better == "A" else self.judgments_b
+
+    @property
+    def bad(self) -> list[str | None]:
+        return self.judgments_b if self.better == "A" else self.judgments_a
+
+    def chosen(self) -> tuple[str | None, str | None]:
+        """The response (``A``/``B``) picked in each order, None where the pick is unparsed."""
+        first = {1: "A", 2: "B"}.get(self.pick_ab) if self.pick_ab else None
+        second = {1: "B", 2: "A"}.get(self.pick_ba) if self.pick_ba else None
+        return first, second
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> JudgeRecord:
+        return cls(**row)
+
+
+def judge_pairs(
+    pairs: Sequence[JudgePair],
+    critic: Engine,
+    name: str,
+    sampling: SamplingParams,
+    critiques: int,
+    *,
+    chunk_size: int = 8,
+    progress: Callable[[int], None] | None = None,
+) -> list[JudgeRecord]:
+    """``critiques`` pointwise critiques of each response and a greedy pick in each order, per pair.
+
+    Pairs go ``chunk_size`` at a time: every pointwise critique of a chunk is one engine request
+    (the engine batches the sequences), its pairwise judgments a second one, so a cached engine
+    keeps what finished chunks generated if the run stops.
+    """
+    if critiques < 1:
+        raise ValueError(f"evaluation.judgebench_critiques must be >= 1, got {critiques}")
+    greedy = sampling.with_(temperature=0.0, top_p=1.0)
+    records = []
+    for start in range(0, len(pairs), chunk_size):
+        chunk = pairs[start : start + chunk_size]
+        pointwise = [prompts.answer_critique_conversation(p.question, response)
+                     for p in chunk for response in (p.response_a, p.response_b)]
+        shown = [prompts.preference_conversation(p.question, *order)
+                 for p in chunk for order in ((p.response_a, p.response_b), (p.response_b, p.response_a))]
+        written = critic.generate(pointwise, sampling, n=critiques)
+        picked = critic.generate(shown, greedy, n=1)
+        for i, pair in enumerate(chunk):
+            rows = (written[2 * i], written[2 * i + 1], picked[2 * i], picked[2 * i + 1])
+            records.append(JudgeRecord(
+                critic=name, pair_id=pair.id, category=category_of(pair.category), better=pair.better,
+                judgments_a=[prompts.parse_judgment(c.text) if c.ok else None for c in rows[0]],
+                judgments_b=[prompts.parse_judgment(c.text) if c.ok else None for c in rows[1]],
+                pick_ab=prompts.parse_preference(rows[2][0].text) if rows[2][0].ok else None,
+                pick_ba=prompts.parse_preference(rows[3][0].text) if rows[3][0].ok else None,
+                errors=sum(not c.ok for row in rows for c in row),
+            ))
+        if progress:
+            progress(len(chunk))
+    return records
+
+
+# --------------------------------------------------------------------------------------------
+# Maj@k
+# --------------------------------------------------------------------------------------------
+
+
+def correct_votes(judgments: Iterable[str | None]) -> int:
+    """Correct judgments; anything else (Incorrect, unparsed) is no Correct vote."""
+    return sum(1 for j in judgments if isinstance(j, str) and j.lower() == "correct")
+
+
+def majority_ks(critiques: int) -> list[int]:
+    """1, 2, 4, … below ``critiques``, then ``critiques`` itself."""
+    if critiques < 1:
+        return []
+    ks = [1 << i for i in range(critiques.bit_length()) if 1 << i < critiques]
+    return [*ks, critiques]
+
+
+def _hypergeometric(total: int, successes: int, k: int) -> np.ndarray:
+    """P(x of k draws without replacement are successes), x = 0..k."""
+    ways = math.comb(total, k)
+    return np.array([math.comb(successes, x) * math.comb(total - successes, k - x) / ways for x in range(k + 1)])
+
+
+def majority_score(good: int, bad: int, total: int, k: int, total_bad: int | None = None) -> tuple[float, float]:
+    """A pair's expected Maj@k score (ties ½) and its chance of a tie, over every choice of k critiques.
+
+    ``good``/``bad``: Correct votes among the ``total`` critiques of the better / the worse response
+    (``total_bad`` when the worse one has a different number).
+    """
+    total_bad = total if total_bad is None else total_bad
+    if not (1 <= k <= total and k <= total_bad):
+        raise ValueError(f"Maj@{k} needs k between 1 and the critiques per response ({total}, {total_bad})")
+    if not (0 <= good <= total and 0 <= bad <= total_bad):
+        raise ValueError(f"votes out of range: {good}/{total} and {bad}/{total_bad}")
+    joint = np.outer(_hypergeometric(total, good, k), _hypergeometric(total_bad, bad, k))  # [good x, bad y]
+    tie = float(np.trace(joint))
+    win = float(np.tril(joint, -1).sum())
+    return win + 0.5 * tie, tie
+
+
+def _scores(records: Sequence[JudgeRecord], ks: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs × ks matrices of Maj@k scores and tie chances."""
+    score = np.zeros((len(records), len(ks)))
+    tie = np.zeros_like(score)
+    for i, r in enumerate(records):
+        for j, k in enumerate(ks):
+            score[i, j], tie[i, j] = majority_score(correct_votes(r.good), correct_votes(r.bad),
+                                                    len(r.good), k, len(r.bad))
+    return score, tie
+
+
+def _groups(records: Sequence[JudgeRecord]) -> dict[tuple[str, str], list[JudgeRecord]]:
+    """Records per (critic, category), categories in :data:`CATEGORIES` order, then ``all``."""
+    out: dict[tuple[str, str], list[JudgeRecord]] = {}
+    critics = list(dict.fromkeys(r.critic for r in records))
+    for critic in critics:
+        mine = [r for r in records if r.critic == critic]
+        present = {r.category for r in mine}
+        for category in [c for c in CATEGORIES if c in present] + sorted(present - set(CATEGORIES)):
+            out[(critic, category)] = [r for r in mine if r.category == category]
+        out[(critic, POOLED)] = mine
+    return out
+
+
+def majority_table(
+    records: Sequence[JudgeRecord],
+    ks: Sequence[int] | None = None,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Maj@k accuracy per critic, category (and ``all``) and k, with a bootstrap interval over pairs.
+
+    ``ks`` defaults to :func:`majority_ks` of the fewest critiques any response has. ``ties`` is
+    the expected share of tied pairs (each counted ½ in ``accuracy``); ``unparsed`` the share of
+    critiques without a judgment; ``errors`` the generations the engine failed (pointwise and
+    pairwise, e.g. prompts longer than the context), whose judgments count as unparsed.
+    """
+    if not records:
+        return pd.DataFrame(columns=MAJORITY_COLUMNS)
+    available = min(min(len(r.good), len(r.bad)) for r in records)
+    ks = list(ks) if ks is not None else majority_ks(available)
+    rows = []
+    for (critic, category), group in _groups(records).items():
+        score, tie = _scores(group, ks)
+        lo, hi = bootstrap_ratio(score, np.ones(len(group)), resamples=resamples, seed=seed, confidence=confidence)
+        judgments = [j for r in group for j in (*r.judgments_a, *r.judgments_b)]
+        unparsed = sum(j is None for j in judgments) / len(judgments) if judgments else math.nan
+        for j, k in enumerate(ks):
+            rows.append(dict(zip(MAJORITY_COLUMNS, (critic, category, k, float(score[:, j].mean()), float(lo[j]),
+                                                    float(hi[j]), float(tie[:, j].mean()), unparsed,
+                                                    sum(r.errors for r in group), len(group)))))
+    return pd.DataFrame(rows, columns=MAJORITY_COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------
+# Pairwise mode
+# --------------------------------------------------------------------------------------------
+
+
+def preference_scores(record: JudgeRecord) -> tuple[float, float, bool]:
+    """Whether each order's pick names the better response (1.0/0.0), and whether the two agree."""
+    first, second = record.chosen()
+    return (float(first == record.better), float(second == record.better),
+            first is not None and first == second)
+
+
+def preference_table(
+    records: Sequence[JudgeRecord], *, resamples: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> pd.DataFrame:
+    """Pairwise accuracy (both orders averaged, and each order) and position-swap consistency, per
+    critic and category (and ``all``), with a bootstrap interval over pairs and a Wilson interval."""
+    rows = []
+    for (critic, category), group in _groups(records).items():
+        scores = np.array([preference_scores(r) for r in group], dtype=float)
+        both = scores[:, :2].mean(axis=1)
+        lo, hi = bootstrap_ratio(both, np.ones(len(group)), resamples=resamples, seed=seed, confidence=confidence)
+        consistent = int(scores[:, 2].sum())
+        c_lo, c_hi = wilson_interval(consistent, len(group), confidence)
+        unparsed = sum((r.pick_ab is None) + (r.pick_ba is None) for r in group) / (2 * len(group))
+        rows.append(dict(zip(PREFERENCE_COLUMNS, (
+            critic, category, float(both.mean()), float(lo[0]), float(hi[0]), float(scores[:, 0].mean()),
+            float(scores[:, 1].mean()), consistent / len(group), c_lo, c_hi, unparsed, len(group)))))
+    return pd.DataFrame(rows, columns=PREFERENCE_COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------
+# Against a baseline critic
+# --------------------------------------------------------------------------------------------
+
+
+def majority_statistic(k: int) -> str:
+    """The difference table's name of JudgeBench accuracy at Maj@k."""
+    return f"JudgeBench Maj@{k}"
+
+
+def judgebench_differences(
+    records: Sequence[JudgeRecord],
+    baseline: str,
+    k: int | None = None,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Every critic against ``baseline`` on the pairs both judged: the paired difference of Maj@k
+    accuracy (``k`` defaults to the most critiques every response has) and of pairwise accuracy,
+    with a bootstrap interval over pairs (one draw serves both critics).
+
+    Rows have the columns of :func:`criticlab.evaluation.difference_table` behind ``source`` =
+    :data:`SOURCE`; ``problems`` counts pairs.
+    """
+    columns = ["source", *DIFFERENCE_COLUMNS]
+    by_critic: dict[str, dict[str, JudgeRecord]] = {}
+    for r in records:
+        by_critic.setdefault(r.critic, {})[r.pair_id] = r
+    if baseline not in by_critic:
+        return pd.DataFrame(columns=columns)
+    if k is None:
+        k = min(min(len(r.good), len(r.bad)) for r in records)
+    rows = []
+    for critic, mine in by_critic.items():
+        if critic == baseline:
+            continue
+        ids = sorted(set(mine) & set(by_critic[baseline]))
+        ours = [mine[i] for i in ids]
+        theirs = [by_critic[baseline][i] for i in ids]
+        statistics = {
+            majority_statistic(k): (_scores(ours, [k])[0][:, 0], _scores(theirs, [k])[0][:, 0]),
+            PAIRWISE: tuple(np.array([np.mean(preference_scores(r)[:2]) for r in side]) for side in (ours, theirs)),
+        }
+        for name, (a, b) in statistics.items():
+            def statistic(index: np.ndarray, a: np.ndarray = a, b: np.ndarray = b) -> tuple[float, float]:
+                return (float(a[index].mean()), float(b[index].mean())) if len(index) else (math.nan, math.nan)
+
+            d = paired_bootstrap(statistic, len(ids), resamples=resamples, seed=seed, confidence=confidence)
+            rows.append(dict(zip(columns, (SOURCE, critic, baseline, name, d.a, d.b, d.difference, d.lo, d.hi,
+                                           d.excludes_zero, len(ids)))))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def write_records(path: str | Path, records: Iterable[JudgeRecord]) -> Path:
+    """Every critic's judgments, one line per (critic, pair): what the tables are computed from."""
+    return write_jsonl(path, (r.to_dict() for r in records))
