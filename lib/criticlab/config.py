@@ -298,10 +298,12 @@ class GRPOSection:
     """Load the policy with unsloth (CUDA only); see ``sft.use_unsloth``."""
     load_in_4bit: bool = False
     """With unsloth: load the frozen base in 4 bit (QLoRA); see ``sft.load_in_4bit``."""
-    from_adapter: Literal["continue", "merge"] = "continue"
-    """When GRPO starts from a LoRA adapter (04's SFT critic): continue training that adapter, or
-    merge it into its base and train a new adapter on the merged model (``lora: true``) or the
-    merged model itself (``lora: false``)."""
+    from_adapter: Literal["continue", "merge"] = "merge"
+    """When GRPO starts from a LoRA adapter (04's SFT critic): ``merge`` it into its base once
+    (cached next to it) and train a new adapter on that (``lora: true``) or the merged model itself;
+    the KL reference is then the SFT critic, as in the paper. ``continue`` trains the same adapter
+    further: one adapter, served on the generator's engine in 07, but TRL's KL reference is then
+    the base model (TRL disables the adapter to compute it)."""
     bf16: bool | None = None
     """bf16 mixed precision (fp32 master weights); None: where the hardware computes bf16 natively
     (CUDA GPUs with bf16, CPUs with AMX or AVX512-BF16, where it is several times faster than fp32)."""
@@ -779,9 +781,8 @@ def memory_plan(profile: Profile) -> tuple[list[PlanLine], list[str]]:
         return training_gb(weights, lora=section.lora, load_in_4bit=section.use_unsloth and section.load_in_4bit,
                            reference_copy=kl)
 
-    separate_critic = models.critic != models.generator or gpu.serve_adapters == "merge" or not (
-        profile.sft.lora and profile.grpo.lora
-    )
+    lora_critics = profile.sft.lora and profile.grpo.lora and g.from_adapter == "continue"
+    separate_critic = models.critic != models.generator or gpu.serve_adapters == "merge" or not lora_critics
     critic = [engine("critic vLLM", gpu.critic_memory, models.critic, critic_w)] if in_process and separate_critic else []
     lines = [
         PlanLine("03", generator + reserve),
