@@ -39,7 +39,7 @@
 # %%
 from criticlab import config, ctrl, stages, stats, training
 from criticlab.io import read_jsonl
-from criticlab.llm import engine_for, sampling_for
+from criticlab.llm import engine_for, sampling_for, unsloth_first, wants_unsloth
 from criticlab.sandbox import make_executor
 from criticlab.viz import plots
 
@@ -50,6 +50,7 @@ group_size = None
 
 # %%
 cfg = config.load_profile(profile, overrides={"grpo": {"max_steps": max_steps, "group_size": group_size}})
+unsloth_first(wants_unsloth(cfg))  # unsloth before transformers/TRL/peft, when the profile trains with it
 stage_dir = cfg.paths.stage_dir(stages.GRPO)
 rl_path = cfg.paths.stage_dir(stages.SYNTHESIS) / stages.RL_ROWS
 rl_rows = read_jsonl(rl_path) if rl_path.is_file() else []

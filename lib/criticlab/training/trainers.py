@@ -24,7 +24,7 @@ from typing import Any
 
 from criticlab import stages
 from criticlab.config import ConfigError, GRPOSection, SFTSection
-from criticlab.io import write_jsonl
+from criticlab.io import write_json, write_jsonl
 from criticlab.llm.import_order import unsloth_first
 from criticlab.llm.precision import native_bf16
 from criticlab.stages import TrainingRun
@@ -33,6 +33,9 @@ from criticlab.training.policy import StartPlan, load_policy, lora_config
 from criticlab.training.resume import guard_resume, last_checkpoint, run_settings
 
 RewardFunc = Callable[..., list]
+POLICY_FILE = "policy.json"
+"""Written next to a run's checkpoints: how its policy was loaded (``loader``: unsloth or
+transformers; ``start``; ``dtype``; ``rollouts``), read back by the GPU smoke run's checks."""
 
 
 @dataclass
@@ -108,11 +111,17 @@ def _start(
     """What SFT and GRPO do before their trainer exists: refuse to resume another run's
     checkpoints (:func:`criticlab.training.resume.guard_resume`), then load the policy."""
     guard_resume(output_dir, run_settings(model_ref, rows, cfg, seed=seed, **settings))
-    return load_policy(
+    model, tokenizer, plan = load_policy(
         model_ref, use_unsloth=cfg.use_unsloth, max_length=max_length, load_in_4bit=cfg.load_in_4bit,
         lora=cfg.lora, lora_r=lora_r, lora_alpha=lora_alpha,
         from_adapter=cfg.from_adapter if isinstance(cfg, GRPOSection) else "merge",
     )
+    rollouts = "vllm" if isinstance(cfg, GRPOSection) and cfg.use_vllm else "transformers"
+    write_json(output_dir / POLICY_FILE, {
+        "loader": "unsloth" if cfg.use_unsloth else "transformers", "start": plan.attach, "load": plan.load,
+        "dtype": str(getattr(model, "dtype", "")), "rollouts": rollouts if isinstance(cfg, GRPOSection) else None,
+    })
+    return model, tokenizer, plan
 
 
 def grpo_max_length(cfg: GRPOSection) -> int:
