@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from criticlab.io import atomic_dir
 from criticlab.llm.base import EngineError
 
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
@@ -96,12 +94,7 @@ def merge_adapter(adapter: Adapter, dtype: str = "auto") -> Path:
 
     model, tokenizer, _, _ = load_model(str(adapter.path), getattr(torch, resolve_dtype(dtype)))
     merged = PeftModel.from_pretrained(model, str(adapter.path)).merge_and_unload()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with atomic_dir(target) as tmp:
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
