@@ -1,6 +1,8 @@
 # CriticLab: the README's commands. Everything runs inside .venv, created on first use.
 #   make run    set up, fetch the embedded model, execute every notebook (PROFILE=cpu)
 #   make test   set up if needed, run the whole test suite
+#   make setup-gpu   on a CUDA machine: the gpu extra with constraints/gpu.txt (vLLM, TRL, unsloth)
+#   make gpu-smoke MODEL=/path/to/small-model   every GPU component once, one PASS/FAIL line each
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -14,7 +16,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints/cpu.txt | cksum | cut -d' ' -f1)-$(EXTRAS)
 
-.PHONY: setup models run test lint bench bench-sandbox bench-engines bench-train notebooks clean-outputs
+.PHONY: setup setup-gpu gpu-smoke models run test lint bench bench-sandbox bench-engines bench-train notebooks clean-outputs
 
 setup: $(STAMP)
 
@@ -24,6 +26,19 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	$(PY) -m pip install --quiet -c constraints/cpu.txt -e '.[$(EXTRAS)]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+# GPU machines: a pinned set that resolves together (see constraints/gpu.txt); PyPI's Linux torch is
+# the CUDA build. Not the CPU constraints: those pin the CPU torch build.
+setup-gpu:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install -c constraints/gpu.txt -e '.[gpu]'
+
+# The GPU smoke run (params/gpu-smoke.yaml) with a local model directory. Without a CUDA card it
+# stops at once with one sentence; it never installs anything.
+GPU_PY = $(if $(wildcard $(PY)),$(PY),$(PYTHON))
+gpu-smoke:
+	@PYTHONPATH=lib $(GPU_PY) -m criticlab.tools.gpu_smoke --model "$(MODEL)"
 
 models: setup
 	$(PY) -m criticlab.llm.models fetch

@@ -30,6 +30,7 @@
 
 # %%
 from criticlab import config, ctrl, stages, stats, training
+from criticlab.llm import unsloth_first, wants_unsloth
 from criticlab.viz import plots
 
 # %% tags=["parameters"]
@@ -39,6 +40,7 @@ learning_rate = None
 
 # %%
 cfg = config.load_profile(profile, overrides={"sft": {"max_steps": max_steps, "learning_rate": learning_rate}})
+unsloth_first(wants_unsloth(cfg))  # unsloth before transformers/TRL/peft, when the profile trains with it
 sft_path = cfg.paths.stage_dir(stages.SYNTHESIS) / stages.SFT_ROWS
 rows = ctrl.read_sft_rows(sft_path)
 print(f"profile {cfg.name}: {len(rows)} SFT rows from {sft_path}; base critic {cfg.models.critic}")

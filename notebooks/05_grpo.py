@@ -47,7 +47,7 @@
 # %%
 from criticlab import config, ctrl, stages, stats, training
 from criticlab.io import read_jsonl
-from criticlab.llm import engine_for, policy_engine, sampling_for
+from criticlab.llm import engine_for, policy_engine, sampling_for, unsloth_first, wants_unsloth
 from criticlab.llm.base import SamplingParams
 from criticlab.sandbox import make_executor
 from criticlab.viz import plots, tables
@@ -60,6 +60,7 @@ seeds = None
 
 # %%
 cfg = config.load_profile(profile, overrides={"grpo": {"max_steps": max_steps, "group_size": group_size, "seeds": seeds}})
+unsloth_first(wants_unsloth(cfg))  # unsloth before transformers/TRL/peft, when the profile trains with it
 stage_dir = cfg.paths.stage_dir(stages.GRPO)
 rl_path = cfg.paths.stage_dir(stages.SYNTHESIS) / stages.RL_ROWS
 heldout_path = cfg.paths.stage_dir(stages.SYNTHESIS) / stages.RL_HELDOUT

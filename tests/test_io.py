@@ -45,3 +45,17 @@ def test_append_after_crash_drops_truncated_tail(tmp_path: Path) -> None:
         read_jsonl(path)
     append_jsonl(path, [{"i": 2}])
     assert read_jsonl(path) == [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
+def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path) -> None:
+    from criticlab.io import atomic_dir
+
+    target = tmp_path / "model"
+    with atomic_dir(target) as tmp:
+        (tmp / "config.json").write_text("{}")
+    assert sorted(p.name for p in target.iterdir()) == ["config.json"]
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "half.bin").write_text("x")
+        raise RuntimeError("save failed")
+    assert sorted(p.name for p in target.iterdir()) == ["config.json"]  # the old copy stays
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary left behind

@@ -7,6 +7,9 @@ silent default. Output paths (``outputs/<profile>/...``) come from :class:`Paths
 
 The module is long because it is the whole profile schema: one dataclass per section with a
 docstring per key, which is the reference a user reads; splitting it would scatter that reference.
+It also holds the one check that needs the whole profile at once, the one-GPU memory plan
+(:func:`memory_plan`), so that a profile that cannot fit its card fails when it loads, before any
+model does.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -171,6 +175,38 @@ class ModelsSection:
 
 
 @dataclass
+class GPUSection:
+    """One GPU's memory plan: each in-process engine's share of the card, checked at load.
+
+    On one card the fixed generator (an in-process vLLM engine, notebooks 03, 05, 07), TRL's
+    colocated vLLM (05's rollouts, ``grpo.vllm_memory``), the policy being trained, and in 07 a
+    trained critic that is not a LoRA adapter of the generator's model share the memory. When
+    ``memory_gb`` is set, :func:`memory_plan` checks every notebook's sum against it when the
+    profile loads and names the numbers that do not fit. Sizes are GiB (what vLLM reports).
+    """
+
+    memory_gb: float | None = None
+    """Memory of the one CUDA card the profile is planned for, in GiB (an 80 GB A100/H100: 80).
+    None: no one-card plan (CPU profiles, or a cluster run through the verl export)."""
+    generator_memory: float = 0.3
+    """Share of the card the in-process vLLM generator takes (its ``gpu_memory_utilization``)."""
+    critic_memory: float = 0.3
+    """Share a second in-process vLLM engine takes in 07: a critic that is another model than the
+    generator, or a trained critic served as a full (or merged) checkpoint."""
+    serve_adapters: Literal["lora", "merge"] = "lora"
+    """How vLLM serves a trained LoRA critic: ``lora``, as a LoRA request on the engine of its base
+    model (one engine for the generator and every adapter of it); ``merge``, merged into its base
+    once, cached next to the adapter, and served as a model of its own (``critic_memory``)."""
+    reserve_gb: float = 4.0
+    """Memory outside every share: CUDA context, activations of the training step, fragmentation."""
+    min_kv_cache_gb: float = 1.0
+    """Least KV-cache room a vLLM engine's share must leave above the model's weights."""
+    weights_gb: dict[str, float] = field(default_factory=dict)
+    """Weights in GiB per model reference, for a model whose size neither a local checkpoint, the
+    known sizes (``KNOWN_PARAMS_B``) nor a size in its name (``7B``) tells."""
+
+
+@dataclass
 class SamplingSection:
     """Decoding settings (the paper: solutions and critiques at T=0.7, top-p 0.8; revisions greedy)."""
 
@@ -220,6 +256,11 @@ class SFTSection:
     lora_r: int = 16
     lora_alpha: int = 32
     use_unsloth: bool = False
+    """Load the policy with unsloth (CUDA only). unsloth is then imported before transformers, TRL
+    and peft (its patches to TRL's trainers apply only so); see :mod:`criticlab.llm.unsloth`."""
+    load_in_4bit: bool = False
+    """With unsloth: load the frozen base in 4 bit (QLoRA). unsloth's own default is True; here it
+    is always passed, so a run becomes QLoRA only when the profile says so."""
     bf16: bool | None = None
     """bf16 mixed precision (fp32 master weights); None: where the hardware computes bf16 natively
     (CUDA GPUs with bf16, CPUs with AMX or AVX512-BF16, where it is several times faster than fp32)."""
@@ -264,7 +305,26 @@ class GRPOSection:
     reports what the gate would change: the mean reward of critiques without a judgment."""
     lora: bool = False
     use_vllm: bool = False
+    """Sample the critiques with TRL's vLLM (CUDA only); its memory is planned by the keys below."""
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    """colocate: TRL's vLLM runs inside the trainer, on the trainer's card, taking ``vllm_memory``
+    of it. server: TRL waits for a ``trl vllm-serve`` that you start yourself on another GPU (its
+    memory is then not on this profile's card). Always passed to TRL, whose default changed."""
+    vllm_memory: float = 0.3
+    """Share of the card TRL's colocated vLLM takes (``vllm_gpu_memory_utilization``)."""
+    vllm_sleep_mode: bool = True
+    """TRL's colocated vLLM frees its weights and KV cache while the optimizer steps
+    (``vllm_enable_sleep_mode``), so the training peak does not count its share."""
     use_unsloth: bool = False
+    """Load the policy with unsloth (CUDA only); see ``sft.use_unsloth``."""
+    load_in_4bit: bool = False
+    """With unsloth: load the frozen base in 4 bit (QLoRA); see ``sft.load_in_4bit``."""
+    from_adapter: Literal["continue", "merge"] = "merge"
+    """When GRPO starts from a LoRA adapter (04's SFT critic): ``merge`` it into its base once
+    (cached next to it) and train a new adapter on that (``lora: true``) or the merged model itself;
+    the KL reference is then the SFT critic, as in the paper. ``continue`` trains the same adapter
+    further: one adapter, served on the generator's engine in 07, but TRL's KL reference is then
+    the base model (TRL disables the adapter to compute it)."""
     bf16: bool | None = None
     """bf16 mixed precision (fp32 master weights); None: where the hardware computes bf16 natively
     (CUDA GPUs with bf16, CPUs with AMX or AVX512-BF16, where it is several times faster than fp32)."""
@@ -336,6 +396,7 @@ class Profile:
     data: DataSection = field(default_factory=DataSection)
     sandbox: SandboxSection = field(default_factory=SandboxSection)
     models: ModelsSection = field(default_factory=ModelsSection)
+    gpu: GPUSection = field(default_factory=GPUSection)
     sampling: SamplingSection = field(default_factory=SamplingSection)
     synthesis: SynthesisSection = field(default_factory=SynthesisSection)
     sft: SFTSection = field(default_factory=SFTSection)
@@ -485,7 +546,9 @@ def load_profile(
         merged = _merge(merged, cleaned)
     merged.setdefault("name", path.stem)
     merged["source"] = str(path)
-    return _build(Profile, merged)
+    profile = _build(Profile, merged)
+    check_memory_plan(profile)
+    return profile
 
 
 def _load_layers(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
@@ -641,3 +704,152 @@ def _build(cls: type, raw: dict[str, Any]) -> Any:
         else:
             kwargs[key] = value
     return cls(**kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# The one-GPU memory plan
+# --------------------------------------------------------------------------------------------
+
+GIB = 2**30
+KNOWN_PARAMS_B: dict[str, float] = {
+    "qwen2.5-0.5b-instruct": 0.494,
+    "qwen2.5-coder-0.5b-instruct": 0.494,
+    "qwen2.5-coder-1.5b-instruct": 1.54,
+    "qwen2.5-coder-7b-instruct": 7.62,
+    "qwen2.5-coder-32b-instruct": 32.76,
+}
+"""Parameters (billions) of the models the shipped profiles name; their names round them down."""
+
+
+def weights_gb(reference: str, gpu: GPUSection) -> float:
+    """The bf16 weights of a model in GiB: ``gpu.weights_gb``, else a local checkpoint's
+    safetensors (an adapter directory: its base's), else :data:`KNOWN_PARAMS_B`, else a size in
+    the name (``...-7B-...``: 7 billion × 2 bytes)."""
+    if reference in gpu.weights_gb:
+        return float(gpu.weights_gb[reference])
+    path = Path(reference)
+    if path.is_dir():
+        files = sorted(path.glob("*.safetensors"))
+        if files and not (path / "adapter_config.json").is_file():
+            return sum(f.stat().st_size for f in files) / GIB
+        if (path / "adapter_config.json").is_file():
+            import json
+
+            base = json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path")
+            if base:
+                return weights_gb(str(base), gpu)
+    name = path.name.lower().removesuffix(".gguf")
+    params = KNOWN_PARAMS_B.get(name)
+    if params is None:
+        match = re.search(r"(?<![\d.])(\d+(?:\.\d+)?)b(?![a-z])", name)
+        params = float(match.group(1)) if match else None
+    if params is None:
+        raise ConfigError(
+            f"cannot tell the size of model {reference!r} for the GPU memory plan: add it to "
+            f"gpu.weights_gb (GiB of bf16 weights), e.g. weights_gb: {{{reference!r}: 15.2}}"
+        )
+    return params * 1e9 * 2 / GIB
+
+
+def training_gb(weights: float, *, lora: bool, load_in_4bit: bool, reference_copy: bool) -> list[tuple[str, float]]:
+    """What training a policy of ``weights`` GiB (bf16) holds on the card, part by part.
+
+    The base in bf16 (about 0.28 of it in 4 bit with its scales); full fine-tuning adds bf16
+    gradients and two AdamW moments (three times the weights); a LoRA adapter's own states are
+    small and left to the reserve. ``reference_copy``: TRL keeps a frozen copy for the KL term
+    when the policy is not a LoRA adapter (with one, it disables the adapter instead).
+    """
+    parts = [("policy weights" + (" (4 bit)" if load_in_4bit else " (bf16)"), weights * (0.28 if load_in_4bit else 1.0))]
+    if not lora:
+        parts.append(("gradients + AdamW moments", 3 * weights))
+        if reference_copy:
+            parts.append(("KL reference copy", weights))
+    return parts
+
+
+@dataclass
+class PlanLine:
+    """What one notebook holds on the card at its peak, part by part (GiB)."""
+
+    notebook: str
+    parts: list[tuple[str, float]]
+
+    @property
+    def total(self) -> float:
+        return sum(gb for _, gb in self.parts)
+
+    def describe(self) -> str:
+        terms = " + ".join(f"{label} {gb:.1f}" for label, gb in self.parts)
+        return f"notebook {self.notebook}: {terms} = {self.total:.1f} GiB"
+
+
+def memory_plan(profile: Profile) -> tuple[list[PlanLine], list[str]]:
+    """Each notebook's peak on the profile's one card, and each vLLM engine whose share cannot
+    hold its model (weights plus ``gpu.min_kv_cache_gb`` of KV cache). Needs ``gpu.memory_gb``."""
+    gpu, models = profile.gpu, profile.models
+    card = gpu.memory_gb
+    if card is None:
+        raise ConfigError(f"{profile.source or profile.name}: gpu.memory_gb is not set; the memory plan needs the card's size")
+    gen_w, critic_w = weights_gb(models.generator, gpu), weights_gb(models.critic, gpu)
+    policy = profile.crl.policy_model or models.generator
+    policy_w = weights_gb(policy, gpu)
+    short: list[str] = []
+
+    def engine(label: str, share: float, model: str, weights: float) -> tuple[str, float]:
+        if share * card < weights + gpu.min_kv_cache_gb:
+            short.append(
+                f"{label} share {share:g} × {card:g} = {share * card:.1f} GiB cannot hold {model}'s "
+                f"{weights:.1f} GiB of weights plus {gpu.min_kv_cache_gb:g} GiB of KV cache"
+            )
+        return (f"{label} {share:g}×{card:g}", share * card)
+
+    in_process = models.engine == "vllm"
+    generator = [engine("generator vLLM", gpu.generator_memory, models.generator, gen_w)] if in_process else []
+    reserve = [("reserve", gpu.reserve_gb)]
+    g = profile.grpo
+    rollouts = (
+        [engine("TRL vLLM", g.vllm_memory, "the policy", max(critic_w, policy_w))]
+        if g.use_vllm and g.vllm_mode == "colocate" else []
+    )
+
+    def train(weights: float, section: SFTSection | GRPOSection) -> list[tuple[str, float]]:
+        kl = isinstance(section, GRPOSection) and section.kl_coef > 0
+        return training_gb(weights, lora=section.lora, load_in_4bit=section.use_unsloth and section.load_in_4bit,
+                           reference_copy=kl)
+
+    lora_critics = profile.sft.lora and profile.grpo.lora and g.from_adapter == "continue"
+    separate_critic = models.critic != models.generator or gpu.serve_adapters == "merge" or not lora_critics
+    critic = [engine("critic vLLM", gpu.critic_memory, models.critic, critic_w)] if in_process and separate_critic else []
+    lines = [
+        PlanLine("03", generator + reserve),
+        PlanLine("04", train(critic_w, profile.sft) + reserve),
+        PlanLine("05", generator + train(critic_w, g) + rollouts + reserve),
+        PlanLine("06", train(policy_w, g) + rollouts + reserve),
+        PlanLine("07", generator + critic + reserve),
+    ]
+    return lines, short
+
+
+def check_memory_plan(profile: Profile) -> None:
+    """Refuse a profile whose declared card (``gpu.memory_gb``) cannot hold a notebook's peak or
+    whose vLLM shares cannot hold their models; the message gives every number."""
+    if profile.gpu.memory_gb is None:
+        return
+    card = profile.gpu.memory_gb
+    shares = {
+        "gpu.generator_memory": profile.gpu.generator_memory,
+        "gpu.critic_memory": profile.gpu.critic_memory,
+        "grpo.vllm_memory": profile.grpo.vllm_memory,
+    }
+    for key, share in shares.items():
+        if not 0 < share < 1:
+            raise ConfigError(f"{profile.source}: {key} is a share of the card between 0 and 1, got {share!r}")
+    lines, short = memory_plan(profile)
+    over = [line.describe() + f" > {card:g} GiB" for line in lines if line.total > card]
+    if over or short:
+        raise ConfigError(
+            f"{profile.source}: the one-GPU memory plan does not fit the declared {card:g} GiB card "
+            f"(gpu.memory_gb): " + "; ".join(over + short)
+            + ". Lower the shares (gpu.generator_memory, gpu.critic_memory, grpo.vllm_memory), use LoRA "
+            "or 4 bit, a smaller model, or a bigger card."
+        )

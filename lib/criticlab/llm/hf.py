@@ -23,8 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -43,6 +41,7 @@ from transformers import (
     StoppingCriteriaList,
 )
 
+from criticlab.io import atomic_dir
 from criticlab.llm import models
 from criticlab.llm.base import (
     ClosingEngine,
@@ -104,15 +103,9 @@ def load_gguf(gguf: Path, dtype: Any = torch.float32) -> tuple[PreTrainedModel, 
         except Exception as err:  # transformers raises many types for unsupported GGUF architectures
             raise EngineError(f"transformers could not load {gguf} ({type(err).__name__}: {err})") from err
         model = _as_plain_model(model)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
+        with atomic_dir(target) as tmp:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         if dtype == torch.float32:
             return model, tokenizer
     return _load_pretrained(str(target), dtype)

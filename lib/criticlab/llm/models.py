@@ -19,7 +19,6 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from platformdirs import user_cache_dir
+
+from criticlab.io import atomic_dir
 
 CACHE_ENV = "CRITICLAB_CACHE"
 
@@ -329,13 +330,8 @@ def tokenizer_dir(name: str = QWEN_CODER_05B.name, *, root: Path | None = None) 
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with atomic_dir(target) as tmp:
         tokenizer.save_pretrained(tmp)
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -383,14 +379,9 @@ def save_tiny_qwen2(directory: str | os.PathLike, **kwargs) -> Path:
     if (directory / "config.json").is_file():
         return directory
     model, tokenizer = build_tiny_qwen2(**kwargs)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    with atomic_dir(directory) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        os.replace(tmp, directory)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return directory
 
 

@@ -1,15 +1,23 @@
 """In-process vLLM backend (GPU). Imported only when used: vLLM is an optional extra.
 
-Kept thin on purpose: conversation → request expansion, seeding and result conversion live in
-:func:`expand_requests` and :func:`to_completion`, which the CPU test suite exercises; only the
-two calls into vLLM itself run on a GPU machine alone.
+Kept thin on purpose: conversation → request expansion, seeding, result conversion and the
+engine's arguments (its memory share, precision, LoRA slots) live in :func:`expand_requests`,
+:func:`to_completion` and :func:`engine_args`, which the CPU test suite exercises; only the calls
+into vLLM itself run on a GPU machine alone.
+
+An engine takes ``gpu_memory_utilization`` of the card, never vLLM's default 0.9, so a second
+engine (TRL's rollouts, a critic) can start beside it (the shares come from the profile's memory
+plan, :func:`criticlab.config.memory_plan`). A trained LoRA critic is a :class:`LoRAEngine`: the
+base model's engine, asked with a LoRA request.
 """
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
-from criticlab.llm.base import Completion, Conversation, EngineError, SamplingParams
+from criticlab.llm.adapters import Adapter, lora_rank_slot
+from criticlab.llm.base import ClosingEngine, Completion, Conversation, EngineError, SamplingParams
 
 
 def expand_requests(conversations: list[Conversation], n: int) -> list[tuple[int, int]]:
@@ -30,8 +38,55 @@ def to_completion(output: Any, seconds: float = 0.0) -> Completion:
     )
 
 
-class VLLMEngine:
-    """``vllm.LLM`` in this process; ``model`` is a Hugging Face id or a local checkpoint directory."""
+def vllm_dtype(cuda_bf16: bool) -> str:
+    """bf16 where the card computes it, else fp16: never the float32 a dequantized checkpoint's
+    config may name (vLLM's ``auto`` would take it and double the memory)."""
+    return "bfloat16" if cuda_bf16 else "float16"
+
+
+def engine_args(
+    model: str, *, max_model_len: int, memory_share: float, dtype: str, lora_rank: int | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """The keyword arguments of ``vllm.LLM`` for one engine of the memory plan.
+
+    ``lora_rank``: serve LoRA adapters up to this rank on this engine (None: no LoRA)."""
+    if not 0 < memory_share < 1:
+        raise EngineError(f"a vLLM engine's memory share must be between 0 and 1, got {memory_share!r}")
+    args: dict[str, Any] = {
+        "model": str(model),
+        "max_model_len": max_model_len,
+        "gpu_memory_utilization": memory_share,
+        "dtype": dtype,
+        "seed": seed,
+    }
+    if lora_rank is not None:
+        args.update(enable_lora=True, max_lora_rank=lora_rank_slot(lora_rank), max_loras=2)
+    return args
+
+
+def sampling_args(sampling: SamplingParams, sample_index: int) -> dict[str, Any]:
+    """``vllm.SamplingParams`` keywords of sample ``sample_index`` (seeded with seed + index)."""
+    return {
+        "temperature": sampling.temperature,
+        "top_p": 1.0 if sampling.greedy else sampling.top_p,
+        "max_tokens": sampling.max_tokens,
+        "seed": sampling.seed + sample_index,
+        "stop": list(sampling.stop) or None,
+    }
+
+
+def _cuda_bf16() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+
+class VLLMEngine(ClosingEngine):
+    """``vllm.LLM`` in this process; ``model`` is a Hugging Face id or a local checkpoint directory.
+
+    ``llm_kwargs`` go to ``vllm.LLM`` (build them with :func:`engine_args`); ``close`` frees the
+    card for the next engine of the plan.
+    """
 
     backend = "vllm"
 
@@ -40,28 +95,57 @@ class VLLMEngine:
             import vllm
         except ImportError as err:  # the gpu extra is not installed (or no CUDA)
             raise EngineError(
-                "the vllm backend needs the gpu extra (`pip install -e '.[gpu]'`) on a CUDA machine"
+                "the vllm backend needs the gpu extra (`make setup-gpu`) on a CUDA machine"
             ) from err
         self._vllm = vllm
         self.model_id = str(model)
-        self._llm = vllm.LLM(model=str(model), **llm_kwargs)
+        llm_kwargs.setdefault("dtype", vllm_dtype(_cuda_bf16()))
+        self._llm: Any = vllm.LLM(**{**llm_kwargs, "model": str(model)})
 
     def generate(
-        self, conversations: list[Conversation], sampling: SamplingParams, n: int = 1
+        self, conversations: list[Conversation], sampling: SamplingParams, n: int = 1, adapter: Adapter | None = None
     ) -> list[list[Completion]]:
+        if self._llm is None:
+            raise EngineError(f"{self.model_id}: this vLLM engine was closed")
         jobs = expand_requests(conversations, n)
-        params = [
-            self._vllm.SamplingParams(
-                temperature=sampling.temperature,
-                top_p=1.0 if sampling.greedy else sampling.top_p,
-                max_tokens=sampling.max_tokens,
-                seed=sampling.seed + i,
-                stop=list(sampling.stop) or None,
-            )
-            for _, i in jobs
-        ]
-        outputs = self._llm.chat([conversations[c] for c, _ in jobs], params, use_tqdm=False)
+        params = [self._vllm.SamplingParams(**sampling_args(sampling, i)) for _, i in jobs]
+        lora = None
+        if adapter is not None:
+            from vllm.lora.request import LoRARequest
+
+            lora = LoRARequest(adapter.name, adapter.int_id, str(adapter.path))
+        outputs = self._llm.chat([conversations[c] for c, _ in jobs], params, use_tqdm=False, lora_request=lora)
         out: list[list[Completion]] = [[] for _ in conversations]
         for (c, _), output in zip(jobs, outputs):
             out[c].append(to_completion(output))
         return out
+
+    def close(self) -> None:
+        """Shut the engine down and give its memory back to the card."""
+        if self._llm is None:
+            return
+        engine = getattr(self._llm, "llm_engine", None)
+        shutdown = getattr(engine, "shutdown", None) or getattr(getattr(engine, "engine_core", None), "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+        self._llm = None
+        gc.collect()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+class LoRAEngine(ClosingEngine):
+    """A trained LoRA critic served by its base model's engine: every request carries the adapter."""
+
+    def __init__(self, base: Any, adapter: Adapter) -> None:
+        self.base = base
+        self.adapter = adapter
+        self.backend = base.backend
+        self.model_id = f"{base.model_id}+{adapter.name}"
+
+    def generate(
+        self, conversations: list[Conversation], sampling: SamplingParams, n: int = 1
+    ) -> list[list[Completion]]:
+        return self.base.generate(conversations, sampling, n, adapter=self.adapter)

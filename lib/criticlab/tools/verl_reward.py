@@ -11,7 +11,9 @@ Point verl at this file (``custom_reward_function.path=<this file>``,
 - ``crl``: the final ``\\conclusion{T|F}`` must match the label;
 - ``code``: the pass rate of the answer's code.
 
-Code runs in a :class:`~criticlab.sandbox.LocalExecutor` started once per process. verl needs a
+Code runs in a :class:`~criticlab.sandbox.LocalExecutor` started once per process. verl's reward
+loop calls ``compute_score`` from several threads at once, so the executor and the generator are
+made under a lock: exactly one of each per process, whichever thread comes first. verl needs a
 number for every sample, so an infrastructure failure (sandbox or generator down) raises instead
 of being scored as the model's failure.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import Any
 
 from criticlab.crl.rewards import CodeReward, CRLReward
@@ -29,6 +32,7 @@ from criticlab.training.reward_log import TASK_CODE, TASK_CRITIQUE, TASK_CRL, pr
 
 _EXECUTOR: Any = None
 _GENERATOR: Engine | None = None
+_LOCK = threading.Lock()
 
 
 class RewardUnavailable(RuntimeError):
@@ -43,14 +47,25 @@ def set_generator(engine: Engine | None) -> None:
 
 def _executor() -> Any:
     global _EXECUTOR
-    if _EXECUTOR is None:
-        from criticlab.sandbox import LocalExecutor
+    if _EXECUTOR is not None:
+        return _EXECUTOR
+    with _LOCK:
+        if _EXECUTOR is None:
+            from criticlab.sandbox import LocalExecutor
 
-        _EXECUTOR = LocalExecutor().start()
+            _EXECUTOR = LocalExecutor().start()
     return _EXECUTOR
 
 
 def _generator() -> Engine:
+    global _GENERATOR
+    if _GENERATOR is not None:
+        return _GENERATOR
+    with _LOCK:
+        return _make_generator()
+
+
+def _make_generator() -> Engine:
     global _GENERATOR
     if _GENERATOR is None:
         url, model = os.environ.get("CRITICLAB_GENERATOR_URL"), os.environ.get("CRITICLAB_GENERATOR_MODEL")

@@ -19,8 +19,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
-
 from criticlab.io import append_jsonl, read_jsonl, write_jsonl
 
 PARTS = ("sampling", "revision", "execution", "optimisation")
@@ -44,8 +42,18 @@ class StepTime:
         return {**asdict(self), "optimisation": self.optimisation}
 
 
-class StepTimer(TrainerCallback):
-    """Per-step timings (see the module docstring); ``times`` holds one :class:`StepTime` per step."""
+def _ignore_event(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+class StepTimer:
+    """Per-step timings (see the module docstring); ``times`` holds one :class:`StepTime` per step.
+
+    A transformers callback by shape, not by inheritance: the trainer calls ``on_<event>`` on it,
+    and the events it does not time are answered by :meth:`__getattr__`. So importing
+    :mod:`criticlab.training` imports no transformers, and unsloth can still come first
+    (:mod:`criticlab.llm.unsloth`).
+    """
 
     def __init__(self, reward: Any = None, log_path: str | Path | None = None) -> None:
         self.reward = reward
@@ -54,6 +62,11 @@ class StepTimer(TrainerCallback):
         self._sampling = 0.0
         self._started = 0.0
         self._reward_before: dict[str, float] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("on_"):
+            return _ignore_event
+        raise AttributeError(name)
 
     def _timed_generate(self, generate: Any) -> Any:
         @functools.wraps(generate)

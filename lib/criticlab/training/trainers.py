@@ -1,9 +1,11 @@
 """SFT and GRPO of a policy on TRL: one setup shared by both, then the trainer.
 
 The CPU path is the reference: it runs here, in tests, on the tiny random model and on the
-embedded models. The GPU fast paths are TRL's own switches (``use_vllm`` for rollouts) and
-unsloth for loading, both chosen by the profile and kept to a few guarded lines; everything they
-share — datasets, validation, configs, resume, logs, saving — is the code below.
+embedded models. The GPU fast paths are TRL's own switches (``use_vllm`` for rollouts, with the
+profile's ``vllm_mode``, memory share and sleep mode) and unsloth for loading, both chosen by the
+profile and kept to a few guarded lines; everything they share — datasets, validation, the TRL
+arguments (:func:`sft_args`, :func:`grpo_args`, checked against the installed TRL's signatures
+by the CPU tests), resume, logs, saving — is the code below.
 
 Every run writes ``checkpoint-*`` directories under its output directory and resumes from the
 last one when started again, so an interrupted notebook continues where it stopped; the final
@@ -22,14 +24,18 @@ from typing import Any
 
 from criticlab import stages
 from criticlab.config import ConfigError, GRPOSection, SFTSection
-from criticlab.io import write_jsonl
+from criticlab.io import write_json, write_jsonl
+from criticlab.llm.import_order import unsloth_first
 from criticlab.llm.precision import native_bf16
 from criticlab.stages import TrainingRun
 from criticlab.training.datasets import drop_long_prompts, sft_dataset
-from criticlab.training.policy import load_policy, lora_config
+from criticlab.training.policy import StartPlan, load_policy, lora_config
 from criticlab.training.resume import guard_resume, last_checkpoint, run_settings
 
 RewardFunc = Callable[..., list]
+POLICY_FILE = "policy.json"
+"""Written next to a run's checkpoints: how its policy was loaded (``loader``: unsloth or
+transformers; ``start``; ``dtype``; ``rollouts``), read back by the GPU smoke run's checks."""
 
 
 @dataclass
@@ -100,12 +106,67 @@ def check_rewards(reward_funcs: RewardFunc | list[RewardFunc]) -> None:
 
 def _start(
     model_ref: str, rows: Sequence[dict[str, Any]], cfg: SFTSection | GRPOSection, output_dir: Path, *,
-    seed: int, max_length: int, **settings: Any,
-) -> tuple[Any, Any]:
+    seed: int, max_length: int, lora_r: int, lora_alpha: int, **settings: Any,
+) -> tuple[Any, Any, StartPlan]:
     """What SFT and GRPO do before their trainer exists: refuse to resume another run's
     checkpoints (:func:`criticlab.training.resume.guard_resume`), then load the policy."""
     guard_resume(output_dir, run_settings(model_ref, rows, cfg, seed=seed, **settings))
-    return load_policy(model_ref, use_unsloth=cfg.use_unsloth, max_length=max_length)
+    model, tokenizer, plan = load_policy(
+        model_ref, use_unsloth=cfg.use_unsloth, max_length=max_length, load_in_4bit=cfg.load_in_4bit,
+        lora=cfg.lora, lora_r=lora_r, lora_alpha=lora_alpha,
+        from_adapter=cfg.from_adapter if isinstance(cfg, GRPOSection) else "merge",
+    )
+    rollouts = "vllm" if isinstance(cfg, GRPOSection) and cfg.use_vllm else "transformers"
+    write_json(output_dir / POLICY_FILE, {
+        "loader": "unsloth" if cfg.use_unsloth else "transformers", "start": plan.attach, "load": plan.load,
+        "dtype": str(getattr(model, "dtype", "")), "rollouts": rollouts if isinstance(cfg, GRPOSection) else None,
+    })
+    return model, tokenizer, plan
+
+
+def grpo_max_length(cfg: GRPOSection) -> int:
+    """The longest sequence GRPO trains on: a prompt plus its completion (unsloth truncates
+    inside the forward pass at ``max_seq_length``, so the prompt limit alone would cut critiques)."""
+    return cfg.max_prompt_length + cfg.max_completion_length
+
+
+def sft_args(
+    cfg: SFTSection, output_dir: Path, *, seed: int = 0, progress: bool = True, save_steps: int = 50
+) -> dict[str, Any]:
+    """The ``trl.SFTConfig`` keywords of an SFT run."""
+    return {
+        **_common_args(cfg, output_dir, seed, progress, save_steps),
+        "per_device_train_batch_size": cfg.per_device_batch_size,
+        "gradient_accumulation_steps": sft_accumulation(cfg),
+        "max_length": cfg.max_length,
+        "completion_only_loss": True,
+    }
+
+
+def grpo_args(
+    cfg: GRPOSection, output_dir: Path, *, seed: int = 0, progress: bool = True, save_steps: int = 10
+) -> dict[str, Any]:
+    """The ``trl.GRPOConfig`` keywords of a GRPO run. The vLLM keys are always passed: TRL's
+    default ``vllm_mode`` was ``server`` (waiting for a server nobody started) before 1.0."""
+    return {
+        **_common_args(cfg, output_dir, seed, progress, save_steps),
+        "per_device_train_batch_size": cfg.group_size,
+        "gradient_accumulation_steps": cfg.prompts_per_step,
+        "steps_per_generation": cfg.prompts_per_step,
+        "num_generations": cfg.group_size,
+        "beta": cfg.kl_coef,
+        "epsilon": cfg.clip,
+        "temperature": cfg.temperature,
+        "top_p": 1.0,
+        "max_completion_length": cfg.max_completion_length,
+        "mask_truncated_completions": cfg.mask_truncated,
+        "use_vllm": cfg.use_vllm,
+        "vllm_mode": cfg.vllm_mode,
+        "vllm_gpu_memory_utilization": cfg.vllm_memory,
+        "vllm_enable_sleep_mode": cfg.vllm_sleep_mode,
+        "vllm_max_model_length": grpo_max_length(cfg),
+        "log_completions": False,
+    }
 
 
 def _common_args(
@@ -135,6 +196,11 @@ def _common_args(
         "bf16": native_bf16() if cfg.bf16 is None else cfg.bf16,
         "dataloader_num_workers": 0,
     }
+
+
+def _peft_config(plan: StartPlan, use_unsloth: bool, r: int, alpha: int) -> Any:
+    """TRL's ``peft_config``: a new adapter only, and not with unsloth (which attached its own)."""
+    return lora_config(r, alpha) if plan.peft_config_to_trl and not use_unsloth else None
 
 
 def _train(trainer: Any, output_dir: Path) -> TrainResult:
@@ -171,23 +237,19 @@ def train_sft(
     source: str = stages.SFT_ROWS,
 ) -> TrainResult:
     """Fine-tune the critic on (prompt → critique) rows; loss on the critique only."""
+    unsloth_first(cfg.use_unsloth)
     from trl import SFTConfig as TRLSFTConfig
     from trl import SFTTrainer
 
     output_dir = Path(output_dir)
-    accumulation = sft_accumulation(cfg)
+    sft_accumulation(cfg)
     dataset = sft_dataset(rows, source)
-    model, tokenizer = _start(model_ref, rows, cfg, output_dir, seed=seed, max_length=cfg.max_length)
-    args = TRLSFTConfig(
-        **_common_args(cfg, output_dir, seed, progress, save_steps),
-        per_device_train_batch_size=cfg.per_device_batch_size,
-        gradient_accumulation_steps=accumulation,
-        max_length=cfg.max_length,
-        completion_only_loss=True,
-    )
+    model, tokenizer, plan = _start(model_ref, rows, cfg, output_dir, seed=seed, max_length=cfg.max_length,
+                                    lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha)
+    args = TRLSFTConfig(**sft_args(cfg, output_dir, seed=seed, progress=progress, save_steps=save_steps))
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-        peft_config=lora_config(cfg.lora_r, cfg.lora_alpha) if cfg.lora else None, callbacks=list(callbacks),
+        peft_config=_peft_config(plan, cfg.use_unsloth, cfg.lora_r, cfg.lora_alpha), callbacks=list(callbacks),
     )
     return _train(trainer, output_dir)
 
@@ -211,6 +273,7 @@ def train_grpo(
     The reference model for the KL term (coefficient ``kl_coef``) is the starting checkpoint —
     the SFT critic in CTRL. One optimizer step consumes ``prompts_per_step`` prompts.
     """
+    unsloth_first(cfg.use_unsloth)
     from trl import GRPOConfig as TRLGRPOConfig
     from trl import GRPOTrainer
 
@@ -218,31 +281,21 @@ def train_grpo(
     validate_grpo(cfg, len(rows))
     check_rewards(reward_funcs)
     names = [getattr(f, "__name__", type(f).__name__) for f in (reward_funcs if isinstance(reward_funcs, list) else [reward_funcs])]
-    model, tokenizer = _start(model_ref, rows, cfg, output_dir, seed=seed, max_length=cfg.max_prompt_length,
-                              rewards=names, lora_r=lora_r, lora_alpha=lora_alpha)
+    model, tokenizer, plan = _start(model_ref, rows, cfg, output_dir, seed=seed, max_length=grpo_max_length(cfg),
+                                    rewards=names, lora_r=lora_r, lora_alpha=lora_alpha)
     kept, _ = drop_long_prompts(rows, tokenizer, cfg.max_prompt_length)
     kept = kept[: cfg.max_prompts]
     validate_grpo(cfg, len(kept))
     from datasets import Dataset
 
-    args = TRLGRPOConfig(
-        **_common_args(cfg, output_dir, seed, progress, save_steps),
-        per_device_train_batch_size=cfg.group_size,
-        gradient_accumulation_steps=cfg.prompts_per_step,
-        steps_per_generation=cfg.prompts_per_step,
-        num_generations=cfg.group_size,
-        beta=cfg.kl_coef,
-        epsilon=cfg.clip,
-        temperature=cfg.temperature,
-        top_p=1.0,
-        max_completion_length=cfg.max_completion_length,
-        mask_truncated_completions=cfg.mask_truncated,
-        use_vllm=cfg.use_vllm,
-        log_completions=False,
-    )
+    if cfg.use_vllm and cfg.vllm_mode == "colocate":  # the plan's room for TRL's vLLM: no policy or critic engine
+        from criticlab.llm import release_engines
+
+        release_engines()
+    args = TRLGRPOConfig(**grpo_args(cfg, output_dir, seed=seed, progress=progress, save_steps=save_steps))
     trainer = GRPOTrainer(
         model=model, reward_funcs=reward_funcs, args=args, train_dataset=Dataset.from_list(kept),
-        processing_class=tokenizer, peft_config=lora_config(lora_r, lora_alpha) if cfg.lora else None,
+        processing_class=tokenizer, peft_config=_peft_config(plan, cfg.use_unsloth, lora_r, lora_alpha),
         callbacks=list(callbacks),
     )
     return _train(trainer, output_dir)
