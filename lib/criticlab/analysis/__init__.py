@@ -69,6 +69,7 @@ from criticlab.analysis.strategy_validation import (
     VALIDATION_SET,
     LabelledCritique,
     load_validation_set,
+    read_critiques,
     validation_scores,
 )
 
@@ -121,6 +122,7 @@ __all__ = [
     "markov_table",
     "normalize_code",
     "parse_strategy_answer",
+    "read_critiques",
     "revision_similarity",
     "simulate_chain",
     "simulate_critic_loop",

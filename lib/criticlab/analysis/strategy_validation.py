@@ -39,6 +39,12 @@ class LabelledCritique:
     labels: tuple[str, ...]
 
 
+def read_critiques(directory: str | Path) -> list[dict]:
+    """The critique rows of a set (what the models wrote), without the hand labels."""
+    path = Path(directory) / CRITIQUES_FILE
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def load_validation_set(directory: str | Path) -> list[LabelledCritique]:
     """The labelled critiques of ``directory``, in the order of its critiques file.
 
@@ -47,7 +53,7 @@ def load_validation_set(directory: str | Path) -> list[LabelledCritique]:
     """
     directory = Path(directory)
     critiques_path, labels_path = directory / CRITIQUES_FILE, directory / LABELS_FILE
-    rows = [json.loads(line) for line in critiques_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_critiques(directory)
     with labels_path.open(encoding="utf-8", newline="") as handle:
         labelled = {}
         for line, row in enumerate(csv.DictReader(handle), start=2):
