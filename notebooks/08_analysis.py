@@ -153,7 +153,7 @@ counts
 validation_dir = config.project_root() / analysis.VALIDATION_SET
 validation = pd.DataFrame()
 validation_items = []
-if validation_dir.is_dir():
+if analysis.has_validation_set(validation_dir):
     validation_items = analysis.load_validation_set(validation_dir)
     extra = {}
     if cfg.analysis.strategy_llm:

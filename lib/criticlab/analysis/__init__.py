@@ -68,6 +68,7 @@ from criticlab.analysis.strategies import (
 from criticlab.analysis.strategy_validation import (
     VALIDATION_SET,
     LabelledCritique,
+    has_validation_set,
     load_validation_set,
     read_critiques,
     validation_scores,
@@ -112,6 +113,7 @@ __all__ = [
     "critic_rate_table",
     "critiques_by_method",
     "fit_chain",
+    "has_validation_set",
     "label_strategies_with_llm",
     "load_validation_set",
     "loop_pass_curves",

@@ -39,6 +39,11 @@ class LabelledCritique:
     labels: tuple[str, ...]
 
 
+def has_validation_set(directory: str | Path) -> bool:
+    """Whether ``directory`` holds both files of a set (a checkout without tests/ has none)."""
+    return (Path(directory) / CRITIQUES_FILE).is_file() and (Path(directory) / LABELS_FILE).is_file()
+
+
 def read_critiques(directory: str | Path) -> list[dict]:
     """The critique rows of a set (what the models wrote), without the hand labels."""
     path = Path(directory) / CRITIQUES_FILE

@@ -30,6 +30,7 @@ from criticlab.analysis import (
 from criticlab.llm import SamplingParams, make_engine
 
 LLM_LABELS = "llm_labels.csv"
+CHUNK = 6
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,31 +51,39 @@ def main(argv: list[str] | None = None) -> int:
         critiques = read_critiques(directory)
         engine = make_engine(args.llm, args.engine, context_length=args.context_length)
         sampling = SamplingParams(temperature=0.0, max_tokens=args.max_tokens)
-        judged = label_strategies_with_llm([r["critique"] for r in critiques], engine, sampling)
-        pd.DataFrame(
-            {
-                "id": [r["id"] for r in critiques],
-                "llm": [";".join(m.labels) for m in judged],
-                "parsed": [m.rule == "llm" for m in judged],
-                "answer": [m.fired[0][2] for m in judged],
-            }
-        ).to_csv(llm_file, index=False)
-        print(f"{len(judged)} critiques judged by {args.llm}: {llm_file}")
+        rows: list[dict] = []
+        for start in range(0, len(critiques), CHUNK):  # written as it goes: a cut run keeps its answers
+            chunk = critiques[start : start + CHUNK]
+            judged = label_strategies_with_llm([r["critique"] for r in chunk], engine, sampling)
+            rows += [
+                {"id": r["id"], "llm": ";".join(m.labels), "parsed": m.rule == "llm", "answer": m.fired[0][2]}
+                for r, m in zip(chunk, judged)
+            ]
+            pd.DataFrame(rows, columns=["id", "llm", "parsed", "answer"]).to_csv(llm_file, index=False)
+            print(f"{len(rows)}/{len(critiques)} critiques judged by {args.llm}", flush=True)
         if args.judge_only:
             return 0
     items = load_validation_set(directory)
-    modes = {}
     if llm_file.is_file():
         saved = pd.read_csv(llm_file, keep_default_na=False)
-        by_id = {row["id"]: (row["llm"], row["parsed"], row["answer"]) for _, row in saved.iterrows()}
-        if set(by_id) != {i.id for i in items}:
-            raise ValueError(f"{llm_file}: its ids differ from the validation set's; rerun with --llm")
-        modes["llm"] = [
-            StrategyMatch(labels.split(";")[0], "llm" if parsed else "llm:unparsed", (("llm", labels, answer),),
-                          tuple(labels.split(";")))
-            for labels, parsed, answer in (by_id[i.id] for i in items)
-        ]
-    scores = validation_scores(items, modes)
+        by_id = {row["id"]: (row["llm"], bool(row["parsed"]), row["answer"]) for _, row in saved.iterrows()}
+        if not set(by_id) <= {i.id for i in items}:
+            raise ValueError(f"{llm_file}: ids that are not in the validation set; rerun with --llm")
+        judged_items = [i for i in items if i.id in by_id]
+        if len(judged_items) < len(items):
+            print(f"{llm_file}: the judge answered {len(judged_items)} of {len(items)} critiques; "
+                  "its scores are on those only")
+        llm = {
+            i.id: StrategyMatch(labels.split(";")[0], "llm" if parsed else "llm:unparsed",
+                                (("llm", labels, answer),), tuple(labels.split(";")))
+            for i in judged_items
+            for labels, parsed, answer in [by_id[i.id]]
+        }
+        llm_scores = validation_scores(judged_items, {"llm": [llm[i.id] for i in judged_items]})
+        llm_scores = llm_scores[llm_scores["mode"] == "llm"].assign(critiques=len(judged_items))
+    scores = validation_scores(items).assign(critiques=len(items))
+    if llm_file.is_file():
+        scores = pd.concat([scores, llm_scores], ignore_index=True)
     scores.to_csv(args.out / "scores.csv", index=False, float_format="%.4f")
     print(f"{len(items)} hand-labelled critiques")
     print(scores.to_string(index=False, float_format="{:.3f}".format))
