@@ -24,15 +24,14 @@
 # p_{k+1} = p_k·p_cc + (1 − p_k)·p_wc. A critic helps only if it keeps p_cc near 1 (it does not
 # talk the generator out of correct code — the *compounding error* of repeated revisions) while
 # raising p_wc. This notebook estimates both rates per round with intervals, compares the chain's
-# predicted curve with the observed one, simulates weak and strong critics over many attempts,
-# classifies what the critiques actually do, and measures how much code each critic makes change.
+# predicted curve with the observed one, simulates each critic from its own rates over many
+# attempts beside its observed chain, finds which strategies the critiques use (checked against a
+# hand-labelled set), and measures how much code each critic makes change.
 #
 # **Reads** the trajectories of notebook 07. **Writes** `tables/08_*`, `figures/08_*` and
 # `metrics.json`.
 
 # %%
-import dataclasses
-
 import pandas as pd
 
 from criticlab import analysis, config, stages
@@ -84,48 +83,87 @@ if len(prediction):
 prediction
 
 # %% [markdown]
-# ## Compounding error: weak and strong critics over many attempts
+# ## Compounding error, critic by critic
 #
-# A critic that says Correct stops the loop; otherwise the generator revises. With the chain's
-# rates from our runs (or illustrative ones when a run has too few transitions), a weak critic
-# (barely better than a coin) and a strong one (95% both ways) are compared with the critics we
-# measured in notebook 07.
+# A critic that says Correct stops the loop; otherwise the generator revises. Each critic is
+# simulated from **its own** rates, measured on its own trajectories of notebook 07: p_init,
+# p_cc and p_wc from its revisions, and its stop decision — tpr = P(judged Correct | passes),
+# tnr = P(not judged Correct | fails) — from its judgments. Two loops per critic: the one it ran
+# (revise every round) and the one that keeps a solution once it is judged Correct. Rates carry
+# Wilson 95% intervals; the simulated band is a bootstrap over problems. Markers are the critic's
+# own observed Pass@1 per round (`<method>+stop` for the stopping loop, when 07 ran it). A rate
+# with nothing to estimate it from (say, no incorrect solution at round 0) is reported as not
+# estimable, and the loops that need it are not simulated: no stand-in rates fill the gap, and
+# no rates from the papers are used here.
 
 # %%
-chain = analysis.simulation_chain(analysis.markov_fits(revising, seed=cfg.seed))
-measured, not_simulated = analysis.measured_critics(trajectories)
-for why in not_simulated.values():
-    print(f"not simulated: {why}")
-critics = [*analysis.REFERENCE_CRITICS, *measured]
-curves = analysis.compounding_error_curves(chain.p_init, chain.p_cc, chain.p_wc, critics,
-                                          attempts=cfg.analysis.simulate_attempts)
-tables.write_table(curves, cfg.paths.tables_dir / stages.TABLE_COMPOUNDING)
-plots.save_figure(plots.plot_compounding(curves, title=f"Compounding error, chain {chain.origin}"),
-                  cfg.paths.figures_dir / stages.FIG_COMPOUNDING)
-print(f"chain {chain.origin}: p_init={chain.p_init:.3f} p_cc={chain.p_cc:.3f} p_wc={chain.p_wc:.3f}")
-curves.groupby("critic").tail(1)
+compounding = analysis.compounding_by_critic(trajectories, attempts=cfg.analysis.simulate_attempts, seed=cfg.seed)
+critic_rates = compounding.rates
+if len(critic_rates):
+    tables.write_table(critic_rates, cfg.paths.tables_dir / stages.TABLE_CRITIC_RATES)
+for loop, why in compounding.skipped.items():
+    print(f"not simulated — {loop}: {why}")
+curves = compounding.curves
+simulated = list(dict.fromkeys(f"{c} · {loop}" for c, loop in zip(curves["critic"], curves["loop"])))
+if len(curves):
+    tables.write_table(curves, cfg.paths.tables_dir / stages.TABLE_COMPOUNDING)
+    plots.save_figure(plots.plot_critic_compounding(curves, title="Compounding error: each critic's own chain"),
+                      cfg.paths.figures_dir / stages.FIG_COMPOUNDING)
+print(critic_rates.to_string(index=False, float_format="{:.3f}".format) if len(critic_rates) else "no critic in this run")
+
+# %%
+curves.groupby(["critic", "loop"]).tail(1) if len(curves) else curves
 
 # %% [markdown]
 # ## Critique strategies
 #
-# A transparent rule-based classifier (each label says which rule fired) sorts critiques into
-# algorithm improvement, static analysis, strategic debugging and dynamic testing. With
-# `strategy_llm = True` an LLM labels a sample too, and the agreement is reported.
+# A transparent rule-based classifier (each label says which rule fired) finds which strategies a
+# critique uses: algorithm improvement, static analysis, strategic debugging, dynamic testing.
+# Multi-label, as the paper counts them — a critique that traces an input and points at a wrong
+# condition counts for both — so a critic's shares can sum to more than 100%. With
+# `strategy_llm = True` an LLM labels a sample too, and the agreement of the two label sets is
+# reported.
 
 # %%
 critiques = analysis.critiques_by_method(trajectories)
-labels = {method: [m.label for m in analysis.classify_strategies(texts)] for method, texts in critiques.items() if texts}
+labels = {method: [m.labels for m in analysis.classify_strategies(texts)] for method, texts in critiques.items() if texts}
 distribution = analysis.strategy_distribution(labels) if labels else pd.DataFrame()
+counts = analysis.strategy_distribution(labels, normalize=False) if labels else pd.DataFrame()
 if len(distribution):
-    tables.write_table(distribution.reset_index(), cfg.paths.tables_dir / stages.TABLE_STRATEGIES)
-    plots.save_figure(plots.plot_strategies(distribution, title="Critique strategies per critic"),
+    tables.write_table(distribution, cfg.paths.tables_dir / stages.TABLE_STRATEGIES)
+    plots.save_figure(plots.plot_strategies(distribution, title="Critique strategies per critic (multi-label)"),
                       cfg.paths.figures_dir / stages.FIG_STRATEGIES)
 agreement = None
 if cfg.analysis.strategy_llm and critiques:
     pooled = [text for texts in critiques.values() for text in texts]
     agreement, per_critique = analysis.compare_strategy_modes(pooled, engine_for(cfg, "critic"), seed=cfg.seed)
-    print(f"rules vs LLM labels on {agreement.n} critiques: {agreement.percent:.1f}% agree, κ = {agreement.kappa:.2f}")
-distribution
+    print(f"rules vs LLM label sets on {agreement.n} critiques: {agreement.percent:.1f}% agree, κ = {agreement.kappa:.2f}")
+print("critiques using each strategy (counts; a critique can use several):")
+counts
+
+# %% [markdown]
+# ### How far to trust the rules: the hand-labelled validation set
+#
+# The project keeps a validation set of real critiques written by the embedded models, each
+# labelled by a person reading it against a written rubric (`tests/fixtures/strategies`). The
+# rules' precision and recall per strategy against those hand labels say how much of the table
+# above to believe (with `strategy_llm = True`, the LLM judge is scored on the same set).
+
+# %%
+validation_dir = config.project_root() / analysis.VALIDATION_SET
+validation = pd.DataFrame()
+validation_items = []
+if analysis.has_validation_set(validation_dir):
+    validation_items = analysis.load_validation_set(validation_dir)
+    extra = {}
+    if cfg.analysis.strategy_llm:
+        extra["llm"] = analysis.label_strategies_with_llm([i.critique for i in validation_items], engine_for(cfg, "critic"))
+    validation = analysis.validation_scores(validation_items, extra)
+    tables.write_table(validation, cfg.paths.tables_dir / stages.TABLE_STRATEGY_VALIDATION)
+    print(f"{len(validation_items)} hand-labelled critiques from {analysis.VALIDATION_SET}")
+else:
+    print(f"no validation set at {analysis.VALIDATION_SET} (a checkout without tests/): not scored")
+validation
 
 # %% [markdown]
 # ## How much does a revision change the code?
@@ -144,12 +182,14 @@ summary
 
 # %%
 stages.write_metrics(cfg.paths.root, stages.AnalysisMetrics(
-    trajectories=len(trajectories), methods=methods, chain=dataclasses.asdict(chain),
+    trajectories=len(trajectories), methods=methods,
     transition_rates=rates.to_dict(orient="records"),
-    strategies=distribution.reset_index().to_dict(orient="records") if len(distribution) else [],
+    strategies=distribution.to_dict(orient="records") if len(distribution) else [],
     strategy_agreement=None if agreement is None else {"n": agreement.n, "percent": agreement.percent,
                                                        "kappa": agreement.kappa},
     similarity_mean=similarity.groupby("method")["similarity"].mean().to_dict() if len(similarity) else {},
+    critic_rates=critic_rates.to_dict(orient="records"), simulated=simulated, not_simulated=compounding.skipped,
+    strategy_validation=validation.to_dict(orient="records"), strategy_validation_n=len(validation_items),
 ))
 
 # %% [markdown]

@@ -177,7 +177,32 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
     analysis = records[stages.ANALYSIS]
     assert analysis.trajectories == samples * len(evaluation.methods)
     assert set(analysis.methods) == set(evaluation.methods)
-    assert all(0 <= analysis.chain[p] <= 1 for p in ("p_init", "p_cc", "p_wc"))
+    # each critic (a method revising every round) has its own five rates: estimated with an
+    # interval around the value, or "not estimable" with no value; a loop is simulated exactly
+    # when every rate it needs was estimated
+    critics = {m for m in evaluation.methods if revises_every_round(m)}
+    assert {row["critic"] for row in analysis.critic_rates} == critics
+    status = {}
+    for row in analysis.critic_rates:
+        status[row["critic"], row["rate"]] = row["status"]
+        if row["status"] == "estimated":
+            assert row["n"] > 0 and share(row["value"]) and row["lo"] <= row["value"] <= row["hi"]
+        else:
+            assert row["status"].startswith("not estimable: ") and row["n"] == 0 and math.isnan(row["value"])
+    loops = {"revise every round": ("p_init", "p_cc", "p_wc"), "stop at Correct": ("p_init", "p_cc", "p_wc", "tpr", "tnr")}
+    for critic in critics:
+        for loop, needs in loops.items():
+            key = f"{critic} · {loop}"
+            estimable = all(status[critic, rate] == "estimated" for rate in needs)
+            assert (key in analysis.simulated) == estimable and (key in analysis.not_simulated) == (not estimable)
+    # strategies are multi-label shares of critiques; the validation set is scored by the rules
+    for row in analysis.strategies:
+        assert all(share(row[label]) for label in ("algorithm_improvement", "static_analysis",
+                                                   "strategic_debugging", "dynamic_testing", "other"))
+    assert analysis.strategy_validation_n >= 40
+    scored = {(row["mode"], row["label"]) for row in analysis.strategy_validation}
+    assert {("rules", "micro"), ("rules", "macro")} <= scored
+    assert all(math.isnan(row["precision"]) or share(row["precision"]) for row in analysis.strategy_validation)
 
 
 def check_judgebench(cfg: config.Profile, evaluation: stages.EvaluationMetrics) -> None:

@@ -172,7 +172,12 @@ TABLE_JUDGEBENCH_PAIRWISE = "07_judgebench_pairwise"
 TABLE_TRANSITION_RATES = "08_transition_rates"
 TABLE_MARKOV_PREDICTION = "08_markov_prediction"
 TABLE_COMPOUNDING = "08_compounding"
+"""Each critic's simulated loops (with the bootstrap band) beside its observed Pass@1 per round."""
+TABLE_CRITIC_RATES = "08_critic_rates"
+"""Each critic's own p_init, p_cc, p_wc, tpr, tnr with Wilson intervals, or why one is not estimable."""
 TABLE_STRATEGIES = "08_strategies"
+TABLE_STRATEGY_VALIDATION = "08_strategy_validation"
+"""Per-label precision/recall of the strategy labellers against the hand-labelled set."""
 TABLE_SIMILARITY = "08_similarity"
 
 # --------------------------------------------------------------------------------------------
@@ -449,16 +454,26 @@ class EvaluationMetrics(StageMetrics):
 
 @dataclass
 class AnalysisMetrics(StageMetrics):
-    """08_analysis: the chain's rates, the strategies and the similarity of revisions."""
+    """08_analysis: the transition rates, each critic's own chain, the strategies and the similarity of revisions."""
 
     STAGE: ClassVar[str] = ANALYSIS
     trajectories: int
     methods: list[str]
-    chain: dict[str, Any]
     transition_rates: list[dict[str, Any]]
     strategies: list[dict[str, Any]]
+    """Per critic, the share of its critiques using each strategy (multi-label) and ``n``."""
     strategy_agreement: dict[str, float] | None
     similarity_mean: dict[str, float]
+    critic_rates: list[dict[str, Any]] = field(default_factory=list)
+    """Per critic and rate (p_init, p_cc, p_wc, tpr, tnr): value, interval, counts and ``status``."""
+    simulated: list[str] = field(default_factory=list)
+    """``<critic> · <loop>`` of every simulated loop."""
+    not_simulated: dict[str, str] = field(default_factory=dict)
+    """``<critic> · <loop>`` → the rates that could not be estimated."""
+    strategy_validation: list[dict[str, Any]] = field(default_factory=list)
+    """Per labelling mode and label: precision/recall/F1 against the hand-labelled set (empty without it)."""
+    strategy_validation_n: int = 0
+    """Critiques in the hand-labelled set that was scored."""
 
 
 RECORDS: dict[str, type[StageMetrics]] = {

@@ -66,6 +66,40 @@ def learning_check(curve: Sequence[float], z: float = 2.0) -> LearningCheck | No
     return LearningCheck(first, last, last - first, se, (last - first) > z * se)
 
 
+def bootstrap_ratio_replicates(
+    numerators: np.ndarray,
+    denominators: np.ndarray,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> np.ndarray:
+    """Replicates (resamples × statistics) of sum(num)/sum(den) when *problems* (rows) are resampled.
+
+    ``numerators`` is problems × statistics, ``denominators`` problems × statistics (or problems).
+    Each replicate draws as many problems as there are, with replacement, and keeps all of a drawn
+    problem's samples, which respects the correlation between samples of one problem. A replicate
+    whose denominator is 0 is NaN. Replicates are drawn in batches so memory stays bounded for large
+    evaluations; an empty input or ``resamples <= 0`` gives an empty array.
+    """
+    num = np.asarray(numerators, dtype=float)
+    num = num[:, None] if num.ndim == 1 else num
+    den = np.asarray(denominators, dtype=float)
+    den = np.broadcast_to(den[:, None] if den.ndim == 1 else den, num.shape)
+    problems, columns = num.shape
+    if problems == 0 or resamples <= 0:
+        return np.empty((0, columns))
+    rng = np.random.default_rng(seed)
+    batch = max(1, 2_000_000 // problems)
+    values = []
+    for start in range(0, resamples, batch):
+        b = min(batch, resamples - start)
+        draws = rng.integers(0, problems, size=(b, problems)) + problems * np.arange(b)[:, None]
+        weights = np.bincount(draws.ravel(), minlength=b * problems).reshape(b, problems)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values.append((weights @ num) / (weights @ den))
+    return np.concatenate(values)
+
+
 def bootstrap_ratio(
     numerators: np.ndarray,
     denominators: np.ndarray,
@@ -76,29 +110,14 @@ def bootstrap_ratio(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval of sum(num)/sum(den) when *problems* (rows) are resampled with replacement.
 
-    ``numerators`` is problems × statistics, ``denominators`` problems × statistics (or problems).
-    Each replicate draws as many problems as there are, with replacement, and keeps all of a drawn
-    problem's samples, which respects the correlation between samples of one problem. Replicates
-    are drawn in batches so memory stays bounded for large evaluations.
+    The replicates are :func:`bootstrap_ratio_replicates`'; replicates with a 0 denominator are
+    left out, and a statistic without any finite replicate gets NaN bounds.
     """
-    num = np.asarray(numerators, dtype=float)
-    num = num[:, None] if num.ndim == 1 else num
-    den = np.asarray(denominators, dtype=float)
-    den = np.broadcast_to(den[:, None] if den.ndim == 1 else den, num.shape)
-    problems, stats = num.shape
-    nan = np.full(stats, math.nan)
-    if problems == 0 or resamples <= 0:
+    replicates = bootstrap_ratio_replicates(numerators, denominators, resamples=resamples, seed=seed)
+    if not len(replicates):
+        columns = 1 if np.ndim(numerators) == 1 else np.shape(numerators)[1]
+        nan = np.full(columns, math.nan)
         return nan, nan.copy()
-    rng = np.random.default_rng(seed)
-    batch = max(1, 2_000_000 // problems)
-    values = []
-    for start in range(0, resamples, batch):
-        b = min(batch, resamples - start)
-        draws = rng.integers(0, problems, size=(b, problems)) + problems * np.arange(b)[:, None]
-        weights = np.bincount(draws.ravel(), minlength=b * problems).reshape(b, problems)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            values.append((weights @ num) / (weights @ den))
-    replicates = np.concatenate(values)
     alpha = (1.0 - confidence) / 2.0
     lo, hi = [], []
     for column in replicates.T:  # nanpercentile warns on all-nan columns; keep it quiet and explicit

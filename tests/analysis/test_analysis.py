@@ -226,7 +226,8 @@ def test_classifier_ties_follow_priority_and_verdict_line_is_ignored() -> None:
     match = analysis.classify_strategy("An off-by-one error; for the input 5 it gives 4.")
     assert {lab for _, lab, _ in match.fired} == {analysis.STATIC, analysis.TESTING}
     assert match.label == analysis.TESTING
-    assert analysis.classify_strategy("Overall judgment: Incorrect").label == analysis.OTHER
+    assert match.labels == (analysis.STATIC, analysis.TESTING)  # multi-label: both strategies count
+    assert analysis.classify_strategy("Overall judgment: Incorrect").labels == (analysis.OTHER,)
     assert analysis.classify_strategy("").label == analysis.OTHER
 
 
@@ -280,16 +281,56 @@ def test_compare_strategy_modes_on_a_seeded_sample() -> None:
         critiques, FakeJudge(["Strategy: other"] * 20), sample=8, seed=0
     )
     assert agree == again and agree.n == 8 and len(table) == 8 and table["index"].is_monotonic_increasing
-    expected = sum(label == analysis.OTHER for label in table["rule_label"])
+    expected = sum(labels == analysis.OTHER for labels in table["rule_labels"])
     assert agree.percent == pytest.approx(100 * expected / 8)
-    assert set(table.columns) >= {"critique", "rule_label", "rule", "llm_label", "llm_answer"}
+    assert set(table.columns) >= {"critique", "rule_labels", "rule", "llm_labels", "llm_answer"}
 
 
-def test_parse_strategy_answer() -> None:
-    assert analysis.parse_strategy_answer("Strategy: dynamic testing.") == analysis.TESTING
-    assert analysis.parse_strategy_answer("mostly dynamic_testing") == analysis.TESTING
-    assert analysis.parse_strategy_answer("static_analysis or dynamic_testing") is None
-    assert analysis.parse_strategy_answer("Strategy: static_analysis, dynamic_testing") is None
+def test_parse_strategy_answer_multi_label() -> None:
+    parse = analysis.parse_strategy_answer
+    assert parse("Strategy: dynamic testing.") == (analysis.TESTING,)
+    assert parse("mostly dynamic_testing") == (analysis.TESTING,)
+    assert parse("static_analysis or dynamic_testing") == (analysis.STATIC, analysis.TESTING)
+    assert parse("It reads code.\nStrategies: dynamic_testing, static_analysis") == (analysis.STATIC, analysis.TESTING)
+    # the last Strategies line decides, not labels named in the reasoning above it
+    assert parse("Not algorithm_improvement.\n**Strategies:** strategic-debugging") == (analysis.DEBUGGING,)
+    assert parse("Strategies: other") == (analysis.OTHER,)
+    assert parse("Strategies: other, static_analysis") == (analysis.STATIC,)  # "other" means none of them
+    assert parse("I cannot tell.") is None
+
+
+def test_strategy_agreement_hand_computed_counts() -> None:
+    S, T, A, N = analysis.STATIC, analysis.TESTING, analysis.ALGORITHM, analysis.OTHER
+    gold = [(S, T), (S,), (T,), (N,)]
+    predicted = [(S,), (S, T), (T, A), (S,)]
+    table = analysis.strategy_agreement(gold, predicted).set_index("label")
+    # static: TP 2 (items 0, 1), FP 1 (item 3), FN 0; testing: TP 1 (item 2), FP 1 (1), FN 1 (0)
+    # algorithm: FP 1 (2), never in gold; other: FN 1 (3), never predicted
+    assert table.loc[S, ["tp", "fp", "fn", "support"]].tolist() == [2, 1, 0, 2]
+    assert table.loc[T, ["tp", "fp", "fn"]].tolist() == [1, 1, 1]
+    assert table.loc[S, "precision"] == pytest.approx(2 / 3) and table.loc[S, "recall"] == 1.0
+    assert table.loc[T, "f1"] == pytest.approx(2 / 4)
+    assert math.isnan(table.loc[A, "recall"]) and table.loc[A, "precision"] == 0.0
+    assert math.isnan(table.loc[N, "precision"]) and table.loc[N, "recall"] == 0.0
+    assert math.isnan(table.loc[analysis.DEBUGGING, "precision"])
+    # micro: TP 3, FP 3, FN 2 → P 1/2, R 3/5, F1 6/11
+    micro = table.loc["micro"]
+    assert (micro["precision"], micro["recall"], micro["f1"]) == pytest.approx((0.5, 0.6, 6 / 11))
+    # macro over the labels in the gold set (static, testing, other); other's NaN precision is 0
+    macro = table.loc["macro"]
+    assert macro["precision"] == pytest.approx((2 / 3 + 1 / 2 + 0) / 3)
+    assert macro["recall"] == pytest.approx((1 + 1 / 2 + 0) / 3)
+    assert macro["f1"] == pytest.approx((4 / 5 + 1 / 2 + 0) / 3)
+    with pytest.raises(ValueError, match="2 gold label sets but 1 predicted"):
+        analysis.strategy_agreement(gold[:2], predicted[:1])
+
+
+def test_strategy_distribution_is_multi_label() -> None:
+    dist = analysis.strategy_distribution(
+        {"c": [(analysis.STATIC, analysis.TESTING), (analysis.STATIC,), (analysis.OTHER,), (analysis.ALGORITHM,)]}
+    ).iloc[0]
+    assert (dist[analysis.STATIC], dist[analysis.TESTING], dist[analysis.OTHER], dist["n"]) == (0.5, 0.25, 0.25, 4)
+    assert sum(dist[label] for label in analysis.STRATEGIES) == pytest.approx(1.25)
 
 
 def test_agreement_hand_computed_and_degenerate() -> None:

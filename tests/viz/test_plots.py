@@ -11,9 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np
 import pandas as pd
-import pytest
 from matplotlib.figure import Figure
 
 from criticlab import analysis, evaluation
@@ -67,6 +65,9 @@ def figures() -> dict[str, Callable[[], Figure]]:
         "markov": lambda: plots.plot_markov(analysis.markov_prediction(ts)),
         "compounding": lambda: plots.plot_compounding(
             analysis.compounding_error_curves(0.3, 0.8, 0.2, critics, 20)
+        ),
+        "critic_compounding": lambda: plots.plot_critic_compounding(
+            analysis.compounding_by_critic(ts, attempts=5, resamples=50).curves
         ),
         "c_to_i": lambda: plots.plot_correct_to_incorrect(analysis.markov_table(ts), colors=colors),
         "strategies": lambda: plots.plot_strategies(analysis.strategy_distribution(labels)),
@@ -144,14 +145,18 @@ def test_pass_by_round_draws_bands_and_zero_shot_level() -> None:
     assert len(fig_no_ci.axes[0].collections) == 0
 
 
-def test_strategy_bars_sum_to_100_percent() -> None:
-    dist = analysis.strategy_distribution({"a": ["static_analysis", "other"], "b": ["dynamic_testing"]})
+def test_strategy_bars_are_shares_of_critiques_multi_label() -> None:
+    # critic a: two critiques, one using static analysis and dynamic testing, one using nothing
+    dist = analysis.strategy_distribution(
+        {"a": [("static_analysis", "dynamic_testing"), ("other",)], "b": ["dynamic_testing"]}
+    )
     fig = plots.plot_strategies(dist)
-    widths = np.zeros(2)
+    widths: dict[tuple[int, str], float] = {}
     for patch in fig.axes[0].patches:
-        y = round(patch.get_y() + patch.get_height() / 2)
-        widths[y] += patch.get_width()
-    assert widths == pytest.approx([100.0, 100.0])
+        critic = round(patch.get_y() + patch.get_height() / 2)
+        widths[critic, patch.get_facecolor()] = patch.get_width()
+    by_critic = [sorted(w for (c, _), w in widths.items() if c == i and w) for i in (0, 1)]
+    assert by_critic == [[50.0, 50.0, 50.0], [100.0]]  # a's bars sum to 150%: multi-label
 
 
 def test_training_curves_draw_one_line_per_run_with_a_legend() -> None:

@@ -6,21 +6,22 @@ solution is kept); "Incorrect" triggers a revision, which moves correct→correc
 incorrect→correct with p_wc. The plain chain is the critic that never says Correct (tpr 0,
 tnr 1). :func:`critic_loop_curve` propagates the exact distribution; :func:`simulate_critic_loop`
 samples it (Monte Carlo), and :func:`critic_loop_limit` is the closed-form long-run Pass@1 where
-it exists.
+it exists; :func:`loop_pass_curves` is the same propagation vectorised over many rate sets (the
+bootstrap band of :mod:`criticlab.analysis.critics`). Every rate is an argument: a run's own
+estimates come from :mod:`criticlab.analysis.critics`, which says when one cannot be estimated.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from criticlab.analysis.markov import MarkovFit, stationary_pass
+from criticlab.analysis.markov import stationary_pass
 from criticlab.rollout import outcomes
-from criticlab.rollout.trajectory import Trajectory, stops_when_correct
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,27 @@ def _loop_step(p_cc: float, p_wc: float, critic: CriticModel) -> np.ndarray:
             [0.0, 0.0, 0.0, 1.0],
         ]
     )
+
+
+def loop_pass_curves(
+    p_init: np.ndarray, p_cc: np.ndarray, p_wc: np.ndarray, tpr: np.ndarray, tnr: np.ndarray, attempts: int
+) -> np.ndarray:
+    """Expected Pass@1 after 0..attempts for many rate sets at once: an array (sets × attempts+1).
+
+    The same chain as :func:`critic_loop_curve` (a critic judging Correct stops the loop), with
+    each argument an array of one value per set (or a scalar).
+    """
+    p_init, p_cc, p_wc, tpr, tnr = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (p_init, p_cc, p_wc, tpr, tnr)))
+    stop_c, stop_w = tpr, 1.0 - tnr
+    active_c, active_w, kept_c = p_init.copy(), 1.0 - p_init, np.zeros_like(p_init)
+    out = np.empty((*p_init.shape, attempts + 1))
+    out[..., 0] = p_init
+    for attempt in range(1, attempts + 1):
+        kept_c = kept_c + stop_c * active_c
+        revise_c, revise_w = (1.0 - stop_c) * active_c, (1.0 - stop_w) * active_w
+        active_c, active_w = revise_c * p_cc + revise_w * p_wc, revise_c * (1.0 - p_cc) + revise_w * (1.0 - p_wc)
+        out[..., attempt] = active_c + kept_c
+    return out
 
 
 def critic_loop_curve(
@@ -163,51 +185,3 @@ def compounding_error_curves(
     ]
     out = pd.concat(frames, ignore_index=True)
     return out[["critic", *[c for c in out.columns if c != "critic"]]]
-
-
-# --------------------------------------------------------------------------------------------
-# The chain and the critics a run's trajectories give the simulation
-# --------------------------------------------------------------------------------------------
-
-ILLUSTRATIVE_CHAIN = (0.3, 0.9, 0.15)
-"""(p_init, p_cc, p_wc) used when a run cannot estimate its own: a generator that solves 30% at
-first, keeps a correct solution 90% of the time and fixes an incorrect one 15% of the time."""
-
-REFERENCE_CRITICS = (CriticModel("weak critic", 0.55, 0.55), CriticModel("strong critic", 0.95, 0.95))
-"""A critic barely better than a coin, and one right 95% of the time both ways."""
-
-
-@dataclass(frozen=True)
-class SimulationChain:
-    """The chain the compounding-error simulation runs on, and where its rates came from."""
-
-    p_init: float
-    p_cc: float
-    p_wc: float
-    origin: str
-
-
-def simulation_chain(fits: Mapping[str, MarkovFit]) -> SimulationChain:
-    """The first revising method's measured rates; :data:`ILLUSTRATIVE_CHAIN` when there is none
-    or its rates are not probabilities (too few transitions to estimate), the origin saying which."""
-    if not fits:
-        return SimulationChain(*ILLUSTRATIVE_CHAIN, "illustrative (no revising method in this run)")
-    method, fit = next(iter(fits.items()))
-    rates = (fit.p_init.value, fit.p_cc.value, fit.p_wc.value)
-    if not all(0.0 <= v <= 1.0 for v in rates):  # NaN fails the comparison too
-        return SimulationChain(*ILLUSTRATIVE_CHAIN, "illustrative (too few transitions to estimate)")
-    return SimulationChain(*rates, f"measured ({method})")
-
-
-def measured_critics(trajectories: Iterable[Trajectory]) -> tuple[list[CriticModel], dict[str, str]]:
-    """Each critic that revises every round, as the stop/revise rates of its zero-shot judgments;
-    and, per critic left out, why (it needs judged solutions that pass and that fail)."""
-    critics, skipped = [], {}
-    for name, (judgments, truth, excluded) in outcomes.judged_rounds(trajectories).items():
-        if stops_when_correct(name) or not judgments:
-            continue
-        try:
-            critics.append(CriticModel.from_discrimination(name, outcomes.discrimination(judgments, truth, excluded)))
-        except ValueError as err:
-            skipped[name] = str(err)
-    return critics, skipped

@@ -1,15 +1,18 @@
 """Critique strategies: algorithm improvement, static analysis, strategic debugging, dynamic testing.
 
-A transparent rule-based classifier (every rule is a named regex, and the result says which
-rules fired), and an optional LLM mode over any :class:`~criticlab.llm.base.Engine`, with the
-agreement between the two.
+Multi-label, as the paper counts them: a critique uses every strategy one of its rules finds. A
+transparent rule-based classifier (every rule is a named regex, and the result says which rules
+fired), an optional LLM mode over any :class:`~criticlab.llm.base.Engine`, the agreement between
+the two, and per-label precision/recall of either against hand labels
+(:func:`strategy_agreement`; the hand-labelled set is read by
+:mod:`criticlab.analysis.strategy_validation`).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,33 +130,50 @@ RULES: tuple[StrategyRule, ...] = (
 
 @dataclass(frozen=True)
 class StrategyMatch:
-    """The label of one critique and why: the decisive rule and every rule that fired with its text."""
+    """The strategies one critique uses and why.
+
+    ``labels`` holds every strategy the critique uses, in :data:`STRATEGIES` order (``("other",)``
+    when none): a critique that traces an input *and* points at a wrong condition counts for
+    both, as the paper counts them. ``label`` is the primary one (most rules fired, ties by
+    :data:`PRIORITY`) and ``rule`` its first rule that fired (``none`` for ``other``).
+    """
 
     label: str
     rule: str
     fired: tuple[tuple[str, str, str], ...] = ()
     """(rule name, label, matched text) for each rule that matched, in rule order."""
+    labels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.labels:
+            object.__setattr__(self, "labels", (self.label,))
+
+
+def _analysis_text(critique: str) -> str:
+    """The critique without its closing "Overall judgment" line (the verdict is no strategy)."""
+    return re.sub(r"(?im)^\W*overall\s+judg(e)?ment\b.*$", "", critique or "")
 
 
 def classify_strategy(critique: str, rules: Sequence[StrategyRule] = RULES) -> StrategyMatch:
-    """Rule-based strategy label of one critique.
+    """Rule-based strategy labels of one critique.
 
-    Each rule that matches votes once for its label; the label with most votes wins, ties go by
-    :data:`PRIORITY`; ``rule`` names the winning label's first rule that fired (``none`` for
-    ``other``). Only the analysis text counts: the closing "Overall judgment" line is ignored.
+    Every label with at least one rule that matches is used (multi-label); the primary label is
+    the one with most rules fired, ties by :data:`PRIORITY`. Only the analysis text counts: the
+    closing "Overall judgment" line is ignored.
     """
-    text = re.sub(r"(?im)^\W*overall\s+judg(e)?ment\b.*$", "", critique or "")
+    text = _analysis_text(critique)
     fired = []
     for rule in rules:
         match = rule.pattern.search(text)
         if match:
             fired.append((rule.name, rule.label, match.group(0)))
     if not fired:
-        return StrategyMatch(OTHER, "none", ())
+        return StrategyMatch(OTHER, "none", (), (OTHER,))
     votes = {label: sum(1 for _, lab, _ in fired if lab == label) for label in PRIORITY}
     best = max(PRIORITY, key=lambda label: (votes[label], -PRIORITY.index(label)))
     decisive = next(name for name, lab, _ in fired if lab == best)
-    return StrategyMatch(best, decisive, tuple(fired))
+    used = tuple(label for label in STRATEGIES if votes.get(label))
+    return StrategyMatch(best, decisive, tuple(fired), used)
 
 
 def classify_strategies(critiques: Iterable[str]) -> list[StrategyMatch]:
@@ -163,7 +183,8 @@ def classify_strategies(critiques: Iterable[str]) -> list[StrategyMatch]:
 
 STRATEGY_LABEL_PROMPT = """\
 You will read a critique that a reviewer wrote about a candidate solution to a programming problem.
-Decide which strategy the critique mainly uses to find problems in the code:
+Decide which of these strategies the critique uses to find problems in the code (it may use \
+several, or none):
 
 - algorithm_improvement: questions the overall approach or its efficiency and proposes a different \
 or faster algorithm (complexity, data structures, dynamic programming, greedy, ...).
@@ -181,20 +202,31 @@ Critique:
 >>>
 
 Answer with one short sentence of reasoning, then a last line exactly of the form
-Strategy: <one of algorithm_improvement, static_analysis, strategic_debugging, dynamic_testing, other>"""
+Strategies: <comma-separated names from algorithm_improvement, static_analysis, strategic_debugging, \
+dynamic_testing, other>"""
 
 
 _LABEL_WORDS = {label: re.compile(label.replace("_", r"[\s_-]*"), re.IGNORECASE) for label in STRATEGIES}
 
 
-def parse_strategy_answer(answer: str) -> str | None:
-    """The label from a judge's answer: its last ``Strategy:`` line, else a single label named anywhere."""
+def _named(text: str) -> tuple[str, ...]:
+    return tuple(label for label, pattern in _LABEL_WORDS.items() if pattern.search(text))
+
+
+def parse_strategy_answer(answer: str) -> tuple[str, ...] | None:
+    """The labels from a judge's answer: its last ``Strategy:``/``Strategies:`` line, else every
+    label named anywhere; None when no label is named. ``other`` beside real strategies is dropped
+    (it means "none of them")."""
+    found: tuple[str, ...] = ()
     for line in reversed(answer.strip().splitlines()):
-        if re.match(r"^\W*strategy\s*[:：]", line, re.IGNORECASE):
-            named = [label for label, pattern in _LABEL_WORDS.items() if pattern.search(line)]
-            return named[0] if len(named) == 1 else None
-    named = [label for label, pattern in _LABEL_WORDS.items() if pattern.search(answer)]
-    return named[0] if len(named) == 1 else None
+        if re.match(r"^\W*strateg(y|ies)\W*\s*[:：]", line, re.IGNORECASE):
+            found = _named(line)
+            break
+    found = found or _named(answer)
+    if not found:
+        return None
+    real = tuple(label for label in found if label != OTHER)
+    return real or (OTHER,)
 
 
 def label_strategies_with_llm(
@@ -205,8 +237,9 @@ def label_strategies_with_llm(
 ) -> list[StrategyMatch]:
     """LLM-judge labels: one greedy answer per critique; an unparseable answer becomes ``other``.
 
-    ``rule`` is ``llm`` for a parsed answer and ``llm:unparsed`` otherwise; ``fired`` holds the
-    raw answer so any label can be inspected.
+    ``labels`` are the parsed strategies, ``label`` the first of them; ``rule`` is ``llm`` for a
+    parsed answer and ``llm:unparsed`` otherwise; ``fired`` holds the raw answer so any label can
+    be inspected.
     """
     sampling = sampling or SamplingParams(temperature=0.0, max_tokens=256)
     conversations = [[{"role": "user", "content": prompt.format(critique=c)}] for c in critiques]
@@ -214,10 +247,13 @@ def label_strategies_with_llm(
     out = []
     for row in answers:
         text = row[0].text if row and row[0].ok else ""
-        label = parse_strategy_answer(text)
+        labels = parse_strategy_answer(text)
         out.append(
             StrategyMatch(
-                label or OTHER, "llm" if label else "llm:unparsed", (("llm", label or OTHER, text),)
+                (labels or (OTHER,))[0],
+                "llm" if labels else "llm:unparsed",
+                (("llm", ",".join(labels or (OTHER,)), text),),
+                labels or (OTHER,),
             )
         )
     return out
@@ -235,15 +271,74 @@ def critiques_by_method(
     return out
 
 
-def strategy_distribution(labels: Mapping[str, Sequence[str]], normalize: bool = True) -> pd.DataFrame:
-    """Rows: critics; columns: the strategies in fixed order; shares (or counts) of critiques; plus ``n``."""
+def _as_labels(value: str | Collection[str]) -> frozenset[str]:
+    return frozenset((value,) if isinstance(value, str) else value)
+
+
+def strategy_distribution(
+    labels: Mapping[str, Sequence[str | Collection[str]]], normalize: bool = True
+) -> pd.DataFrame:
+    """Rows: critics; columns: the strategies in fixed order; plus ``n`` critiques.
+
+    Multi-label: each critique counts once for every strategy it uses, so a row's shares (share
+    of critiques using each strategy) can sum to more than 1. A critique given as one string has
+    that one label.
+    """
     rows = []
     for critic, values in labels.items():
-        counts = {label: sum(1 for v in values if v == label) for label in STRATEGIES}
-        total = len(values)
+        sets = [_as_labels(v) for v in values]
+        counts = {label: sum(1 for v in sets if label in v) for label in STRATEGIES}
+        total = len(sets)
         shares = {k: (v / total if total else math.nan) for k, v in counts.items()} if normalize else counts
         rows.append({"critic": critic, **shares, "n": total})
     return pd.DataFrame(rows, columns=["critic", *STRATEGIES, "n"])
+
+
+def strategy_agreement(
+    gold: Sequence[Collection[str]], predicted: Sequence[Collection[str]], labels: Sequence[str] = STRATEGIES
+) -> pd.DataFrame:
+    """Per-label precision, recall and F1 of multi-label predictions against gold labels, plus
+    ``micro`` and ``macro`` rows.
+
+    Per label: TP = critiques with the label in both, FP = predicted only, FN = gold only;
+    precision TP/(TP+FP) (NaN when never predicted), recall TP/(TP+FN) (NaN when the label is
+    never in the gold set), F1 = 2TP/(2TP+FP+FN). ``micro`` pools the counts of every label;
+    ``macro`` averages over the labels present in the gold set, a never-predicted label's
+    precision counting as 0 there (so a mode cannot score well by staying silent).
+    """
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold label sets but {len(predicted)} predicted")
+    gold_sets, pred_sets = [_as_labels(g) for g in gold], [_as_labels(p) for p in predicted]
+    rows = []
+    for label in labels:
+        tp = sum(label in g and label in p for g, p in zip(gold_sets, pred_sets))
+        fp = sum(label not in g and label in p for g, p in zip(gold_sets, pred_sets))
+        fn = sum(label in g and label not in p for g, p in zip(gold_sets, pred_sets))
+        rows.append(_scores(label, tp, fp, fn))
+    per_label = pd.DataFrame(rows)
+    micro = _scores("micro", *(int(per_label[c].sum()) for c in ("tp", "fp", "fn")))
+    present = per_label[per_label["support"] > 0]
+    macro = {
+        "label": "macro",
+        **{c: int(present[c].sum()) for c in ("tp", "fp", "fn", "support")},
+        "precision": float(present["precision"].fillna(0.0).mean()) if len(present) else math.nan,
+        "recall": float(present["recall"].mean()) if len(present) else math.nan,
+        "f1": float(present["f1"].mean()) if len(present) else math.nan,
+    }
+    return pd.concat([per_label, pd.DataFrame([micro, macro])], ignore_index=True)
+
+
+def _scores(label: str, tp: int, fp: int, fn: int) -> dict[str, float | int | str]:
+    return {
+        "label": label,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "support": tp + fn,
+        "precision": tp / (tp + fp) if tp + fp else math.nan,
+        "recall": tp / (tp + fn) if tp + fn else math.nan,
+        "f1": 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else math.nan,
+    }
 
 
 @dataclass(frozen=True)
@@ -285,7 +380,8 @@ def compare_strategy_modes(
 ) -> tuple[Agreement, pd.DataFrame]:
     """Rules vs LLM judge on a seeded random sample of critiques: their agreement and a row per critique.
 
-    The table (critique, rule_label, rule, judge_label, judge_answer) is what a reader inspects to
+    Agreement compares whole label sets (a critique agrees when both modes give the same set).
+    The table (critique, rule_labels, rule, llm_labels, llm_answer) is what a reader inspects to
     see where and why the two modes differ.
     """
     rng = np.random.default_rng(seed)
@@ -297,10 +393,10 @@ def compare_strategy_modes(
         {
             "index": picked,
             "critique": texts,
-            "rule_label": [m.label for m in by_rules],
+            "rule_labels": [",".join(m.labels) for m in by_rules],
             "rule": [m.rule for m in by_rules],
-            "llm_label": [m.label for m in by_judge],
+            "llm_labels": [",".join(m.labels) for m in by_judge],
             "llm_answer": [m.fired[0][2] for m in by_judge],
         }
     )
-    return agreement(table["rule_label"].tolist(), table["llm_label"].tolist()), table
+    return agreement(table["rule_labels"].tolist(), table["llm_labels"].tolist()), table

@@ -271,6 +271,39 @@ def plot_compounding(
     return fig
 
 
+def plot_critic_compounding(curves: pd.DataFrame, percent: bool = True, title: str = "") -> Figure:
+    """Each critic's simulated Pass@1 (line, bootstrap band) against attempts, beside its observed
+    Pass@1 per round (markers, Wilson bars); one colour per critic, dashed for the stop-at-Correct loop.
+
+    ``curves`` is :func:`criticlab.analysis.compounding_by_critic`'s table.
+    """
+    fig, ax, scale = _single_panel(percent)
+    colors = colors_for(list(dict.fromkeys(curves["critic"])))
+    with figure_style():
+        for (critic, loop), rows in curves.groupby(["critic", "loop"], sort=False):
+            style = "-" if loop.startswith("revise") else "--"
+            ax.plot(rows["attempt"], rows["simulated"] * scale, color=colors[critic], linestyle=style,
+                    label=f"{critic}, {loop} (simulated)")
+            if _has(rows["lo"]):
+                ax.fill_between(rows["attempt"], rows["lo"] * scale, rows["hi"] * scale,
+                                color=colors[critic], alpha=0.12, linewidth=0)
+            seen = rows[rows["observed"].notna()]
+            if len(seen):
+                observed = seen["observed"].to_numpy(dtype=float) * scale
+                errors = np.vstack([observed - seen["observed lo"] * scale, seen["observed hi"] * scale - observed])
+                ax.errorbar(seen["attempt"], observed, yerr=errors, marker="o" if style == "-" else "s",
+                            linestyle="none", capsize=2, color=colors[critic],
+                            label=f"{seen['observed method'].iloc[0]} (observed)")
+        _integer_x(ax)
+        ax.set_xlabel("critique→revision attempts")
+        ax.set_ylabel("Pass@1 (%)" if percent else "Pass@1")
+        if title:
+            ax.set_title(title)
+        if len(curves):
+            ax.legend(fontsize="x-small")
+    return fig
+
+
 def plot_correct_to_incorrect(
     rates: pd.DataFrame, percent: bool = True, title: str = "", colors: Mapping[str, str] | None = None
 ) -> Figure:
@@ -300,27 +333,31 @@ def plot_correct_to_incorrect(
 
 
 def plot_strategies(distribution: pd.DataFrame, title: str = "") -> Figure:
-    """Stacked horizontal bars: each critic's share of critiques per strategy."""
+    """Grouped horizontal bars: per critic, the share of its critiques that use each strategy.
+
+    Multi-label (a critique counts for every strategy it uses), so a critic's bars need not sum
+    to 100%. ``distribution`` is :func:`criticlab.analysis.strategy_distribution`'s table (shares
+    or counts; counts are divided by ``n``).
+    """
     frame = distribution.set_index("critic") if "critic" in distribution.columns else distribution
     labels = [c for c in frame.columns if c != "n"]  # the strategies, in the table's order
     shares = frame[labels].to_numpy(dtype=float)
-    totals = shares.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shares = np.where(totals > 0, shares / totals, 0.0) * 100.0
-    fig, axes = new_figure(size=(5.5, 0.5 * len(frame) + 1.4))
+    if "n" in frame and np.nanmax(shares, initial=0.0) > 1.0:  # counts, not shares
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shares = shares / frame["n"].to_numpy(dtype=float)[:, None]
+    shares = np.nan_to_num(shares) * 100.0
+    height = 0.8 / max(len(labels), 1)
+    fig, axes = new_figure(size=(5.5, (0.25 * len(labels) + 0.3) * len(frame) + 1.4))
     ax: Axes = axes[0, 0]
     y = np.arange(len(frame))
     with figure_style():
-        left = np.zeros(len(frame))
         for j, label in enumerate(labels):
-            ax.barh(
-                y, shares[:, j], left=left, color=PALETTE[j % len(PALETTE)], label=label.replace("_", " ")
-            )
-            left += shares[:, j]
+            ax.barh(y - 0.4 + (j + 0.5) * height, shares[:, j], height=height,
+                    color=PALETTE[j % len(PALETTE)], label=label.replace("_", " "))
         ax.set_yticks(y, [str(i) for i in frame.index])
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
-        ax.set_xlabel("share of critiques (%)")
+        ax.set_xlabel("critiques using the strategy (%)")
         ax.grid(axis="y", visible=False)
         if title:
             ax.set_title(title)
