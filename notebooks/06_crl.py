@@ -215,6 +215,8 @@ crl.ratio_table(runs)
 # %%
 table = crl.comparison_table(start_code, before, runs)
 tables.write_table(table, cfg.paths.tables_dir / stages.TABLE_CRL_COMPARISON, digits=3)
+plots.save_figure(plots.plot_crl_comparison(table, title="CRL policies as coders and as judges"),
+                  cfg.paths.figures_dir / stages.FIG_CRL_COMPARISON)
 stages.write_metrics(cfg.paths.root, stages.CRLMetrics(
     code_rows=len(code_pool), crl_rows=len(crl_all), policy=policy,
     format_warmup_epochs=cfg.crl.format_warmup_epochs, ratios=runs, seeds=seeds,
