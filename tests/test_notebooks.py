@@ -122,7 +122,7 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
     assert crl.eval_samples == cfg.crl.eval_samples
     for code in [crl.start_code, *(m.code for m in crl.ratios)]:
         assert {(row["k"], row["problems"]) for row in code} == {(1, crl.eval_problems)}
-        assert all(share(row["pass@k"]) for row in code)
+        assert all(share(row["pass@k"]) and share(row["reward"]) for row in code)
     for judge in [crl.start_judge, *(m.after for m in crl.ratios)]:
         assert judge["crl_samples"] == crl.heldout_crl_rows * cfg.grpo.group_size
         assert share(judge["crl_always_T_accuracy"]) and judge["crl_accuracy_lo"] <= judge["crl_accuracy"]

@@ -70,6 +70,9 @@ def test_code_scores_are_unbiased_pass_at_k_per_benchmark_and_pooled() -> None:
     assert scores["b", 1]["pass@k"] == pytest.approx(2 / 3) and scores["b", 2]["pass@k"] == 1.0
     assert scores["all", 1]["pass@k"] == pytest.approx(1 / 3) and scores["all", 2]["pass@k"] == pytest.approx(5 / 9)
     assert scores["b", 1]["excluded"] == 1 and scores["all", 1]["problems"] == 3
+    assert scores["a", 1]["reward"] == 1 / 6 and scores["all", 2]["reward"] == 3 / 9  # no pass_rate: 0 or 1
+    partial = crl.code_scores([{**outcome("p1", "a", False), "pass_rate": 0.5}, outcome("p2", "a", True)], max_k=1)
+    assert partial[0]["reward"] == 0.75 and partial[0]["pass@k"] == 0.5  # the reward counts partly passing code
     one = crl.code_scores([outcome("p1", "a", True)], max_k=2)  # one benchmark: no pooled row
     assert [(r["source"], r["k"], r["problems"]) for r in one] == [("a", 1, 1), ("a", 2, 0)]
     assert math.isnan(one[1]["pass@k"])  # one sample has no unbiased pass@2
@@ -100,7 +103,7 @@ def test_conclusion_stats_carry_wilson_bounds_per_label() -> None:
 
 
 def run(ratio: float, seed: int | None, pass1: float, acc: float) -> CRLRatioRun:
-    code = [{"source": "humaneval", "k": 1, "pass@k": pass1, "problems": 2, "excluded": 0}]
+    code = [{"source": "humaneval", "k": 1, "pass@k": pass1, "reward": pass1, "problems": 2, "excluded": 0}]
     return CRLRatioRun(ratio, TrainingRun(True, 2), {}, after={"crl_accuracy": acc, "crl_accuracy_lo": 0.1,
                                                             "crl_accuracy_hi": 0.9, "crl_samples": 4}, seed=seed, code=code)
 
@@ -114,6 +117,7 @@ def test_comparison_table_puts_ratios_side_by_side_with_mean_and_sd_over_seeds()
     assert list(table["seed"]) == ["-", "0", "0", "1", "mean", "sd"]  # one seed of ratio 0: no spread rows
     mean, sd = table.iloc[4], table.iloc[5]
     assert mean["humaneval pass@1"] == pytest.approx(0.3) and sd["humaneval pass@1"] == pytest.approx(math.sqrt(0.02))
+    assert mean["humaneval reward"] == pytest.approx(0.3) and math.isnan(table.iloc[0]["humaneval reward"])
     assert mean["judge acc"] == pytest.approx(0.75) and sd["judge acc"] == pytest.approx(math.sqrt(0.125))
     assert math.isnan(mean["judge acc lo"]) and math.isnan(mean["judged"])  # no mean of interval bounds
     assert table.iloc[0]["judge acc"] == 0.25 and table.iloc[2]["judge acc hi"] == 0.9

@@ -85,36 +85,42 @@ def code_outcomes(executed: Sequence[tuple[Problem, int, Round]]) -> list[dict[s
     sample is left out of Pass@k, as 07 leaves it out)."""
     return [
         {"problem_id": p.id, "source": p.source, "sample": i, "verdict": rnd.result.verdict.value,
-         "correct": bool(rnd.correct), "infra_error": rnd.result.is_infra_error}
+         "correct": bool(rnd.correct), "pass_rate": rnd.result.pass_rate, "infra_error": rnd.result.is_infra_error}
         for p, i, rnd in executed
     ]
 
 
 def code_scores(outcomes: Sequence[dict[str, Any]], max_k: int) -> list[dict[str, Any]]:
     """Unbiased Pass@k for k = 1..``max_k``, per benchmark and pooled (``source`` ``all``, only when
-    there are several benchmarks): the mean over problems of :func:`criticlab.stats.pass_at_k`.
+    there are several benchmarks): the mean over problems of :func:`criticlab.stats.pass_at_k`;
+    beside it ``reward``, the mean test pass rate of the scored samples (what code RL rewards, the
+    same for every k).
 
     A problem with fewer than k scored samples has no unbiased estimate for that k and is left out
     (``problems`` counts the ones used); samples hit by a sandbox failure are not scored
     (``excluded``).
     """
     by_source: dict[str, dict[str, list[bool]]] = {}
+    rates: dict[str, list[float]] = {}
     excluded: dict[str, int] = {}
     for o in outcomes:
         if o["infra_error"]:
             excluded[o["source"]] = excluded.get(o["source"], 0) + 1
             continue
         by_source.setdefault(o["source"], {}).setdefault(o["problem_id"], []).append(bool(o["correct"]))
+        rates.setdefault(o["source"], []).append(float(o.get("pass_rate", o["correct"])))
     groups = {s: by_source[s] for s in sorted(by_source)}
     if len(groups) > 1:
         groups[POOLED] = {f"{s}/{pid}": v for s, per in by_source.items() for pid, v in per.items()}
         excluded[POOLED] = sum(excluded.values())
+        rates[POOLED] = [r for s in sorted(by_source) for r in rates[s]]
     rows = []
     for source, per_problem in groups.items():
         for k in range(1, max_k + 1):
             values = [pass_at_k(len(v), sum(v), k) for v in per_problem.values() if len(v) >= k]
             rows.append({"source": source, "k": k, "pass@k": float(np.mean(values)) if values else math.nan,
-                         "problems": len(values), "excluded": excluded.get(source, 0)})
+                         "reward": float(np.mean(rates[source])), "problems": len(values),
+                         "excluded": excluded.get(source, 0)})
     return rows
 
 
@@ -138,6 +144,8 @@ JUDGE_COLUMNS = {
 def _row(policy: str, seed: str, code: Sequence[dict[str, Any]], judge: dict[str, float]) -> dict[str, Any]:
     row: dict[str, Any] = {"policy": policy, "seed": seed}
     for c in code:
+        if c["k"] == 1 and "reward" in c:
+            row[f"{c['source']} reward"] = c["reward"]
         row[f"{c['source']} pass@{c['k']}"] = c["pass@k"]
     for column, key in JUDGE_COLUMNS.items():
         row[column] = judge.get(key, math.nan)
@@ -157,7 +165,7 @@ def comparison_table(
     One row for the start policy (``policy`` ``start``), one per run (``seed`` the run's seed, or
     ``-`` for a profile without ``crl.seeds``), and for every ratio run on two seeds or more a
     ``mean`` row and an ``sd`` row (sample standard deviation, ddof 1) over its seeds. Columns:
-    ``<source> pass@<k>`` per benchmark and k, then the judge's held-out accuracy overall and per
+    ``<source> reward`` (mean test pass rate) and ``<source> pass@<k>`` per benchmark and k, then the judge's held-out accuracy overall and per
     label with Wilson bounds, the always-``T`` base rate, the share without a conclusion and the
     number of judged samples. Interval bounds and counts are per seed; the mean and sd rows leave them
     empty, because a mean of bounds is no interval.

@@ -405,7 +405,8 @@ def plot_crl_comparison(table: pd.DataFrame, title: str = "") -> Figure:
 
     Mean rows are drawn like the seeds' rows; ``sd`` rows are not drawn (the table gives them)."""
     shown = table[table["seed"] != "sd"]
-    labels = [p if s == "-" else f"{p} · {s}" for p, s in zip(shown["policy"], shown["seed"])]
+    labels = [p if s == "-" else f"{p} · seed {s}" if s.isdigit() else f"{p} · {s}"
+              for p, s in zip(shown["policy"], shown["seed"])]
     code = shown[[c for c in shown.columns if c.endswith(" pass@1")]].set_axis(labels)
     judge = shown[["judge acc", "acc on T", "acc on F"]].set_axis(labels)
     fig, axes = new_figure(1, 2, size=(max(6.4, 1.1 * len(labels) + 3.0), 3.0))
@@ -417,9 +418,9 @@ def plot_crl_comparison(table: pd.DataFrame, title: str = "") -> Figure:
             ax.tick_params(axis="x", labelrotation=20)
             ax.grid(axis="x", visible=False)
             ax.legend(fontsize="small")
-        at = np.arange(len(labels)) + 0.8 / 3
-        axes[0, 1].scatter(at, shown["always-T"].to_numpy(dtype=float), marker="_", s=300, color="black",
-                           label="always-T", zorder=3)
+        at = np.arange(len(labels))
+        axes[0, 1].hlines(shown["always-T"].to_numpy(dtype=float), at - 0.8 / 6, at + 0.8 - 0.8 / 6,
+                          color="black", label="always-T", zorder=3)
         axes[0, 1].legend(fontsize="small")
         if title:
             fig.suptitle(title)
