@@ -130,9 +130,12 @@ code_sampling = sampling_for(cfg, "solution")
 
 def evaluate(model: str, name: str, executor) -> tuple[dict, list[dict]]:
     """``model`` as a judge on the held-out CRL rows and as a coder on the evaluation problems."""
-    with policy_engine(cfg, model) as engine:
+    engine = policy_engine(cfg, model)
+    try:
         judged = crl.sample_conclusions(engine, heldout, probe_sampling, n=grpo_cfg.group_size) if heldout else []
         outcomes = crl.sample_code(engine, eval_problems, executor, code_sampling, eval_samples) if eval_problems else []
+    finally:
+        getattr(engine, "close", lambda: None)()  # free the weights before training the next run
     write_jsonl(stage_dir / stages.CRL_CODE.format(policy=name), outcomes)
     return (crl.conclusion_stats(judged) if judged else {}), crl.code_scores(outcomes, eval_samples)
 
