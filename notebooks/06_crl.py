@@ -34,7 +34,7 @@
 # out of training, per label, beside the always-T base rate).
 #
 # **Reads** `data/train.jsonl`, `data/eval.jsonl` and `03_synthesis/samples.jsonl` (the executed
-# candidates). **Writes** `06_crl/mix_<ratio>.jsonl`, `heldout.jsonl`, `code_<policy>.jsonl`,
+# candidates). **Writes** `06_crl/mix_<ratio>.jsonl`, `heldout.jsonl`, `code_<ratio|start>.jsonl`,
 # `checkpoints/crl_<ratio>[_seed<s>]/`, reward logs, curves, `tables/06_crl_comparison.*` and
 # `metrics.json`.
 
@@ -128,7 +128,7 @@ probe_sampling = SamplingParams(temperature=grpo_cfg.temperature, top_p=1.0,
 code_sampling = sampling_for(cfg, "solution")
 
 
-def evaluate(model: str, name: str, executor) -> tuple[dict, list[dict]]:
+def evaluate(model: str, code_file: str, executor) -> tuple[dict, list[dict]]:
     """``model`` as a judge on the held-out CRL rows and as a coder on the evaluation problems."""
     engine = policy_engine(cfg, model)
     try:
@@ -136,7 +136,7 @@ def evaluate(model: str, name: str, executor) -> tuple[dict, list[dict]]:
         outcomes = crl.sample_code(engine, eval_problems, executor, code_sampling, eval_samples) if eval_problems else []
     finally:
         getattr(engine, "close", lambda: None)()  # free the weights before training the next run
-    write_jsonl(stage_dir / stages.CRL_CODE.format(policy=name), outcomes)
+    write_jsonl(stage_dir / code_file, outcomes)
     return (crl.conclusion_stats(judged) if judged else {}), crl.code_scores(outcomes, eval_samples)
 
 
@@ -147,7 +147,7 @@ def brief(judge: dict, code: list[dict]) -> str:
 
 
 with make_executor(cfg.sandbox) as executor:
-    before, start_code = evaluate(policy, crl.START, executor)
+    before, start_code = evaluate(policy, stages.CRL_CODE_START, executor)
 print("start policy:", brief(before, start_code))
 
 # %% [markdown]
@@ -178,7 +178,7 @@ with make_executor(cfg.sandbox) as executor:
                 callbacks=[training.StepTimer(reward, log_path=stage_dir / stages.for_ratio(stages.CRL_STEP_TIMES, r, named))],
             )
             name = f"{crl.policy_name(r)}" + (f" · seed {seed}" if named is not None else "")
-            after, code = evaluate(str(result.final_dir), stages.for_ratio("{ratio:g}{seed}", r, named), executor)
+            after, code = evaluate(str(result.final_dir), stages.for_ratio(stages.CRL_CODE, r, named), executor)
             logs[name] = read_jsonl(log)
             runs.append(stages.CRLRatioRun(ratio=r, run=result.record(), summary=crl.summarize_run(logs[name]),
                                            before=before, after=after, seed=named, code=code))

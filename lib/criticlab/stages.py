@@ -104,8 +104,10 @@ CRL_REWARDS = "rewards_{ratio:g}{seed}.jsonl"
 CRL_STEP_TIMES = "step_times_{ratio:g}{seed}.jsonl"
 CRL_HELDOUT = "heldout.jsonl"
 """The CRL rows kept out of training, on which every policy is measured as a judge."""
-CRL_CODE = "code_{policy}.jsonl"
-"""One policy's sampled solutions to the evaluation problems, executed (``policy``: ``start`` or a run's name)."""
+CRL_CODE = "code_{ratio:g}{seed}.jsonl"
+"""One run's policy: its sampled solutions to the evaluation problems, executed."""
+CRL_CODE_START = "code_start.jsonl"
+"""The same for the policy the runs start from."""
 
 
 def for_ratio(pattern: str, ratio: float, seed: int | None = None) -> str:
