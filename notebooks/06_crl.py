@@ -27,11 +27,15 @@
 #
 # The profile chooses the ratios: one GRPO run per ratio in `crl.ratio` and `crl.ablation_ratios`
 # (the paper's ablation: 0%, 20%, 50%, 100%; the smoke profile runs 0% and 50%; the cpu profile
-# runs pure CRL, 100%, because a code row costs the small CPU policy far more than a CRL row). The
-# notebook reports, per ratio, the code reward and the accuracy of the CRL conclusions.
+# runs pure CRL, 100%, because a code row costs the small CPU policy far more than a CRL row), and
+# per seed in `crl.seeds`. As in the paper's main table, every trained policy — and the policy the
+# runs start from — is then evaluated as a **code generator** (Pass@1, Pass@k per benchmark on the
+# evaluation problems 07 uses) and as a **judge** (conclusion accuracy on CRL rows of problems held
+# out of training, per label, beside the always-T base rate).
 #
-# **Reads** `data/train.jsonl` and `03_synthesis/samples.jsonl` (the executed candidates).
-# **Writes** `06_crl/mix_<ratio>.jsonl`, `checkpoints/crl_<ratio>/`, reward logs, curves and
+# **Reads** `data/train.jsonl`, `data/eval.jsonl` and `03_synthesis/samples.jsonl` (the executed
+# candidates). **Writes** `06_crl/mix_<ratio>.jsonl`, `heldout.jsonl`, `code_<ratio|start>.jsonl`,
+# `checkpoints/crl_<ratio>[_seed<s>]/`, reward logs, curves, `tables/06_crl_comparison.*` and
 # `metrics.json`.
 
 # %%
@@ -40,10 +44,10 @@ import dataclasses
 from criticlab import config, crl, stages, training
 from criticlab.data import read_problems
 from criticlab.io import read_jsonl, write_jsonl
-from criticlab.llm import policy_engine
+from criticlab.llm import policy_engine, sampling_for
 from criticlab.llm.base import SamplingParams
 from criticlab.sandbox import make_executor
-from criticlab.viz import plots
+from criticlab.viz import plots, tables
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -55,13 +59,35 @@ cfg = config.load_profile(profile, overrides={"crl": {"ratio": ratio, "ablation_
 stage_dir = cfg.paths.stage_dir(stages.CRL)
 problems = read_problems(cfg.paths.train_jsonl)
 candidates = crl.load_candidates(cfg.paths.stage_dir(stages.SYNTHESIS) / stages.SAMPLES, problems)
-crl_pool = crl.crl_rows(candidates, cfg.crl.label_threshold)
+crl_all = crl.crl_rows(candidates, cfg.crl.label_threshold)
 code_pool = crl.code_rows(problems)
 ratios = sorted(set(cfg.crl.ablation_ratios) | {cfg.crl.ratio})
-print(f"profile {cfg.name}: {len(code_pool)} code rows, {len(crl_pool)} CRL rows {crl.label_balance(crl_pool)}")
+seeds = [cfg.seed + i for i in range(cfg.crl.seeds)]
+print(f"profile {cfg.name}: {len(code_pool)} code rows, {len(crl_all)} CRL rows {crl.label_balance(crl_all)}")
 policy = cfg.crl.policy_model or cfg.models.generator
 grpo_cfg = dataclasses.replace(cfg.grpo, max_steps=cfg.crl.max_steps or cfg.grpo.max_steps, max_prompts=None)
-print(f"policy {policy}; ratios {ratios}; {grpo_cfg.max_steps} GRPO steps each")
+print(f"policy {policy}; ratios {ratios}; seeds {seeds}; {grpo_cfg.max_steps} GRPO steps each")
+
+# %% [markdown]
+# ## Held-out CRL rows and evaluation problems
+#
+# The judge is measured on CRL rows of problems that no run trains on: the candidates' problems
+# are split by id (`crl.heldout_fraction` of them held out, shuffled with `data.split_seed`, the
+# same split for every ratio and seed), so a policy is never scored on a judgment it was rewarded
+# for. The code generator is measured on 01's evaluation problems, the ones 07 evaluates, first
+# `crl.eval_problems` of them, `crl.eval_samples` solutions each.
+
+# %%
+crl_pool, heldout = crl.split_heldout(crl_all, cfg.crl.heldout_fraction, seed=cfg.data.split_seed)
+heldout_ids = sorted({crl.row_problem_id(r) for r in heldout})
+assert not set(heldout_ids) & {crl.row_problem_id(r) for r in crl_pool}, "held-out problems leaked into training"
+write_jsonl(stage_dir / stages.CRL_HELDOUT, heldout)
+n_eval = cfg.crl.eval_problems if cfg.crl.eval_problems is not None else cfg.evaluation.max_problems
+eval_samples = cfg.crl.eval_samples or cfg.evaluation.samples_per_problem
+eval_problems = read_problems(cfg.paths.eval_jsonl)[:n_eval]
+print(f"CRL rows: {len(crl_pool)} for training {crl.label_balance(crl_pool)}, {len(heldout)} held out "
+      f"{crl.label_balance(heldout)} from {len(heldout_ids)} problems; code evaluation on "
+      f"{len(eval_problems)} problems × {eval_samples} samples")
 
 # %% [markdown]
 # ## Format warm-up (small policies)
@@ -70,8 +96,9 @@ print(f"policy {policy}; ratios {ratios}; {grpo_cfg.max_steps} GRPO steps each")
 # The small CPU policies rarely do (SmolLM2-135M: none of 32 answers; Qwen2.5-Coder-0.5B: 3 of 16
 # within 256 tokens), and an answer without a conclusion earns 0, so GRPO would see equal rewards
 # and learn nothing. When `crl.format_warmup_epochs` is set, the policy is first fine-tuned to answer
-# CRL prompts with a bare conclusion whose T/F is drawn at random, half each, independently of the
-# labels: it learns the format and concludes at chance, so what the CRL reward adds afterwards shows.
+# CRL prompts (training rows only) with a bare conclusion whose T/F is drawn at random, half each,
+# independently of the labels: it learns the format and concludes at chance, so what the CRL reward
+# adds afterwards shows.
 
 # %%
 if cfg.crl.format_warmup_epochs:
@@ -87,34 +114,53 @@ if cfg.crl.format_warmup_epochs:
           f"loss {losses[0]:.2f} -> {losses[-1]:.2f}" if losses else "format warm-up: resumed, already done")
 
 # %% [markdown]
-# ## Conclusion accuracy before CRL
+# ## The start policy as a judge and as a coder
 #
 # The reward curve sees one prompt per step, so its steps are noisy. The cleaner measure samples
-# the policy's conclusions on every CRL row (as many per row as a GRPO group, same temperature)
-# once before training and again after each run, served the same way both times.
+# the policy's conclusions on every held-out CRL row (as many per row as a GRPO group, same
+# temperature) once before training and again after each run, served the same way both times.
+# The same engine then writes solutions to the evaluation problems at the profile's solution
+# sampling, executed in the sandbox: the reference row of the comparison.
 
 # %%
 probe_sampling = SamplingParams(temperature=grpo_cfg.temperature, top_p=1.0,
                                 max_tokens=grpo_cfg.max_completion_length, seed=cfg.seed)
+code_sampling = sampling_for(cfg, "solution")
 
 
-def probe(model: str) -> dict:
-    samples = crl.sample_conclusions(policy_engine(cfg, model), crl_pool, probe_sampling, n=grpo_cfg.group_size)
-    return crl.conclusion_stats(samples)
+def evaluate(model: str, code_file: str, executor) -> tuple[dict, list[dict]]:
+    """``model`` as a judge on the held-out CRL rows and as a coder on the evaluation problems."""
+    engine = policy_engine(cfg, model)
+    try:
+        judged = crl.sample_conclusions(engine, heldout, probe_sampling, n=grpo_cfg.group_size) if heldout else []
+        outcomes = crl.sample_code(engine, eval_problems, executor, code_sampling, eval_samples) if eval_problems else []
+    finally:
+        getattr(engine, "close", lambda: None)()  # free the weights before training the next run
+    write_jsonl(stage_dir / code_file, outcomes)
+    return (crl.conclusion_stats(judged) if judged else {}), crl.code_scores(outcomes, eval_samples)
 
 
-before = probe(policy) if crl_pool and any(r > 0 for r in ratios) else {}
-print("before CRL:", {k: round(v, 3) for k, v in before.items()})
+def brief(judge: dict, code: list[dict]) -> str:
+    passed = ", ".join(f"{c['source']} pass@{c['k']} {c['pass@k']:.3f}" for c in code)
+    return (f"judge accuracy {judge.get('crl_accuracy', float('nan')):.3f} (always-T "
+            f"{judge.get('crl_always_T_accuracy', float('nan')):.3f}); {passed}")
+
+
+with make_executor(cfg.sandbox) as executor:
+    before, start_code = evaluate(policy, stages.CRL_CODE_START, executor)
+print("start policy:", brief(before, start_code))
 
 # %% [markdown]
-# ## One GRPO run per mix ratio
+# ## One GRPO run per mix ratio and seed
+#
+# Every seed trains on the same mixed rows; the seed changes GRPO's sampling and batch order.
 
 # %%
 runs: list[stages.CRLRatioRun] = []
 logs = {}
 with make_executor(cfg.sandbox) as executor:
     for r in ratios:
-        size = min(len(code_pool), grpo_cfg.prompts_per_step * max(grpo_cfg.max_steps, 1))
+        size = crl.run_size(len(code_pool), len(crl_pool), r, grpo_cfg.prompts_per_step * max(grpo_cfg.max_steps, 1))
         try:
             rows = crl.mix(code_pool[:size], crl_pool, r, seed=cfg.seed)
         except ValueError as err:
@@ -122,42 +168,64 @@ with make_executor(cfg.sandbox) as executor:
             continue
         write_jsonl(stage_dir / stages.for_ratio(stages.CRL_MIX, r), rows)
         training.write_verl_parquet(rows, stage_dir / stages.for_ratio(stages.CRL_VERL_MIX, r))
-        log = stage_dir / stages.for_ratio(stages.CRL_REWARDS, r)
-        reward = crl.MixedReward(crl.CodeReward(executor), crl.CRLReward(), log_path=log)
-        result = training.train_grpo(
-            policy, rows, reward, grpo_cfg, cfg.paths.checkpoints_dir / stages.for_ratio(stages.CRL_CHECKPOINTS, r),
-            seed=cfg.seed, progress=cfg.progress, lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
-            callbacks=[training.StepTimer(reward, log_path=stage_dir / stages.for_ratio(stages.CRL_STEP_TIMES, r))],
-        )
-        after = probe(str(result.final_dir)) if r > 0 and before else {}
-        logs[r] = read_jsonl(log)
-        runs.append(stages.CRLRatioRun(ratio=r, run=result.record(), summary=crl.summarize_run(logs[r]),
-                                       before=before, after=after))
-        print(f"ratio {r:g}: {result.global_step} steps, {crl.label_balance(rows)}; conclusion accuracy "
-              f"{before.get('crl_accuracy', float('nan')):.3f} -> {after.get('crl_accuracy', float('nan')):.3f}")
+        for seed in seeds:
+            named = seed if cfg.crl.seeds > 1 else None
+            log = stage_dir / stages.for_ratio(stages.CRL_REWARDS, r, named)
+            reward = crl.MixedReward(crl.CodeReward(executor), crl.CRLReward(), log_path=log)
+            result = training.train_grpo(
+                policy, rows, reward, grpo_cfg, cfg.paths.checkpoints_dir / stages.for_ratio(stages.CRL_CHECKPOINTS, r, named),
+                seed=seed, progress=cfg.progress, lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
+                callbacks=[training.StepTimer(reward, log_path=stage_dir / stages.for_ratio(stages.CRL_STEP_TIMES, r, named))],
+            )
+            name = f"{crl.policy_name(r)}" + (f" · seed {seed}" if named is not None else "")
+            after, code = evaluate(str(result.final_dir), stages.for_ratio(stages.CRL_CODE, r, named), executor)
+            logs[name] = read_jsonl(log)
+            runs.append(stages.CRLRatioRun(ratio=r, run=result.record(), summary=crl.summarize_run(logs[name]),
+                                           before=before, after=after, seed=named, code=code))
+            print(f"{name}: {result.global_step} steps, {crl.label_balance(rows)}; {brief(after, code)}")
 
 # %% [markdown]
-# ## Code reward and CRL conclusion accuracy per ratio
+# ## Training curves per ratio and seed
 #
-# Accuracy counts an answer without a conclusion as wrong. A policy that always says T scores the
-# share of correct candidates (`crl_always_T_accuracy`), so the table also gives the accuracy on
-# each label: a rise that comes only from saying T more often shows there.
+# Accuracy here is on the training rows, step by step (a noisy view of what the reward saw); the
+# held-out numbers are in the comparison below.
 
 # %%
-table = crl.ratio_table(runs)
 if logs:
-    curves = {f"ratio {r:g}": [(s["step"], s["reward"]) for s in training.per_step(logged)] for r, logged in logs.items()}
-    plots.save_figure(plots.plot_training_curves(curves, title="Mean reward per step by CRL ratio", smooth=3),
+    curves = {name: [(s["step"], s["reward"]) for s in training.per_step(logged)] for name, logged in logs.items()}
+    plots.save_figure(plots.plot_training_curves(curves, title="Mean reward per step by CRL ratio and seed", smooth=3),
                       cfg.paths.figures_dir / stages.FIG_CRL_REWARDS)
-    accuracy = {f"ratio {r:g}": [(s["step"], s["accuracy"])
-                                 for s in training.per_step([x for x in logged if x["task"] == training.TASK_CRL])]
-                for r, logged in logs.items()}
+    accuracy = {name: [(s["step"], s["accuracy"])
+                       for s in training.per_step([x for x in logged if x["task"] == training.TASK_CRL])]
+                for name, logged in logs.items()}
     accuracy = {k: v for k, v in accuracy.items() if v}
     if accuracy:
         plots.save_figure(plots.plot_training_curves(accuracy, title="CRL conclusion accuracy per step", smooth=3),
                           cfg.paths.figures_dir / stages.FIG_CRL_ACCURACY)
+crl.ratio_table(runs)
+
+# %% [markdown]
+# ## Critique-Coder's comparison: the ratios side by side
+#
+# One row per policy and seed — `start` is the policy every run starts from (the base model, after
+# the format warm-up when there is one) — and, for ratios run on several seeds, the mean and the
+# sample standard deviation over seeds. Code: unbiased Pass@k per benchmark on the evaluation
+# problems. Judge: accuracy of the conclusions on the held-out CRL rows, overall and on each label
+# (T: the candidate is correct), with 95% Wilson bounds, beside `always-T`, the accuracy of a judge
+# that always says T. A rise in judge accuracy that comes only from saying T more often shows as
+# `acc on T` up and `acc on F` down.
+
+# %%
+table = crl.comparison_table(start_code, before, runs)
+tables.write_table(table, cfg.paths.tables_dir / stages.TABLE_CRL_COMPARISON, digits=3)
+plots.save_figure(plots.plot_crl_comparison(table, title="CRL policies as coders and as judges"),
+                  cfg.paths.figures_dir / stages.FIG_CRL_COMPARISON)
 stages.write_metrics(cfg.paths.root, stages.CRLMetrics(
-    code_rows=len(code_pool), crl_rows=len(crl_pool), policy=policy,
-    format_warmup_epochs=cfg.crl.format_warmup_epochs, ratios=runs,
+    code_rows=len(code_pool), crl_rows=len(crl_all), policy=policy,
+    format_warmup_epochs=cfg.crl.format_warmup_epochs, ratios=runs, seeds=seeds,
+    train_crl_rows=len(crl_pool), heldout_crl_rows=len(heldout), heldout_problems=heldout_ids,
+    eval_problems=len(eval_problems), eval_samples=eval_samples, start_code=start_code, start_judge=before,
+    comparison=table.to_dict(orient="records"),
 ))
-table.T if len(table) else table
+print(tables.to_markdown(table, digits=3))
+table.T

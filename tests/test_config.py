@@ -188,4 +188,4 @@ def test_cpu_profiles_keep_the_study_design(name: str, problems: int, seeds: int
     assert cfg.evaluation.max_problems is None or cfg.evaluation.max_problems >= problems
     assert cfg.data.validation_fraction > 0 and cfg.synthesis.samples_per_problem >= 2
     assert cfg.synthesis.balance_judgments and cfg.synthesis.rl_incorrect_share >= 0.3
-    assert cfg.grpo.seeds >= seeds and (cfg.grpo.heldout_prompts or 0) > 0
+    assert cfg.grpo.seeds >= seeds and cfg.crl.seeds >= seeds and (cfg.grpo.heldout_prompts or 0) > 0

@@ -150,6 +150,22 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
             assert share(mixed.summary["code_reward"])
         if mixed.ratio > 0:
             assert share(mixed.summary["crl_accuracy"]) and share(mixed.after["crl_accuracy"])
+    # Critique-Coder's comparison: held-out judge rows never trained on, every policy run as a coder
+    seeds = [cfg.seed + i for i in range(cfg.crl.seeds)]
+    assert crl.seeds == seeds and len(crl.ratios) == len(seeds) * len({m.ratio for m in crl.ratios})
+    assert crl.train_crl_rows + crl.heldout_crl_rows == crl.crl_rows and crl.heldout_crl_rows > 0
+    assert len(crl.heldout_problems) >= 1 and crl.eval_problems == min(cfg.crl.eval_problems, evaluated)
+    assert crl.eval_samples == cfg.crl.eval_samples
+    for code in [crl.start_code, *(m.code for m in crl.ratios)]:
+        assert {(row["k"], row["problems"]) for row in code} == {(1, crl.eval_problems)}
+        assert all(share(row["pass@k"]) and share(row["reward"]) for row in code)
+    for judge in [crl.start_judge, *(m.after for m in crl.ratios)]:
+        assert judge["crl_samples"] == crl.heldout_crl_rows * cfg.grpo.group_size
+        assert share(judge["crl_always_T_accuracy"]) and judge["crl_accuracy_lo"] <= judge["crl_accuracy"]
+    assert all(m.before == crl.start_judge for m in crl.ratios)
+    assert (crl.comparison[0]["policy"], crl.comparison[0]["seed"]) == ("start", "-")
+    assert len(crl.comparison) == 1 + len(crl.ratios) + 2 * len(set(m.ratio for m in crl.ratios)) * (len(seeds) > 1)
+    assert (root / stages.TABLES_DIR / f"{stages.TABLE_CRL_COMPARISON}.md").is_file()
 
     evaluation = records[stages.EVALUATION]
     assert evaluation.problems == min(cfg.evaluation.max_problems, evaluated)

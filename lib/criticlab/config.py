@@ -346,6 +346,22 @@ class CRLSection:
     format_warmup_epochs: int = 0
     """Epochs of SFT on bare ``\\conclusion{T|F}`` answers with random labels before CRL (0: none),
     for policies too small to follow the format (see :func:`criticlab.crl.warmup.format_warmup_rows`)."""
+    seeds: int = 1
+    """CRL runs per ratio, with seeds ``seed``, ``seed + 1``, ... (as ``grpo.seeds``); the comparison
+    gives each seed's row and their mean and spread (1: one run, its files named without a seed). The
+    rows, their mix and the format warm-up are the same for every seed; the seed changes GRPO's
+    sampling and the order of its batches."""
+    heldout_fraction: float = 0.25
+    """Share of the CRL candidates' *problems* kept out of CRL training to measure the policy as a
+    judge (split by problem id, seeded with ``data.split_seed``; :func:`criticlab.crl.split_heldout`).
+    The judge accuracy before and after each run is measured on these rows only, never on training
+    rows. 0: no held-out rows (no judge evaluation)."""
+    eval_problems: int | None = None
+    """Evaluation problems (01's ``eval.jsonl``, the ones 07 uses, first N) on which each CRL policy
+    and its start are run as code generators (None: ``evaluation.max_problems``)."""
+    eval_samples: int | None = None
+    """Sampled solutions per evaluation problem, at the solution sampling of the profile; Pass@k is
+    reported for k up to this (None: ``evaluation.samples_per_problem``)."""
 
 
 @dataclass

@@ -110,14 +110,20 @@ JUDGEBENCH_JUDGMENTS = "judgebench.jsonl"
 (critic, pair) (:class:`criticlab.evaluation.JudgeRecord`)."""
 
 
-# 06_crl: one of each per mix ratio, named by :func:`for_ratio`
-CRL_CHECKPOINTS = "crl_{ratio:g}"
+# 06_crl: one of each per mix ratio (and per seed when the profile names several), named by :func:`for_ratio`
+CRL_CHECKPOINTS = "crl_{ratio:g}{seed}"
 """The checkpoint directory (under checkpoints/) of the CRL run at one ratio."""
 CRL_MIX = "mix_{ratio:g}.jsonl"
-"""The mixed code + CRL rows of one ratio."""
+"""The mixed code + CRL rows of one ratio (the same for every seed)."""
 CRL_VERL_MIX = "verl_mix_{ratio:g}.parquet"
-CRL_REWARDS = "rewards_{ratio:g}.jsonl"
-CRL_STEP_TIMES = "step_times_{ratio:g}.jsonl"
+CRL_REWARDS = "rewards_{ratio:g}{seed}.jsonl"
+CRL_STEP_TIMES = "step_times_{ratio:g}{seed}.jsonl"
+CRL_HELDOUT = "heldout.jsonl"
+"""The CRL rows kept out of training, on which every policy is measured as a judge."""
+CRL_CODE = "code_{ratio:g}{seed}.jsonl"
+"""One run's policy: its sampled solutions to the evaluation problems, executed."""
+CRL_CODE_START = "code_start.jsonl"
+"""The same for the policy the runs start from."""
 
 
 def for_seed(name: str, seed: int, first_seed: int) -> str:
@@ -129,9 +135,11 @@ def for_seed(name: str, seed: int, first_seed: int) -> str:
     return f"{path.stem}_seed{seed}{path.suffix}"
 
 
-def for_ratio(pattern: str, ratio: float) -> str:
-    """The name of one CRL ratio's file or directory, e.g. ``for_ratio(CRL_MIX, 0.2)`` → ``mix_0.2.jsonl``."""
-    return pattern.format(ratio=ratio)
+def for_ratio(pattern: str, ratio: float, seed: int | None = None) -> str:
+    """The name of one CRL run's file or directory, e.g. ``for_ratio(CRL_REWARDS, 0.2)`` →
+    ``rewards_0.2.jsonl`` and ``for_ratio(CRL_REWARDS, 0.2, seed=1)`` → ``rewards_0.2_seed1.jsonl``
+    (``seed`` None: the single-seed name)."""
+    return pattern.format(ratio=ratio, seed="" if seed is None else f"_seed{seed}")
 
 
 def trajectories_file(method: str) -> str:
@@ -147,6 +155,7 @@ FIG_SFT_LOSS = "04_sft_loss"
 FIG_GRPO_CURVES = "05_grpo_curves"
 FIG_CRL_REWARDS = "06_crl_rewards"
 FIG_CRL_ACCURACY = "06_crl_accuracy"
+FIG_CRL_COMPARISON = "06_crl_comparison"
 FIG_PASS_BY_ROUND = "07_pass_by_round"
 FIG_DELTAS = "07_deltas"
 FIG_MAJORITY = "07_majority"
@@ -159,6 +168,10 @@ FIG_STRATEGIES = "08_strategies"
 FIG_SIMILARITY = "08_similarity"
 
 TABLE_DATA_SOURCES = "01_data_sources"
+TABLE_CRL_COMPARISON = "06_crl_comparison"
+"""Critique-Coder's main table: each CRL ratio (and the start policy) as a code generator (Pass@1 and
+Pass@k per benchmark) and as a judge on held-out CRL rows (accuracy per label, always-T), per seed
+and as mean and spread."""
 TABLE_ROUNDS = "07_rounds"
 TABLE_FINAL = "07_final"
 TABLE_PASS_AT_K = "07_pass_at_k"
@@ -397,7 +410,8 @@ class GRPOMetrics(StageMetrics):
 
 @dataclass
 class CRLRatioRun:
-    """One CRL run at one mix ratio: its reward log's summary and the judgment probe around it."""
+    """One CRL run at one mix ratio (and seed): its reward log's summary, the judge accuracy on the
+    held-out rows before and after it, and the trained policy as a code generator."""
 
     ratio: float
     run: TrainingRun
@@ -405,12 +419,18 @@ class CRLRatioRun:
     """:func:`criticlab.crl.summarize_run`: code reward, conclusion accuracy (per label, base rate)."""
     before: dict[str, float] = field(default_factory=dict)
     after: dict[str, float] = field(default_factory=dict)
-    """:func:`criticlab.crl.conclusion_stats` of sampled conclusions before / after the run."""
+    """:func:`criticlab.crl.conclusion_stats` of sampled conclusions on the held-out CRL rows, by the
+    start policy / by the trained one (empty when no row is held out)."""
+    seed: int | None = None
+    """The training seed (None: the profile's seed, when it names no ``crl.seeds``)."""
+    code: list[dict[str, Any]] = field(default_factory=list)
+    """:func:`criticlab.crl.code_scores` of the trained policy: Pass@k per benchmark (``source``) and k."""
 
 
 @dataclass
 class CRLMetrics(StageMetrics):
-    """06_crl: one GRPO run per mix ratio of CRL rows into code-RL rows."""
+    """06_crl: one GRPO run per mix ratio (and seed) of CRL rows into code-RL rows, and the comparison
+    of the trained policies as code generators and as judges."""
 
     STAGE: ClassVar[str] = CRL
     code_rows: int
@@ -418,6 +438,20 @@ class CRLMetrics(StageMetrics):
     policy: str
     format_warmup_epochs: int
     ratios: list[CRLRatioRun] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    train_crl_rows: int = 0
+    """CRL rows the runs may train on (the problems not held out)."""
+    heldout_crl_rows: int = 0
+    heldout_problems: list[str] = field(default_factory=list)
+    """Problem ids whose CRL rows are held out (disjoint from the training rows' problems)."""
+    eval_problems: int = 0
+    eval_samples: int = 0
+    start_code: list[dict[str, Any]] = field(default_factory=list)
+    """The start policy (base, or base + format warm-up) as a code generator: the reference row."""
+    start_judge: dict[str, float] = field(default_factory=dict)
+    """The start policy as a judge on the held-out rows (every run's ``before``)."""
+    comparison: list[dict[str, Any]] = field(default_factory=list)
+    """The rows of ``tables/06_crl_comparison``: per policy and seed, plus mean and sd over seeds."""
 
 
 @dataclass

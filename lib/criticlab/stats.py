@@ -8,7 +8,9 @@
   their metrics records use);
 - :func:`paired_bootstrap` — the difference of two methods' statistic on the same problems, with
   a percentile interval from resampling problems once for both (a paired comparison);
-- :func:`percentile` — of timings, for the benchmarks.
+- :func:`percentile` — of timings, for the benchmarks;
+- :func:`pass_at_k` — the unbiased pass@k of one problem's samples (07's tables and 06's
+  comparison of CRL policies as code generators both use it).
 """
 
 from __future__ import annotations
@@ -125,6 +127,20 @@ def bootstrap_ratio(
         lo.append(np.percentile(finite, 100 * alpha) if finite.size else math.nan)
         hi.append(np.percentile(finite, 100 * (1 - alpha)) if finite.size else math.nan)
     return np.array(lo), np.array(hi)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k (Chen et al. 2021): P(at least one of k draws without replacement is correct).
+
+    1 − C(n−c, k) / C(n, k), computed as a product so large n does not overflow.
+    """
+    if not 0 <= c <= n:
+        raise ValueError(f"need 0 <= c <= n, got n={n}, c={c}")
+    if not 1 <= k <= n:
+        raise ValueError(f"need 1 <= k <= n, got n={n}, k={k}")
+    if n - c < k:
+        return 1.0
+    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

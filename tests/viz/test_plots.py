@@ -72,6 +72,13 @@ def figures() -> dict[str, Callable[[], Figure]]:
         "c_to_i": lambda: plots.plot_correct_to_incorrect(analysis.markov_table(ts), colors=colors),
         "strategies": lambda: plots.plot_strategies(analysis.strategy_distribution(labels)),
         "similarity": lambda: plots.plot_similarity(analysis.revision_similarity(ts)),
+        "crl": lambda: plots.plot_crl_comparison(pd.DataFrame({
+            "policy": ["start", "ratio 0", "ratio 0.2", "ratio 0.2", "ratio 0.2", "ratio 0.2"],
+            "seed": ["-", "0", "0", "1", "mean", "sd"],
+            "humaneval pass@1": [0.1, 0.3, 0.2, 0.4, 0.3, 0.14], "mbpp pass@1": [0.2, 0.2, 0.3, 0.3, 0.3, 0.0],
+            "judge acc": [0.5, 0.5, 0.6, 0.7, 0.65, 0.07], "acc on T": [1.0, 0.9, 0.8, 0.7, 0.75, 0.07],
+            "acc on F": [0.0, 0.1, 0.4, 0.7, 0.55, 0.2], "always-T": [0.5] * 6,
+        })),
         "counts": lambda: plots.plot_counts(pd.Series({"samples": 8, "kept": 5, "dropped: leak": 3})),
         "data": lambda: plots.plot_data_overview(pd.DataFrame({
             "source": ["humaneval"] * 6 + ["mbpp"] * 2, "split": ["train", "eval"] * 4,

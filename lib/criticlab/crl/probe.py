@@ -1,7 +1,8 @@
 """The judgment probe: sampled CRL judgments scored like the reward, before and after training.
 
 The per-step reward curve of CRL sees one prompt per step and is noisy; judging the same rows
-with the same sampling before and after a run measures what training changed. Because a judge
+with the same sampling before and after a run measures what training changed. Notebook 06 judges
+the held-out rows (:func:`criticlab.crl.split_heldout`), never the rows a run trained on. Because a judge
 that always says ``T`` scores the share of correct candidates, every summary carries that base
 rate and the accuracy on each label.
 """
@@ -17,27 +18,32 @@ import pandas as pd
 from criticlab.llm.base import Engine, SamplingParams
 from criticlab.rollout import prompts
 from criticlab.stages import CRLRatioRun
-from criticlab.stats import learning_check
+from criticlab.stats import learning_check, wilson_interval
 from criticlab.training.reward_log import TASK_CODE, TASK_CRL, RewardRecord, per_step
 
 
 def conclusion_stats(records: Sequence[RewardRecord]) -> dict[str, float]:
     """Accuracy of CRL conclusions, on each label, the always-``T`` base rate and the share without
-    a conclusion (counted as wrong)."""
+    a conclusion (counted as wrong).
+
+    Each accuracy comes with its 95% Wilson bounds (``_lo``/``_hi``, :func:`criticlab.stats.wilson_interval`)
+    over the judged samples, and ``crl_samples_T``/``crl_samples_F`` count the samples of each label.
+    Several samples of one row are correlated, so with ``n`` > 1 per row the bounds are narrower than
+    an interval over rows would be.
+    """
     judged = [r for r in records if r.task == TASK_CRL and r.label is not None]
-
-    def share(rows: list[RewardRecord]) -> float:
-        return sum(bool(r.judged_right) for r in rows) / len(rows) if rows else float("nan")
-
+    on_t = [r for r in judged if r.label]
+    on_f = [r for r in judged if not r.label]
+    out: dict[str, float] = {"crl_samples": len(judged), "crl_samples_T": len(on_t), "crl_samples_F": len(on_f)}
+    for key, rows in (("crl_accuracy", judged), ("crl_accuracy_on_correct", on_t),
+                      ("crl_accuracy_on_incorrect", on_f)):
+        right = sum(bool(r.judged_right) for r in rows)
+        out[key] = right / len(rows) if rows else float("nan")
+        out[f"{key}_lo"], out[f"{key}_hi"] = wilson_interval(right, len(rows))
     n = len(judged)
-    return {
-        "crl_samples": n,
-        "crl_accuracy": share(judged),
-        "crl_accuracy_on_correct": share([r for r in judged if r.label]),
-        "crl_accuracy_on_incorrect": share([r for r in judged if not r.label]),
-        "crl_always_T_accuracy": sum(bool(r.label) for r in judged) / n if n else float("nan"),
-        "crl_no_conclusion": sum(r.conclusion is None for r in judged) / n if n else float("nan"),
-    }
+    out["crl_always_T_accuracy"] = len(on_t) / n if n else float("nan")
+    out["crl_no_conclusion"] = sum(r.conclusion is None for r in judged) / n if n else float("nan")
+    return out
 
 
 def summarize_run(records: Sequence[dict[str, Any]]) -> dict[str, float]:
@@ -82,9 +88,9 @@ def sample_conclusions(engine: Engine, rows: Sequence[dict[str, Any]], sampling:
 
 
 def ratio_table(runs: Sequence[CRLRatioRun]) -> pd.DataFrame:
-    """One row per CRL ratio: the run's summary and the probe's numbers before and after it."""
+    """One row per CRL run (ratio, seed): the run's summary and the held-out probe before and after it."""
     return pd.DataFrame([
-        {"ratio": run.ratio, **run.summary,
+        {"ratio": run.ratio, "seed": run.seed, **run.summary,
          **{f"before_{k}": v for k, v in run.before.items() if k != "crl_samples"},
          **{f"after_{k}": v for k, v in run.after.items() if k != "crl_samples"}}
         for run in runs

@@ -5,6 +5,8 @@ pairwise accuracy and Maj@k. The counting rules shared with analysis are in
 - **Shares.** Pass@1, Δ↑ and Δ↓ of the per-round table are shares of all scored samples of a method
   (pooled), so the identity holds exactly on counts. With the same number of samples per problem
   this equals the per-problem mean; :func:`pass_at_k_table` is the per-problem (Chen et al.) form.
+  Its estimator, :func:`pass_at_k`, lives in :mod:`criticlab.stats` (06 uses it too) and is
+  re-exported here.
 - **Confidence intervals** resample *problems* with replacement (all samples of a drawn problem come
   along), because samples of one problem are correlated; percentile intervals, seeded
   (:func:`criticlab.stats.bootstrap_ratio`).
@@ -31,7 +33,7 @@ from criticlab.rollout.outcomes import (
     split_infra,
 )
 from criticlab.rollout.trajectory import Trajectory
-from criticlab.stats import bootstrap_ratio, paired_bootstrap
+from criticlab.stats import bootstrap_ratio, paired_bootstrap, pass_at_k
 
 Ties = Literal["half", "wrong"]
 
@@ -44,20 +46,6 @@ ROUND_COLUMNS = ("method", "round", PASS, UP, DOWN, "n")
 
 IDENTITY_TOLERANCE = 1e-9
 """Float slack of the Δ identity on shares (the identity on counts is checked exactly)."""
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k (Chen et al. 2021): P(at least one of k draws without replacement is correct).
-
-    1 − C(n−c, k) / C(n, k), computed as a product so large n does not overflow.
-    """
-    if not 0 <= c <= n:
-        raise ValueError(f"need 0 <= c <= n, got n={n}, c={c}")
-    if not 1 <= k <= n:
-        raise ValueError(f"need 1 <= k <= n, got n={n}, k={k}")
-    if n - c < k:
-        return 1.0
-    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
 def pass_at_1(trajectories: Iterable[Trajectory], round: int | None = None) -> float:

@@ -77,7 +77,8 @@ def training_lines(root: Path) -> list[str]:
     crl = stages.read_metrics(root, stages.CRL)
     for run in crl.ratios if isinstance(crl, stages.CRLMetrics) else []:
         row = run.summary
-        lines.append(f"- CRL ratio {run.ratio:g}: code reward {_fmt(row['code_reward'])}, conclusion accuracy "
+        seed = "" if run.seed is None else f" (seed {run.seed})"
+        lines.append(f"- CRL ratio {run.ratio:g}{seed}: code reward {_fmt(row['code_reward'])}, conclusion accuracy "
                      f"{_fmt(row['crl_accuracy'])}; first → last quarter {_fmt(row['crl_accuracy_first_quarter'])} → "
                      f"{_fmt(row['crl_accuracy_last_quarter'])} (s.e. {_fmt(row['crl_accuracy_se'])}).")
     return lines or ["No training stage has run."]

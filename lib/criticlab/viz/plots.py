@@ -448,6 +448,34 @@ def plot_counts(counts: pd.Series, title: str = "", xlabel: str = "records") -> 
     return fig
 
 
+def plot_crl_comparison(table: pd.DataFrame, title: str = "") -> Figure:
+    """Critique-Coder's comparison (06's table): per policy and seed, code Pass@1 per benchmark (left)
+    and held-out judge accuracy overall and per label (right), the always-T base rate as a black dash.
+
+    Mean rows are drawn like the seeds' rows; ``sd`` rows are not drawn (the table gives them)."""
+    shown = table[table["seed"] != "sd"]
+    labels = [p if s == "-" else f"{p} · seed {s}" if s.isdigit() else f"{p} · {s}"
+              for p, s in zip(shown["policy"], shown["seed"])]
+    code = shown[[c for c in shown.columns if c.endswith(" pass@1")]].set_axis(labels)
+    judge = shown[["judge acc", "acc on T", "acc on F"]].set_axis(labels)
+    fig, axes = new_figure(1, 2, size=(max(6.4, 1.1 * len(labels) + 3.0), 3.0))
+    with figure_style():
+        for ax, frame, name in ((axes[0, 0], code, "code Pass@1"), (axes[0, 1], judge, "judge accuracy (held out)")):
+            _grouped_bars(ax, frame.set_axis([c.removesuffix(" pass@1") for c in frame.columns], axis=1))
+            ax.set_ylim(0, 1.05)
+            ax.set_title(name)
+            ax.tick_params(axis="x", labelrotation=20)
+            ax.grid(axis="x", visible=False)
+            ax.legend(fontsize="small")
+        at = np.arange(len(labels))
+        axes[0, 1].hlines(shown["always-T"].to_numpy(dtype=float), at - 0.8 / 6, at + 0.8 - 0.8 / 6,
+                          color="black", label="always-T", zorder=3)
+        axes[0, 1].legend(fontsize="small")
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
 def _grouped_bars(ax: Axes, frame: pd.DataFrame, horizontal: bool = False) -> None:
     """One group of bars per row of ``frame``, one bar (and legend entry) per column."""
     at = np.arange(len(frame))
