@@ -40,7 +40,7 @@ import dataclasses
 from criticlab import config, crl, stages, training
 from criticlab.data import read_problems
 from criticlab.io import read_jsonl, write_jsonl
-from criticlab.llm import policy_engine
+from criticlab.llm import policy_engine, throughput
 from criticlab.llm.base import SamplingParams
 from criticlab.sandbox import make_executor
 from criticlab.viz import plots
@@ -52,6 +52,7 @@ ablation_ratios = None
 
 # %%
 cfg = config.load_profile(profile, overrides={"crl": {"ratio": ratio, "ablation_ratios": ablation_ratios}})
+watch = throughput.StageWatch()  # tokens generated from here on (probes; rollouts are added per run)
 stage_dir = cfg.paths.stage_dir(stages.CRL)
 problems = read_problems(cfg.paths.train_jsonl)
 candidates = crl.load_candidates(cfg.paths.stage_dir(stages.SYNTHESIS) / stages.SAMPLES, problems)
@@ -112,6 +113,7 @@ print("before CRL:", {k: round(v, 3) for k, v in before.items()})
 # %%
 runs: list[stages.CRLRatioRun] = []
 logs = {}
+rollouts = []
 with make_executor(cfg.sandbox) as executor:
     for r in ratios:
         size = min(len(code_pool), grpo_cfg.prompts_per_step * max(grpo_cfg.max_steps, 1))
@@ -124,11 +126,14 @@ with make_executor(cfg.sandbox) as executor:
         training.write_verl_parquet(rows, stage_dir / stages.for_ratio(stages.CRL_VERL_MIX, r))
         log = stage_dir / stages.for_ratio(stages.CRL_REWARDS, r)
         reward = crl.MixedReward(crl.CodeReward(executor), crl.CRLReward(), log_path=log)
+        timer = training.StepTimer(reward, log_path=stage_dir / stages.for_ratio(stages.CRL_STEP_TIMES, r))
         result = training.train_grpo(
             policy, rows, reward, grpo_cfg, cfg.paths.checkpoints_dir / stages.for_ratio(stages.CRL_CHECKPOINTS, r),
             seed=cfg.seed, progress=cfg.progress, lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
-            callbacks=[training.StepTimer(reward, log_path=stage_dir / stages.for_ratio(stages.CRL_STEP_TIMES, r))],
+            callbacks=[timer],
         )
+        rollouts.append(throughput.tokens_from_history(
+            result.history, grpo_cfg.group_size * grpo_cfg.prompts_per_step, sum(t.sampling for t in timer.times)))
         after = probe(str(result.final_dir)) if r > 0 and before else {}
         logs[r] = read_jsonl(log)
         runs.append(stages.CRLRatioRun(ratio=r, run=result.record(), summary=crl.summarize_run(logs[r]),
@@ -159,5 +164,6 @@ if logs:
 stages.write_metrics(cfg.paths.root, stages.CRLMetrics(
     code_rows=len(code_pool), crl_rows=len(crl_pool), policy=policy,
     format_warmup_epochs=cfg.crl.format_warmup_epochs, ratios=runs,
+    throughput=watch.record({"rollouts": throughput.combined(rollouts)}),
 ))
 table.T if len(table) else table

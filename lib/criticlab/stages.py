@@ -161,6 +161,26 @@ class StageMetrics:
 
 
 @dataclass
+class Throughput:
+    """What a generating stage (03, 05, 06, 07) generated and how fast, beside the engine's benchmark.
+
+    ``tokens`` counts generated tokens of sequences actually decoded (the response cache's answers
+    are not generated again); ``generation_seconds`` is wall time spent generating them;
+    ``tokens_per_second`` their ratio (0 when nothing was generated), the figure to set beside
+    ``python -m criticlab.bench engines``' batched rate; ``wall_seconds`` is the stage's whole
+    time from its first cell with work to its metrics (execution and training included).
+    """
+
+    tokens: int = 0
+    sequences: int = 0
+    generation_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    tokens_per_second: float = 0.0
+    parts: dict[str, dict[str, float]] = field(default_factory=dict)
+    """The same figures per part where a stage has several (05: ``engines`` and ``rollouts``)."""
+
+
+@dataclass
 class DataMetrics(StageMetrics):
     """01_data: what was loaded, filtered, capped and decontaminated, and where it went."""
 
@@ -228,6 +248,8 @@ class SynthesisMetrics(StageMetrics):
     zero_shot_pass_rate: float
     critiques: int
     revisions_passed: int
+    throughput: Throughput | None = None
+    """Tokens generated, seconds, tokens/s (:class:`Throughput`)."""
 
 
 @dataclass
@@ -270,6 +292,8 @@ class GRPOMetrics(StageMetrics):
     unparsed_reward: float | None = None
     """Mean reward of the critiques without a judgment: what the judgment gate sets to 0 (NaN: none)."""
     seconds_per_step: dict[str, float] | None = None
+    throughput: Throughput | None = None
+    """Tokens generated, seconds, tokens/s (:class:`Throughput`)."""
 
 
 @dataclass
@@ -295,6 +319,8 @@ class CRLMetrics(StageMetrics):
     policy: str
     format_warmup_epochs: int
     ratios: list[CRLRatioRun] = field(default_factory=list)
+    throughput: Throughput | None = None
+    """Tokens generated, seconds, tokens/s (:class:`Throughput`)."""
 
 
 @dataclass
@@ -315,6 +341,8 @@ class EvaluationMetrics(StageMetrics):
     pass_at_k: list[dict[str, Any]] = field(default_factory=list)
     differences: list[dict[str, Any]] = field(default_factory=list)
     """Each method against self-critique: paired differences with intervals (``excludes 0``)."""
+    throughput: Throughput | None = None
+    """Tokens generated, seconds, tokens/s (:class:`Throughput`)."""
 
 
 @dataclass

@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from criticlab.llm.base import Completion, Conversation, Engine, EngineError, Message, SamplingParams
+from criticlab.llm.base import (
+    Completion,
+    Conversation,
+    Engine,
+    EngineError,
+    GenerationMeter,
+    Message,
+    SamplingParams,
+)
 from criticlab.llm.cache import CachedEngine, ResponseCache
 
 if TYPE_CHECKING:
@@ -22,6 +30,7 @@ __all__ = [
     "Conversation",
     "Engine",
     "EngineError",
+    "GenerationMeter",
     "Message",
     "ResponseCache",
     "SamplingParams",

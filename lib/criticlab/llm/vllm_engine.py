@@ -7,9 +7,10 @@ two calls into vLLM itself run on a GPU machine alone.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from criticlab.llm.base import Completion, Conversation, EngineError, SamplingParams
+from criticlab.llm.base import ClosingEngine, Completion, Conversation, EngineError, SamplingParams
 
 
 def expand_requests(conversations: list[Conversation], n: int) -> list[tuple[int, int]]:
@@ -30,7 +31,7 @@ def to_completion(output: Any, seconds: float = 0.0) -> Completion:
     )
 
 
-class VLLMEngine:
+class VLLMEngine(ClosingEngine):
     """``vllm.LLM`` in this process; ``model`` is a Hugging Face id or a local checkpoint directory."""
 
     backend = "vllm"
@@ -60,8 +61,9 @@ class VLLMEngine:
             )
             for _, i in jobs
         ]
+        started = time.perf_counter()
         outputs = self._llm.chat([conversations[c] for c, _ in jobs], params, use_tqdm=False)
         out: list[list[Completion]] = [[] for _ in conversations]
         for (c, _), output in zip(jobs, outputs):
             out[c].append(to_completion(output))
-        return out
+        return self._count(out, sampling.with_(temperature=max(sampling.temperature, 1e-6)), started)
