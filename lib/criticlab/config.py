@@ -164,6 +164,11 @@ class ModelsSection:
     hf_dtype: str = "auto"
     """Precision of transformers engines (trained checkpoints, the hf backend): float32, bfloat16,
     or auto = bfloat16 where the hardware computes it natively (GPUs, AMX/AVX512-BF16 CPUs)."""
+    checkpoint_gguf: bool = True
+    """With the llamacpp engine, serve a trained checkpoint (a critic of 04/05) with llama.cpp by
+    converting it to a cached GGUF file (:mod:`criticlab.llm.gguf_export`); off, or where it
+    cannot be converted, transformers serves it."""
+    checkpoint_gguf_precision: Literal["f32", "f16", "q8_0"] = "f16"
 
 
 @dataclass

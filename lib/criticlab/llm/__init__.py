@@ -7,6 +7,7 @@ Backends are imported only when used (vLLM and llama.cpp are optional extras).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -24,6 +25,8 @@ from criticlab.llm.cache import CachedEngine, ResponseCache
 if TYPE_CHECKING:
     from criticlab.config import ModelsSection, Profile
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "CachedEngine",
     "Completion",
@@ -34,6 +37,7 @@ __all__ = [
     "Message",
     "ResponseCache",
     "SamplingParams",
+    "checkpoint_for_llamacpp",
     "engine_for",
     "make_engine",
     "policy_engine",
@@ -104,7 +108,7 @@ def engine_for(
     reference = model or getattr(models, role)
     backend = models.engine
     if model is not None and Path(model).is_dir() and backend == "llamacpp":
-        backend = "hf"  # a trained checkpoint directory: transformers loads it
+        reference, backend = checkpoint_for_llamacpp(models, model)
     key = (reference, backend, models.context_length, models.threads, models.openai_base_url, models.hf_dtype)
     engine = _SHARED.get(key)
     if engine is None:
@@ -113,6 +117,23 @@ def engine_for(
     if not cached:
         return engine
     return CachedEngine(engine, ResponseCache(profile.paths.cache_dir / "responses.sqlite"))
+
+
+def checkpoint_for_llamacpp(models: ModelsSection, checkpoint: str) -> tuple[str, str]:
+    """How a llama.cpp profile serves a trained checkpoint directory: (reference, backend).
+
+    Its cached GGUF conversion on llama.cpp when ``models.checkpoint_gguf`` is on and the
+    checkpoint converts; otherwise the directory itself on transformers (the reason is logged).
+    """
+    if not models.checkpoint_gguf:
+        return checkpoint, "hf"
+    from criticlab.llm.gguf_export import ConversionError, gguf_for_checkpoint
+
+    try:
+        return str(gguf_for_checkpoint(checkpoint, models.checkpoint_gguf_precision)), "llamacpp"
+    except ConversionError as err:
+        log.warning("serving %s with transformers: %s", checkpoint, err)
+        return checkpoint, "hf"
 
 
 def policy_engine(profile: Profile, model: str) -> Engine:
