@@ -134,5 +134,5 @@ stages.write_metrics(cfg.paths.root, stages.GRPOMetrics(
     # the critic's rollouts are sampled inside the trainer: their tokens come from its log history
     throughput=watch.record({"rollouts": throughput.tokens_from_history(
         result.history if result else [], cfg.grpo.group_size * cfg.grpo.prompts_per_step,
-        sum(t.sampling for t in timer.times) if result else 0.0)}),
+        sum(t.sampling for t in timer.times) if result else 0.0, steps=len(timer.times) if result else 0)}),
 ))

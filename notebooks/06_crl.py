@@ -133,7 +133,8 @@ with make_executor(cfg.sandbox) as executor:
             callbacks=[timer],
         )
         rollouts.append(throughput.tokens_from_history(
-            result.history, grpo_cfg.group_size * grpo_cfg.prompts_per_step, sum(t.sampling for t in timer.times)))
+            result.history, grpo_cfg.group_size * grpo_cfg.prompts_per_step, sum(t.sampling for t in timer.times),
+            steps=len(timer.times)))
         after = probe(str(result.final_dir)) if r > 0 and before else {}
         logs[r] = read_jsonl(log)
         runs.append(stages.CRLRatioRun(ratio=r, run=result.record(), summary=crl.summarize_run(logs[r]),

@@ -59,6 +59,10 @@ def test_stage_watch_records_engines_and_extra_parts() -> None:
         [{"step": 1, "completions/mean_length": 10.5}, {"step": 2, "loss": 0.1},
          {"step": 2, "completions/mean_length": 20.0}], completions_per_step=4, seconds=2.0)
     assert (rollouts.tokens, rollouts.sequences, rollouts.seconds) == (122, 8, 2.0)
+    resumed = throughput.tokens_from_history([{"completions/mean_length": 10.5}, {"completions/mean_length": 20.0}],
+                                             completions_per_step=4, steps=1)
+    assert (resumed.tokens, resumed.sequences) == (80, 4)  # only the step this run did
+    assert throughput.tokens_from_history([{"completions/mean_length": 3.0}], 4, steps=0).tokens == 0
     both = watch.record({"rollouts": throughput.combined([rollouts, rollouts])})
     assert both.tokens == 3 + 244 and both.parts["rollouts"]["tokens"] == 244
     assert both.parts["engines"]["tokens"] == 3 and both.parts["rollouts"]["tokens_per_second"] == 61.0

@@ -50,21 +50,19 @@ def bench_critic(args: argparse.Namespace) -> int:
     single = PROMPTS[: args.single]
     batch = [PROMPTS[i % len(PROMPTS)] for i in range(args.parallel)]
     texts: dict[str, list[str]] = {}
+
+    def measure(engine: Any, name: str, label: str) -> None:
+        engine.generate([_conversation("Say hi.")], sampling.with_(max_tokens=4))  # warm-up
+        for kind, prompts, batched in (("single", single, False), ("batch", batch, True)):
+            results[f"{name}_{kind}"] = _measure(engine, prompts, sampling, batched=batched)
+            shown = "single" if kind == "single" else f"batched ({args.parallel})"
+            print(_line(f"{label} {shown}", results[f"{name}_{kind}"]), flush=True)
+        texts[name] = [r[0].text for r in engine.generate([_conversation(p) for p in single], sampling)]
+
     with LlamaCppEngine(gguf, n_ctx=1024, threads=threads, max_batch=args.parallel) as engine:
-        engine.generate([_conversation("Say hi.")], sampling.with_(max_tokens=4))
-        results["llamacpp_single"] = _measure(engine, single, sampling, batched=False)
-        print(_line("llamacpp (GGUF) single", results["llamacpp_single"]), flush=True)
-        results["llamacpp_batch"] = _measure(engine, batch, sampling, batched=True)
-        print(_line(f"llamacpp (GGUF) batched ({args.parallel})", results["llamacpp_batch"]), flush=True)
-        texts["llamacpp"] = [r[0].text for r in engine.generate([_conversation(p) for p in single], sampling)]
-    engine = HFEngine(str(args.checkpoint), dtype="float32", max_batch=args.parallel)
-    engine.generate([_conversation("Say hi.")], sampling.with_(max_tokens=2))
-    results["hf_single"] = _measure(engine, single, sampling, batched=False)
-    print(_line("transformers f32 single", results["hf_single"]), flush=True)
-    results["hf_batch"] = _measure(engine, batch, sampling, batched=True)
-    print(_line(f"transformers f32 batched ({args.parallel})", results["hf_batch"]), flush=True)
-    texts["hf"] = [r[0].text for r in engine.generate([_conversation(p) for p in single], sampling)]
-    engine.close()
+        measure(engine, "llamacpp", "llamacpp (GGUF)")
+    with HFEngine(str(args.checkpoint), dtype="float32", max_batch=args.parallel) as engine:
+        measure(engine, "hf", "transformers f32")
     for kind in ("single", "batch"):
         for key in ("tok_per_s", "decode_tok_per_s"):
             results[f"ratio_{kind}_{key}"] = results[f"llamacpp_{kind}"][key] / results[f"hf_{kind}"][key]

@@ -62,14 +62,18 @@ class StageWatch:
 
 
 def tokens_from_history(
-    history: Iterable[Mapping[str, Any]], completions_per_step: int, seconds: float = 0.0
+    history: Iterable[Mapping[str, Any]], completions_per_step: int, seconds: float = 0.0, steps: int | None = None
 ) -> GenerationMeter:
     """Tokens a GRPO trainer sampled: each logged step's mean completion length × its completions.
 
-    ``seconds`` is the time spent sampling (e.g. the step timer's ``sampling`` seconds summed
-    over steps), when known. Steps without the key (evaluation or summary rows) are skipped.
+    ``steps`` keeps only the last so many logged steps (those this process ran, when it resumed
+    from a checkpoint whose history holds earlier ones); ``seconds`` is the time spent sampling
+    them (e.g. the step timer's ``sampling`` seconds summed), when known. Rows without the key
+    (evaluation or summary rows) are skipped.
     """
     lengths = [float(row[MEAN_LENGTH_KEY]) for row in history if MEAN_LENGTH_KEY in row]
+    if steps is not None:
+        lengths = lengths[len(lengths) - steps :] if steps > 0 else []
     tokens = round(sum(lengths) * completions_per_step)
     meter = GenerationMeter(tokens=tokens, sequences=len(lengths) * completions_per_step, seconds=seconds)
     meter.calls = len(lengths)
