@@ -161,6 +161,10 @@ class ModelsSection:
     context_length: int = 4096
     threads: int | None = None
     """CPU threads for llama.cpp (None: all cores)."""
+    parallel: int = 8
+    """Sequences llama.cpp decodes together (its slots; each holds ``context_length`` of KV cache).
+    The aggregate rate rises up to about 16 on two cores (``python -m criticlab.bench engines
+    --parallel 8 16``), at twice the KV memory of 8."""
     hf_dtype: str = "auto"
     """Precision of transformers engines (trained checkpoints, the hf backend): float32, bfloat16,
     or auto = bfloat16 where the hardware computes it natively (GPUs, AMX/AVX512-BF16 CPUs)."""

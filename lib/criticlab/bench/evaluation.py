@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=1, help="critique→revision rounds (default 1)")
     parser.add_argument("--methods", nargs="+", default=None, help="methods (default: the profile's)")
     parser.add_argument("--critic", default=None, help="a trained critic checkpoint to add as critic:<dir>")
+    parser.add_argument("--parallel", type=int, default=None, help="llama.cpp slots (default: the profile's)")
     parser.add_argument("--order", choices=["before-first", "after-first"], default="before-first")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
 
@@ -87,13 +88,16 @@ def bench_evaluation(args: argparse.Namespace) -> int:
     from criticlab.data import prepare_data
 
     names = list(args.methods) if args.methods else None
-    cfg = config.load_profile(args.profile, overrides={"evaluation": {"rounds": args.rounds}})
+    overrides: dict[str, Any] = {"evaluation": {"rounds": args.rounds}}
+    if args.parallel:
+        overrides["models"] = {"parallel": args.parallel}
+    cfg = config.load_profile(args.profile, overrides=overrides)
     names = names or list(cfg.evaluation.methods)
     if args.critic:
         names.append(f"critic:{Path(args.critic).resolve()}")
     problems = prepare_data(cfg.data).eval[: args.problems]
     print(f"evaluation benchmark: profile {cfg.name}, {len(problems)} problems, {args.rounds} round(s), "
-          f"generator {cfg.models.generator} ({cfg.models.engine}), methods {', '.join(names)} (+stop variants)",
+          f"generator {cfg.models.generator} ({cfg.models.engine}, {cfg.models.parallel} slots), methods {', '.join(names)} (+stop variants)",
           flush=True)
     ways = WAYS if args.order == "before-first" else WAYS[::-1]
     results: dict[str, Any] = {"profile": cfg.name, "problems": len(problems), "rounds": args.rounds}

@@ -63,12 +63,13 @@ def make_engine(
     openai_base_url: str = "http://127.0.0.1:8000/v1",
     adapter: str | None = None,
     hf_dtype: str = "auto",
+    parallel: int = 8,
 ) -> Engine:
     """A backend for ``reference`` (registry name, local path, Hugging Face id, or server model name)."""
     if backend == "llamacpp":
         from criticlab.llm.llamacpp import LlamaCppEngine
 
-        return LlamaCppEngine(reference, n_ctx=context_length, threads=threads)
+        return LlamaCppEngine(reference, n_ctx=context_length, threads=threads, max_batch=parallel)
     if backend == "hf":
         from criticlab.llm.hf import HFEngine
         from criticlab.llm.precision import resolve_dtype
@@ -89,7 +90,7 @@ def _profile_engine(models: ModelsSection, reference: str, backend: str) -> Engi
     """``make_engine`` with the profile's context, threads, server URL and dtype."""
     return make_engine(
         reference, backend, context_length=models.context_length, threads=models.threads,  # type: ignore[arg-type]
-        openai_base_url=models.openai_base_url, hf_dtype=models.hf_dtype,
+        openai_base_url=models.openai_base_url, hf_dtype=models.hf_dtype, parallel=models.parallel,
     )
 
 
@@ -109,7 +110,8 @@ def engine_for(
     backend = models.engine
     if model is not None and Path(model).is_dir() and backend == "llamacpp":
         reference, backend = checkpoint_for_llamacpp(models, model)
-    key = (reference, backend, models.context_length, models.threads, models.openai_base_url, models.hf_dtype)
+    key = (reference, backend, models.context_length, models.threads, models.openai_base_url, models.hf_dtype,
+           models.parallel)
     engine = _SHARED.get(key)
     if engine is None:
         engine = _profile_engine(models, reference, backend)
