@@ -24,6 +24,7 @@ model cache directory; a file is written under a temporary name and renamed once
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -251,18 +252,24 @@ def checkpoint_tokens(directory: Path) -> list[str]:
     return [by_id[i] for i in range(len(by_id))]
 
 
-def _tokenizer_donor(tokens: list[str]) -> Any:
-    """A reader of the embedded GGUF model whose token list starts with exactly ``tokens``."""
+@functools.lru_cache(maxsize=4)
+def _reader(name: str) -> Any:
+    """An embedded model's GGUF, parsed once per process (parsing a 150k-token vocabulary takes seconds)."""
     import gguf
 
+    return gguf.GGUFReader(str(models.fetch(name, quiet=True)))
+
+
+def _tokenizer_donor(tokens: list[str]) -> Any:
+    """A reader of the embedded GGUF model whose token list starts with exactly ``tokens``."""
     tried = []
-    for name in models.REGISTRY:
-        reader = gguf.GGUFReader(str(models.fetch(name, quiet=True)))
-        field = reader.fields.get("tokenizer.ggml.tokens")
+    for spec in sorted(models.REGISTRY.values(), key=lambda spec: spec.size):  # smallest (fastest to read) first
+        name = spec.name
+        field = _reader(name).fields.get("tokenizer.ggml.tokens")
         count = len(field.data) if field is not None else 0
         tried.append(f"{name} ({count} tokens)")
         if field is not None and count >= len(tokens) and field.contents(slice(0, len(tokens))) == tokens:
-            return reader
+            return _reader(name)
     raise ConversionError(
         f"the checkpoint's tokenizer ({len(tokens)} tokens) is not that of an embedded model "
         f"({', '.join(tried)}); only checkpoints trained from an embedded model can be converted"
