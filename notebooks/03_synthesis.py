@@ -51,7 +51,7 @@ from tqdm.auto import tqdm
 
 from criticlab import config, ctrl, stages
 from criticlab.data import read_problems
-from criticlab.llm import engine_for, sampling_for
+from criticlab.llm import engine_for, sampling_for, throughput
 from criticlab.sandbox import make_executor
 from criticlab.viz import plots
 
@@ -81,6 +81,7 @@ print(f"generator {cfg.models.generator} · hinted critiques by {cfg.synthesis.c
 # samples of many problems to the engine at once, so its batch stays full.
 
 # %%
+watch = throughput.StageWatch()  # tokens generated from here on (cached answers are not generated again)
 generator = engine_for(cfg, "generator")
 critic = engine_for(cfg, "generator", model=cfg.synthesis.critic_model or None)
 options = ctrl.SynthesisOptions(
@@ -174,6 +175,7 @@ metrics = stages.SynthesisMetrics(
     zero_shot_pass_rate=report.zero_shot_passed / report.samples if report.samples else 0.0,
     critiques=len(critiqued),
     revisions_passed=sum(r.revision_passed for r in critiqued),
+    throughput=watch.record(),
 )
 stages.write_metrics(cfg.paths.root, metrics)
 

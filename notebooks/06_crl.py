@@ -44,7 +44,7 @@ import dataclasses
 from criticlab import config, crl, stages, training
 from criticlab.data import read_problems
 from criticlab.io import read_jsonl, write_jsonl
-from criticlab.llm import policy_engine, sampling_for
+from criticlab.llm import policy_engine, sampling_for, throughput
 from criticlab.llm.base import SamplingParams
 from criticlab.sandbox import make_executor
 from criticlab.viz import plots, tables
@@ -56,6 +56,7 @@ ablation_ratios = None
 
 # %%
 cfg = config.load_profile(profile, overrides={"crl": {"ratio": ratio, "ablation_ratios": ablation_ratios}})
+watch = throughput.StageWatch()  # tokens generated from here on (probes; rollouts are added per run)
 stage_dir = cfg.paths.stage_dir(stages.CRL)
 problems = read_problems(cfg.paths.train_jsonl)
 candidates = crl.load_candidates(cfg.paths.stage_dir(stages.SYNTHESIS) / stages.SAMPLES, problems)
@@ -158,6 +159,7 @@ print("start policy:", brief(before, start_code))
 # %%
 runs: list[stages.CRLRatioRun] = []
 logs = {}
+rollouts = []
 with make_executor(cfg.sandbox) as executor:
     for r in ratios:
         size = crl.run_size(len(code_pool), len(crl_pool), r, grpo_cfg.prompts_per_step * max(grpo_cfg.max_steps, 1))
@@ -172,11 +174,15 @@ with make_executor(cfg.sandbox) as executor:
             named = seed if cfg.crl.seeds > 1 else None
             log = stage_dir / stages.for_ratio(stages.CRL_REWARDS, r, named)
             reward = crl.MixedReward(crl.CodeReward(executor), crl.CRLReward(), log_path=log)
+            timer = training.StepTimer(reward, log_path=stage_dir / stages.for_ratio(stages.CRL_STEP_TIMES, r, named))
             result = training.train_grpo(
                 policy, rows, reward, grpo_cfg, cfg.paths.checkpoints_dir / stages.for_ratio(stages.CRL_CHECKPOINTS, r, named),
                 seed=seed, progress=cfg.progress, lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
-                callbacks=[training.StepTimer(reward, log_path=stage_dir / stages.for_ratio(stages.CRL_STEP_TIMES, r, named))],
+                callbacks=[timer],
             )
+            rollouts.append(throughput.tokens_from_history(
+                result.history, grpo_cfg.group_size * grpo_cfg.prompts_per_step, sum(t.sampling for t in timer.times),
+                steps=len(timer.times)))
             name = f"{crl.policy_name(r)}" + (f" · seed {seed}" if named is not None else "")
             after, code = evaluate(str(result.final_dir), stages.for_ratio(stages.CRL_CODE, r, named), executor)
             logs[name] = read_jsonl(log)
@@ -226,6 +232,7 @@ stages.write_metrics(cfg.paths.root, stages.CRLMetrics(
     train_crl_rows=len(crl_pool), heldout_crl_rows=len(heldout), heldout_problems=heldout_ids,
     eval_problems=len(eval_problems), eval_samples=eval_samples, start_code=start_code, start_judge=before,
     comparison=table.to_dict(orient="records"),
+    throughput=watch.record({"rollouts": throughput.combined(rollouts)}),
 ))
 print(tables.to_markdown(table, digits=3))
 table.T

@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 
 from criticlab import config, evaluation, stages
 from criticlab.data import read_problems
-from criticlab.llm import sampling_for
+from criticlab.llm import sampling_for, throughput
 from criticlab.rollout import outcomes
 from criticlab.sandbox import make_executor
 from criticlab.viz import plots, tables
@@ -74,10 +74,14 @@ for name, why in skipped.items():
 # %% [markdown]
 # ## Run every method
 #
-# Round-0 solutions are the same request for every method, so the response cache generates them
-# once. Trajectories are appended per chunk: re-running continues an interrupted evaluation.
+# The methods run together: a chunk of problems runs every method at once, so each round sends the
+# requests of all methods to each engine in one batch (the generator's solutions, self-critiques
+# and revisions; each trained critic's critiques), and round 0 — the same request for every method
+# — is generated once. Each method's trajectories are those it would get alone. Trajectories are
+# appended per method and chunk: re-running continues an interrupted evaluation.
 
 # %%
+watch = throughput.StageWatch()  # tokens generated from here on (cached answers are not generated again)
 with make_executor(cfg.sandbox) as executor:
     bars = {}
 
@@ -241,4 +245,5 @@ stages.write_metrics(cfg.paths.root, stages.EvaluationMetrics(
     judgebench_pairs=len(judge_pairs), judgebench_too_long=too_long,
     judgebench_critiques=cfg.evaluation.judgebench_critiques, judgebench=judgebench.to_dict(orient="records"),
     judgebench_pairwise=judgebench_pairwise.to_dict(orient="records"),
+    throughput=watch.record(),
 ))

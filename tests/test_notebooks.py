@@ -190,6 +190,16 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
     assert all(row["problems"] <= evaluation.problems and isinstance(row["excludes 0"], bool) for row in tested)
     check_judgebench(cfg, evaluation)
 
+    for stage in (stages.SYNTHESIS, stages.GRPO, stages.CRL, stages.EVALUATION):
+        made = records[stage].throughput
+        assert made is not None, f"{stage} records no throughput"
+        assert made.tokens >= 0 and made.sequences >= 0 and made.generation_seconds >= 0 and made.wall_seconds > 0
+        assert math.isfinite(made.tokens_per_second) and made.tokens_per_second >= 0
+        assert (made.tokens > 0) == (made.tokens_per_second > 0)
+        if made.parts:
+            assert sum(int(p["tokens"]) for p in made.parts.values()) == made.tokens
+    assert records[stages.GRPO].throughput.parts["rollouts"]["tokens"] > 0 or not grpo.rl_rows
+
     analysis = records[stages.ANALYSIS]
     assert analysis.trajectories == samples * len(evaluation.methods)
     assert set(analysis.methods) == set(evaluation.methods)

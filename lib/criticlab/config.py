@@ -169,9 +169,18 @@ class ModelsSection:
     context_length: int = 4096
     threads: int | None = None
     """CPU threads for llama.cpp (None: all cores)."""
+    parallel: int = 8
+    """Sequences llama.cpp decodes together (its slots; each holds ``context_length`` of KV cache).
+    The aggregate rate rises up to about 16 on two cores (``python -m criticlab.bench engines
+    --parallel 8 16``), at twice the KV memory of 8."""
     hf_dtype: str = "auto"
     """Precision of transformers engines (trained checkpoints, the hf backend): float32, bfloat16,
     or auto = bfloat16 where the hardware computes it natively (GPUs, AMX/AVX512-BF16 CPUs)."""
+    checkpoint_gguf: bool = True
+    """With the llamacpp engine, serve a trained checkpoint (a critic of 04/05) with llama.cpp by
+    converting it to a cached GGUF file (:mod:`criticlab.llm.gguf_export`); off, or where it
+    cannot be converted, transformers serves it."""
+    checkpoint_gguf_precision: Literal["f32", "f16", "q8_0"] = "f16"
 
 
 @dataclass

@@ -210,6 +210,26 @@ class StageMetrics:
 
 
 @dataclass
+class Throughput:
+    """What a generating stage (03, 05, 06, 07) generated and how fast, beside the engine's benchmark.
+
+    ``tokens`` counts generated tokens of sequences actually decoded (the response cache's answers
+    are not generated again); ``generation_seconds`` is wall time spent generating them;
+    ``tokens_per_second`` their ratio (0 when nothing was generated), the figure to set beside
+    ``python -m criticlab.bench engines``' batched rate; ``wall_seconds`` is the stage's whole
+    time from its first cell with work to its metrics (execution and training included).
+    """
+
+    tokens: int = 0
+    sequences: int = 0
+    generation_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    tokens_per_second: float = 0.0
+    parts: dict[str, dict[str, float]] = field(default_factory=dict)
+    """The same figures per part where a stage has several (05: ``engines`` and ``rollouts``)."""
+
+
+@dataclass
 class DataMetrics(StageMetrics):
     """01_data: what was loaded, filtered, capped and decontaminated, and where it went."""
 
@@ -316,6 +336,8 @@ class SynthesisMetrics(StageMetrics):
     zero_shot_pass_rate: float
     critiques: int
     revisions_passed: int
+    throughput: Throughput | None = None
+    """Tokens generated, seconds, tokens/s (:class:`Throughput`)."""
 
 
 @dataclass
@@ -406,6 +428,8 @@ class GRPOMetrics(StageMetrics):
     seeds: list[GRPOSeedRun] = field(default_factory=list)
     across_seeds: dict[str, dict[str, float]] = field(default_factory=dict)
     """Per statistic (reward difference, held-out reward and accuracy after): mean, sd, min, max over seeds."""
+    throughput: Throughput | None = None
+    """Tokens generated, seconds, tokens/s (:class:`Throughput`)."""
 
 
 @dataclass
@@ -452,6 +476,8 @@ class CRLMetrics(StageMetrics):
     """The start policy as a judge on the held-out rows (every run's ``before``)."""
     comparison: list[dict[str, Any]] = field(default_factory=list)
     """The rows of ``tables/06_crl_comparison``: per policy and seed, plus mean and sd over seeds."""
+    throughput: Throughput | None = None
+    """Tokens generated, seconds, tokens/s (:class:`Throughput`)."""
 
 
 @dataclass
@@ -484,6 +510,8 @@ class EvaluationMetrics(StageMetrics):
     """Pointwise Maj@k accuracy per critic, category (``all``: every pair) and k, with intervals."""
     judgebench_pairwise: list[dict[str, Any]] = field(default_factory=list)
     """Pairwise-mode accuracy and position-swap consistency per critic and category, with intervals."""
+    throughput: Throughput | None = None
+    """Tokens generated, seconds, tokens/s (:class:`Throughput`)."""
 
 
 @dataclass

@@ -66,3 +66,65 @@ def test_judge_pairs_with_an_honest_critic_wins_every_pair(executor) -> None:
     assert judged[0].correct == ["correct"] * 3 and judged[0].incorrect == ["incorrect"] * 3
     curve = evaluation.majority_curve(judged)
     assert list(curve["accuracy"]) == [1.0, 1.0, 1.0]
+
+
+def test_run_methods_sends_every_methods_round_to_one_engine_call(profile, executor, monkeypatch) -> None:
+    """07's methods run together: one critique call for both critic methods, one revision call for
+    all, the trajectories equal to running the methods one after another."""
+    import json
+
+    from scripted import ECHO
+
+    from criticlab.evaluation import methods as module
+    from criticlab.io import read_jsonl
+
+    class Recording(ScriptedEngine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[int] = []
+
+        def generate(self, conversations, sampling, n=1):
+            self.calls.append(len(conversations) * n)
+            return super().generate(conversations, sampling, n)
+
+    engines: dict[str, Recording] = {}
+
+    def fake_engine_for(cfg, role, *, model=None, cached=True):
+        return engines.setdefault(model or role, Recording())
+
+    monkeypatch.setattr(module, "engine_for", fake_engine_for)
+    chosen, _ = evaluation.resolve_methods(profile, ["zero_shot", "execution_feedback", "self_critique",
+                                                     "critic:judge"])
+    out = {}
+    for together in (False, True):
+        engines.clear()
+        folder = profile.paths.root / f"together-{together}"
+        results = evaluation.run_methods([ADD, ECHO], profile, executor, chosen, folder, together=together)
+        out[together] = {name: [json.dumps(read_jsonl(folder / f"{name.replace(':', '_')}.jsonl"))]
+                         for name in results}
+        if together:
+            generator, critic = engines["generator"], engines["judge"]
+            # round 0 once (2 problems); the self-critiques, the same for both variants, asked
+            # once; then one call with the revisions of all 6 revising methods, each distinct
+            # conversation once: execution feedback's 2, and 2 under the critiques (the scripted
+            # critic and the generator write the same critique)
+            assert generator.calls == [2, 2, 4]
+            assert critic.calls == [2]  # critic:judge and critic:judge+stop share their critiques
+        else:
+            assert len(engines["generator"].calls) > 3
+    assert [name for name in out[True]] == [m.name for m in chosen]
+    same = {name: _untimed(out[True][name]) == _untimed(out[False][name]) for name in out[True]}
+    assert all(same.values()), same
+
+
+def _untimed(rows: list[str]):
+    import json
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("time", "timings")}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return [strip(json.loads(row)) for row in rows]

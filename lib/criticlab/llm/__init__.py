@@ -12,17 +12,28 @@ previous one (the memory plan holds the generator and one critic).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from criticlab.llm.adapters import Adapter, merge_adapter, merged_dir, read_adapter, same_model
-from criticlab.llm.base import Completion, Conversation, Engine, EngineError, Message, SamplingParams
+from criticlab.llm.base import (
+    Completion,
+    Conversation,
+    Engine,
+    EngineError,
+    GenerationMeter,
+    Message,
+    SamplingParams,
+)
 from criticlab.llm.cache import CachedEngine, ResponseCache
 from criticlab.llm.import_order import unsloth_first, wants_unsloth
 
 if TYPE_CHECKING:
     from criticlab.config import ModelsSection, Profile
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Adapter",
@@ -32,9 +43,11 @@ __all__ = [
     "Engine",
     "EngineChoice",
     "EngineError",
+    "GenerationMeter",
     "Message",
     "ResponseCache",
     "SamplingParams",
+    "checkpoint_for_llamacpp",
     "choose_engine",
     "engine_for",
     "make_engine",
@@ -67,12 +80,13 @@ def make_engine(
     adapter: str | None = None,
     hf_dtype: str = "auto",
     vllm_args: dict[str, Any] | None = None,
+    parallel: int = 8,
 ) -> Engine:
     """A backend for ``reference`` (registry name, local path, Hugging Face id, or server model name)."""
     if backend == "llamacpp":
         from criticlab.llm.llamacpp import LlamaCppEngine
 
-        return LlamaCppEngine(reference, n_ctx=context_length, threads=threads)
+        return LlamaCppEngine(reference, n_ctx=context_length, threads=threads, max_batch=parallel)
     if backend == "hf":
         from criticlab.llm.hf import HFEngine
         from criticlab.llm.precision import resolve_dtype
@@ -98,7 +112,7 @@ def _profile_engine(models: ModelsSection, reference: str, backend: str) -> Engi
     """``make_engine`` with the profile's context, threads, server URL and dtype."""
     return make_engine(
         reference, backend, context_length=models.context_length, threads=models.threads,  # type: ignore[arg-type]
-        openai_base_url=models.openai_base_url, hf_dtype=models.hf_dtype,
+        openai_base_url=models.openai_base_url, hf_dtype=models.hf_dtype, parallel=models.parallel,
     )
 
 
@@ -124,7 +138,8 @@ class EngineChoice:
 def choose_engine(profile: Profile, reference: str, *, policy: bool = False) -> EngineChoice:
     """The engine for ``reference`` under ``profile``: pure, so the CPU suite checks every case.
 
-    llama.cpp reads GGUF files only, so a checkpoint directory is served by transformers. With
+    llama.cpp reads GGUF files only, so a checkpoint directory is served by transformers (unless
+    :func:`engine_for` serves its GGUF conversion, ``models.checkpoint_gguf``). With
     vLLM a LoRA adapter directory is a LoRA request on its base model's engine, or its merged copy
     (``gpu.serve_adapters``); an engine for the generator's model takes ``gpu.generator_memory``,
     any other ``gpu.critic_memory``; engines serve LoRA when the profile trains LoRA critics.
@@ -220,14 +235,35 @@ def engine_for(
 
             engine = LoRAEngine(engine, choice.adapter)
     else:
-        key = (reference, choice.backend, models.context_length, models.threads, models.openai_base_url, models.hf_dtype)
+        backend = choice.backend
+        if models.engine == "llamacpp" and Path(reference).is_dir():
+            reference, backend = checkpoint_for_llamacpp(models, reference)
+        key = (reference, backend, models.context_length, models.threads, models.openai_base_url, models.hf_dtype,
+               models.parallel)
         engine = _SHARED.get(key)
         if engine is None:
-            engine = _profile_engine(models, reference, choice.backend)
+            engine = _profile_engine(models, reference, backend)
             _SHARED[key] = engine
     if not cached:
         return engine
     return CachedEngine(engine, ResponseCache(profile.paths.cache_dir / "responses.sqlite"))
+
+
+def checkpoint_for_llamacpp(models: ModelsSection, checkpoint: str) -> tuple[str, str]:
+    """How a llama.cpp profile serves a trained checkpoint directory: (reference, backend).
+
+    Its cached GGUF conversion on llama.cpp when ``models.checkpoint_gguf`` is on and the
+    checkpoint converts; otherwise the directory itself on transformers (the reason is logged).
+    """
+    if not models.checkpoint_gguf:
+        return checkpoint, "hf"
+    from criticlab.llm.gguf_export import ConversionError, gguf_for_checkpoint
+
+    try:
+        return str(gguf_for_checkpoint(checkpoint, models.checkpoint_gguf_precision)), "llamacpp"
+    except ConversionError as err:
+        log.warning("serving %s with transformers: %s", checkpoint, err)
+        return checkpoint, "hf"
 
 
 def policy_engine(profile: Profile, model: str) -> Engine:

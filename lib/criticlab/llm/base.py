@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -88,11 +89,70 @@ class Engine(Protocol):
     ) -> list[list[Completion]]: ...
 
 
+@dataclass
+class GenerationMeter:
+    """Tokens generated and the seconds the ``generate`` calls took, summed over calls.
+
+    Tokens are the completions' ``completion_tokens`` of sequences actually decoded: a greedy
+    request decodes one sequence for all its ``n`` samples, so only that one counts, and answers
+    served by the response cache never reach a backend. Seconds are wall time inside the calls.
+    """
+
+    tokens: int = 0
+    sequences: int = 0
+    seconds: float = 0.0
+    calls: int = 0
+
+    def add(self, tokens: int, sequences: int, seconds: float) -> None:
+        self.tokens += tokens
+        self.sequences += sequences
+        self.seconds += seconds
+        self.calls += 1
+
+    def since(self, earlier: GenerationMeter) -> GenerationMeter:
+        """What was counted after ``earlier`` (a copy taken then)."""
+        return GenerationMeter(self.tokens - earlier.tokens, self.sequences - earlier.sequences,
+                               self.seconds - earlier.seconds, self.calls - earlier.calls)
+
+    def copy(self) -> GenerationMeter:
+        return replace(self)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+GENERATED = GenerationMeter()
+"""Every backend's generation in this process; a stage reads what it generated as the difference
+between two copies (:class:`criticlab.llm.throughput.StageWatch`). Engines that generate at the
+same time in threads add up their seconds."""
+
+
 _E = TypeVar("_E", bound="ClosingEngine")
 
 
 class ClosingEngine:
-    """What every backend shares of its lifecycle: ``with engine:`` closes it on the way out."""
+    """What every backend shares: ``with engine:`` closes it on the way out, and :attr:`meter`
+    counts what it generated (each backend's ``generate`` reports to :meth:`_count`)."""
+
+    @property
+    def meter(self) -> GenerationMeter:
+        """This engine's tokens generated and seconds spent generating, since it was built."""
+        meter = self.__dict__.get("_meter")
+        if meter is None:
+            meter = self.__dict__["_meter"] = GenerationMeter()
+        return meter
+
+    def _count(
+        self, results: list[list[Completion]], sampling: SamplingParams, started: float
+    ) -> list[list[Completion]]:
+        """Add a finished call (begun at ``time.perf_counter() == started``) to this engine's meter
+        and to :data:`GENERATED`; returns ``results``."""
+        decoded = [c for row in results for c in (row[:1] if sampling.greedy else row) if c.ok]
+        tokens, seconds = sum(c.completion_tokens for c in decoded), time.perf_counter() - started
+        self.meter.add(tokens, len(decoded), seconds)
+        GENERATED.add(tokens, len(decoded), seconds)
+        return results
 
     def close(self) -> None:  # a backend that holds nothing has nothing to release
         return None

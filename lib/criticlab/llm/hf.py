@@ -362,6 +362,7 @@ class HFEngine(ClosingEngine):
             else:
                 rows.extend(_Row(c, i, ids) for i in range(samples))
         rows.sort(key=lambda row: len(row.ids))  # similar lengths together: less padding
+        started = time.perf_counter()
         with self._lock, torch.inference_mode():
             if self.model is None:
                 raise EngineError("this HFEngine is closed")
@@ -378,7 +379,8 @@ class HFEngine(ClosingEngine):
             for row in results:
                 if row[0] is not None and row[0].ok:
                     row[1:] = [Completion(**row[0].to_dict()) for _ in range(n - 1)]
-        return [[c if c is not None else error_completion("not generated") for c in row] for row in results]
+        done = [[c if c is not None else error_completion("not generated") for c in row] for row in results]
+        return self._count(done, sampling, started)
 
     def _generate_batch(self, rows: list[_Row], sampling: SamplingParams) -> list[Completion]:
         started = time.perf_counter()

@@ -349,6 +349,7 @@ class LlamaCppEngine(ClosingEngine):
         results: list[list[Completion | None]] = [[None] * n for _ in conversations]
         if not conversations:
             return []
+        started = time.perf_counter()
         with self._lock:
             if self._ctx is None:
                 raise EngineError("this LlamaCppEngine is closed")
@@ -359,7 +360,8 @@ class LlamaCppEngine(ClosingEngine):
             for row in results:
                 for i in range(1, n):
                     row[i] = _copy(row[0])
-        return [[c if c is not None else error_completion("not generated") for c in row] for row in results]
+        done = [[c if c is not None else error_completion("not generated") for c in row] for row in results]
+        return self._count(done, sampling, started)
 
     def _prepare(
         self,

@@ -77,11 +77,12 @@ class OpenAIEngine(ClosingEngine):
         out: list[list[Completion]] = [[error_completion("not run")] * n for _ in conversations]
         if not jobs:
             return []
+        started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(jobs))) as pool:
             futures = {pool.submit(self._one, conversations[c], sampling, i): (c, i) for c, i in jobs}
             for future, (c, i) in futures.items():
                 out[c][i] = future.result()
-        return out
+        return self._count(out, sampling.with_(temperature=max(sampling.temperature, 1e-6)), started)
 
     def _one(self, messages: Conversation, sampling: SamplingParams, index: int) -> Completion:
         body = {

@@ -14,6 +14,7 @@ base model's engine, asked with a LoRA request.
 from __future__ import annotations
 
 import gc
+import time
 from typing import Any
 
 from criticlab.llm.adapters import Adapter, lora_rank_slot
@@ -114,11 +115,12 @@ class VLLMEngine(ClosingEngine):
             from vllm.lora.request import LoRARequest
 
             lora = LoRARequest(adapter.name, adapter.int_id, str(adapter.path))
+        started = time.perf_counter()
         outputs = self._llm.chat([conversations[c] for c, _ in jobs], params, use_tqdm=False, lora_request=lora)
         out: list[list[Completion]] = [[] for _ in conversations]
         for (c, _), output in zip(jobs, outputs):
             out[c].append(to_completion(output))
-        return out
+        return self._count(out, sampling.with_(temperature=max(sampling.temperature, 1e-6)), started)
 
     def close(self) -> None:
         """Shut the engine down and give its memory back to the card."""

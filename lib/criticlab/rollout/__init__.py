@@ -7,10 +7,14 @@
 - :mod:`~criticlab.rollout.loop` — multi-round critique→revision over batches of problems;
 - :mod:`~criticlab.rollout.outcomes` — what trajectories show round by round (correctness,
   transitions, the critic's discrimination), read by evaluation (07) and analysis (08) alike;
-- :mod:`~criticlab.rollout.chunks` — the resumable chunked JSONL writer of long stages.
+- :mod:`~criticlab.rollout.chunks` — the resumable chunked JSONL writer of long stages;
+- :mod:`~criticlab.rollout.requests` — several workers' generation requests sent to each engine
+  together (07's methods share every batch).
 """
 
 from criticlab.rollout.chunks import (
+    ChunkedJob,
+    run_chunks_together,
     run_in_chunks,
 )
 from criticlab.rollout.loop import (
@@ -18,9 +22,11 @@ from criticlab.rollout.loop import (
     NO_CODE,
     CriticMode,
     LoopConfig,
+    LoopMethod,
     critique_conversations,
     execute,
     run_loop,
+    run_loops,
     zero_shot,
 )
 from criticlab.rollout.outcomes import (
@@ -71,6 +77,7 @@ from criticlab.rollout.prompts import (
     quotes_test,
     revision_conversation,
 )
+from criticlab.rollout.requests import Request, Worker, drive, drive_together
 from criticlab.rollout.trajectory import (
     STOP_SUFFIX,
     ZERO_SHOT,
@@ -94,16 +101,20 @@ __all__ = [
     "TRANSITIONS",
     "TRANSITION_NAMES",
     "ZERO_SHOT",
+    "ChunkedJob",
     "ClassScores",
     "Conclusion",
     "CriticMode",
     "Discrimination",
     "Judgment",
     "LoopConfig",
+    "LoopMethod",
     "Preference",
+    "Request",
     "Round",
     "Stopped",
     "Trajectory",
+    "Worker",
     "answer_critique_conversation",
     "answer_critique_prompt",
     "by_method",
@@ -117,6 +128,8 @@ __all__ = [
     "crl_conversation",
     "crl_prompt",
     "discrimination",
+    "drive",
+    "drive_together",
     "execute",
     "execution_feedback_message",
     "execution_hint",
@@ -138,8 +151,10 @@ __all__ = [
     "rename_legacy_judgment",
     "revises_every_round",
     "revision_conversation",
+    "run_chunks_together",
     "run_in_chunks",
     "run_loop",
+    "run_loops",
     "split_infra",
     "stops_when_correct",
     "transition_counts",

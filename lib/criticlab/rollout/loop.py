@@ -22,7 +22,8 @@ from typing import Literal
 from criticlab.data.types import Problem
 from criticlab.llm.base import Completion, Conversation, Engine, SamplingParams
 from criticlab.rollout import prompts
-from criticlab.rollout.chunks import run_in_chunks
+from criticlab.rollout.chunks import ChunkedJob, run_chunks_together
+from criticlab.rollout.requests import Request, Worker, drive, drive_together
 from criticlab.rollout.trajectory import Round, Trajectory, load_trajectories
 from criticlab.sandbox.base import Executor
 from criticlab.sandbox.types import ExecResult, Verdict
@@ -34,7 +35,6 @@ CRITIC_MODES: tuple[str, ...] = ("none", "execution_feedback", "self_critique", 
 
 
 NO_CODE = "no code block in the response"
-
 
 
 @dataclass
@@ -82,7 +82,13 @@ def zero_shot(
     problems: Sequence[Problem], generator: Engine, executor: Executor, sampling: SamplingParams, n: int
 ) -> list[tuple[Problem, int, Round]]:
     """Round 0 of every stage: ``n`` sampled solutions per problem, executed; (problem, sample, round)."""
-    answers = generator.generate([prompts.generation_conversation(p) for p in problems], sampling, n=n)
+    return drive(_zero_shot(problems, generator, executor, sampling, n))
+
+
+def _zero_shot(
+    problems: Sequence[Problem], generator: Engine, executor: Executor, sampling: SamplingParams, n: int
+) -> Worker[list[tuple[Problem, int, Round]]]:
+    answers = yield Request(generator, [prompts.generation_conversation(p) for p in problems], sampling, n)
     flat = [(p, i) for p in problems for i in range(n)]
     rounds = execute(executor, [p for p, _ in flat], [c for row in answers for c in row])
     return [(p, i, rnd) for (p, i), rnd in zip(flat, rounds)]
@@ -117,29 +123,76 @@ def run_loop(
     Returns all trajectories of the method, those found in ``out_path`` from an earlier run
     included, in (problem, sample) order.
     """
-    if config.critic_mode == "critic" and critic is None:
-        raise ValueError(f"method {config.method!r} needs a critic engine")
-    if config.critic_mode in ("self_critique", "self_critique_exec"):
-        critic = generator
-    done = load_trajectories(out_path, method=config.method) if out_path else {}
-    return run_in_chunks(
-        problems, config.samples, config.chunk_size,
-        lambda chunk: _run_chunk(chunk, generator, executor, config, critic),
-        done, out_path or None, progress,
-    )
+    method = LoopMethod(config, critic, out_path)
+    report = (lambda _name, n: progress(n)) if progress else None
+    return run_loops(problems, generator, executor, [method], progress=report, together=False)[config.method]
 
 
-def _run_chunk(
+@dataclass(frozen=True)
+class LoopMethod:
+    """One method of :func:`run_loops`: its config, critic engine and trajectory file."""
+
+    config: LoopConfig
+    critic: Engine | None = None
+    out_path: str | Path | None = None
+
+
+def run_loops(
+    problems: Sequence[Problem],
+    generator: Engine,
+    executor: Executor,
+    methods: Sequence[LoopMethod],
+    progress: Callable[[str, int], None] | None = None,
+    chunk_size: int | None = None,
+    together: bool = True,
+) -> dict[str, list[Trajectory]]:
+    """Run several methods on the same problems with their engine requests sent together.
+
+    Chunks of ``chunk_size`` problems (default: the first method's ``config.chunk_size``) run
+    every method at once, in lock step (:func:`criticlab.rollout.requests.drive_together`): a
+    round's critiques of all methods that share a critic engine go to it in one call, their
+    revisions to the generator in one call, and round 0 — the same request for every method — is
+    asked for once. Each method's trajectories are those :func:`run_loop` gives it alone (same
+    seeds, deterministic engine) and go to its own ``out_path``; an interrupted run resumes per
+    method. Returns method name → trajectories.
+
+    ``together=False`` runs the methods of a chunk one after another, each request its own engine
+    call (what :func:`run_loop` does for one method; benchmarks compare the two).
+    """
+    jobs: dict[str, ChunkedJob[Trajectory]] = {}
+    critics: dict[str, Engine | None] = {}
+    by_name: dict[str, LoopMethod] = {}
+    for method in methods:
+        config, critic = method.config, method.critic
+        if config.method in by_name:
+            raise ValueError(f"method {config.method!r} is given twice")
+        if config.critic_mode == "critic" and critic is None:
+            raise ValueError(f"method {config.method!r} needs a critic engine")
+        if config.critic_mode in ("self_critique", "self_critique_exec"):
+            critic = generator
+        by_name[config.method], critics[config.method] = method, critic
+        done = load_trajectories(method.out_path, method=config.method) if method.out_path else {}
+        jobs[config.method] = ChunkedJob(config.samples, done, method.out_path or None)
+
+    def run_chunk(chunks: dict[str, Sequence[Problem]]) -> dict[str, list[Trajectory]]:
+        names = list(chunks)
+        workers = [_method_worker(chunks[n], generator, executor, by_name[n].config, critics[n]) for n in names]
+        return dict(zip(names, drive_together(workers) if together else [drive(w) for w in workers]))
+
+    size = chunk_size or (methods[0].config.chunk_size if methods else 1)
+    return run_chunks_together(problems, size, jobs, run_chunk, progress)
+
+
+def _method_worker(
     problems: Sequence[Problem],
     generator: Engine,
     executor: Executor,
     config: LoopConfig,
     critic: Engine | None,
-) -> list[Trajectory]:
-    trajectories = [
-        Trajectory(problem_id=p.id, sample=i, method=config.method, rounds=[rnd])
-        for p, i, rnd in zero_shot(problems, generator, executor, config.solution_sampling, config.samples)
-    ]
+) -> Worker[list[Trajectory]]:
+    """One method on one chunk: yields its generation requests (see :mod:`criticlab.rollout.requests`)."""
+    first = yield from _zero_shot(problems, generator, executor, config.solution_sampling, config.samples)
+    trajectories = [Trajectory(problem_id=p.id, sample=i, method=config.method, rounds=[rnd]) for p, i, rnd in first]
     by_id = {p.id: p for p in problems}
     for _ in range(config.rounds):
         active = [t for t in trajectories if not t.stopped]
@@ -147,7 +200,13 @@ def _run_chunk(
             break
         active_problems = [by_id[t.problem_id] for t in active]
         latest = [t.final for t in active]
-        critiques = _critiques(config, active_problems, latest, critic)
+        if config.critic_mode == "execution_feedback":
+            critiques = [Completion(text=prompts.execution_feedback_message(r.result)) for r in latest]
+            yield Request(generator, [], config.critique_sampling)  # a step in phase with the critics
+        else:
+            assert critic is not None
+            convs = critique_conversations(config.critic_mode, active_problems, latest)
+            critiques = [row[0] for row in (yield Request(critic, convs, config.critique_sampling, 1))]
         revise = []
         for t, rnd, critique in zip(active, latest, critiques):
             rnd.critique = critique.text
@@ -157,13 +216,13 @@ def _run_chunk(
                 t.stopped = "critic_correct"
             else:
                 revise.append(t)
-        if not revise:
-            continue
         convs = [
             prompts.revision_conversation(by_id[t.problem_id], t.final.response, t.final.critique or "")
             for t in revise
         ]
-        revisions = generator.generate(convs, config.revision_sampling, n=1)
+        # asked for even when empty (no engine call then), so that every method of a drive_together
+        # reaches its critiques and its revisions at the same steps and they share the calls
+        revisions = yield Request(generator, convs, config.revision_sampling, 1)
         new_rounds = execute(executor, [by_id[t.problem_id] for t in revise], [row[0] for row in revisions])
         for t, rnd in zip(revise, new_rounds):
             t.rounds.append(rnd)
@@ -178,13 +237,3 @@ def _judgment(mode: str, rnd: Round, critique: str) -> prompts.Judgment | None:
     if rnd.result.is_infra_error:
         return None
     return "correct" if rnd.result.accepted else "incorrect"
-
-
-def _critiques(
-    config: LoopConfig, problems: Sequence[Problem], rounds: Sequence[Round], critic: Engine | None
-) -> list[Completion]:
-    if config.critic_mode == "execution_feedback":
-        return [Completion(text=prompts.execution_feedback_message(r.result)) for r in rounds]
-    assert critic is not None
-    convs = critique_conversations(config.critic_mode, problems, rounds)
-    return [row[0] for row in critic.generate(convs, config.critique_sampling, n=1)]

@@ -19,6 +19,7 @@ from typing import Any
 
 from criticlab import config, stages
 from criticlab.io import read_json, write_text
+from criticlab.llm.throughput import batched_bench_figure
 
 TABLES = (
     (stages.TABLE_FINAL, "Pass@1, Δ↑, Δ↓ after the last round (%), 95% bootstrap intervals over problems"),
@@ -84,6 +85,37 @@ def training_lines(root: Path) -> list[str]:
     return lines or ["No training stage has run."]
 
 
+THROUGHPUT_STAGES = (stages.SYNTHESIS, stages.GRPO, stages.CRL, stages.EVALUATION)
+
+
+def throughput_lines(root: Path) -> list[str]:
+    """Each generating stage's tokens, seconds and tokens/s, beside the engine benchmark's batched
+    figure on this machine (or "not measured" when ``bench engines`` has not run here)."""
+    lines = ["| stage | tokens generated | sequences | generation s | wall s | tok/s |", "|---|---|---|---|---|---|"]
+    any_stage = False
+    for stage in THROUGHPUT_STAGES:
+        record = stages.read_metrics(root, stage)
+        made = getattr(record, "throughput", None)
+        if made is None:
+            continue
+        any_stage = True
+        lines.append(f"| {stage} | {made.tokens} | {made.sequences} | {made.generation_seconds:.1f} | "
+                     f"{made.wall_seconds:.1f} | {made.tokens_per_second:.1f} |")
+        for part, row in made.parts.items():
+            lines.append(f"| {stage}: {part} | {int(row['tokens'])} | {int(row['sequences'])} | {row['seconds']:.1f} | "
+                         f"| {row['tokens_per_second']:.1f} |")
+    if not any_stage:
+        return ["No generating stage has recorded its throughput."]
+    bench = batched_bench_figure()
+    if bench is None:
+        lines += ["", "Engine benchmark (`python -m criticlab.bench engines`) batched figure: not measured on "
+                  "this machine."]
+    else:
+        lines += ["", f"Engine benchmark on this machine ({bench['cpu']}, {bench['measured']}): llama.cpp "
+                  f"{bench['model']} {bench['tok_per_s']:.1f} tok/s with {bench['sequences']} sequences batched."]
+    return lines
+
+
 def summarize_run(root: str | Path) -> str:
     """The Markdown summary of ``outputs/<profile>`` (see the module docstring)."""
     root = Path(root)
@@ -97,6 +129,7 @@ def summarize_run(root: str | Path) -> str:
                 f"{datasets.sft_judgments}, {datasets.rl_rows} RL rows.", "",
                 *(f"- {step}: {mix}" for step, mix in datasets.judgments.items()), ""]
     out += ["### Training", "", *training_lines(root), ""]
+    out += ["### Generation throughput", "", *throughput_lines(root), ""]
     for stem, title in TABLES:
         path = root / stages.TABLES_DIR / f"{stem}.md"
         out += [f"### {title}", "", path.read_text().strip() if path.is_file() else "(not written)", ""]
