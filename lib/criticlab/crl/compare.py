@@ -163,7 +163,7 @@ def comparison_table(
     """Critique-Coder's main table, ratios side by side.
 
     One row for the start policy (``policy`` ``start``), one per run (``seed`` the run's seed, or
-    ``-`` for a profile without ``crl.seeds``), and for every ratio run on two seeds or more a
+    ``-`` when ``crl.seeds`` is 1), and for every ratio run on two seeds or more a
     ``mean`` row and an ``sd`` row (sample standard deviation, ddof 1) over its seeds. Columns:
     ``<source> reward`` (mean test pass rate) and ``<source> pass@<k>`` per benchmark and k, then the judge's held-out accuracy overall and per
     label with Wilson bounds, the always-``T`` base rate, the share without a conclusion and the
