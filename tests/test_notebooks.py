@@ -225,7 +225,7 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
     for row in analysis.strategies:
         assert all(share(row[label]) for label in ("algorithm_improvement", "static_analysis",
                                                    "strategic_debugging", "dynamic_testing", "other"))
-    assert analysis.strategy_validation_n >= 40
+    assert analysis.strategy_validation_n >= 40  # the committed hand-labelled set
     scored = {(row["mode"], row["label"]) for row in analysis.strategy_validation}
     assert {("rules", "micro"), ("rules", "macro")} <= scored
     assert all(math.isnan(row["precision"]) or share(row["precision"]) for row in analysis.strategy_validation)

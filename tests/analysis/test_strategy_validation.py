@@ -75,7 +75,8 @@ def test_bad_labels_name_the_file_line_and_id(tmp_path: Path) -> None:
 def test_the_committed_set_is_real_sized_and_the_rules_scores_match_the_results_file() -> None:
     items = analysis.load_validation_set(FIXTURE)
     assert len(items) >= 40
-    assert {i.critic for i in items} >= {"qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct"}
+    assert any(i.critic.startswith("qwen2.5-coder-0.5b") for i in items)
+    assert any(i.critic.startswith("smollm2-135m") for i in items)
     assert {i.solution_passed for i in items} == {True, False}
     rules = analysis.validation_scores(items)
     committed = pd.read_csv(RESULTS)

@@ -50,9 +50,7 @@ class Round:
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> Round:
-        row = dict(row)
-        if "judgment" in row:  # written before the critic's judgment had its own name
-            row["judgment"] = row.pop("judgment")
+        row = rename_legacy_judgment(dict(row))  # written before the judgment had its own name
         row["result"] = ExecResult.from_dict(row["result"])
         return cls(**row)
 
