@@ -109,6 +109,8 @@ PAIRWISE_POOL = "pairwise_pool.jsonl"
 JUDGEBENCH_JUDGMENTS = "judgebench.jsonl"
 """Every critic's pointwise judgments and pairwise picks on the JudgeBench pairs, one line per
 (critic, pair) (:class:`criticlab.evaluation.JudgeRecord`)."""
+NOT_TRAJECTORIES = frozenset({PAIRWISE_POOL, JUDGEBENCH_JUDGMENTS})
+"""07's JSONL files that are not an evaluation method's trajectories."""
 
 
 # 06_crl: one of each per mix ratio (and per seed when the profile names several), named by :func:`for_ratio`

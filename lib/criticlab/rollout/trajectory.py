@@ -129,12 +129,12 @@ def load_trajectories(path: str | Path | None, method: str | None = None) -> dic
 def load_stage_trajectories(stage_dir: str | Path) -> list[Trajectory]:
     """Every evaluation method's trajectories in a stage directory (07's ``<method>.jsonl`` files).
 
-    The pairwise pool (:data:`criticlab.stages.PAIRWISE_POOL`) holds zero-shot samples drawn for
-    Maj@k, not a method, and is left out. Files in name order, trajectories in file order.
+    The pairwise pool and the JudgeBench judgments (:data:`criticlab.stages.NOT_TRAJECTORIES`) are
+    not methods and are left out. Files in name order, trajectories in file order.
     """
     return [
         t
         for path in sorted(Path(stage_dir).glob("*.jsonl"))
-        if path.name != stages.PAIRWISE_POOL
+        if path.name not in stages.NOT_TRAJECTORIES
         for t in load_trajectories(path).values()
     ]
