@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from criticlab import data
 from criticlab.data import Problem, Test, decontamination_report, preprocess, split_by_id
-from criticlab.data.splits import eval_count, id_score, sample_by_id
+from criticlab.data.splits import eval_count, first_per_source, id_score, sample_by_id
 from criticlab.data.stats import count_cases
 from criticlab.data.text import normalize_text, proxy_token_count, text_hash, token_count, word_ngrams
 
@@ -186,6 +187,19 @@ def test_sample_by_id_is_a_stable_subset() -> None:
     assert len(first) == 5 and first == sample_by_id(problems, 5, seed=0)
     assert [p.id for p in first] == [p.id for p in problems if p in first]
     assert sample_by_id(problems, None) == problems and sample_by_id(problems, 50) == problems
+
+
+def test_first_per_source_takes_benchmarks_in_turn() -> None:
+    # eval.jsonl lists one benchmark after the other; a cap of 3 must not take only the first
+    problems = [dataclasses.replace(_p(f"h{i}", "q"), source="humaneval") for i in range(3)]
+    problems += [dataclasses.replace(_p(f"m{i}", "q"), source="mbpp") for i in range(2)]
+    assert [p.id for p in first_per_source(problems, 3)] == ["h0", "m0", "h1"]
+    assert [p.id for p in first_per_source(problems, 5)] == ["h0", "h1", "h2", "m0", "m1"]  # all: file order
+    assert [p.id for p in first_per_source(problems, 4)] == ["h0", "m0", "h1", "m1"]
+    assert first_per_source(problems, 2) == first_per_source(problems, 4)[:2]  # 06's subset of 07's
+    assert first_per_source(problems, None) == problems and first_per_source(problems, 0) == []
+    with pytest.raises(ValueError, match="limit"):
+        first_per_source(problems, -1)
 
 
 # --------------------------------------------------------------------------------------------

@@ -54,3 +54,24 @@ def sample_by_id(records: Sequence[T], limit: int | None, seed: int | str = 0) -
         raise ValueError(f"limit must be >= 0, got {limit}")
     chosen = set(sorted((r.id for r in records), key=lambda i: (id_score(i, f"sample-{seed}"), i))[:limit])  # type: ignore[attr-defined]
     return [r for r in records if r.id in chosen]  # type: ignore[attr-defined]
+
+
+def first_per_source(records: Sequence[T], limit: int | None) -> list[T]:
+    """The first ``limit`` records taken in turn from each source (in order of first appearance),
+    each source's records in file order: a capped evaluation covers every benchmark, not just the
+    one listed first. ``limit`` None or at least ``len(records)``: all of them, in input order."""
+    if limit is None or limit >= len(records):
+        return list(records)
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    queues: dict[str, list[T]] = {}
+    for record in records:
+        queues.setdefault(record.source, []).append(record)  # type: ignore[attr-defined]
+    chosen: list[T] = []
+    depth = 0
+    while len(chosen) < limit:
+        for queue in queues.values():
+            if depth < len(queue) and len(chosen) < limit:
+                chosen.append(queue[depth])
+        depth += 1
+    return chosen
