@@ -42,7 +42,7 @@
 import dataclasses
 
 from criticlab import config, crl, stages, training
-from criticlab.data import first_per_source, read_problems
+from criticlab.data import evaluation_subset, read_problems
 from criticlab.io import read_jsonl, write_jsonl
 from criticlab.llm import policy_engine, sampling_for, throughput
 from criticlab.llm.base import SamplingParams
@@ -85,7 +85,8 @@ assert not set(heldout_ids) & {crl.row_problem_id(r) for r in crl_pool}, "held-o
 write_jsonl(stage_dir / stages.CRL_HELDOUT, heldout)
 n_eval = cfg.crl.eval_problems if cfg.crl.eval_problems is not None else cfg.evaluation.max_problems
 eval_samples = cfg.crl.eval_samples or cfg.evaluation.samples_per_problem
-eval_problems = first_per_source(read_problems(cfg.paths.eval_jsonl), n_eval)  # the ones 07 evaluates
+eval_problems = evaluation_subset(read_problems(cfg.paths.eval_jsonl), n_eval,  # the ones 07 evaluates
+                                  cfg.evaluation.problem_ids, f"evaluation.problem_ids of {cfg.name}")
 print(f"CRL rows: {len(crl_pool)} for training {crl.label_balance(crl_pool)}, {len(heldout)} held out "
       f"{crl.label_balance(heldout)} from {len(heldout_ids)} problems; code evaluation on "
       f"{len(eval_problems)} problems × {eval_samples} samples")

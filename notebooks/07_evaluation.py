@@ -45,7 +45,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from criticlab import config, evaluation, stages
-from criticlab.data import first_per_source, read_problems
+from criticlab.data import evaluation_subset, read_problems
 from criticlab.llm import sampling_for, throughput
 from criticlab.rollout import outcomes
 from criticlab.sandbox import make_executor
@@ -64,7 +64,8 @@ cfg = config.load_profile(
                               "samples_per_problem": samples_per_problem}},
 )
 stage_dir = cfg.paths.stage_dir(stages.EVALUATION)
-problems = first_per_source(read_problems(cfg.paths.eval_jsonl), cfg.evaluation.max_problems)  # in turn from each benchmark
+problems = evaluation_subset(read_problems(cfg.paths.eval_jsonl), cfg.evaluation.max_problems,  # in turn from each benchmark
+                             cfg.evaluation.problem_ids, f"evaluation.problem_ids of {cfg.name}")
 methods, skipped = evaluation.resolve_methods(cfg)
 print(f"profile {cfg.name}: {len(problems)} evaluation problems, {cfg.evaluation.rounds} round(s)")
 print("methods:", ", ".join(m.name for m in methods))

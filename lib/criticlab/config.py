@@ -384,6 +384,9 @@ class EvaluationSection:
     samples_per_problem: int = 1
     stop_when_correct: bool = False
     max_problems: int | None = None
+    problem_ids: list[str] = field(default_factory=list)
+    """Evaluate exactly these problems of ``data/eval.jsonl``, in this order (empty: the first
+    ``max_problems`` in turn from each benchmark). 06's code evaluation takes the same ones."""
     bootstrap: int = 1000
     pairwise_samples: int = 4
     """Zero-shot samples per problem pooled to find (passing, failing) pairs for Maj@k."""

@@ -311,6 +311,8 @@ class DatasetReport:
     samples: int = 0
     zero_shot_passed: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    cut_after_judgment: int = 0
+    """Hinted critiques that went on after their judgment line and were cut there."""
     kept_after_filters: int = 0
     dropped_revision_failed: int = 0
     dropped_for_balance: int = 0

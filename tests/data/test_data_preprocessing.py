@@ -10,7 +10,7 @@ import pytest
 
 from criticlab import data
 from criticlab.data import Problem, Test, decontamination_report, preprocess, split_by_id
-from criticlab.data.splits import eval_count, first_per_source, id_score, sample_by_id
+from criticlab.data.splits import eval_count, evaluation_subset, first_per_source, id_score, sample_by_id
 from criticlab.data.stats import count_cases
 from criticlab.data.text import normalize_text, proxy_token_count, text_hash, token_count, word_ngrams
 
@@ -200,6 +200,16 @@ def test_first_per_source_takes_benchmarks_in_turn() -> None:
     assert first_per_source(problems, None) == problems and first_per_source(problems, 0) == []
     with pytest.raises(ValueError, match="limit"):
         first_per_source(problems, -1)
+
+
+def test_evaluation_subset_takes_named_problems_in_their_order() -> None:
+    problems = [dataclasses.replace(_p(f"h{i}", "q"), source="humaneval") for i in range(3)]
+    problems += [dataclasses.replace(_p(f"m{i}", "q"), source="mbpp") for i in range(2)]
+    assert evaluation_subset(problems, 3) == first_per_source(problems, 3)  # no ids: in turn
+    assert [p.id for p in evaluation_subset(problems, None, ["m1", "h2", "m1"])] == ["m1", "h2"]
+    assert [p.id for p in evaluation_subset(problems, 1, ["m1", "h2"])] == ["m1"]  # 06's cap
+    with pytest.raises(ValueError, match=r"evaluation.problem_ids of smoke: .*\['x9'\]"):
+        evaluation_subset(problems, 2, ["h0", "x9"], "evaluation.problem_ids of smoke")
 
 
 # --------------------------------------------------------------------------------------------

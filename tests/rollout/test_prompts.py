@@ -181,3 +181,30 @@ def test_hint_runtime_error_names_line_and_exception() -> None:
 def test_hint_timeout_asks_for_efficiency() -> None:
     result = ExecResult(Verdict.TIME_LIMIT_EXCEEDED, 0, 1, [record(0, Verdict.TIME_LIMIT_EXCEEDED)])
     assert "efficient" in prompts.execution_hint(result)
+
+
+def test_hint_states_the_verdict_and_raw_feedback_does_not() -> None:
+    passing = ExecResult(Verdict.ACCEPTED, 1, 1, [record(0, Verdict.ACCEPTED)])
+    failing = ExecResult(Verdict.TIME_LIMIT_EXCEEDED, 0, 1, [record(0, Verdict.TIME_LIMIT_EXCEEDED)])
+    assert prompts.execution_hint(passing).endswith("`Overall judgment: Correct`.")
+    hint = prompts.execution_hint(failing)
+    assert hint.startswith("The solution is incorrect.") and hint.endswith("`Overall judgment: Incorrect`.")
+    for result in (passing, failing):  # the execution-feedback baseline shows the generator no verdict line
+        assert "judgment" not in prompts.execution_hint(result, raw=True)
+
+
+def test_through_judgment_ends_a_critique_at_its_first_judgment_line() -> None:
+    rambling = (
+        "Analysis:\nIt adds 1.\nImprovement suggestions:\nNone.\n**Overall judgment: Incorrect**\n\n"
+        "```python\ndef f(x):\n    return x\n```\nThis solution is correct."
+    )
+    assert prompts.parse_judgment(rambling) is None  # the strict reading finds no final judgment
+    cut = prompts.through_judgment(rambling)
+    assert cut.endswith("**Overall judgment: Incorrect**") and "```" not in cut
+    assert prompts.parse_judgment(cut) == "incorrect"
+    # a judgment word mid-sentence is not a judgment line; nothing is cut without one
+    no_line = "Analysis:\nMy overall judgment is that it is correct, mostly.\n"
+    assert prompts.through_judgment(no_line) == no_line
+    # the first judgment line wins: a critique that flips later is cut at its first verdict
+    flip = "Analysis: x\nOverall judgment: Correct\nOn reflection:\nOverall judgment: Incorrect"
+    assert prompts.through_judgment(flip) == "Analysis: x\nOverall judgment: Correct"

@@ -63,6 +63,7 @@ def build_sft_rows(
     report.samples = len(records)
     report.zero_shot_passed = sum(r.passed for r in records)
     report.dropped = dict(Counter(r.dropped for r in records if r.dropped))
+    report.cut_after_judgment = sum(r.cut_chars > 0 for r in records)
     kept = [r for r in records if not r.dropped]
     report.kept_after_filters = len(kept)
     report.judgments["samples"] = JudgmentMix.of(r.passed for r in records)

@@ -9,7 +9,8 @@ executed, so every critique carries its measured effect. Filters, each counted:
 2. ``mentions_hint`` — critiques that refer to the hint leak it, and are dropped;
    ``quotes_hint_test`` — so do critiques that quote the failing test's input or expected output
    from the hint verbatim (:func:`criticlab.rollout.prompts.quotes_test`);
-3. ``no_judgment`` — critiques without a parseable final ``Overall judgment`` line;
+3. ``no_judgment`` — critiques without a parseable ``Overall judgment`` line (whatever the critic
+   wrote after its first judgment line is cut first: :func:`criticlab.rollout.prompts.through_judgment`);
 4. ``judgment_contradicts_execution`` — a hinted critic that still judges wrongly teaches wrongly.
 
 The records become datasets in :mod:`criticlab.ctrl.datasets`.
@@ -75,6 +76,9 @@ class SynthesisRecord:
     revision_result: ExecResult | None = None
     dropped: str = ""
     """Empty when kept, else one of :data:`DROP_REASONS`."""
+    cut_chars: int = 0
+    """Characters the critic wrote after its first judgment line, cut from ``critique``
+    (:func:`criticlab.rollout.prompts.through_judgment`)."""
 
     @property
     def passed(self) -> bool:
@@ -145,7 +149,8 @@ def _synthesize_chunk(
     ]
     critiques = critic.generate(convs, options.critique_sampling, n=1) if convs else []
     for record, row in zip(to_critique, critiques):
-        record.critique = row[0].text
+        record.critique = prompts.through_judgment(row[0].text)
+        record.cut_chars = len(row[0].text) - len(record.critique)
         record.judgment = prompts.parse_judgment(record.critique)
     revise = [r for r in to_critique if r.critique]
     revision_convs = [prompts.revision_conversation(by_id[r.problem_id], r.response, r.critique) for r in revise]

@@ -28,7 +28,7 @@ from criticlab.data.mbpp import load_mbpp, load_mbppplus
 from criticlab.data.pipeline import PreparedData, prepare_data, write_outputs
 from criticlab.data.safepickle import UnsafePickleError, decode_compressed_pickle, loads_primitive
 from criticlab.data.sources import SOURCES, SourceSpec, get_source, load_source, load_sources, register
-from criticlab.data.splits import first_per_source, id_score, sample_by_id, split_by_id
+from criticlab.data.splits import evaluation_subset, first_per_source, id_score, sample_by_id, split_by_id
 from criticlab.data.stats import difficulty_table, problem_table, source_summary, split_table
 from criticlab.data.storage import read_pairs, read_problems, write_pairs, write_problems
 from criticlab.data.taco import load_apps, load_taco, parse_time_limit
@@ -55,6 +55,7 @@ __all__ = [
     "decode_compressed_pickle",
     "decontamination_report",
     "difficulty_table",
+    "evaluation_subset",
     "first_per_source",
     "get_source",
     "has_html",

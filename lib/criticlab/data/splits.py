@@ -75,3 +75,19 @@ def first_per_source(records: Sequence[T], limit: int | None) -> list[T]:
                 chosen.append(queue[depth])
         depth += 1
     return chosen
+
+
+def evaluation_subset(records: Sequence[T], limit: int | None, ids: Sequence[str] = (), where: str = "") -> list[T]:
+    """The problems a capped evaluation runs: the records named by ``ids``, in that order, when
+    given (a profile that must evaluate particular problems, e.g. the smoke run's one failing
+    problem), else :func:`first_per_source`; at most ``limit`` either way.
+
+    An id missing from ``records`` is an error naming ``where`` (the profile key and the file)."""
+    if not ids:
+        return first_per_source(records, limit)
+    by_id = {r.id: r for r in records}  # type: ignore[attr-defined]
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise ValueError(f"{where or 'problem ids'}: not among the {len(records)} problems: {missing[:5]}")
+    chosen = [by_id[i] for i in dict.fromkeys(ids)]
+    return chosen if limit is None else chosen[:limit]

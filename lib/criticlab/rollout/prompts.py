@@ -294,6 +294,22 @@ def parse_judgment(critique: str) -> Judgment | None:
     return None
 
 
+def through_judgment(critique: str) -> str:
+    """The critique up to and including its first judgment line (unchanged when it has none).
+
+    Synthesis only: a small hinted critic often writes its judgment and then keeps going (a code
+    block, a sentence restating the verdict), so the judgment is no longer the last line and
+    :func:`parse_judgment` rightly finds none. What follows the first judgment line is not part of
+    the critique format, and an SFT target should end where the format ends. Evaluation keeps the
+    strict reading: there a judgment contradicted later must read as the end says.
+    """
+    lines = critique.splitlines(keepends=True)
+    for i, raw in enumerate(lines):
+        if _JUDGMENT_LINE.match(_strip_decoration(raw)):
+            return "".join(lines[: i + 1]).rstrip()
+    return critique
+
+
 _PREFERENCE_LINE = re.compile(r"^(?:[-+]\s+)?better\s+response\s*[:：]?\s*(?:response\s*)?([12])\s*[.!]?$", re.IGNORECASE)
 
 
@@ -353,8 +369,26 @@ def execution_hint(result: ExecResult, raw: bool = False) -> str:
     - a wrong answer → one failing test's input, expected and actual output;
     - a time-out → the code must be made more efficient.
 
-    ``raw`` words it as plain feedback to the generator (the execution-feedback baseline).
+    The hint also states the verdict and the judgment line the critique must end with. The
+    paper's 32B critic infers "Incorrect" from an error message; the 0.5B coder does not. On 41
+    failing samples of 16 MBPP train problems (read through :func:`through_judgment`), told only
+    what failed it judged 31 "Correct", 4 "Incorrect" and 6 not at all; told the verdict too, 24
+    "Incorrect", 10 "Correct", 7 not at all, and its 8 critiques of passing samples stayed
+    "Correct" (notebook 03's filters still drop every judgment that disagrees with execution).
+
+    ``raw`` words it as plain feedback to the generator (the execution-feedback baseline), without
+    the verdict sentence.
     """
+    detail = _execution_detail(result, raw)
+    if raw:
+        return detail
+    if result.accepted:
+        return f"{detail} End your critique with `Overall judgment: Correct`."
+    return f"The solution is incorrect. {detail}\nExplain what is wrong, and end your critique with `Overall judgment: Incorrect`."
+
+
+def _execution_detail(result: ExecResult, raw: bool) -> str:
+    """What went wrong (or that nothing did), in the words of the hint or of raw feedback."""
     failure = result.first_failure
     if result.accepted:
         return (
