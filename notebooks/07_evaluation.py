@@ -80,6 +80,10 @@ for name, why in skipped.items():
 # and revisions; each trained critic's critiques), and round 0 — the same request for every method
 # — is generated once. Each method's trajectories are those it would get alone. Trajectories are
 # appended per method and chunk: re-running continues an interrupted evaluation.
+#
+# A profile can evaluate one round on many problems for the main table and follow a subset further
+# for the multi-round curve (`evaluation.curve_rounds` on the first `evaluation.curve_problems`):
+# the curve's first rounds are the main run's requests again, answered by the response cache.
 
 # %%
 watch = throughput.StageWatch()  # tokens generated from here on (cached answers are not generated again)
@@ -98,6 +102,9 @@ with make_executor(cfg.sandbox) as executor:
 
     # A pool of zero-shot samples (several per problem) supplies passing/failing pairs for Maj@k.
     pool = evaluation.pairwise_pool(problems, cfg, executor, stage_dir)
+
+    # The multi-round curve on a subset, when evaluation.curve_rounds exceeds rounds (else empty).
+    curve = [t for group in evaluation.run_curve(problems, cfg, executor, methods, stage_dir).values() for t in group]
 
 excluded = outcomes.split_infra(trajectories)[1]
 print(outcomes.counts_summary(excluded))
@@ -132,7 +139,15 @@ pass_at_k
 # %%
 colors = plots.colors_for([m.name for m in methods])
 overall = evaluation.pooled_rows(table)
-plots.save_figure(plots.plot_pass_by_round(overall, title=f"Pass@1 by round ({cfg.name})", colors=colors),
+by_round, by_round_title = overall, f"Pass@1 by round ({cfg.name})"
+if curve:  # the figure follows the curve's subset further than the main table's rounds
+    curve_table = evaluation.per_benchmark(evaluation.round_table, curve, sources, **bootstrap)
+    tables.write_table(curve_table, cfg.paths.tables_dir / stages.TABLE_CURVE, validate=evaluation.check_delta_identity)
+    curve_problems = len({t.problem_id for t in curve})
+    by_round = evaluation.pooled_rows(curve_table)
+    by_round_title = f"Pass@1 by round ({cfg.name}, first {curve_problems} problems)"
+    print(f"multi-round curve: {cfg.evaluation.curve_rounds} rounds on {curve_problems} problems")
+plots.save_figure(plots.plot_pass_by_round(by_round, title=by_round_title, colors=colors),
                   cfg.paths.figures_dir / stages.FIG_PASS_BY_ROUND)
 plots.save_figure(plots.plot_deltas(evaluation.final_rows(overall), title="Δ↑ and Δ↓ after the last round"),
                   cfg.paths.figures_dir / stages.FIG_DELTAS)
@@ -238,7 +253,8 @@ judge_differences
 
 # %%
 stages.write_metrics(cfg.paths.root, stages.EvaluationMetrics(
-    problems=len(problems), rounds=cfg.evaluation.rounds, methods=[m.name for m in methods], skipped=skipped,
+    problems=len(problems), rounds=cfg.evaluation.rounds,
+    curve_rounds=cfg.evaluation.curve_rounds if curve else 0, curve_problems=len({t.problem_id for t in curve}), methods=[m.name for m in methods], skipped=skipped,
     excluded_infra=dict(excluded), final=final[["source", *evaluation.ROUND_COLUMNS]].to_dict(orient="records"),
     pass_at_k=pass_at_k.to_dict(orient="records"), differences=differences.to_dict(orient="records"),
     discrimination=discrimination.to_dict(orient="records"), pairs=len(pairs),

@@ -225,6 +225,8 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
             key = f"{critic} · {loop}"
             estimable = all(status[critic, rate] == "estimated" for rate in needs)
             assert (key in analysis.simulated) == estimable and (key in analysis.not_simulated) == (not estimable)
+    if cfg.evaluation.problem_ids:  # the smoke run pins a problem always solved and one never solved
+        assert analysis.simulated, f"no critic simulated: {analysis.not_simulated}"
     # strategies are multi-label shares of critiques; the validation set is scored by the rules
     for row in analysis.strategies:
         assert all(share(row[label]) for label in ("algorithm_improvement", "static_analysis",

@@ -387,6 +387,13 @@ class EvaluationSection:
     problem_ids: list[str] = field(default_factory=list)
     """Evaluate exactly these problems of ``data/eval.jsonl``, in this order (empty: the first
     ``max_problems`` in turn from each benchmark). 06's code evaluation takes the same ones."""
+    curve_rounds: int = 0
+    """Rounds of the multi-round curve (CTRL's Figure 1), run again on the first ``curve_problems``
+    evaluated problems when more than ``rounds``: the main table can stay at one round on many
+    problems while the curve follows fewer problems further. Its first rounds repeat the main
+    run's requests, which the response cache answers. 0: the curve is the main run's rounds."""
+    curve_problems: int | None = None
+    """Problems of the multi-round curve (the first of those evaluated; None: all of them)."""
     bootstrap: int = 1000
     pairwise_samples: int = 4
     """Zero-shot samples per problem pooled to find (passing, failing) pairs for Maj@k."""

@@ -109,6 +109,8 @@ PAIRWISE_POOL = "pairwise_pool.jsonl"
 JUDGEBENCH_JUDGMENTS = "judgebench.jsonl"
 """Every critic's pointwise judgments and pairwise picks on the JudgeBench pairs, one line per
 (critic, pair) (:class:`criticlab.evaluation.JudgeRecord`)."""
+CURVE = "curve"
+"""The sub-directory of 07's trajectories of the multi-round curve (``evaluation.curve_rounds``)."""
 NOT_TRAJECTORIES = frozenset({PAIRWISE_POOL, JUDGEBENCH_JUDGMENTS})
 """07's JSONL files that are not an evaluation method's trajectories."""
 
@@ -176,6 +178,9 @@ TABLE_CRL_COMPARISON = "06_crl_comparison"
 Pass@k per benchmark) and as a judge on held-out CRL rows (accuracy per label, always-T), per seed
 and as mean and spread."""
 TABLE_ROUNDS = "07_rounds"
+TABLE_CURVE = "07_rounds_curve"
+"""Pass@1/Δ↑/Δ↓ per round of the multi-round curve's subset (written when ``evaluation.curve_rounds``
+exceeds ``evaluation.rounds``)."""
 TABLE_FINAL = "07_final"
 TABLE_PASS_AT_K = "07_pass_at_k"
 TABLE_DIFFERENCES = "07_differences"
@@ -515,6 +520,10 @@ class EvaluationMetrics(StageMetrics):
     """Pointwise Maj@k accuracy per critic, category (``all``: every pair) and k, with intervals."""
     judgebench_pairwise: list[dict[str, Any]] = field(default_factory=list)
     """Pairwise-mode accuracy and position-swap consistency per critic and category, with intervals."""
+    curve_rounds: int = 0
+    """Rounds of the multi-round curve run on a subset (0: the curve is the main run's rounds)."""
+    curve_problems: int = 0
+    """Problems of that curve (:data:`TABLE_CURVE`)."""
     throughput: Throughput | None = None
     """Tokens generated, seconds, tokens/s (:class:`Throughput`)."""
 

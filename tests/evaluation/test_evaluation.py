@@ -128,3 +128,41 @@ def _untimed(rows: list[str]):
         return value
 
     return [strip(json.loads(row)) for row in rows]
+
+
+def test_the_curve_follows_a_subset_further_and_repeats_the_main_rounds(profile, executor, monkeypatch) -> None:
+    """evaluation.curve_rounds > rounds: the first curve_problems run again for more rounds, into
+    curve/; their first rounds are the main run's (the same requests)."""
+    import dataclasses
+
+    from scripted import ECHO
+
+    from criticlab import stages
+    from criticlab.evaluation import methods as module
+    from criticlab.rollout.trajectory import load_stage_trajectories
+
+    monkeypatch.setattr(module, "engine_for", lambda cfg, role, *, model=None, cached=True: ScriptedEngine())
+    chosen, _ = evaluation.resolve_methods(profile, ["zero_shot", "execution_feedback", "self_critique"])
+    ev = dataclasses.replace(profile.evaluation, rounds=1, curve_rounds=1, curve_problems=1)
+    one_round = dataclasses.replace(profile, evaluation=ev)
+    stage_dir = profile.paths.root / "07"
+    assert evaluation.run_curve([ADD, ECHO], one_round, executor, chosen, stage_dir) == {}  # no further rounds
+    main = evaluation.run_methods([ADD, ECHO], one_round, executor, chosen, stage_dir)
+    longer = dataclasses.replace(one_round, evaluation=dataclasses.replace(ev, curve_rounds=3))
+    curve = evaluation.run_curve([ADD, ECHO], longer, executor, chosen, stage_dir)
+    assert set(curve) == set(main)
+    assert {t.problem_id for group in curve.values() for t in group} == {ADD.id}
+    for name, group in curve.items():
+        (t,) = group
+        every_round = name != "zero_shot" and not name.endswith("+stop")
+        assert len(t.rounds) == 4 if every_round else len(t.rounds) <= 4  # round 0 + 3 revisions
+        first = next(m for m in main[name] if m.problem_id == ADD.id)
+        # the same solutions in the rounds both ran (the main run's last round carries no critique)
+        assert solutions(t.rounds[: len(first.rounds)]) == solutions(first.rounds)
+    # the curve's files are in curve/, apart from the main run's trajectories
+    assert len(load_stage_trajectories(stage_dir)) == sum(len(g) for g in main.values())
+    assert len(load_stage_trajectories(stage_dir / stages.CURVE)) == len(curve)
+
+
+def solutions(rounds) -> list:
+    return [(r.response, r.code, r.result.verdict, r.result.passed) for r in rounds]

@@ -20,6 +20,7 @@ from criticlab.evaluation.methods import (
     pairwise_pool,
     resolve_methods,
     response_pairs,
+    run_curve,
     run_methods,
 )
 from criticlab.evaluation.metrics import (
@@ -91,5 +92,6 @@ __all__ = [
     "resolve_methods",
     "response_pairs",
     "round_table",
+    "run_curve",
     "run_methods",
 ]

@@ -92,12 +92,12 @@ def resolve_methods(profile: Profile, names: Sequence[str] | None = None) -> tup
     return methods, skipped
 
 
-def loop_config(method: Method, profile: Profile) -> LoopConfig:
+def loop_config(method: Method, profile: Profile, rounds: int | None = None) -> LoopConfig:
     ev = profile.evaluation
     return LoopConfig(
         method=method.name,
         critic_mode=method.critic_mode,  # type: ignore[arg-type]
-        rounds=ev.rounds,
+        rounds=ev.rounds if rounds is None else rounds,
         samples=ev.samples_per_problem,
         stop_when_correct=method.stop_when_correct,
         solution_sampling=sampling_for(profile, "solution"),
@@ -115,6 +115,7 @@ def run_methods(
     progress: Callable[[str, int], None] | None = None,
     *,
     together: bool = True,
+    rounds: int | None = None,
 ) -> dict[str, list[Trajectory]]:
     """Run every method; trajectories go to ``out_dir/<method>.jsonl`` (resumable, cached engine).
 
@@ -122,7 +123,8 @@ def run_methods(
     every method at once, so each round sends the requests of all methods to the engine in one
     batch per engine (the generator for solutions, self-critiques and revisions; each trained
     critic for its critiques). ``together=False`` runs one method after the other, as the
-    workbench did before; the trajectories are the same either way.
+    workbench did before; the trajectories are the same either way. ``rounds`` overrides
+    ``evaluation.rounds`` (the multi-round curve, :func:`run_curve`).
     """
     out_dir = Path(out_dir)
     generator = engine_for(profile, "generator")
@@ -135,7 +137,7 @@ def run_methods(
             if key not in critics:
                 critics[key] = engine_for(profile, "critic", model=method.critic_model)
             critic = critics[key]
-        loops.append(LoopMethod(loop_config(method, profile), critic, out_dir / stages.trajectories_file(method.name)))
+        loops.append(LoopMethod(loop_config(method, profile, rounds), critic, out_dir / stages.trajectories_file(method.name)))
     if together:
         return run_loops(problems, generator, executor, loops, progress=progress)
     results = {}
@@ -144,6 +146,29 @@ def run_methods(
         report = (lambda n, name=name: progress(name, n)) if progress else None
         results[name] = run_loop(problems, generator, executor, loop.config, loop.critic, loop.out_path, report)
     return results
+
+
+def run_curve(
+    problems: Sequence[Problem],
+    profile: Profile,
+    executor: Executor,
+    methods: Sequence[Method],
+    stage_dir: str | Path,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, list[Trajectory]]:
+    """The multi-round curve: every method for ``evaluation.curve_rounds`` rounds on the first
+    ``evaluation.curve_problems`` problems, into ``stage_dir/curve/`` (:data:`criticlab.stages.CURVE`).
+
+    Empty when ``curve_rounds`` does not exceed ``rounds`` (the main run is the curve). The curve's
+    first rounds send the main run's requests again, so the response cache answers them and only
+    the later rounds are generated.
+    """
+    ev = profile.evaluation
+    if ev.curve_rounds <= ev.rounds:
+        return {}
+    subset = list(problems) if ev.curve_problems is None else list(problems)[: ev.curve_problems]
+    return run_methods(subset, profile, executor, methods, Path(stage_dir) / stages.CURVE, progress,
+                       rounds=ev.curve_rounds)
 
 
 # --------------------------------------------------------------------------------------------
