@@ -200,3 +200,29 @@ def test_heldout_samples_are_not_critiqued_and_datasets_mix_them(executor, tmp_p
     assert report.rl_heldout_rows == len(heldout) == 4
     assert report.judgments["grpo_heldout"] == stages.JudgmentMix(2, 2, 0.5, 0.5)
     assert set(report.judgments) == set(stages.MIX_STAGES)
+
+
+def test_critiques_that_quote_a_failing_test_line_or_its_exception_are_dropped() -> None:
+    """A runtime error's hint shows the line that raised and the exception: quoting a test's assert
+    line or a detailed exception message leaks the test; quoting the candidate's own line does not."""
+    from criticlab.sandbox.types import ExecResult, TestRecord, Verdict
+
+    def failing(line: str, exception: str) -> ExecResult:
+        tb = f'Traceback (most recent call last):\n  File "t.py", line 9, in <module>\n    {line}\n{exception}'
+        test = TestRecord(index=0, kind="call", verdict=Verdict.RUNTIME_ERROR, exception=exception, traceback=tb)
+        return ExecResult(Verdict.RUNTIME_ERROR, 0, 1, [test])
+
+    code = "def up(s):\n    n = int(s)\n    return s.lower()\n"
+
+    def critiqued(result: ExecResult, text: str) -> SynthesisRecord:
+        return SynthesisRecord(problem_id="p", sample=0, response="", code=code, result=result,
+                               hint=prompts.execution_hint(result), judgment="incorrect",
+                               critique=f"Analysis:\n{text}\nOverall judgment: Incorrect")
+
+    test_line = failing('assert up("person") == "PERSON"', "AssertionError")
+    assert ctrl.drop_reason(critiqued(test_line, 'It fails assert up("person") == "PERSON".')) == "quotes_hint_test"
+    assert ctrl.drop_reason(critiqued(test_line, "It lowers instead of raising the case; AssertionError.")) == ""
+    own_line = failing("n = int(s)", "ValueError: invalid literal for int() with base 10: 'M'")
+    assert ctrl.drop_reason(critiqued(own_line, "The line n = int(s) converts a string of letters.")) == ""
+    leaked = "It raises ValueError: invalid literal for int() with base 10: 'M'."
+    assert ctrl.drop_reason(critiqued(own_line, leaked)) == "quotes_hint_test"

@@ -7,8 +7,9 @@ executed, so every critique carries its measured effect. Filters, each counted:
 
 1. ``hint_too_long`` — hints over ``max_hint_chars`` (the paper: 1000) are dropped;
 2. ``mentions_hint`` — critiques that refer to the hint leak it, and are dropped;
-   ``quotes_hint_test`` — so do critiques that quote the failing test's input or expected output
-   from the hint verbatim (:func:`criticlab.rollout.prompts.quotes_test`);
+   ``quotes_hint_test`` — so do critiques that quote the failing test's input or expected output,
+   or a test line or exception message that the hint shows, verbatim
+   (:func:`criticlab.rollout.prompts.quotes_test`);
 3. ``no_judgment`` — critiques without a parseable ``Overall judgment`` line (whatever the critic
    wrote after its first judgment line is cut first: :func:`criticlab.rollout.prompts.through_judgment`);
 4. ``judgment_contradicts_execution`` — a hinted critic that still judges wrongly teaches wrongly.
@@ -36,7 +37,7 @@ from criticlab.rollout import prompts
 from criticlab.rollout.chunks import run_in_chunks
 from criticlab.rollout.loop import execute, zero_shot
 from criticlab.sandbox import Executor
-from criticlab.sandbox.types import ExecResult
+from criticlab.sandbox.types import ExecResult, Verdict
 
 DROP_REASONS = ("hint_too_long", "mentions_hint", "quotes_hint_test", "no_judgment", "judgment_contradicts_execution", "infra_error")
 
@@ -164,10 +165,20 @@ def _synthesize_chunk(
 
 
 def _hint_test_values(record: SynthesisRecord) -> list[str]:
-    """The failing test's input and expected output, where the hint showed them (a wrong answer)."""
+    """What the hint shows of the tests that the critic cannot see at test time: a wrong answer's
+    input and expected output; for a runtime error, the line that raised when it is not in the
+    candidate code (a test's ``assert f(3) == 9``) and an exception message with detail
+    (``ValueError: invalid literal for int() with base 10: 'M'`` reveals the test's input)."""
     failure = record.result.first_failure
     if failure is None:
         return []
+    if failure.verdict is Verdict.RUNTIME_ERROR:
+        code = record.code if record.code is not None else record.response
+        line = prompts.offending_line(failure.traceback)
+        values = [line] if line and line not in code else []
+        if ":" in failure.exception and failure.exception not in code:
+            values.append(failure.exception)
+        return [v for v in values if v in record.hint]
     return [v for v in (failure.input, failure.expected) if v and v in record.hint]
 
 

@@ -409,7 +409,7 @@ def _execution_detail(result: ExecResult, raw: bool) -> str:
     if result.verdict is Verdict.OUTPUT_LIMIT_EXCEEDED:
         return "The code prints far too much output."
     if result.verdict is Verdict.RUNTIME_ERROR and failure is not None:
-        line = _offending_line(failure.traceback)
+        line = offending_line(failure.traceback)
         where = f" at `{line}`" if line else ""
         return f"The code raises {failure.exception or 'an exception'}{where}."
     all_wrong = result.passed == 0 and result.tests and all(
@@ -427,7 +427,7 @@ def _execution_detail(result: ExecResult, raw: bool) -> str:
     return f"The solution fails: {result.summary()}"
 
 
-def _offending_line(traceback: str) -> str:
+def offending_line(traceback: str) -> str:
     """The last source line quoted in a traceback (the line that raised)."""
     lines = [line.strip() for line in traceback.splitlines()]
     code_lines = [
