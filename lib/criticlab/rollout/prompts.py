@@ -33,7 +33,13 @@ Judgment = Literal["correct", "incorrect"]
 Conclusion = Literal["T", "F"]
 """A CRL answer's conclusion, ``\\conclusion{T}`` (the solution is correct) or ``{F}``."""
 
-FINALIZE = "Please finalize your answer accordingly using the same format."
+FINALIZE = (
+    "Please finalize your answer accordingly using the same format: "
+    "your complete code in a single ```python code block."
+)
+"""The revision request after a critique (the paper's sentence, then what "the same format" means:
+a small generator otherwise answers feedback such as "All tests pass." in prose, or wraps that
+sentence in a code block, and a revision without code fails its tests whatever the critique said)."""
 
 # --------------------------------------------------------------------------------------------
 # Generation
