@@ -189,3 +189,13 @@ def test_cpu_profiles_keep_the_study_design(name: str, problems: int, seeds: int
     assert cfg.data.validation_fraction > 0 and cfg.synthesis.samples_per_problem >= 2
     assert cfg.synthesis.balance_judgments and cfg.synthesis.rl_incorrect_share >= 0.3
     assert cfg.grpo.seeds >= seeds and cfg.crl.seeds >= seeds and (cfg.grpo.heldout_prompts or 0) > 0
+
+
+def test_only_solutions_and_revisions_stop_after_their_code() -> None:
+    from criticlab.llm import sampling_for
+
+    cpu, paper = load_profile("cpu"), load_profile("gpu")
+    assert cpu.sampling.stop_after_code and not paper.sampling.stop_after_code
+    assert sampling_for(cpu, "solution").stop_after_code and sampling_for(cpu, "revision").stop_after_code
+    assert not sampling_for(cpu, "critique").stop_after_code
+    assert not any(sampling_for(paper, role).stop_after_code for role in ("solution", "critique", "revision"))

@@ -225,6 +225,11 @@ class SamplingSection:
     critique_max_tokens: int | None = None
     """Token budget of a critique (None: ``max_tokens``)."""
     revision_temperature: float = 0.0
+    stop_after_code: bool = False
+    """End solutions and revisions after their first complete Python code block. The code is all
+    that is read from them (run, critiqued, revised); a small generator often goes on with an
+    explanation, which costs generation time on a CPU. Off by default: the paper's revision
+    conversation shows the generator's whole previous answer."""
 
 
 @dataclass
@@ -397,6 +402,10 @@ class EvaluationSection:
     bootstrap: int = 1000
     pairwise_samples: int = 4
     """Zero-shot samples per problem pooled to find (passing, failing) pairs for Maj@k."""
+    pairwise_problems: int | None = None
+    """Problems whose samples are pooled for pairs (the first of those evaluated; None: all). The
+    pool's first sample of a problem is the main run's zero-shot answer (the response cache), so
+    each problem costs ``pairwise_samples - 1`` new solutions and the critiques of its pair."""
     pairwise_critiques: int = 4
     judgebench_critiques: int = 4
     """Pointwise critiques of each JudgeBench response; the Maj@k curve runs k = 1, 2, 4, … up to this

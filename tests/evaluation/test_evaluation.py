@@ -166,3 +166,19 @@ def test_the_curve_follows_a_subset_further_and_repeats_the_main_rounds(profile,
 
 def solutions(rounds) -> list:
     return [(r.response, r.code, r.result.verdict, r.result.passed) for r in rounds]
+
+
+def test_the_pairwise_pool_takes_the_first_pairwise_problems(profile, executor, monkeypatch) -> None:
+    import dataclasses
+
+    from scripted import ECHO
+
+    from criticlab.evaluation import methods as module
+
+    monkeypatch.setattr(module, "engine_for", lambda cfg, role, *, model=None, cached=True: ScriptedEngine())
+    for limit, expected in ((1, [ADD.id]), (None, [ADD.id, ECHO.id])):
+        ev = dataclasses.replace(profile.evaluation, pairwise_samples=2, pairwise_problems=limit)
+        pool = evaluation.pairwise_pool([ADD, ECHO], dataclasses.replace(profile, evaluation=ev), executor,
+                                        profile.paths.root / f"pool-{limit}")
+        assert sorted({t.problem_id for t in pool}) == expected
+        assert len(pool) == 2 * len(expected)  # pairwise_samples per problem

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("llama_cpp")
 
 from criticlab.llm import models
-from criticlab.llm.base import EngineError, SamplingParams
+from criticlab.llm.base import EngineError, SamplingParams, code_stop_index
 from criticlab.llm.cache import CachedEngine
 from criticlab.llm.llamacpp import LlamaCppEngine
 
@@ -201,3 +201,13 @@ def test_concurrent_callers_are_serialised(smol: LlamaCppEngine) -> None:
     for thread in threads:
         thread.join()
     assert got == [expected] * 3
+
+
+def test_stop_after_code_ends_at_the_first_code_block(smol: LlamaCppEngine) -> None:
+    sampling = GREEDY.with_(max_tokens=160)
+    full = smol.generate([A], sampling)[0][0]
+    end = code_stop_index(full.text)
+    assert end is not None and len(full.text) > end + 20, f"expected code then prose, got {full.text!r}"
+    cut = smol.generate([A], sampling.with_(stop_after_code=True))[0][0]
+    assert cut.text == full.text[:end] and cut.text.endswith("```")
+    assert cut.finish_reason == "stop" and cut.completion_tokens < full.completion_tokens

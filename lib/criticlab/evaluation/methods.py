@@ -179,11 +179,14 @@ def run_curve(
 def pairwise_pool(
     problems: Sequence[Problem], profile: Profile, executor: Executor, out_dir: str | Path
 ) -> list[Trajectory]:
-    """Zero-shot samples (``evaluation.pairwise_samples`` per problem) from which passing/failing
-    pairs are drawn, written to :data:`criticlab.stages.PAIRWISE_POOL` (resumable)."""
-    config = LoopConfig(method=PAIRWISE_POOL_METHOD, critic_mode="none", samples=profile.evaluation.pairwise_samples,
+    """Zero-shot samples (``evaluation.pairwise_samples`` per problem, on the first
+    ``evaluation.pairwise_problems``) from which passing/failing pairs are drawn, written to
+    :data:`criticlab.stages.PAIRWISE_POOL` (resumable)."""
+    ev = profile.evaluation
+    subset = list(problems) if ev.pairwise_problems is None else list(problems)[: ev.pairwise_problems]
+    config = LoopConfig(method=PAIRWISE_POOL_METHOD, critic_mode="none", samples=ev.pairwise_samples,
                         solution_sampling=sampling_for(profile, "solution"))
-    return run_loop(problems, engine_for(profile, "generator"), executor, config,
+    return run_loop(subset, engine_for(profile, "generator"), executor, config,
                     out_path=Path(out_dir) / stages.PAIRWISE_POOL)
 
 

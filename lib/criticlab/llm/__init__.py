@@ -65,9 +65,11 @@ def sampling_for(profile: Profile, role: Literal["solution", "critique", "revisi
     """The paper's decoding per role from the profile: solutions and critiques sampled, revisions greedy."""
     s = profile.sampling
     if role == "revision":
-        return SamplingParams(temperature=s.revision_temperature, top_p=1.0, max_tokens=s.max_tokens, seed=profile.seed)
+        return SamplingParams(temperature=s.revision_temperature, top_p=1.0, max_tokens=s.max_tokens, seed=profile.seed,
+                              stop_after_code=s.stop_after_code)
     budget = s.critique_max_tokens if role == "critique" and s.critique_max_tokens else s.max_tokens
-    return SamplingParams(temperature=s.temperature, top_p=s.top_p, max_tokens=budget, seed=profile.seed)
+    return SamplingParams(temperature=s.temperature, top_p=s.top_p, max_tokens=budget, seed=profile.seed,
+                          stop_after_code=s.stop_after_code and role == "solution")
 
 
 def make_engine(

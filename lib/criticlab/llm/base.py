@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -28,6 +29,9 @@ class SamplingParams:
     max_tokens: int = 1024
     seed: int = 0
     stop: tuple[str, ...] = ()
+    stop_after_code: bool = False
+    """End the answer after its first complete Python code block (:func:`code_block_span`): what a
+    solution or revision is read for. llama.cpp stops generating there; other backends cut the text."""
 
     @property
     def greedy(self) -> bool:
@@ -39,6 +43,8 @@ class SamplingParams:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["stop"] = list(self.stop)
+        if not self.stop_after_code:
+            del out["stop_after_code"]  # so cache keys of requests without it stay as they were
         return out
 
 
@@ -180,6 +186,63 @@ def stop_index(text: str, stops: tuple[str, ...]) -> int | None:
     """Where the earliest stop string starts in ``text`` (every backend cuts there), or None."""
     hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
     return min(hits) if hits else None
+
+
+_FENCE = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n", re.MULTILINE)
+_CLOSE = re.compile(r"^[ \t]*```[ \t]*$", re.MULTILINE)
+CODE_LANGS = frozenset({"", "python", "python3", "py", "py3"})
+"""Fence labels read as Python code (an unlabelled fence counts too)."""
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    """Where the first Python code block of an answer lies: its body ``text[start:end]`` and the end
+    of its closing fence, ``close`` (None while the block is unterminated: the body runs to the end)."""
+
+    start: int
+    end: int
+    close: int | None
+
+
+def code_block_span(text: str) -> CodeBlock | None:
+    """The first fenced Python (or unlabelled) block of ``text``; blocks in other languages are
+    skipped. None when there is no such block (an unterminated fence of another language ends the
+    search). Shared by the code parser and the engines' ``stop_after_code``."""
+    position = 0
+    while opening := _FENCE.search(text, position):
+        closing = _CLOSE.search(text, opening.end())
+        if opening.group(1).lower() in CODE_LANGS:
+            if closing is None:
+                return CodeBlock(opening.end(), len(text), None)
+            return CodeBlock(opening.end(), closing.start(), closing.end())
+        if closing is None:
+            return None
+        position = closing.end()
+    return None
+
+
+def code_stop_index(text: str, complete: bool = True) -> int | None:
+    """Where an answer ends under ``stop_after_code``: after the first Python block's closing fence.
+
+    ``complete=False`` (text still being generated) also needs the line break after the fence, so a
+    fence line that might go on (```` ```python ````) is not taken for a closing one.
+    """
+    block = code_block_span(text)
+    if block is None or block.close is None:
+        return None
+    if not complete and not text.startswith("\n", block.close):
+        return None
+    return block.close
+
+
+def finish_text(completion: Completion, sampling: SamplingParams) -> Completion:
+    """Apply ``stop_after_code`` to a finished answer (backends that cannot stop there themselves)."""
+    if not sampling.stop_after_code or not completion.ok:
+        return completion
+    cut = code_stop_index(completion.text)
+    if cut is None or cut == len(completion.text):
+        return completion
+    return replace(completion, text=completion.text[:cut], finish_reason="stop")
 
 
 def error_completion(message: str) -> Completion:

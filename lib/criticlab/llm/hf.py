@@ -50,6 +50,7 @@ from criticlab.llm.base import (
     EngineError,
     SamplingParams,
     error_completion,
+    finish_text,
     stop_index,
 )
 
@@ -427,15 +428,14 @@ class HFEngine(ClosingEngine):
             reason = stopper.reason[r] if stopper.reason else ""
             count = stopper.count[r] if reason else len(new)
             text = self.tokenizer.decode(new[:count], skip_special_tokens=True)
-            out.append(
-                Completion(
-                    text=text[: stop_index(text, sampling.stop)],
-                    finish_reason=reason or "length",
-                    prompt_tokens=len(row.ids),
-                    completion_tokens=count,
-                    seconds=seconds,
-                )
+            completion = Completion(
+                text=text[: stop_index(text, sampling.stop)],
+                finish_reason=reason or "length",
+                prompt_tokens=len(row.ids),
+                completion_tokens=count,
+                seconds=seconds,
             )
+            out.append(finish_text(completion, sampling))
         return out
 
     def close(self) -> None:

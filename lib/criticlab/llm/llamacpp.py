@@ -19,7 +19,8 @@ this module drives the low-level API and puts up to ``max_batch`` sequences in e
   repeat it for all ``n`` samples.
 
 Stopping: end-of-generation tokens of the vocabulary (``llama_vocab_is_eog``: ``<|im_end|>``,
-``<|endoftext|>``, ...), ``sampling.stop`` strings (the text is cut before the stop string), or
+``<|endoftext|>``, ...), ``sampling.stop`` strings (the text is cut before the stop string), the
+end of the first Python code block with ``sampling.stop_after_code``, or
 ``max_tokens`` / the end of the context (``finish_reason="length"``). A prompt that does not fit
 the context becomes an error :class:`Completion`; the rest of the batch is unaffected.
 
@@ -56,6 +57,7 @@ from criticlab.llm.base import (
     Conversation,
     EngineError,
     SamplingParams,
+    code_stop_index,
     error_completion,
     stop_index,
 )
@@ -579,6 +581,11 @@ class LlamaCppEngine(ClosingEngine):
         if sampling.stop:
             text = seq.data.decode("utf-8", errors="ignore")
             cut = stop_index(text, sampling.stop)
+            if cut is not None:
+                return self._finish(seq, text[:cut].encode(), "stop")
+        if sampling.stop_after_code and b"\n" in self._piece(token):
+            text = seq.data.decode("utf-8", errors="ignore")
+            cut = code_stop_index(text, complete=False)
             if cut is not None:
                 return self._finish(seq, text[:cut].encode(), "stop")
         if len(seq.out) >= sampling.max_tokens or seq.pos + 1 >= self.n_ctx:

@@ -22,6 +22,7 @@ from criticlab.llm.base import (
     EngineError,
     SamplingParams,
     error_completion,
+    finish_text,
 )
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -111,7 +112,7 @@ class OpenAIEngine(ClosingEngine):
                 continue
             if response.status_code != 200:
                 return error_completion(f"{self.url} answered HTTP {response.status_code}: {response.text[:300]}")
-            return _parse(response, self.url, time.perf_counter() - started)
+            return finish_text(_parse(response, self.url, time.perf_counter() - started), sampling)
         return error_completion(f"{self.url} failed after {self.retries + 1} attempts: {last_error}")
 
     def close(self) -> None:

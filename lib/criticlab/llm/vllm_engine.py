@@ -18,7 +18,14 @@ import time
 from typing import Any
 
 from criticlab.llm.adapters import Adapter, lora_rank_slot
-from criticlab.llm.base import ClosingEngine, Completion, Conversation, EngineError, SamplingParams
+from criticlab.llm.base import (
+    ClosingEngine,
+    Completion,
+    Conversation,
+    EngineError,
+    SamplingParams,
+    finish_text,
+)
 
 
 def expand_requests(conversations: list[Conversation], n: int) -> list[tuple[int, int]]:
@@ -119,7 +126,7 @@ class VLLMEngine(ClosingEngine):
         outputs = self._llm.chat([conversations[c] for c, _ in jobs], params, use_tqdm=False, lora_request=lora)
         out: list[list[Completion]] = [[] for _ in conversations]
         for (c, _), output in zip(jobs, outputs):
-            out[c].append(to_completion(output))
+            out[c].append(finish_text(to_completion(output), sampling))
         return self._count(out, sampling.with_(temperature=max(sampling.temperature, 1e-6)), started)
 
     def close(self) -> None:

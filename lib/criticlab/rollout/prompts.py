@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from criticlab.data.types import Problem
-from criticlab.llm.base import Conversation
+from criticlab.llm.base import Conversation, code_block_span
 from criticlab.sandbox.types import ExecResult, Verdict
 
 Judgment = Literal["correct", "incorrect"]
@@ -248,28 +248,17 @@ def crl_conversation(problem: Problem, code: str) -> Conversation:
 # Parsers
 # --------------------------------------------------------------------------------------------
 
-_FENCE = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n", re.MULTILINE)
-_CLOSE = re.compile(r"^[ \t]*```[ \t]*$", re.MULTILINE)
-_CODE_LANGS = {"", "python", "python3", "py", "py3"}
-
-
 def extract_code(text: str) -> str | None:
     """The first fenced Python (or unlabelled) block; an unterminated fence runs to the end.
 
     Returns ``None`` when the text holds no such fence (the caller records "no code"; it is not
     guessed from prose). Blocks in other languages (```text, ```bash) are skipped.
     """
-    position = 0
-    while opening := _FENCE.search(text, position):
-        body_start = opening.end()
-        closing = _CLOSE.search(text, body_start)
-        if opening.group(1).lower() in _CODE_LANGS:
-            body = text[body_start : closing.start()] if closing else text[body_start:]
-            return body.rstrip() + "\n" if body.strip() else ""
-        if closing is None:
-            return None
-        position = closing.end()
-    return None
+    block = code_block_span(text)
+    if block is None:
+        return None
+    body = text[block.start : block.end]
+    return body.rstrip() + "\n" if body.strip() else ""
 
 
 _DECORATION = "*_`#>~ \t"
