@@ -37,3 +37,52 @@ def test_summary_of_a_partial_run(tmp_path) -> None:
 def test_summary_of_nothing(tmp_path) -> None:
     text = summarize_run(tmp_path / "none")
     assert "no notebook has run" in text and "No training stage has run." in text
+
+
+def test_snapshot_keeps_the_small_files_and_their_provenance(tmp_path) -> None:
+    import json
+
+    import pytest
+
+    from criticlab.tools.report import snapshot
+
+    root = tmp_path / "outputs" / "cpu-study"
+    write_json(root / stages.RUN_FILE, {"runs": [{"notebook": stages.DATA, "status": "ok", "seconds": 6.0}]})
+    stages.write_metrics(root, stages.SFTMetrics(rows=21, run=stages.TrainingRun(trained=True, steps=18)))
+    write_text(root / stages.TABLES_DIR / f"{stages.TABLE_FINAL}.md", "| method | pass@1 |\n")
+    write_text(root / stages.TABLES_DIR / f"{stages.TABLE_FINAL}.csv", "method,pass@1\n")
+    write_text(root / stages.FIGURES_DIR / "pass_by_round.png", "png")
+    write_text(root / "checkpoints" / "grpo" / "final" / "model.safetensors", "weights")
+    write_text(root / stages.EVALUATION / "zero_shot.jsonl", "{}\n")
+    out = tmp_path / "docs" / "results" / "cpu-study"
+    write_text(out / "stale.md", "from an earlier snapshot")
+
+    snapshot(root, out, "make run PROFILE=cpu-study", checkout=tmp_path)
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == ["04_sft/metrics.json", "figures/pass_by_round.png", "provenance.json", "run.json",
+                     "summary.md", "tables/07_final.md"]
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["command"] == "make run PROFILE=cpu-study" and provenance["profile"] == "cpu-study"
+    assert provenance["commit"] == "unknown"  # tmp_path is not a git checkout
+    assert "| method | pass@1 |" in (out / "summary.md").read_text()
+    with pytest.raises(FileNotFoundError, match="run.json"):
+        snapshot(tmp_path / "nothing", tmp_path / "elsewhere", "make run")
+
+
+def test_the_commit_of_a_checkout_and_whether_it_was_changed(tmp_path) -> None:
+    import subprocess
+
+    from criticlab.tools.report import checkout_commit
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       check=True, capture_output=True)
+
+    git("init", "-q")
+    write_text(tmp_path / "a.txt", "1")
+    git("add", "a.txt")
+    git("commit", "-qm", "one")
+    clean = checkout_commit(tmp_path)
+    assert len(clean) == 40 and all(c in "0123456789abcdef" for c in clean)
+    write_text(tmp_path / "a.txt", "2")
+    assert checkout_commit(tmp_path) == clean + "+dirty"

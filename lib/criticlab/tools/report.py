@@ -6,20 +6,31 @@ notebooks measured; a stage that has not run is listed as such. The README's res
 is this output::
 
     python -m criticlab.tools.report --profile cpu [--out summary.md]
+
+``--snapshot DIR`` keeps the small files a reported result rests on, to commit (outputs/ is not
+kept): this summary as ``summary.md``, ``run.json``, every stage's ``metrics.json``, the tables
+(Markdown) and figures, and ``provenance.json`` — the command that made the run, the commit of the
+checkout it ran in, and the machine's CPU model. No checkpoint, cache or trajectory is copied::
+
+    python -m criticlab.tools.report --profile cpu-study --snapshot docs/results/cpu-study \
+        --command "make run PROFILE=cpu-study"
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from criticlab import config, stages
-from criticlab.io import read_json, write_text
-from criticlab.llm.throughput import batched_bench_figure
+from criticlab.io import atomic_dir, read_json, write_json, write_text
+from criticlab.llm.throughput import batched_bench_figure, cpu_model
 
 TABLES = (
     (stages.TABLE_FINAL, "Pass@1, Δ↑, Δ↓ after the last round (%), 95% bootstrap intervals over problems"),
@@ -136,12 +147,60 @@ def summarize_run(root: str | Path) -> str:
     return "\n".join(out)
 
 
+SNAPSHOT_SUFFIXES = {stages.TABLES_DIR: (".md",), stages.FIGURES_DIR: (".png", ".svg")}
+
+
+def checkout_commit(path: Path) -> str:
+    """The commit checked out at ``path`` (``+dirty`` when tracked files changed), or ``unknown``."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def snapshot(root: str | Path, out: str | Path, command: str, checkout: str | Path = ".") -> Path:
+    """Copy a run's small result files from ``root`` (``outputs/<profile>``) into ``out``, replacing
+    it whole (see the module docstring); returns ``out``."""
+    root, out = Path(root), Path(out)
+    if not (root / stages.RUN_FILE).is_file():
+        raise FileNotFoundError(f"{root / stages.RUN_FILE}: no notebook has run for this profile, nothing to snapshot")
+    with atomic_dir(out) as tmp:
+        shutil.copy2(root / stages.RUN_FILE, tmp / stages.RUN_FILE)
+        for stage in stages.STAGES:
+            if stages.metrics_path(root, stage).is_file():
+                (tmp / stage).mkdir()
+                shutil.copy2(stages.metrics_path(root, stage), tmp / stage / stages.METRICS_FILE)
+        for folder, suffixes in SNAPSHOT_SUFFIXES.items():
+            for path in sorted((root / folder).glob("*")) if (root / folder).is_dir() else []:
+                if path.suffix in suffixes:
+                    (tmp / folder).mkdir(exist_ok=True)
+                    shutil.copy2(path, tmp / folder / path.name)
+        write_text(tmp / "summary.md", summarize_run(root) + "\n")
+        write_json(tmp / "provenance.json", {
+            "command": command, "commit": checkout_commit(Path(checkout)), "cpu": cpu_model(),
+            "profile": root.name, "snapshot_made": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        })
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m criticlab.tools.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default=None, help="profile name or YAML path (default: $CRITICLAB_PROFILE or smoke)")
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown here instead of stdout")
+    parser.add_argument("--snapshot", type=Path, default=None, help="copy the run's small result files to this directory")
+    parser.add_argument("--command", default=None, help="with --snapshot: the command that made the run "
+                        "(default: make run PROFILE=<profile>)")
     args = parser.parse_args(argv)
-    text = summarize_run(config.load_profile(args.profile).paths.root)
+    profile = config.load_profile(args.profile)
+    if args.snapshot:
+        command = args.command or f"make run PROFILE={profile.name}"
+        print(f"snapshot of {profile.paths.root} in {snapshot(profile.paths.root, args.snapshot, command)}")
+        return 0
+    text = summarize_run(profile.paths.root)
     if args.out:
         write_text(args.out, text + "\n")
     else:
