@@ -388,6 +388,10 @@ class EvaluationSection:
     rounds: int = 1
     samples_per_problem: int = 1
     stop_when_correct: bool = False
+    trained_critics: list[str] = field(default_factory=lambda: ["ctrl_sft", "ctrl_grpo"])
+    """Trained critics evaluated besides ``methods`` once their checkpoints exist. Each costs a
+    critique and a generator revision per problem and round: a profile short of time can keep only
+    the critic under study (``[ctrl_grpo]``)."""
     max_problems: int | None = None
     problem_ids: list[str] = field(default_factory=list)
     """Evaluate exactly these problems of ``data/eval.jsonl``, in this order (empty: the first

@@ -35,6 +35,23 @@ def test_trained_critic_is_found_once_its_checkpoint_exists(profile) -> None:
     assert "ctrl_sft" not in skipped and "ctrl_grpo" in skipped
 
 
+def test_a_profile_can_evaluate_only_the_critic_under_study(profile) -> None:
+    import dataclasses
+
+    for name in ("sft", "grpo"):
+        (profile.paths.checkpoints_dir / name / "final").mkdir(parents=True)
+        (profile.paths.checkpoints_dir / name / "final" / "config.json").write_text("{}")
+    only_grpo = dataclasses.replace(profile, evaluation=dataclasses.replace(profile.evaluation,
+                                                                            trained_critics=["ctrl_grpo"]))
+    methods, skipped = evaluation.resolve_methods(only_grpo, ["zero_shot"])
+    assert [m.name for m in methods] == ["zero_shot", "ctrl_grpo", "ctrl_grpo+stop"] and not skipped
+    asked, _ = evaluation.resolve_methods(only_grpo, ["zero_shot", "ctrl_sft"])  # asked for by name: still run
+    assert "ctrl_sft" in [m.name for m in asked]
+    typo = dataclasses.replace(profile, evaluation=dataclasses.replace(profile.evaluation, trained_critics=["ctrl_rl"]))
+    with pytest.raises(ValueError, match="trained_critics of smoke: unknown critic 'ctrl_rl'"):
+        evaluation.resolve_methods(typo, ["zero_shot"])
+
+
 def test_unknown_method_is_an_error(profile) -> None:
     with pytest.raises(ValueError, match="unknown method 'self_critic'"):
         evaluation.resolve_methods(profile, ["self_critic"])

@@ -119,6 +119,7 @@ def test_conclusion(answer: str, expected: str | None) -> None:
 def test_generation_prompts_say_how_to_answer() -> None:
     assert "standard input" in prompts.generation_prompt(IO)
     assert "`add`" in prompts.generation_prompt(FN) and "```python" in prompts.generation_prompt(FN)
+    assert all(prompts.generation_prompt(p).endswith(prompts.CODE_ONLY) for p in (IO, FN))  # only the code is read
 
 
 def test_critique_prompt_forbids_code_and_asks_for_the_format() -> None:

@@ -5,6 +5,7 @@
     python -m criticlab.bench train --profile cpu [--steps N]  # where a GRPO step's seconds go
     python -m criticlab.bench eval --profile cpu [--problems 4]  # 07's methods alone vs together
     python -m criticlab.bench critic --checkpoint DIR  # a trained critic: transformers vs GGUF
+    python -m criticlab.bench builds --build DIR --build installed  # llama.cpp builds side by side
 
 Each subcommand is a ``bench_<name>`` function registered in :func:`build_parser`.
 """
@@ -47,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     critic = commands.add_parser("critic", help="a trained critic checkpoint: transformers vs its GGUF on llama.cpp")
     bench_critic.add_arguments(critic)
     critic.set_defaults(func=bench_critic.bench_critic)
+    from criticlab.bench import builds as bench_llama_builds
+
+    builds = commands.add_parser("builds", help="llama.cpp builds side by side: prefill and batched decode tok/s")
+    bench_llama_builds.add_arguments(builds)
+    builds.set_defaults(func=bench_llama_builds.bench_builds)
     return parser
 
 

@@ -61,9 +61,13 @@ def checkpoint_for(profile: Profile, method: str) -> Path | None:
 
 
 def resolve_methods(profile: Profile, names: Sequence[str] | None = None) -> tuple[list[Method], dict[str, str]]:
-    """The methods to run (with ``+stop`` variants for critics) and why any asked-for one is skipped."""
+    """The methods to run (with ``+stop`` variants for critics) and why any asked-for one is skipped:
+    ``names`` (default ``evaluation.methods``) and then ``evaluation.trained_critics``."""
     names = list(names if names is not None else profile.evaluation.methods)
-    for trained in TRAINED:
+    for trained in profile.evaluation.trained_critics:
+        if trained not in TRAINED:
+            raise ValueError(f"evaluation.trained_critics of {profile.name}: unknown critic {trained!r} "
+                             f"(known: {', '.join(TRAINED)})")
         if trained not in names:
             names.append(trained)
     methods: list[Method] = []

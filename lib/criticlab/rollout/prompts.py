@@ -45,6 +45,12 @@ sentence in a code block, and a revision without code fails its tests whatever t
 # Generation
 # --------------------------------------------------------------------------------------------
 
+CODE_ONLY = "Write only the code: no example usage, no test cases, no explanation."
+"""Only the code is read from an answer (run, critiqued, revised). Asked for it, the 0.5B generator
+wrote 22% fewer tokens on 32 HumanEval problems (7,944 vs 10,171 at T=0.7; 12 vs 14 passing, a
+difference within noise at n = 32): otherwise a fifth of its tokens go to printed examples and
+explanations that nothing reads, and generation is most of a CPU run's time."""
+
 
 def generation_prompt(problem: Problem) -> str:
     """The task as the generator sees it: the question plus how the answer must be shaped."""
@@ -53,7 +59,7 @@ def generation_prompt(problem: Problem) -> str:
             "Solve the following programming problem in Python 3.\n\n"
             f"{problem.question.strip()}\n\n"
             "Your program must read the input from standard input and write the answer to standard "
-            "output. Reply with your complete program in a single ```python code block."
+            f"output. Reply with your complete program in a single ```python code block. {CODE_ONLY}"
         )
     parts = [
         "Solve the following programming problem in Python 3.\n",
@@ -63,7 +69,7 @@ def generation_prompt(problem: Problem) -> str:
         parts.append(f"\nStart from this code:\n```python\n{problem.starter_code.rstrip()}\n```")
     parts.append(
         f"\nImplement `{problem.entry_point}` and reply with the complete code, including any imports "
-        "and helper functions, in a single ```python code block."
+        f"and helper functions, in a single ```python code block. {CODE_ONLY}"
     )
     return "\n".join(parts)
 
