@@ -58,12 +58,15 @@ def sample_by_id(records: Sequence[T], limit: int | None, seed: int | str = 0) -
 
 def first_per_source(records: Sequence[T], limit: int | None) -> list[T]:
     """The first ``limit`` records taken in turn from each source (in order of first appearance),
-    each source's records in file order: a capped evaluation covers every benchmark, not just the
-    one listed first. ``limit`` None or at least ``len(records)``: all of them, in input order."""
-    if limit is None or limit >= len(records):
-        return list(records)
+    each source's records in file order (``limit`` None: all of them, in that order). A capped
+    evaluation covers every benchmark, not just the one listed first, and so does every prefix of
+    the order: the multi-round curve's and the pairwise pool's first problems, and each chunk of
+    problems that 07 runs and resumes by."""
+    if limit is None:
+        limit = len(records)
     if limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
+    limit = min(limit, len(records))
     queues: dict[str, list[T]] = {}
     for record in records:
         queues.setdefault(record.source, []).append(record)  # type: ignore[attr-defined]
