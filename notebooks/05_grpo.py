@@ -48,7 +48,6 @@
 from criticlab import config, ctrl, stages, stats, training
 from criticlab.io import read_jsonl
 from criticlab.llm import engine_for, policy_engine, sampling_for, throughput, unsloth_first, wants_unsloth
-from criticlab.llm.base import SamplingParams
 from criticlab.sandbox import make_executor
 from criticlab.viz import plots, tables
 
@@ -87,11 +86,6 @@ print(f"generator (fixed) {cfg.models.generator} via {cfg.models.engine}; group 
 # temperature, from the starting critic once and from each trained critic.
 
 # %%
-def heldout_sampling(seed: int) -> SamplingParams:
-    return SamplingParams(temperature=cfg.grpo.temperature, top_p=1.0,
-                          max_tokens=cfg.grpo.max_completion_length, seed=seed)
-
-
 def measure(model: str, when: str, executor) -> stages.HeldoutScore | None:
     """Reward and verdict accuracy of the critic ``model`` on the held-out prompts."""
     if not heldout_rows:
@@ -101,7 +95,7 @@ def measure(model: str, when: str, executor) -> stages.HeldoutScore | None:
                              judgment_gate=cfg.grpo.judgment_gate)
     (stage_dir / stages.HELDOUT_REWARDS.format(when=when)).unlink(missing_ok=True)
     score = ctrl.measure_heldout(policy_engine(cfg, model), ctrl.grpo_rows(heldout_rows, str(heldout_path)), logged,
-                                 heldout_sampling(cfg.seed), cfg.grpo.heldout_critiques, seed=cfg.seed)
+                                 ctrl.heldout_sampling(cfg.grpo, cfg.seed), cfg.grpo.heldout_critiques, seed=cfg.seed)
     print(f"held-out ({when}): reward {score.reward:.3f} [{score.reward_lo:.3f}, {score.reward_hi:.3f}], "
           f"verdict accuracy {score.accuracy:.3f} [{score.accuracy_lo:.3f}, {score.accuracy_hi:.3f}] "
           f"(on Correct {score.accuracy_correct:.3f}, on Incorrect {score.accuracy_incorrect:.3f}), "

@@ -6,7 +6,7 @@ import math
 
 from scripted import ADD, RIGHT, WRONG, ScriptedEngine, fenced
 
-from criticlab import ctrl, stages
+from criticlab import config, ctrl, stages
 from criticlab.ctrl.reward import CTRLReward
 from criticlab.llm.base import SamplingParams
 from criticlab.stats import LearningCheck
@@ -24,6 +24,13 @@ def test_score_heldout_counts_rewards_and_verdicts_by_hand() -> None:
     # resampling the two prompts: prompt 0 alone gives accuracy 1/2, prompt 1 alone 1/2 → no spread
     assert score.accuracy_lo == score.accuracy_hi == 0.5
     assert math.isnan(ctrl.score_heldout([0], [True], ["correct"], [1.0], 1).accuracy_incorrect)
+
+
+def test_heldout_sampling_is_grpo_training_sampling() -> None:
+    # the held-out critiques are drawn as the trainer draws them, whatever the profile's generation settings
+    grpo = config.load_profile("cpu", overrides={"grpo": {"temperature": 0.9, "max_completion_length": 123}}).grpo
+    sampling = ctrl.heldout_sampling(grpo, 7)
+    assert (sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed) == (0.9, 1.0, 123, 7)
 
 
 def test_measure_heldout_samples_critiques_and_scores_them(executor) -> None:

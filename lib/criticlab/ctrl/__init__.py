@@ -14,6 +14,7 @@ from criticlab.ctrl.datasets import (
 from criticlab.ctrl.heldout import (
     SEED_STATISTICS,
     across_seeds,
+    heldout_sampling,
     measure_heldout,
     score_heldout,
     seed_table,
@@ -43,6 +44,7 @@ __all__ = [
     "build_sft_rows",
     "drop_reason",
     "grpo_rows",
+    "heldout_sampling",
     "load_records",
     "measure_heldout",
     "mix_rl_rows",

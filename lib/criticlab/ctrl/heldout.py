@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,16 @@ from criticlab.rollout import prompts
 from criticlab.stages import GRPOSeedRun, HeldoutScore, JudgmentMix
 from criticlab.stats import bootstrap_ratio
 from criticlab.training.reward_log import RewardRecord, problem_of
+
+if TYPE_CHECKING:
+    from criticlab.config import GRPOSection
+
+
+def heldout_sampling(grpo: GRPOSection, seed: int) -> SamplingParams:
+    """How held-out critiques are sampled: as GRPO samples them in training (its temperature, no top-p
+    cut, its completion length), so the measurement before and after training scores the policy the
+    trainer optimises, not a greedier one."""
+    return SamplingParams(temperature=grpo.temperature, top_p=1.0, max_tokens=grpo.max_completion_length, seed=seed)
 
 
 def measure_heldout(

@@ -30,7 +30,6 @@ from typing import Any
 from criticlab import config, ctrl, stages
 from criticlab.io import read_jsonl, write_json, write_text
 from criticlab.llm import engine_for, policy_engine, sampling_for
-from criticlab.llm.base import SamplingParams
 from criticlab.sandbox import make_executor
 
 ALWAYS_CORRECT = "always Correct"
@@ -54,8 +53,7 @@ def score_candidates(profile: config.Profile, candidates: Sequence[str], critiqu
     if not rows:
         raise ValueError(f"{path} holds no prompt")
     grpo_rows = ctrl.grpo_rows(rows, str(path))
-    sampling = SamplingParams(temperature=profile.grpo.temperature, top_p=1.0,
-                              max_tokens=profile.grpo.max_completion_length, seed=profile.seed)
+    sampling = ctrl.heldout_sampling(profile.grpo, profile.seed)
     out = [always_correct(rows)]
     with make_executor(profile.sandbox) as executor:
         generator = engine_for(profile, "generator")
