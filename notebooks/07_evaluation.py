@@ -154,9 +154,14 @@ plots.save_figure(plots.plot_deltas(evaluation.final_rows(overall), title="Δ↑
 
 # %% [markdown]
 # ## Discrimination: are the critics' judgments right?
+#
+# Every critic's judgments of the zero-shot solutions (problems no stage trained on), with a
+# bootstrap interval of the macro F1 over problems, beside `always-Correct`: a judge that approves
+# every solution, the base rate a critic has to beat.
 
 # %%
-discrimination = evaluation.per_benchmark(evaluation.discrimination_table, trajectories, sources)
+discrimination = evaluation.per_benchmark(evaluation.discrimination_table, trajectories, sources,
+                                          always_correct=True, **bootstrap)
 if len(discrimination):
     tables.write_table(discrimination, cfg.paths.tables_dir / stages.TABLE_DISCRIMINATION)
 discrimination

@@ -188,6 +188,33 @@ class Difference:
         return (self.lo > 0 or self.hi < 0) and not math.isnan(self.lo)
 
 
+def bootstrap_interval(
+    statistic: Callable[[np.ndarray], float],
+    problems: int,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile interval of ``statistic(index)`` when the problems ``index`` are drawn with replacement.
+
+    For statistics that are not a ratio of per-problem sums (e.g. a macro F1 over the judgments of
+    the drawn problems); ratios have the vectorised :func:`bootstrap_ratio`. Replicates that are
+    undefined (NaN) are left out; NaN bounds when there is no problem, no resample or no defined
+    replicate.
+    """
+    nan = math.nan
+    if problems == 0 or resamples <= 0:
+        return nan, nan
+    rng = np.random.default_rng(seed)
+    values = np.asarray([statistic(rng.integers(0, problems, size=problems)) for _ in range(resamples)], dtype=float)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return nan, nan
+    alpha = (1.0 - confidence) / 2.0
+    return float(np.percentile(values, 100 * alpha)), float(np.percentile(values, 100 * (1 - alpha)))
+
+
 def paired_bootstrap(
     statistic: Callable[[np.ndarray], tuple[float, float]],
     problems: int,
@@ -204,18 +231,10 @@ def paired_bootstrap(
     the difference. Replicates whose difference is undefined (NaN) are left out of the interval.
     """
     a, b = statistic(np.arange(problems))
-    nan = math.nan
-    if problems == 0 or resamples <= 0:
-        return Difference(a, b, a - b, nan, nan)
-    rng = np.random.default_rng(seed)
-    replicates = []
-    for _ in range(resamples):
-        ra, rb = statistic(rng.integers(0, problems, size=problems))
-        replicates.append(ra - rb)
-    values = np.asarray(replicates, dtype=float)
-    values = values[np.isfinite(values)]
-    if not values.size:
-        return Difference(a, b, a - b, nan, nan)
-    alpha = (1.0 - confidence) / 2.0
-    return Difference(a, b, a - b, float(np.percentile(values, 100 * alpha)),
-                      float(np.percentile(values, 100 * (1 - alpha))))
+
+    def difference(index: np.ndarray) -> float:
+        ra, rb = statistic(index)
+        return ra - rb
+
+    lo, hi = bootstrap_interval(difference, problems, resamples=resamples, seed=seed, confidence=confidence)
+    return Difference(a, b, a - b, lo, hi)

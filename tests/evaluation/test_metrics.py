@@ -254,6 +254,32 @@ def test_discrimination_table_from_trajectories() -> None:
     row = table.iloc[0]
     assert row["n"] == 3 and row["unparseable"] == 1 and row["excluded"] == 1
     assert row["F1 passed"] == 1.0 and row["F1 failed"] == pytest.approx(2 / 3)
+    assert math.isnan(row["macro F1 lo"])  # no resamples, no interval
+
+
+def test_discrimination_table_interval_and_always_correct_base_rate() -> None:
+    # problem a: solution passes; b and c: fail. critic judges a and b right and c wrong;
+    # self-critique approves everything, so it scores exactly the always-Correct base rate
+    def judged(pid: str, method: str, correct: bool, judgment: str) -> Trajectory:
+        return Trajectory(pid, 0, method, [rnd(correct, judgment, critique="x")])
+
+    truth = {"a": True, "b": False, "c": False}
+    right = {"a": "correct", "b": "incorrect", "c": "correct"}
+    ts = [judged(p, "critic", c, right[p]) for p, c in truth.items()]
+    ts += [judged(p, "self_critique", c, "correct") for p, c in truth.items()]
+    ts.append(Trajectory("a", 0, "zero_shot", [rnd(True)]))
+    table = evaluation.discrimination_table(ts, resamples=300, seed=1, always_correct=True).set_index("method")
+    assert list(table.index) == ["critic", "self_critique", evaluation.ALWAYS_CORRECT]
+    base = table.loc[evaluation.ALWAYS_CORRECT]
+    assert base["n"] == 3 and base["accuracy"] == pytest.approx(1 / 3)
+    assert base["macro F1"] == pytest.approx(table.loc["self_critique", "macro F1"]) == pytest.approx(0.25)
+    # critic: F1 passed 2/3, F1 failed 2/3
+    assert table.loc["critic", "macro F1"] == pytest.approx(2 / 3)
+    for method, row in table.iterrows():
+        assert row["macro F1 lo"] <= row["macro F1"] <= row["macro F1 hi"], method
+    assert table.loc["critic", "macro F1 hi"] > table.loc["critic", "macro F1 lo"]
+    with pytest.raises(ValueError, match="rounds"):
+        evaluation.discrimination_table(ts, rounds=None, always_correct=True)
 
 
 # -- pairwise accuracy -------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def test_candidates_beside_the_base_rate(profile, tmp_path) -> None:
     assert yes_man["accuracy_correct"] == 1.0 and yes_man["accuracy_incorrect"] == 0.0
     assert math.isfinite(honest["reward"]) and honest["accuracy_lo"] <= honest["accuracy"] <= honest["accuracy_hi"]
     text = critic_choice.table(rows)
-    assert "| always Correct | 3 |" in text and "| honest | 3 | 6 | 1.000 [1.000, 1.000]" in text
+    assert f"| {critic_choice.ALWAYS_CORRECT} | 3 |" in text and "| honest | 3 | 6 | 1.000 [1.000, 1.000]" in text
 
 
 def test_without_notebook_03_it_says_what_to_run(tmp_path, monkeypatch) -> None:

@@ -24,6 +24,7 @@ from criticlab.evaluation.methods import (
     run_methods,
 )
 from criticlab.evaluation.metrics import (
+    ALWAYS_CORRECT,
     DIFFERENCE_COLUMNS,
     DOWN,
     IDENTITY_TOLERANCE,
@@ -52,6 +53,7 @@ from criticlab.evaluation.metrics import (
 )
 
 __all__ = [
+    "ALWAYS_CORRECT",
     "BASELINES",
     "DIFFERENCE_COLUMNS",
     "DOWN",

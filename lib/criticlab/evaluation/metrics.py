@@ -33,7 +33,7 @@ from criticlab.rollout.outcomes import (
     split_infra,
 )
 from criticlab.rollout.trajectory import Trajectory
-from criticlab.stats import bootstrap_ratio, paired_bootstrap, pass_at_k
+from criticlab.stats import bootstrap_interval, bootstrap_ratio, paired_bootstrap, pass_at_k
 
 Ties = Literal["half", "wrong"]
 
@@ -238,15 +238,66 @@ def _check_counts(method: str, rows: pd.DataFrame, scale: float) -> None:
         raise DeltaIdentityError(f"{method}: Pass@1 does not match correct / n")
 
 
+ALWAYS_CORRECT = "always-Correct"
+"""The base-rate judge: calls every solution Correct (its macro F1 is what approving everything scores)."""
+
+
 def discrimination_table(
-    trajectories: Iterable[Trajectory], rounds: Sequence[int] | None = (0,)
+    trajectories: Iterable[Trajectory],
+    rounds: Sequence[int] | None = (0,),
+    *,
+    resamples: int = 0,
+    seed: int = 0,
+    confidence: float = 0.95,
+    always_correct: bool = False,
 ) -> pd.DataFrame:
-    """One row per method with judged solutions: F1s, precision/recall, accuracy, n, unparseable."""
+    """One row per method with judged solutions: F1s, precision/recall, accuracy, n, unparseable, and
+    ``macro F1 lo``/``hi``, a bootstrap interval over problems (NaN when ``resamples`` is 0).
+
+    ``always_correct`` adds the :data:`ALWAYS_CORRECT` row: every zero-shot solution that any method
+    judged, each (problem, sample) once, called Correct — the base rate a critic must beat (a critic
+    that approves everything scores exactly it). It needs ``rounds=(0,)``: later rounds' solutions
+    differ by method.
+    """
+    if always_correct and (rounds is None or tuple(rounds) != (0,)):
+        raise ValueError(f"the {ALWAYS_CORRECT} row judges zero-shot solutions: it needs rounds=(0,), got {rounds}")
+    trajectories = list(trajectories)
+    judged = judged_rounds(trajectories, rounds)
+    per_problem = _judged_per_problem(trajectories, rounds)
+    if always_correct:
+        zero_shot = {(t.problem_id, t.sample): (t.problem_id, t.rounds[0].correct)
+                     for t in split_infra(trajectories)[0] if t.rounds and t.rounds[0].critique is not None}
+        if zero_shot:
+            judged[ALWAYS_CORRECT] = (["correct"] * len(zero_shot), [c for _, c in zero_shot.values()], 0)
+            per_problem[ALWAYS_CORRECT] = _by_problem((pid, ("correct", c)) for pid, c in zero_shot.values())
     rows = []
-    for method, (judgments, truth, excluded) in judged_rounds(trajectories, rounds).items():
+    for method, (judgments, truth, excluded) in judged.items():
         if judgments:
-            rows.append({"method": method, **discrimination(judgments, truth, excluded).as_row()})
+            problems = per_problem[method]
+            lo, hi = bootstrap_interval(_macro_f1(problems), len(problems), resamples=resamples, seed=seed,
+                                        confidence=confidence)
+            rows.append({"method": method, **discrimination(judgments, truth, excluded).as_row(),
+                         f"{MACRO_F1} lo": lo, f"{MACRO_F1} hi": hi})
     return pd.DataFrame(rows)
+
+
+def _judged_per_problem(
+    trajectories: Sequence[Trajectory], rounds: Sequence[int] | None
+) -> dict[str, list[list[tuple[str | None, bool]]]]:
+    """Per method, the (judgment, execution truth) of its critiqued rounds grouped by problem, the unit
+    the bootstrap draws (the rounds :func:`judged_rounds` counts)."""
+    by = by_method(split_infra(trajectories)[0])
+    return {method: _by_problem((t.problem_id, (rnd.judgment, rnd.correct)) for t in group
+                                for k, rnd in enumerate(t.rounds)
+                                if rnd.critique is not None and (rounds is None or k in rounds))
+            for method, group in by.items()}
+
+
+def _by_problem(items: Iterable[tuple[str, tuple[str | None, bool]]]) -> list[list[tuple[str | None, bool]]]:
+    groups: dict[str, list[tuple[str | None, bool]]] = {}
+    for problem_id, pair in items:
+        groups.setdefault(problem_id, []).append(pair)
+    return list(groups.values())
 
 
 @dataclass

@@ -28,11 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from criticlab import config, ctrl, stages
+from criticlab.evaluation import ALWAYS_CORRECT
 from criticlab.io import read_jsonl, write_json, write_text
 from criticlab.llm import engine_for, policy_engine, sampling_for
 from criticlab.sandbox import make_executor
-
-ALWAYS_CORRECT = "always Correct"
 
 
 def always_correct(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
