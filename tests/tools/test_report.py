@@ -5,7 +5,7 @@ from __future__ import annotations
 from criticlab import stages
 from criticlab.io import write_json, write_text
 from criticlab.stats import LearningCheck
-from criticlab.tools.report import summarize_run
+from criticlab.tools.report import stage_times, summarize_run
 
 
 def test_summary_of_a_partial_run(tmp_path) -> None:
@@ -32,6 +32,19 @@ def test_summary_of_a_partial_run(tmp_path) -> None:
     assert "Seconds per step 70.0: sampling 25.0 s, revision 20.0 s" in text
     assert "| zero_shot | 80.0 |" in text
     assert text.count("(not written)") == 4  # differences, discrimination, Maj@k, transition rates
+
+
+def test_stage_times_list_every_run_of_a_repeated_notebook(tmp_path) -> None:
+    # 07 generated for 80 min, then ran again in a minute on cached generations: both are shown
+    first = {"notebook": stages.EVALUATION, "status": "ok", "seconds": 4800.0}
+    again = {"notebook": stages.EVALUATION, "status": "ok", "seconds": 60.0}
+    data = {"notebook": stages.DATA, "status": "ok", "seconds": 6.0}
+    write_json(tmp_path / stages.RUN_FILE, {"runs": [data, again], "history": [data, first, again]})
+    lines = stage_times(tmp_path)
+    assert f"| {stages.EVALUATION} | ok | 80.0 |" in lines and f"| {stages.EVALUATION} (again) | ok | 1.0 |" in lines
+    assert lines[-1] == "| **total of every recorded run** | | **81.1** |"
+    write_json(tmp_path / stages.RUN_FILE, {"runs": [data, first], "history": [data, first]})
+    assert stage_times(tmp_path)[-1] == "| **total** | | **80.1** |"
 
 
 def test_summary_of_nothing(tmp_path) -> None:

@@ -48,14 +48,26 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def stage_times(root: Path) -> list[str]:
+    """The notebooks' wall times from ``run.json``. When a notebook ran more than once (an interrupted
+    run resumed, or a stage re-run on cached generations), every recorded run is listed in order,
+    because the latest run alone (``runs``) would hide what the stage cost when it generated."""
     path = root / stages.RUN_FILE
     if not path.is_file():
         return [f"No `{stages.RUN_FILE}`: no notebook has run for this profile."]
-    runs = read_json(path).get("runs", [])
+    saved = read_json(path)
+    runs = saved.get("runs", [])
+    history = saved.get("history", runs)
+    repeated = len({r["notebook"] for r in history}) < len(history)
+    shown = history if repeated else runs
     lines = ["| notebook | status | minutes |", "|---|---|---|"]
-    lines += [f"| {r['notebook']} | {r['status']} | {r['seconds'] / 60:.1f} |" for r in runs]
-    total = sum(r["seconds"] for r in runs)
-    lines.append(f"| **total** | | **{total / 60:.1f}** |")
+    seen: set[str] = set()
+    for r in shown:
+        again = " (again)" if r["notebook"] in seen else ""
+        seen.add(r["notebook"])
+        lines.append(f"| {r['notebook']}{again} | {r['status']} | {r['seconds'] / 60:.1f} |")
+    total = sum(r["seconds"] for r in shown)
+    label = "total of every recorded run" if repeated else "total"
+    lines.append(f"| **{label}** | | **{total / 60:.1f}** |")
     return lines
 
 
