@@ -61,7 +61,9 @@ def test_snapshot_keeps_the_small_files_and_their_provenance(tmp_path) -> None:
 
     root = tmp_path / "outputs" / "cpu-study"
     write_json(root / stages.RUN_FILE, {"runs": [{"notebook": stages.DATA, "status": "ok", "seconds": 6.0}]})
-    stages.write_metrics(root, stages.SFTMetrics(rows=21, run=stages.TrainingRun(trained=True, steps=18)))
+    checkpoint = root / "checkpoints" / "sft" / "final"
+    stages.write_metrics(root, stages.SFTMetrics(rows=21, run=stages.TrainingRun(trained=True, steps=18,
+                                                                                  checkpoint=str(checkpoint))))
     write_text(root / stages.TABLES_DIR / f"{stages.TABLE_FINAL}.md", "| method | pass@1 |\n")
     write_text(root / stages.TABLES_DIR / f"{stages.TABLE_FINAL}.csv", "method,pass@1\n")
     write_text(root / stages.FIGURES_DIR / "pass_by_round.png", "png")
@@ -78,6 +80,9 @@ def test_snapshot_keeps_the_small_files_and_their_provenance(tmp_path) -> None:
     assert provenance["command"] == "make run PROFILE=cpu-study" and provenance["profile"] == "cpu-study"
     assert provenance["commit"] == "unknown"  # tmp_path is not a git checkout
     assert "| method | pass@1 |" in (out / "summary.md").read_text()
+    # no path of the machine that ran it: the checkpoint is named as in a reader's clone
+    saved = (out / "04_sft" / "metrics.json").read_text()
+    assert str(tmp_path) not in saved and '"outputs/cpu-study/checkpoints/sft/final"' in saved
     with pytest.raises(FileNotFoundError, match="run.json"):
         snapshot(tmp_path / "nothing", tmp_path / "elsewhere", "make run")
 

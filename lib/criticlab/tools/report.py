@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -174,18 +175,30 @@ def checkout_commit(path: Path) -> str:
         return "unknown"
 
 
+def machine_free(text: str, root: Path, checkout: Path) -> str:
+    """``text`` without this machine's absolute paths: the outputs directory (``root``'s parent)
+    becomes ``outputs``, the checkout's own path is dropped — a committed snapshot names the files
+    it speaks of the way a reader's clone would."""
+    for prefix, replacement in ((root.resolve().parent, "outputs"), (checkout.resolve(), "")):
+        text = text.replace(f"{prefix}{os.sep}", f"{replacement}{os.sep}" if replacement else "")
+    return text
+
+
 def snapshot(root: str | Path, out: str | Path, command: str, checkout: str | Path = ".") -> Path:
     """Copy a run's small result files from ``root`` (``outputs/<profile>``) into ``out``, replacing
     it whole (see the module docstring); returns ``out``."""
     root, out = Path(root), Path(out)
     if not (root / stages.RUN_FILE).is_file():
         raise FileNotFoundError(f"{root / stages.RUN_FILE}: no notebook has run for this profile, nothing to snapshot")
+    def portable(source: Path, target: Path) -> None:
+        write_text(target, machine_free(source.read_text(), root, Path(checkout)))
+
     with atomic_dir(out) as tmp:
-        shutil.copy2(root / stages.RUN_FILE, tmp / stages.RUN_FILE)
+        portable(root / stages.RUN_FILE, tmp / stages.RUN_FILE)
         for stage in stages.STAGES:
             if stages.metrics_path(root, stage).is_file():
                 (tmp / stage).mkdir()
-                shutil.copy2(stages.metrics_path(root, stage), tmp / stage / stages.METRICS_FILE)
+                portable(stages.metrics_path(root, stage), tmp / stage / stages.METRICS_FILE)
         for folder, suffixes in SNAPSHOT_SUFFIXES.items():
             for path in sorted((root / folder).glob("*")) if (root / folder).is_dir() else []:
                 if path.suffix in suffixes:
