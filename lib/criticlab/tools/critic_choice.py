@@ -11,7 +11,7 @@ CTRL reward, verdict accuracy, accuracy on passing and on failing solutions, the
 judgment, and the wall time — beside always-Correct, whose accuracy is the passing share.
 
     python -m criticlab.tools.critic_choice --profile cpu \\
-        --candidates outputs/cpu/checkpoints/sft/final qwen2.5-coder-0.5b-instruct --out docs/results/critic-choice
+        --candidates outputs/cpu/checkpoints/sft/final qwen2.5-coder-0.5b-instruct --out outputs/cpu/critic-choice
 
 What it cannot say is what training would make of a candidate: pair it with
 ``python -m criticlab.bench train --start <model>`` for what a GRPO step of each costs.

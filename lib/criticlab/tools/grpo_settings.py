@@ -12,7 +12,7 @@ the evaluation problems took no part in the choice. 05's own held-out numbers fo
 setting are then no longer unbiased (the same prompts chose it); 07's are.
 
     python -m criticlab.tools.grpo_settings --profile cpu \\
-        --grid grpo.learning_rate=1e-5,5e-5 grpo.max_steps=8,16 --out docs/results/grpo-settings
+        --grid grpo.learning_rate=1e-5,5e-5 grpo.max_steps=8,16 --out outputs/cpu/grpo-settings
 
 A trained setting is kept and not trained again when the tool runs again (delete its directory to
 retrain). The held-out prompts are few on a CPU profile (8–16): read the intervals before the pick.
