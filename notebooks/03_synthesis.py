@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -81,7 +81,7 @@ print(f"generator {cfg.models.generator} · hinted critiques by {cfg.synthesis.c
 # samples of many problems to the engine at once, so its batch stays full.
 
 # %%
-watch = throughput.StageWatch()  # tokens generated from here on (cached answers are not generated again)
+watch = throughput.StageWatch.resuming(cfg.paths.root, stages.SYNTHESIS)  # tokens generated from here on, added to earlier runs'
 generator = engine_for(cfg, "generator")
 critic = engine_for(cfg, "generator", model=cfg.synthesis.critic_model or None)
 options = ctrl.SynthesisOptions(

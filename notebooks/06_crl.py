@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -56,7 +56,7 @@ ablation_ratios = None
 
 # %%
 cfg = config.load_profile(profile, overrides={"crl": {"ratio": ratio, "ablation_ratios": ablation_ratios}})
-watch = throughput.StageWatch()  # tokens generated from here on (probes; rollouts are added per run)
+watch = throughput.StageWatch.resuming(cfg.paths.root, stages.CRL)  # tokens from here on (probes; rollouts added per run)
 stage_dir = cfg.paths.stage_dir(stages.CRL)
 problems = read_problems(cfg.paths.train_jsonl)
 candidates = crl.load_candidates(cfg.paths.stage_dir(stages.SYNTHESIS) / stages.SAMPLES, problems)

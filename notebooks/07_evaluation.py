@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -86,7 +86,7 @@ for name, why in skipped.items():
 # the curve's first rounds are the main run's requests again, answered by the response cache.
 
 # %%
-watch = throughput.StageWatch()  # tokens generated from here on (cached answers are not generated again)
+watch = throughput.StageWatch.resuming(cfg.paths.root, stages.EVALUATION)  # tokens from here on, added to earlier runs'
 with make_executor(cfg.sandbox) as executor:
     bars = {}
 

@@ -235,6 +235,9 @@ class Throughput:
     tokens_per_second: float = 0.0
     parts: dict[str, dict[str, float]] = field(default_factory=dict)
     """The same figures per part where a stage has several (05: ``engines`` and ``rollouts``)."""
+    runs: int = 1
+    """How many runs of the stage on these outputs the figures add up (a resumed or cached re-run
+    adds its own to what the earlier runs recorded; see :class:`criticlab.llm.throughput.StageWatch`)."""
 
 
 @dataclass

@@ -71,6 +71,36 @@ def test_stage_watch_records_engines_and_extra_parts() -> None:
     assert nothing.tokens == 0 and nothing.tokens_per_second == 0.0
 
 
+def test_a_rerun_adds_to_what_the_earlier_runs_recorded(tmp_path) -> None:
+    """A stage resumed, or re-run with its answers cached, keeps the generating run's figures."""
+    root = tmp_path / "out"
+    assert throughput.StageWatch.resuming(root, stages.EVALUATION).earlier is None  # never ran
+    first = throughput.StageWatch.resuming(root, stages.EVALUATION)
+    Counting().generate([[{"role": "user", "content": "x"}]] * 3, SamplingParams(temperature=0.7), n=1)
+    made = first.record()
+    assert (made.tokens, made.sequences, made.runs) == (6, 2, 1)
+    stages.write_metrics(root, stages.EvaluationMetrics(
+        problems=1, rounds=1, methods=[], skipped={}, excluded_infra={}, final=[], discrimination=[], pairs=0,
+        majority=[], throughput=made))
+    cached = throughput.StageWatch.resuming(root, stages.EVALUATION).record()  # generated nothing itself
+    assert (cached.tokens, cached.sequences, cached.runs) == (6, 2, 2)
+    assert cached.generation_seconds == made.generation_seconds and cached.wall_seconds >= made.wall_seconds
+    assert cached.tokens_per_second == made.tokens_per_second > 0
+    stages.write_metrics(root, stages.EvaluationMetrics(
+        problems=1, rounds=1, methods=[], skipped={}, excluded_infra={}, final=[], discrimination=[], pairs=0,
+        majority=[], throughput=cached))
+    assert "| 07_evaluation (2 runs added up) | 6 | 2 |" in "\n".join(report.throughput_lines(root))
+    trained = throughput.StageWatch(earlier=stages.Throughput(
+        tokens=10, sequences=2, generation_seconds=1.0, wall_seconds=5.0, tokens_per_second=10.0,
+        parts={"engines": {"tokens": 4, "sequences": 1, "seconds": 0.5, "tokens_per_second": 8.0},
+               "rollouts": {"tokens": 6, "sequences": 1, "seconds": 0.5, "tokens_per_second": 12.0}}))
+    resumed = trained.record({"rollouts": throughput.tokens_from_history([{"completions/mean_length": 5.0}], 2, 0.5)})
+    assert resumed.parts["rollouts"]["tokens"] == 16 and resumed.parts["engines"]["tokens"] == 4
+    assert resumed.parts["rollouts"]["tokens_per_second"] == 16.0 and resumed.tokens == 20 and resumed.runs == 2
+    (root / stages.EVALUATION / "metrics.json").write_text('{"stage": "07_evaluation", "problems": "many"}')
+    assert throughput.StageWatch.resuming(root, stages.EVALUATION).earlier is None  # unreadable: not carried
+
+
 def test_run_summary_sets_stage_rates_beside_this_machines_bench(tmp_path, monkeypatch) -> None:
     root = tmp_path / "out"
     made = stages.Throughput(tokens=600, sequences=12, generation_seconds=20.0, wall_seconds=50.0,

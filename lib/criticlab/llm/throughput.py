@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from criticlab import stages
 from criticlab.llm.base import GENERATED, GenerationMeter
 from criticlab.stages import Throughput
 
@@ -31,11 +32,31 @@ def _rate(tokens: float, seconds: float) -> float:
 
 
 class StageWatch:
-    """Started when a stage begins its work; :meth:`record` gives what it generated since."""
+    """Started when a stage begins its work; :meth:`record` gives what it generated since.
 
-    def __init__(self) -> None:
+    ``earlier`` is what the stage's earlier runs on the same outputs recorded (:meth:`resuming`
+    reads it from the stage's metrics). A stage that resumes, or re-runs with its answers in the
+    response cache, generates little or nothing itself; adding the earlier runs keeps the cost of
+    the run that generated the outputs instead of overwriting it with the re-run's zero.
+    """
+
+    def __init__(self, earlier: Throughput | None = None) -> None:
+        self.earlier = earlier
         self.start = GENERATED.copy()
         self.started = time.perf_counter()
+
+    @classmethod
+    def resuming(cls, root: str | Path, stage: str) -> StageWatch:
+        """A watch that adds what ``<root>/<stage>/metrics.json`` recorded, if the stage ran before.
+
+        A record that no longer reads (written by an older layout) is not carried: the stage is
+        about to overwrite it, and its figures would be added to fields it did not have.
+        """
+        try:
+            record = stages.read_metrics(root, stage)
+        except stages.MetricsError:
+            record = None
+        return cls(getattr(record, "throughput", None))
 
     def meter(self) -> GenerationMeter:
         """What every engine of this process generated since the watch started."""
@@ -43,21 +64,34 @@ class StageWatch:
 
     def record(self, extra: Mapping[str, GenerationMeter] | None = None) -> Throughput:
         """The stage's :class:`Throughput`: the engines' generation plus ``extra`` parts
-        (e.g. ``{"rollouts": ...}`` from a trainer), each also reported on its own."""
+        (e.g. ``{"rollouts": ...}`` from a trainer), each also reported on its own, added to the
+        ``earlier`` runs' figures."""
         parts = {"engines": self.meter(), **(extra or {})}
-        tokens = sum(p.tokens for p in parts.values())
-        seconds = sum(p.seconds for p in parts.values())
+        rows = {name: {"tokens": p.tokens, "sequences": p.sequences, "seconds": p.seconds} for name, p in parts.items()}
+        wall = time.perf_counter() - self.started
+        runs = 1
+        if self.earlier is not None:
+            runs += self.earlier.runs
+            wall += self.earlier.wall_seconds
+            before = self.earlier.parts or {"engines": {"tokens": self.earlier.tokens, "sequences": self.earlier.sequences,
+                                                        "seconds": self.earlier.generation_seconds}}
+            for name, row in before.items():
+                mine = rows.setdefault(name, {"tokens": 0, "sequences": 0, "seconds": 0.0})
+                for key in ("tokens", "sequences", "seconds"):
+                    mine[key] += row[key]
+        for row in rows.values():
+            row["tokens"], row["sequences"] = int(row["tokens"]), int(row["sequences"])
+            row["tokens_per_second"] = _rate(row["tokens"], row["seconds"])
+        tokens = sum(int(r["tokens"]) for r in rows.values())
+        seconds = sum(r["seconds"] for r in rows.values())
         return Throughput(
             tokens=tokens,
-            sequences=sum(p.sequences for p in parts.values()),
+            sequences=sum(int(r["sequences"]) for r in rows.values()),
             generation_seconds=seconds,
-            wall_seconds=time.perf_counter() - self.started,
+            wall_seconds=wall,
             tokens_per_second=_rate(tokens, seconds),
-            parts={
-                name: {"tokens": p.tokens, "sequences": p.sequences, "seconds": p.seconds,
-                       "tokens_per_second": p.tokens_per_second}
-                for name, p in parts.items()
-            } if extra else {},
+            parts=rows if len(rows) > 1 else {},
+            runs=runs,
         )
 
 

@@ -123,7 +123,8 @@ def throughput_lines(root: Path) -> list[str]:
         if made is None:
             continue
         any_stage = True
-        lines.append(f"| {stage} | {made.tokens} | {made.sequences} | {made.generation_seconds:.1f} | "
+        runs = f" ({made.runs} runs added up)" if made.runs > 1 else ""
+        lines.append(f"| {stage}{runs} | {made.tokens} | {made.sequences} | {made.generation_seconds:.1f} | "
                      f"{made.wall_seconds:.1f} | {made.tokens_per_second:.1f} |")
         for part, row in made.parts.items():
             lines.append(f"| {stage}: {part} | {int(row['tokens'])} | {int(row['sequences'])} | {row['seconds']:.1f} | "
