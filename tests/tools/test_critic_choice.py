@@ -51,3 +51,48 @@ def test_without_notebook_03_it_says_what_to_run(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv(config.OUTPUTS_ENV, str(tmp_path))
     with pytest.raises(FileNotFoundError, match="run notebook 03"):
         critic_choice.score_candidates(config.load_profile("smoke"), ["x"], 1, tmp_path)
+
+
+def test_sft_candidates_are_fine_tuned_once_then_scored(tmp_path, monkeypatch, capsys) -> None:
+    """``NAME+sft`` trains every weight, ``NAME+sft-lora`` an adapter, on 03's critiques; kept ones are not retrained."""
+    from criticlab import training
+    from criticlab.io import read_json
+    from criticlab.llm.models import TINY_RANDOM
+
+    monkeypatch.setenv(config.OUTPUTS_ENV, str(tmp_path / "outputs"))
+    cfg = config.load_profile("smoke")
+    synthesis = cfg.paths.stage_dir(stages.SYNTHESIS)
+    critique = "Analysis:\nwrong sign.\nImprovement suggestions:\nadd.\nOverall judgment: Incorrect"
+    write_jsonl(synthesis / stages.SFT_ROWS, [{"prompt": [{"role": "user", "content": f"Critique {i}: return a - b"}],
+                                               "completion": [{"role": "assistant", "content": critique}]}
+                                              for i in range(2)])
+    write_jsonl(synthesis / stages.RL_HELDOUT, [{"problem": ADD.to_dict(), "response": f"```python\n{WRONG['add']}```",
+                                                 "passed": False}])
+    seen = []
+    monkeypatch.setattr(critic_choice, "engine_for", lambda cfg, role: ScriptedEngine())
+    monkeypatch.setattr(critic_choice, "policy_engine", lambda cfg, model: seen.append(model) or ScriptedEngine())
+    assert critic_choice.sft_spec("m+sft-lora") == ("m", True) and critic_choice.sft_spec("m+sft") == ("m", False)
+    assert critic_choice.sft_spec("m") is None and critic_choice.sft_spec("+sft") is None
+    full, lora = f"{TINY_RANDOM}+sft", f"{TINY_RANDOM}+sft-lora"
+    out = tmp_path / "choice"
+    assert critic_choice.main(["--profile", "smoke", "--candidates", full, lora, "honest", "--critiques", "1",
+                               "--sft", "max_steps=1", "learning_rate=1e-3", "--out", str(out)]) == 0
+    trained = cfg.paths.checkpoints_dir / critic_choice.TRAINED_DIR
+    assert (trained / full / stages.FINAL / "config.json").is_file()  # every weight
+    assert (trained / lora / stages.FINAL / "adapter_config.json").is_file()  # an adapter
+    assert seen == [str(trained / full / stages.FINAL), str(trained / lora / stages.FINAL), "honest"]
+    saved = read_json(out / "scores.json")
+    rows = {row["candidate"]: row for row in saved["rows"]}
+    assert saved["sft"] == {"max_steps": 1, "learning_rate": 0.001}
+    assert rows[full]["sft_seconds"] > 0 and "sft_seconds" not in rows["honest"]
+    assert f"| {lora} | 1 | 1 |" in (out / "table.md").read_text()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a fine-tuned candidate was trained again")
+
+    monkeypatch.setattr(training, "train_sft", no_training)
+    again = critic_choice.compare(cfg, [full], critiques=1)
+    assert again[1]["sft_seconds"] == 0.0
+    with pytest.raises(SystemExit):
+        critic_choice.main(["--profile", "smoke", "--candidates", full, "--sft", "no_such_key=1"])
+    assert "no_such_key" in capsys.readouterr().err

@@ -28,8 +28,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from criticlab import config, ctrl, stages, training
 from criticlab.io import read_jsonl, write_json, write_text
 from criticlab.llm import engine_for, sampling_for
@@ -51,19 +49,8 @@ def parse_grid(items: Sequence[str]) -> list[dict[str, Any]]:
             raise ValueError(f"--grid {item!r}: expected grpo.<key>=<value>[,<value>...]")
         if name in axes:
             raise ValueError(f"--grid {item!r}: grpo.{name} is given twice")
-        axes[name] = [_scalar(v) for v in values.split(",")]
+        axes[name] = [config.parse_scalar(v) for v in values.split(",")]
     return [dict(zip(axes, combination)) for combination in itertools.product(*axes.values())]
-
-
-def _scalar(text: str) -> Any:
-    """A grid value: an int or a float where it reads as one (``1e-5`` too, which YAML 1.1 leaves a
-    string), otherwise a YAML scalar (``true``, ``constant``)."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return yaml.safe_load(text)
 
 
 def setting_name(setting: dict[str, Any]) -> str:
