@@ -16,7 +16,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from criticlab import stages
 from criticlab.ctrl.synthesis import SynthesisRecord
@@ -25,6 +25,16 @@ from criticlab.io import read_jsonl, write_jsonl
 from criticlab.rollout import prompts
 from criticlab.stages import DatasetReport, JudgmentMix
 from criticlab.training.datasets import require_columns
+
+if TYPE_CHECKING:
+    from criticlab.config import Profile
+
+
+def grpo_start(profile: Profile) -> str:
+    """Where GRPO starts: notebook 04's SFT checkpoint of the critic, or the base critic when 04
+    has not trained one (no SFT rows)."""
+    sft_final = profile.paths.checkpoints_dir / stages.SFT_CHECKPOINTS / stages.FINAL
+    return str(sft_final) if sft_final.is_dir() else profile.models.critic
 
 
 def read_sft_rows(path: str | Path) -> list[dict[str, Any]]:

@@ -58,12 +58,6 @@ def setting_name(setting: dict[str, Any]) -> str:
     return "_".join(f"{key}={value}" for key, value in setting.items()) or "profile"
 
 
-def starting_critic(profile: config.Profile) -> str:
-    """Where GRPO starts, as in notebook 05: the SFT checkpoint of notebook 04, else the base critic."""
-    sft_final = profile.paths.checkpoints_dir / stages.SFT_CHECKPOINTS / stages.FINAL
-    return str(sft_final) if sft_final.is_dir() else profile.models.critic
-
-
 def train_settings(profile_ref: str, settings: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], Path]]:
     """Train the critic once per setting (as 05's first seed) and return each setting's final checkpoint."""
     base = config.load_profile(profile_ref)
@@ -72,7 +66,7 @@ def train_settings(profile_ref: str, settings: Sequence[dict[str, Any]]) -> list
     if not rl_path.is_file():
         raise FileNotFoundError(f"{rl_path}: no GRPO prompts; run notebook 03 for profile {base.name} first")
     rows = ctrl.grpo_rows(read_jsonl(rl_path), str(rl_path))
-    start = starting_critic(base)
+    start = ctrl.grpo_start(base)
     trained = []
     with make_executor(base.sandbox) as executor:
         generator = engine_for(base, "generator")
@@ -108,7 +102,7 @@ def choose(profile_ref: str, settings: Sequence[dict[str, Any]], critiques: int,
     """Train every setting, score them with the start and always-Correct, and pick one (see the module)."""
     trained = train_settings(profile_ref, settings)
     profile = config.load_profile(profile_ref)
-    rows = critic_choice.score_candidates(profile, [starting_critic(profile), *(str(path) for _, path in trained)], critiques,
+    rows = critic_choice.score_candidates(profile, [ctrl.grpo_start(profile), *(str(path) for _, path in trained)], critiques,
                                           profile.paths.checkpoints_dir / SETTINGS_DIR / "scores")
     for row, (setting, _) in zip(rows[2:], trained):  # rows: always-Correct, the start, then each setting
         row["setting"] = setting_name(setting)
