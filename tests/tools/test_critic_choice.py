@@ -76,14 +76,14 @@ def test_sft_candidates_are_fine_tuned_once_then_scored(tmp_path, monkeypatch, c
     full, lora = f"{TINY_RANDOM}+sft", f"{TINY_RANDOM}+sft-lora"
     out = tmp_path / "choice"
     assert critic_choice.main(["--profile", "smoke", "--candidates", full, lora, "honest", "--critiques", "1",
-                               "--sft", "max_steps=1", "learning_rate=1e-3", "--out", str(out)]) == 0
+                               "--sft", "max_steps=1", "learning_rate=1e-3", "--heldout", "1", "--out", str(out)]) == 0
     trained = cfg.paths.checkpoints_dir / critic_choice.TRAINED_DIR
     assert (trained / full / stages.FINAL / "config.json").is_file()  # every weight
     assert (trained / lora / stages.FINAL / "adapter_config.json").is_file()  # an adapter
     assert seen == [str(trained / full / stages.FINAL), str(trained / lora / stages.FINAL), "honest"]
     saved = read_json(out / "scores.json")
     rows = {row["candidate"]: row for row in saved["rows"]}
-    assert saved["sft"] == {"max_steps": 1, "learning_rate": 0.001}
+    assert saved["sft"] == {"max_steps": 1, "learning_rate": 0.001} and saved["heldout_prompts"] == 1
     assert rows[full]["sft_seconds"] > 0 and "sft_seconds" not in rows["honest"]
     assert f"| {lora} | 1 | 1 |" in (out / "table.md").read_text()
 

@@ -88,8 +88,9 @@ def test_settings_are_trained_scored_and_picked_on_the_heldout_prompts(profile_r
     monkeypatch.setattr(training, "train_grpo", no_training)
     out = tmp_path / "report"
     assert grpo_settings.main(["--profile", profile_ref, "--grid", "grpo.learning_rate=1e-4,1e-3",
-                               "--by", "reward", "--out", str(out)]) == 0
+                               "--by", "reward", "--heldout", "2", "--out", str(out)]) == 0
     saved = read_json(out / "scores.json")
+    assert saved["heldout_prompts"] == 2 and {row["prompts"] for row in saved["rows"]} == {2}  # 2 of the 3
     assert saved["by"] == "reward" and saved["settings"]["learning_rate=0.001"] == {"learning_rate": 0.001}
     assert "Pick (held-out reward): learning_rate=" in (out / "table.md").read_text()
 

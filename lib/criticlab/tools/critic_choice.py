@@ -159,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", default=None, help="profile name or YAML path (notebook 03 must have run)")
     parser.add_argument("--candidates", nargs="+", required=True, help="registry names, GGUF paths or checkpoint dirs")
     parser.add_argument("--critiques", type=int, default=2, help="critiques per held-out prompt (default 2)")
+    parser.add_argument("--heldout", type=int, default=None,
+                        help="held-out prompts to score on (default: the profile's grpo.heldout_prompts)")
     parser.add_argument("--sft", nargs="+", default=[], metavar="KEY=VALUE",
                         help="sft settings for the +sft/+sft-lora candidates, over the profile's (e.g. learning_rate=2e-4)")
     parser.add_argument("--out", type=Path, default=None, help="write table.md and scores.json here")
@@ -170,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--sft {item!r}: expected key=value (a key of the profile's sft section)")
         sft[key.strip()] = config.parse_scalar(value)
     try:
-        profile = config.load_profile(args.profile, overrides={"sft": sft} if sft else None)
+        profile = config.load_profile(args.profile, overrides={"sft": sft, "grpo": {"heldout_prompts": args.heldout}})
     except config.ConfigError as err:
         parser.error(str(err))
     rows = compare(profile, args.candidates, args.critiques)
@@ -179,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out:
         write_text(args.out / "table.md", text + "\n")
         write_json(args.out / "scores.json", {"profile": profile.name, "critiques": args.critiques, "sft": sft,
-                                              "rows": rows})
+                                              "heldout_prompts": profile.grpo.heldout_prompts, "rows": rows})
     return 0
 
 

@@ -98,10 +98,12 @@ def pick(rows: Sequence[dict[str, Any]], by: str = "accuracy") -> dict[str, Any]
     return max(candidates, key=key) if candidates else None  # max keeps the first of equal keys
 
 
-def choose(profile_ref: str, settings: Sequence[dict[str, Any]], critiques: int, by: str = "accuracy") -> dict[str, Any]:
-    """Train every setting, score them with the start and always-Correct, and pick one (see the module)."""
+def choose(profile_ref: str, settings: Sequence[dict[str, Any]], critiques: int, by: str = "accuracy",
+           heldout: int | None = None) -> dict[str, Any]:
+    """Train every setting, score them with the start and always-Correct, and pick one (see the module).
+    ``heldout``: how many of 03's held-out prompts to score on (default: the profile's ``grpo.heldout_prompts``)."""
     trained = train_settings(profile_ref, settings)
-    profile = config.load_profile(profile_ref)
+    profile = config.load_profile(profile_ref, overrides={"grpo": {"heldout_prompts": heldout}})
     rows = critic_choice.score_candidates(profile, [ctrl.grpo_start(profile), *(str(path) for _, path in trained)], critiques,
                                           profile.paths.checkpoints_dir / SETTINGS_DIR / "scores")
     for row, (setting, _) in zip(rows[2:], trained):  # rows: always-Correct, the start, then each setting
@@ -109,7 +111,8 @@ def choose(profile_ref: str, settings: Sequence[dict[str, Any]], critiques: int,
         row["candidate"] = row["setting"]
     rows[1]["candidate"] = f"start ({rows[1]['candidate']})"
     chosen = pick(rows, by)
-    return {"profile": profile.name, "by": by, "critiques": critiques, "rows": rows,
+    return {"profile": profile.name, "by": by, "critiques": critiques, "heldout_prompts": profile.grpo.heldout_prompts,
+            "rows": rows,
             "pick": None if chosen is None else chosen["setting"],
             "settings": {setting_name(s): s for s, _ in trained}}
 
@@ -120,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", default=None, help="profile name or YAML path (notebooks 03 and 04 must have run)")
     parser.add_argument("--grid", nargs="+", required=True, help="grpo.<key>=<v1>,<v2>... (every combination)")
     parser.add_argument("--critiques", type=int, default=2, help="critiques per held-out prompt (default 2)")
+    parser.add_argument("--heldout", type=int, default=None,
+                        help="held-out prompts to score on (default: the profile's grpo.heldout_prompts)")
     parser.add_argument("--by", choices=CRITERIA, default="accuracy", help="what the pick maximises (default accuracy)")
     parser.add_argument("--out", type=Path, default=None, help="write table.md and scores.json here")
     args = parser.parse_args(argv)
@@ -127,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = parse_grid(args.grid)
     except ValueError as err:
         parser.error(str(err))
-    result = choose(args.profile, settings, args.critiques, args.by)
+    result = choose(args.profile, settings, args.critiques, args.by, args.heldout)
     text = critic_choice.table(result["rows"]) + f"\n\nPick (held-out {args.by}): {result['pick']}"
     print(text)
     if args.out:
