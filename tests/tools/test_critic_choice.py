@@ -44,7 +44,7 @@ def test_candidates_beside_the_base_rate(profile, tmp_path) -> None:
     assert yes_man["accuracy_correct"] == 1.0 and yes_man["accuracy_incorrect"] == 0.0
     assert math.isfinite(honest["reward"]) and honest["accuracy_lo"] <= honest["accuracy"] <= honest["accuracy_hi"]
     text = critic_choice.table(rows)
-    assert f"| {critic_choice.ALWAYS_CORRECT} | 3 |" in text and "| honest | 3 | 6 | 1.000 [1.000, 1.000]" in text
+    assert f"| {critic_choice.ALWAYS_CORRECT} | 3 |" in text and "| honest | 3 | 6 | 32 | 1.000 [1.000, 1.000]" in text
 
 
 def test_without_notebook_03_it_says_what_to_run(tmp_path, monkeypatch) -> None:
@@ -85,7 +85,8 @@ def test_sft_candidates_are_fine_tuned_once_then_scored(tmp_path, monkeypatch, c
     rows = {row["candidate"]: row for row in saved["rows"]}
     assert saved["sft"] == {"max_steps": 1, "learning_rate": 0.001} and saved["heldout_prompts"] == 1
     assert rows[full]["sft_seconds"] > 0 and "sft_seconds" not in rows["honest"]
-    assert f"| {lora} | 1 | 1 |" in (out / "table.md").read_text()
+    assert rows[lora]["checkpoint"] == f"checkpoints/{critic_choice.TRAINED_DIR}/{lora}/{stages.FINAL}"
+    assert f"| {lora} | 1 | 1 | 32 |" in (out / "table.md").read_text()
 
     def no_training(*args, **kwargs):
         raise AssertionError("a fine-tuned candidate was trained again")
@@ -96,3 +97,13 @@ def test_sft_candidates_are_fine_tuned_once_then_scored(tmp_path, monkeypatch, c
     with pytest.raises(SystemExit):
         critic_choice.main(["--profile", "smoke", "--candidates", full, "--sft", "no_such_key=1"])
     assert "no_such_key" in capsys.readouterr().err
+
+
+def test_each_candidate_can_be_sampled_with_its_own_grpo_section(profile, tmp_path) -> None:
+    short, long = (dataclasses.replace(profile.grpo, max_completion_length=n) for n in (64, 256))
+    rows = critic_choice.score_candidates(profile, ["honest", "yes-man"], 1, tmp_path / "logs", grpo=[short, long])
+    assert [row.get("max_tokens") for row in rows] == [None, 64, 256]
+    default = critic_choice.score_candidates(profile, ["honest"], 1, tmp_path / "logs")
+    assert default[1]["max_tokens"] == profile.grpo.max_completion_length
+    with pytest.raises(ValueError, match="1 GRPO sections for 2 candidates"):
+        critic_choice.score_candidates(profile, ["honest", "yes-man"], 1, tmp_path / "logs", grpo=[short])

@@ -77,6 +77,7 @@ def test_settings_are_trained_scored_and_picked_on_the_heldout_prompts(profile_r
     assert rows[critic_choice.ALWAYS_CORRECT]["accuracy"] == pytest.approx(1 / 3)
     assert rows["learning_rate=0.001"]["accuracy"] == 1.0 and rows["learning_rate=0.0001"]["critiques"] == 6
     assert result["pick"] == "learning_rate=0.001"
+    assert {row.get("max_tokens") for row in result["rows"][1:]} == {8}  # sampled as each setting trained
     checkpoints = config.load_profile(profile_ref).paths.checkpoints_dir / grpo_settings.SETTINGS_DIR
     for name in ("learning_rate=0.0001", "learning_rate=0.001"):
         assert (checkpoints / name / stages.FINAL / "config.json").is_file()

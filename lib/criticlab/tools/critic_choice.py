@@ -94,9 +94,13 @@ def train_candidates(profile: config.Profile, candidates: Sequence[str]) -> dict
     return out
 
 
-def score_candidates(profile: config.Profile, candidates: Sequence[str], critiques: int,
-                     log_dir: Path) -> list[dict[str, Any]]:
-    """Each candidate's :class:`~criticlab.stages.HeldoutScore` on the profile's held-out prompts, as a row."""
+def score_candidates(profile: config.Profile, candidates: Sequence[str], critiques: int, log_dir: Path,
+                     grpo: Sequence[config.GRPOSection] | None = None) -> list[dict[str, Any]]:
+    """Each candidate's :class:`~criticlab.stages.HeldoutScore` on the profile's held-out prompts, as a row.
+
+    ``grpo`` gives each candidate the GRPO section it is sampled with (:func:`ctrl.heldout_sampling`:
+    temperature, completion length), e.g. each trained setting its own; default the profile's for all.
+    Each row records the ``max_tokens`` its critiques were allowed."""
     path = profile.paths.stage_dir(stages.SYNTHESIS) / stages.RL_HELDOUT
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no held-out prompts; run notebook 03 for profile {profile.name} first")
@@ -104,19 +108,22 @@ def score_candidates(profile: config.Profile, candidates: Sequence[str], critiqu
     if not rows:
         raise ValueError(f"{path} holds no prompt")
     grpo_rows = ctrl.grpo_rows(rows, str(path))
-    sampling = ctrl.heldout_sampling(profile.grpo, profile.seed)
+    sections = list(grpo) if grpo is not None else [profile.grpo] * len(candidates)
+    if len(sections) != len(candidates):
+        raise ValueError(f"{len(sections)} GRPO sections for {len(candidates)} candidates")
     out = [always_correct(rows)]
     with make_executor(profile.sandbox) as executor:
         generator = engine_for(profile, "generator")
-        for i, candidate in enumerate(candidates):
+        for i, (candidate, section) in enumerate(zip(candidates, sections)):
+            sampling = ctrl.heldout_sampling(section, profile.seed)
             log = log_dir / f"candidate_{i}.jsonl"
             log.unlink(missing_ok=True)
             reward = ctrl.CTRLReward(generator, executor, sampling_for(profile, "revision"), log_path=log,
-                                     judgment_gate=profile.grpo.judgment_gate)
+                                     judgment_gate=section.judgment_gate)
             started = time.perf_counter()
             score = ctrl.measure_heldout(policy_engine(profile, candidate), grpo_rows, reward, sampling, critiques,
                                          seed=profile.seed)
-            out.append({"candidate": candidate, **dataclasses.asdict(score),
+            out.append({"candidate": candidate, **dataclasses.asdict(score), "max_tokens": sampling.max_tokens,
                         "seconds": time.perf_counter() - started})
             print(f"{candidate}: accuracy {score.accuracy:.3f} [{score.accuracy_lo:.3f}, {score.accuracy_hi:.3f}], "
                   f"reward {score.reward:.3f}, no judgment {score.unparsed:.3f}", flush=True)
@@ -132,7 +139,8 @@ def compare(profile: config.Profile, candidates: Sequence[str], critiques: int) 
     for row, candidate in zip(rows[1:], candidates):  # rows[0] is always-Correct
         row["candidate"] = candidate
         if candidate in trained:
-            row["checkpoint"], row["sft_seconds"] = trained[candidate]
+            checkpoint, row["sft_seconds"] = trained[candidate]
+            row["checkpoint"] = str(Path(checkpoint).relative_to(profile.paths.root))  # as the profile's outputs name it
     return rows
 
 
@@ -146,8 +154,8 @@ def _cell(row: dict[str, Any], key: str) -> str:
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
-    keys = ("prompts", "critiques", "accuracy", "accuracy_correct", "accuracy_incorrect", "reward", "unparsed",
-            "seconds", "sft_seconds")
+    keys = ("prompts", "critiques", "max_tokens", "accuracy", "accuracy_correct", "accuracy_incorrect", "reward",
+            "unparsed", "seconds", "sft_seconds")
     lines = ["| candidate | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     lines += [f"| {row['candidate']} | " + " | ".join(_cell(row, k) for k in keys) + " |" for row in rows]
     return "\n".join(lines)

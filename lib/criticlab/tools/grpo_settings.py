@@ -104,8 +104,10 @@ def choose(profile_ref: str, settings: Sequence[dict[str, Any]], critiques: int,
     ``heldout``: how many of 03's held-out prompts to score on (default: the profile's ``grpo.heldout_prompts``)."""
     trained = train_settings(profile_ref, settings)
     profile = config.load_profile(profile_ref, overrides={"grpo": {"heldout_prompts": heldout}})
+    sections = [config.load_profile(profile_ref, overrides={"grpo": dict(setting)}).grpo for setting, _ in trained]
     rows = critic_choice.score_candidates(profile, [ctrl.grpo_start(profile), *(str(path) for _, path in trained)], critiques,
-                                          profile.paths.checkpoints_dir / SETTINGS_DIR / "scores")
+                                          profile.paths.checkpoints_dir / SETTINGS_DIR / "scores",
+                                          grpo=[profile.grpo, *sections])  # each setting sampled as it trained
     for row, (setting, _) in zip(rows[2:], trained):  # rows: always-Correct, the start, then each setting
         row["setting"] = setting_name(setting)
         row["candidate"] = row["setting"]
