@@ -105,5 +105,7 @@ def test_each_candidate_can_be_sampled_with_its_own_grpo_section(profile, tmp_pa
     assert [row.get("max_tokens") for row in rows] == [None, 64, 256]
     default = critic_choice.score_candidates(profile, ["honest"], 1, tmp_path / "logs")
     assert default[1]["max_tokens"] == profile.grpo.max_completion_length
+    assert critic_choice.outputs_name(profile, str(profile.paths.root / "checkpoints" / "x")) == "checkpoints/x"
+    assert critic_choice.outputs_name(profile, "smollm2-135m-instruct") == "smollm2-135m-instruct"
     with pytest.raises(ValueError, match="1 GRPO sections for 2 candidates"):
         critic_choice.score_candidates(profile, ["honest", "yes-man"], 1, tmp_path / "logs", grpo=[short])

@@ -130,6 +130,13 @@ def score_candidates(profile: config.Profile, candidates: Sequence[str], critiqu
     return out
 
 
+def outputs_name(profile: config.Profile, reference: str) -> str:
+    """A reference inside the profile's outputs as those name it (``checkpoints/sft/final``), so a
+    saved table carries no path of the machine it ran on; any other reference unchanged."""
+    path = Path(reference)
+    return str(path.relative_to(profile.paths.root)) if path.is_relative_to(profile.paths.root) else reference
+
+
 def compare(profile: config.Profile, candidates: Sequence[str], critiques: int) -> list[dict[str, Any]]:
     """Fine-tune the ``+sft`` candidates (:func:`train_candidates`), then score every candidate
     beside always-Correct (:func:`score_candidates`); rows keep the names given."""
@@ -140,7 +147,7 @@ def compare(profile: config.Profile, candidates: Sequence[str], critiques: int) 
         row["candidate"] = candidate
         if candidate in trained:
             checkpoint, row["sft_seconds"] = trained[candidate]
-            row["checkpoint"] = str(Path(checkpoint).relative_to(profile.paths.root))  # as the profile's outputs name it
+            row["checkpoint"] = outputs_name(profile, checkpoint)
     return rows
 
 

@@ -111,7 +111,7 @@ def choose(profile_ref: str, settings: Sequence[dict[str, Any]], critiques: int,
     for row, (setting, _) in zip(rows[2:], trained):  # rows: always-Correct, the start, then each setting
         row["setting"] = setting_name(setting)
         row["candidate"] = row["setting"]
-    rows[1]["candidate"] = f"start ({rows[1]['candidate']})"
+    rows[1]["candidate"] = f"start ({critic_choice.outputs_name(profile, rows[1]['candidate'])})"
     chosen = pick(rows, by)
     return {"profile": profile.name, "by": by, "critiques": critiques, "heldout_prompts": profile.grpo.heldout_prompts,
             "rows": rows,
