@@ -80,13 +80,12 @@ class StageWatch:
                 for key in ("tokens", "sequences", "seconds"):
                     mine[key] += row[key]
         for row in rows.values():
-            row["tokens"], row["sequences"] = int(row["tokens"]), int(row["sequences"])
             row["tokens_per_second"] = _rate(row["tokens"], row["seconds"])
-        tokens = sum(int(r["tokens"]) for r in rows.values())
+        tokens = int(sum(r["tokens"] for r in rows.values()))
         seconds = sum(r["seconds"] for r in rows.values())
         return Throughput(
             tokens=tokens,
-            sequences=sum(int(r["sequences"]) for r in rows.values()),
+            sequences=int(sum(r["sequences"] for r in rows.values())),
             generation_seconds=seconds,
             wall_seconds=wall,
             tokens_per_second=_rate(tokens, seconds),

@@ -58,6 +58,11 @@ def setting_name(setting: dict[str, Any]) -> str:
     return "_".join(f"{key}={value}" for key, value in setting.items()) or "profile"
 
 
+def setting_profile(profile_ref: str, setting: dict[str, Any]) -> config.Profile:
+    """The profile with one setting of the grid over its ``grpo`` section."""
+    return config.load_profile(profile_ref, overrides={"grpo": dict(setting)})
+
+
 def train_settings(profile_ref: str, settings: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], Path]]:
     """Train the critic once per setting (as 05's first seed) and return each setting's final checkpoint."""
     base = config.load_profile(profile_ref)
@@ -71,7 +76,7 @@ def train_settings(profile_ref: str, settings: Sequence[dict[str, Any]]) -> list
     with make_executor(base.sandbox) as executor:
         generator = engine_for(base, "generator")
         for setting in settings:
-            profile = config.load_profile(profile_ref, overrides={"grpo": dict(setting)})
+            profile = setting_profile(profile_ref, setting)
             out = base.paths.checkpoints_dir / SETTINGS_DIR / setting_name(setting)
             if not (out / stages.FINAL).is_dir():
                 print(f"training {setting_name(setting)} from {start}", flush=True)
@@ -104,7 +109,7 @@ def choose(profile_ref: str, settings: Sequence[dict[str, Any]], critiques: int,
     ``heldout``: how many of 03's held-out prompts to score on (default: the profile's ``grpo.heldout_prompts``)."""
     trained = train_settings(profile_ref, settings)
     profile = config.load_profile(profile_ref, overrides={"grpo": {"heldout_prompts": heldout}})
-    sections = [config.load_profile(profile_ref, overrides={"grpo": dict(setting)}).grpo for setting, _ in trained]
+    sections = [setting_profile(profile_ref, setting).grpo for setting, _ in trained]
     rows = critic_choice.score_candidates(profile, [ctrl.grpo_start(profile), *(str(path) for _, path in trained)], critiques,
                                           profile.paths.checkpoints_dir / SETTINGS_DIR / "scores",
                                           grpo=[profile.grpo, *sections])  # each setting sampled as it trained
