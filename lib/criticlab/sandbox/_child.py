@@ -10,6 +10,9 @@ Records (dicts, JSON-encoded by ``emit``):
 
 - ``{"ph": "load", "s": "compile"|"exc"|"exit"|"noentry"|"prelude", ...}``: the program could not
   be loaded (``prelude``: the problem's own prelude failed, which is not the program's fault).
+- ``{"ph": "run"}``: the harness hands control to the program's code. The program can reach
+  ``emit`` and so write any record, but only after this one: a prelude failure reported later
+  is forged, and the parent treats it so.
 - ``{"ph": "loaded"}``: the program is loaded; tests follow.
 - ``{"i": k, "p": probe_id, "v": value}``: a probed expression's value inside assert test ``k``.
 - ``{"i": k, "s": "ok"|"exc"|"exit"|"compile", "t": seconds, "v": value, "e", "m", "tb"}``:
@@ -283,6 +286,7 @@ def run_functional(spec, first, last, emit):
     ns = {"__name__": spec.get("name") or "solution", "__builtins__": builtins}
     if not _prelude(spec, ns, lambda info: emit({"ph": "load", "s": "prelude", **info})):
         return
+    emit({"ph": "run"})
     try:
         exec(compiled, ns)
         if spec.get("setup"):
@@ -363,6 +367,7 @@ def run_stdio(spec, index, emit):
     ns = {"__name__": "__main__", "__builtins__": builtins}
     if not _prelude(spec, ns, lambda info: emit({"i": index, "s": "prelude", "t": 0.0, **info})):
         return
+    emit({"ph": "run"})
     started = time.perf_counter()
     record = {"i": index, "s": "ok"}
     try:

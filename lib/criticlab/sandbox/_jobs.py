@@ -6,6 +6,11 @@ before its job arrives; a *job* is one sample, run as *segments* (one child for 
 call/assert tests, one per stdin/stdout test); the worker watches each child's pipes and
 clocks and reports events to the executor, which decides every verdict.
 
+Zygotes are made by the worker's *fork server* (:class:`ForkServer`), a process forked once at
+start-up, before any job: it never holds a job message, so no zygote can find an earlier job's
+code, tests or nonce in the memory it inherits; ``CLONE_PARENT`` makes each zygote the worker's
+own child all the same.
+
 The module is long because the worker loads it by path with the standard library only, so what
 jobs need (forking, confinement, pipe watching, segment bookkeeping) cannot live in other modules.
 """
@@ -16,8 +21,8 @@ import json
 import os
 import resource
 import select
-import shutil
 import signal
+import socket
 import sys
 import time
 
@@ -32,6 +37,102 @@ STDERR_TAIL = 4000
 
 
 GO_FD = 4
+MAX_FRAME_DEPTH = 160
+"""Nesting a record from the child may have (the harness encodes at most ~100 levels): deeper is a
+forged record, refused here before any encoder or decoder on the way to the judge can choke on it."""
+
+
+class ForkServerGone(Exception):
+    """The fork server died (only a job of the worker's own uid can kill it: minimal mode)."""
+
+
+def _spawn_zygote(worker, fork):
+    """Pipes, then ``fork()`` into :func:`_zygote_main`; returns (pid, out_r, err_r, chan_r, go_w)."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    chan_r, chan_w = os.pipe()
+    go_r, go_w = os.pipe()
+    if worker.claims["pid_namespace"]:
+        worker._enter_new_pid_namespace()
+    flush_std()
+    pid = fork()
+    if pid == 0:  # ---- the zygote: never returns
+        try:
+            _zygote_main(worker, {0: worker.devnull, 1: out_w, 2: err_w, 3: chan_w, GO_FD: go_r})
+        finally:
+            os._exit(70)
+    for fd in (out_w, err_w, chan_w, go_r):
+        os.close(fd)
+    return pid, out_r, err_r, chan_r, go_w
+
+
+class ForkServer:
+    """The process that forks the worker's zygotes; it never receives anything but a request.
+
+    Forked right after the worker's warm-up, before its first job, it answers each one-byte
+    request with a new zygote: made with ``CLONE_PARENT`` (so the zygote is the worker's child:
+    the worker reaps it and reads its resource use as before) and returned as its pid and the
+    worker's ends of its pipes, passed over a Unix socket. A zygote forked by the worker itself
+    would inherit whatever the worker held at that moment: the running job's message (code, test
+    arguments, nonce) and the freed memory of earlier ones.
+    """
+
+    def __init__(self, worker):
+        self.w = worker
+        here, there = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        parent = os.getpid()
+        worker.own_pid_namespace()
+        flush_std()
+        pid = os.fork()
+        if pid == 0:  # ---- the fork server: never returns
+            try:
+                here.close()
+                _fork_server_main(worker, there, parent)
+            finally:
+                os._exit(0)
+        there.close()
+        self.pid = pid
+        self.sock = here
+
+    def spawn(self):
+        """A new zygote from the fork server: (pid, out_r, err_r, chan_r, go_w)."""
+        try:
+            self.sock.sendall(b"z")
+            data, fds, _, _ = socket.recv_fds(self.sock, 16, 4, socket.MSG_CMSG_CLOEXEC)
+        except OSError as err:
+            raise ForkServerGone(f"the fork server is gone ({err})") from None
+        if len(data) != 4 or len(fds) != 4:
+            for fd in fds:
+                os.close(fd)
+            raise ForkServerGone("the fork server is gone (short answer)")
+        return (int.from_bytes(data, "big"), *fds)
+
+    def stop(self):
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        sx.kill_quietly(self.pid)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
+def _fork_server_main(worker, sock, parent):
+    """Serve zygote requests until the worker closes the socket. Runs in the fork server only."""
+    sx.prctl(sx.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)  # the worker died before we could tie our life to it
+    while True:
+        try:
+            request = sock.recv(16)
+        except InterruptedError:
+            continue
+        if not request:
+            os._exit(0)
+        pid, *fds = _spawn_zygote(worker, sx.clone_sibling)
+        try:
+            socket.send_fds(sock, [pid.to_bytes(4, "big")], fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
 
 
 class Zygote:
@@ -40,21 +141,10 @@ class Zygote:
 
     def __init__(self, worker):
         self.w = worker
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        chan_r, chan_w = os.pipe()
-        go_r, go_w = os.pipe()
-        if worker.claims["pid_namespace"]:
-            worker._enter_new_pid_namespace()
-        flush_std()
-        pid = os.fork()
-        if pid == 0:  # ---- the zygote: never returns
-            try:
-                _zygote_main(worker, {0: worker.devnull, 1: out_w, 2: err_w, 3: chan_w, GO_FD: go_r})
-            finally:
-                os._exit(70)
-        for fd in (out_w, err_w, chan_w, go_r):
-            os.close(fd)
+        if worker.fork_server is not None:
+            pid, out_r, err_r, chan_r, go_w = worker.fork_server.spawn()
+        else:  # no fork server on this machine: fork here (the self-test reports it)
+            pid, out_r, err_r, chan_r, go_w = _spawn_zygote(worker, os.fork)
         self.pid = pid
         self.go_w = go_w
         self.fds = {out_r: "out", err_r: "err", chan_r: "chan"}
@@ -106,6 +196,9 @@ def _zygote_main(worker, targets):
     w = worker
     limits = w.limits
     try:
+        if w.claims["job_ipc_namespace"]:
+            # System V IPC objects and POSIX message queues of the job die with its namespace
+            sx.check(sx.libc.unshare(sx.CLONE_NEWIPC), "unshare(ipc)")
         os.setsid()
         moved = {target: fcntl.fcntl(fd, fcntl.F_DUPFD, 64) for target, fd in targets.items()}
         for target, fd in moved.items():
@@ -134,6 +227,8 @@ def _zygote_main(worker, targets):
             sx.drop_capabilities()
         sx.prctl(sx.PR_SET_PDEATHSIG, signal.SIGKILL)
         sx.prctl(sx.PR_SET_NO_NEW_PRIVS, 1)
+        if w.keyring_filter is not None:
+            sx.deny_keyrings(w.keyring_filter)
         signal.signal(signal.SIGINT, signal.default_int_handler)
     except BaseException as err:
         os.write(2, f"sandbox set-up failed: {err!r}\n".encode())
@@ -234,6 +329,7 @@ class Job:
 
     def run(self):
         self.dir = self.w.make_job_dir()
+        self.ipc_before = None if self.w.claims["job_ipc_namespace"] else sx.ipc_objects(self.w.job_uid())
         try:
             index, total = 0, len(self.tests)
             while index < total and not self.aborted and self.infra_error is None:
@@ -270,18 +366,29 @@ class Job:
             self.cleanup()  # after "done": the caller has its verdict while we tidy up
 
     def cleanup(self):
-        """Reap finished children, remove the job directory, kill strays (nothing outlives a job)."""
+        """Reap finished children, kill strays, remove the job directory and the job's IPC objects:
+        nothing a job made outlives it. What cannot be removed retires the worker (see
+        ``Worker.retire``): the next job must never run beside it, and this job's answer is already
+        sent, so the failure belongs to the worker, not to a job."""
         for segment in self.deferred:
             # already SIGKILLed: its pid namespace dies with it; reaped without waiting here for
             # the kernel's teardown (see Worker.serve)
             self.w.dying.add(segment.z.pid)
             segment.z.close_fds()
         self.deferred.clear()
-        rmtree(self.dir)
         if self.w.mode == "minimal":
             self.w.reap_orphans(exclude=self.w.spare_pids())
         elif not self.w.claims["pid_namespace"]:
             self.w.kill_uid()
+        try:
+            sx.remove_tree(self.dir)
+        except OSError as err:
+            self.w.retire(f"job directory left behind: {err}")
+        if self.ipc_before is not None:
+            try:
+                sx.remove_ipc(sx.ipc_objects(self.w.job_uid()) - self.ipc_before)
+            except OSError as err:
+                self.w.retire(f"IPC objects left behind: {err}")
         reap_zombies(self.w)
         self.mark("cleaned")
 
@@ -326,6 +433,7 @@ class Segment:
         self.chan_total = 0
         self.cap = int(self.w.limits["output_bytes"])
         self.oom_killed = False
+        self.program_started = False
 
     def _start(self):
         job = self.job
@@ -503,13 +611,26 @@ class Segment:
             try:
                 frame = json.loads(raw)
                 valid = isinstance(frame, dict) and frame.pop("n", None) == self.job.msg["nonce"]
-            except (ValueError, RecursionError):
+                valid = valid and depth_within(frame, MAX_FRAME_DEPTH) and self._believable(frame)
+            except (ValueError, RecursionError, MemoryError):
                 valid = False
             if not valid:
                 self._over_limit("channel")
                 self.chan.clear()
                 return
             self._frame(frame)
+
+    def _believable(self, frame):
+        """False for a record only a forged frame can hold: a prelude failure for a problem without a
+        prelude, or one after the harness handed control to the program (``{"ph": "run"}``). The
+        nonce is in the child's memory, so the program can write valid frames; what it cannot do
+        is run before its own code starts."""
+        if frame.get("ph") == "run":
+            self.program_started = True
+            return True
+        if frame.get("s") == "prelude":
+            return bool(self.job.msg["spec"].get("prelude")) and not self.program_started
+        return True
 
     def _frame(self, frame):
         now = time.monotonic()
@@ -627,14 +748,16 @@ def flush_std():
             stream.flush()
 
 
-def rmtree(path):
-    def fix(func, target, _exc):
-        try:
-            os.chmod(os.path.dirname(target), 0o700)
-            os.chmod(target, 0o700)
-            func(target)
-        except OSError:
-            pass
-
-    with contextlib.suppress(OSError):
-        shutil.rmtree(path, onerror=fix)
+def depth_within(value, limit):
+    """True if ``value`` (decoded JSON) nests at most ``limit`` lists/dicts deep; no recursion."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        if depth >= limit:
+            return False
+        stack.extend((x, depth + 1) for x in item if isinstance(x, (dict, list)))
+    return True

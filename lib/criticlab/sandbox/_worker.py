@@ -16,9 +16,13 @@ allows, and reports what it achieved (the executor then verifies it with a self-
 - ``minimal`` mode: rlimits, a session per job and a child-subreaper that hunts down daemons.
 
 Every job child gets rlimits (address space, CPU, file size, open files, processes, no core
-dumps), a scrubbed environment with single-threaded BLAS, no-new-privileges, its own session
-and a temp directory; its stdout/stderr/result channel are read here with caps enforced while
-reading. Time limits are enforced from here, never trusted to the child.
+dumps), a scrubbed environment with single-threaded BLAS, no-new-privileges, a seccomp filter
+that shuts it out of the kernel keyrings (no namespace separates them), its own IPC namespace
+where the mode allows (else its System V objects are removed after it), its own session and a
+temp directory; its stdout/stderr/result channel are read here with caps enforced while
+reading. Time limits are enforced from here, never trusted to the child. Job children are
+forked by a fork server that never held a job (``_jobs.ForkServer``), and a job directory that
+cannot be removed retires the worker rather than sit beside the next job.
 
 Code layout: this file sets the worker up and serves jobs; ``_jobs.py`` runs them (pre-forked
 children, segments, watching); ``_sys.py`` wraps the system calls; ``_child.py`` is the harness
@@ -98,6 +102,7 @@ class Worker:
             "mode": self.mode, "cgroup_memory": False, "cgroup_pids": False, "subreaper": False,
             "network_namespace": False, "ipc_namespace": False, "mount_namespace": False,
             "fs_jail": False, "pid_namespace": False, "uid": None, "drop_capabilities": False,
+            "job_ipc_namespace": False, "keyring_blocked": False, "fork_server": False,
         }
         self.errors = []
         self.uid = None
@@ -110,6 +115,9 @@ class Worker:
         self.limits = cfg["limits"]
         self.spares = []  # pre-forked zygotes, oldest first
         self.dying = set()  # killed children not reaped yet
+        self.keyring_filter = None  # the seccomp program every job child installs
+        self.fork_server = None
+        self.retired = ""  # why this worker must not run another job
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -157,6 +165,7 @@ class Worker:
                 self.uid = int(cfg["uid"])  # no namespaces, but still never run jobs as root
         self.devnull = sx.high(os.open(os.devnull, os.O_RDWR))
         self._probe_pid_namespace()
+        self._probe_job_confinement()
         self.claims["uid"] = self.uid
         self.nproc_limit = cfg["max_processes"] if self.uid is not None else None
         if self.mode != "root" and os.getuid() != 0:
@@ -265,6 +274,62 @@ class Worker:
         except OSError as err:
             self.errors.append(f"pid namespace: {err}")
 
+    def _probe_job_confinement(self):
+        """Which per-job confinement this machine allows: a fresh IPC namespace for each job
+        (needs privileges: root, or a user namespace) and the keyring filter (seccomp)."""
+        program = sx.keyring_filter()
+        self.own_pid_namespace()
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                if self.mode in ("root", "userns"):
+                    with contextlib.suppress(OSError):
+                        sx.check(sx.libc.unshare(sx.CLONE_NEWIPC), "unshare(ipc)")
+                        code |= 1
+                if program is not None:
+                    with contextlib.suppress(OSError):
+                        sx.prctl(sx.PR_SET_NO_NEW_PRIVS, 1)
+                        sx.deny_keyrings(program)
+                        code |= 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        self.claims["job_ipc_namespace"] = bool(code & 1)
+        if code & 2:
+            self.claims["keyring_blocked"] = True
+            self.keyring_filter = program
+        else:
+            self.errors.append("the keyring filter (seccomp) is unavailable: jobs share the uid's keyrings")
+
+    def start_fork_server(self):
+        """Fork the zygote factory now, before the first job, so it never holds one."""
+        try:
+            self.fork_server = jobs.ForkServer(self)
+            zygote = jobs.Zygote(self)  # one round trip proves it works here
+        except (OSError, jobs.ForkServerGone) as err:
+            if self.fork_server is not None:
+                self.fork_server.stop()
+                self.fork_server = None
+            self.errors.append(f"fork server: {err}; job children are forked by the worker")
+            return
+        self.spares.append(zygote)
+        self.claims["fork_server"] = True
+
+    def retire(self, reason):
+        """Stop serving after the current job: the executor starts a fresh worker in our place."""
+        if not self.retired:
+            self.retired = reason
+
+    def job_uid(self):
+        return self.uid if self.uid is not None else os.getuid()
+
+    def own_pid_namespace(self):
+        """Fork the next child into our own pid namespace (after a probe left a dead one set)."""
+        if self.pidns_fd is not None:
+            sx.check(sx.libc.setns(self.pidns_fd, sx.CLONE_NEWPID), "setns(pid)")
+
     def _enter_new_pid_namespace(self):
         # After unshare(CLONE_NEWPID) only the first child lives in the new namespace; going back
         # to our own namespace first lets every job get a fresh one.
@@ -298,47 +363,72 @@ class Worker:
 
     def take_zygote(self):
         """The oldest spare (long done with its set-up), or a fresh one if none is left."""
-        return self.spares.pop(0) if self.spares else jobs.Zygote(self)
+        return self.spares.pop(0) if self.spares else self.new_zygote()
+
+    def new_zygote(self):
+        try:
+            return jobs.Zygote(self)
+        except jobs.ForkServerGone as err:
+            # never fork job children from here instead: this process holds job data
+            self.retire(str(err))
+            raise
 
     def spare_zygote(self):
         """Keep zygotes forked ahead (the executor's ``spares``: low, high), refilled in a burst to
         ``high`` when at most ``low`` are left, so the next job takes one that finished its set-up
         while earlier jobs ran. Every fork write-protects all of the worker's pages again, so the worker takes a
         copy-on-write fault for each page it writes before its next fork (about 300 per job).
-        Forking several zygotes back to back pays that once per burst instead of once per job."""
+        Forking several zygotes back to back pays that once per burst instead of once per job
+        (with a fork server, that process's pages are the ones write-protected)."""
         low, high = self.cfg["spares"]
-        if len(self.spares) > low:
+        if len(self.spares) > low or self.retired:
             return
         poller = select.poll()
         poller.register(self.ctl_in, select.POLLIN)
         while len(self.spares) < high:
-            self.spares.append(jobs.Zygote(self))
+            try:
+                self.spares.append(self.new_zygote())
+            except jobs.ForkServerGone:
+                return
             if len(self.spares) > low and (self.pending or poller.poll(0)):
                 return  # a job is waiting: serve it, refill after
 
     def spare_pids(self):
-        return {z.pid for z in self.spares}
+        """Children that are not a job's: the idle zygotes and the fork server."""
+        pids = {z.pid for z in self.spares}
+        if self.fork_server is not None:
+            pids.add(self.fork_server.pid)
+        return pids
 
     def serve(self):
+        self.start_fork_server()
         self.spare_zygote()
         sx.send(self.ctl_out, {"op": "hello", "pid": os.getpid(), "claims": self.claims, "errors": self.errors})
-        while True:
+        while not self.retired:
             self._reap_while_idle()
             msg = self.pending.pop(0) if self.pending else sx.recv(self.ctl_in)
             if msg is None or msg.get("op") == "exit":
-                for zygote in self.spares:
-                    zygote.discard()
-                return
+                break
             if msg.get("op") == "run":
+                job_id = msg.get("id")
                 try:
                     jobs.Job(self, msg).run()
-                    self.spare_zygote()  # between jobs, while the executor reads the result
+                except jobs.ForkServerGone as err:
+                    sx.send(self.ctl_out, {"op": "error", "id": job_id, "message": str(err), "traceback": ""})
                 except Exception as err:  # a worker bug: report it as an infrastructure error
                     import traceback
 
-                    sx.send(self.ctl_out, {"op": "error", "id": msg.get("id"), "message": repr(err),
+                    sx.send(self.ctl_out, {"op": "error", "id": job_id, "message": repr(err),
                                         "traceback": traceback.format_exc()[-3000:]})
+                del msg  # nothing of a finished job stays referenced here
+                self.spare_zygote()  # between jobs, while the executor reads the result
             # stray skip/abort frames for finished jobs are ignored
+        if self.retired:
+            sx.send(self.ctl_out, {"op": "retired", "message": self.retired})
+        for zygote in self.spares:
+            zygote.discard()
+        if self.fork_server is not None:
+            self.fork_server.stop()
 
     def _reap_while_idle(self):
         """Reap killed children until none is left or the executor sends something."""

@@ -61,6 +61,8 @@ END_VERDICTS = {
 }
 
 
+FORGED_PRELUDE = "a prelude failure was reported for a problem without a prelude (a forged record)"
+
 DEFAULT_SAMPLE_TIMEOUT = 60.0
 """Seconds one sample (all its tests) may take when neither the options nor the executor say otherwise."""
 COMPARE_MODES = ("tokens", "strict")
@@ -406,6 +408,8 @@ class Judge:
                 self.compile_error = exception
             elif status == "exit":
                 verdict, note = Verdict.NO_RESULT, f"the program exited while loading (code {clean(fail.get('code'), 50)})"
+            elif status == "prelude" and not self._has_prelude():
+                verdict, note = Verdict.NO_RESULT, FORGED_PRELUDE
             elif status == "prelude":
                 verdict, note = Verdict.SANDBOX_ERROR, "the problem's prelude failed (a data problem)"
                 self.infra_error = f"the prelude of problem {self.plan.problem.id!r} failed: {exception}"
@@ -427,6 +431,11 @@ class Judge:
         return out
 
     # -- verdict rules -----------------------------------------------------------------------
+
+    def _has_prelude(self) -> bool:
+        """Only a problem with a prelude can have a prelude failure: an infrastructure verdict must
+        rest on what the program cannot forge (its records can claim anything)."""
+        return bool(self.plan.spec.get("prelude"))
 
     def _test(self, index: Any) -> TestPlan | None:
         if isinstance(index, int) and 0 <= index < len(self.plan.tests):
@@ -532,6 +541,9 @@ class Judge:
                 base.traceback = tail(stderr, 2000)
             return base
         status = rec.get("s") if rec is not None else "ok"
+        if status == "prelude" and not self._has_prelude():
+            base.verdict, base.note = Verdict.NO_RESULT, FORGED_PRELUDE
+            return base
         if status == "prelude":
             base.exception, base.traceback = self._exception(rec)
             base.verdict = Verdict.SANDBOX_ERROR

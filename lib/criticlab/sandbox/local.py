@@ -26,7 +26,6 @@ import itertools
 import json
 import os
 import secrets
-import shutil
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ from typing import Any
 from criticlab.config import usable_cores
 from criticlab.data.types import Problem
 from criticlab.sandbox import cgroups
+from criticlab.sandbox._sys import remove_tree
 from criticlab.sandbox.base import AsyncService, Sample
 from criticlab.sandbox.compare import Checker
 from criticlab.sandbox.isolation import PROBE_CODE, IsolationReport, ProbeSetup, evaluate, host_uid_nonzero
@@ -78,6 +78,7 @@ class _Stats:
     retries: int = 0
     infra_errors: int = 0
     restarts: int = 0
+    retirements: int = 0
     forks: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
 
@@ -99,6 +100,7 @@ class _Worker:
         self.groups = cgroups.WorkerGroups()
         self.tasks: list[asyncio.Task] = []
         self.alive = False
+        self.retired = ""
 
     async def start(self, mode: str) -> dict[str, Any]:
         ex = self.ex
@@ -149,9 +151,13 @@ class _Worker:
             while True:
                 header = await reader.readexactly(4)
                 body = await reader.readexactly(int.from_bytes(header, "big"))
-                self.inbox.put_nowait(json.loads(body))
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-            pass
+                msg = json.loads(body)
+                if isinstance(msg, dict) and msg.get("op") == "retired":
+                    self.alive = False  # the next sample gets a fresh worker, without a retry
+                    self.retired = str(msg.get("message", ""))
+                self.inbox.put_nowait(msg)
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError, RecursionError):
+            pass  # a frame the worker never writes (it bounds what it forwards): treat as its death
         finally:
             self.alive = False
             self.inbox.put_nowait(None)
@@ -183,6 +189,11 @@ class _Worker:
             self.proc.stdin.close()
         await asyncio.sleep(0)
         self.groups.remove()
+        if self.proc is not None and self.ex._tmp_base is not None:
+            # minimal mode keeps job directories on disk: none of a dead worker's may stay
+            for leftover in self.ex._tmp_base.glob(f"job-{self.proc.pid}-*"):
+                with contextlib.suppress(OSError):
+                    remove_tree(str(leftover))
 
     async def stop(self) -> None:
         """Ask the worker to exit, then make sure it did."""
@@ -195,6 +206,9 @@ class _Worker:
 
     async def restart(self) -> None:
         self.ex._stats.restarts += 1
+        if self.retired:
+            self.ex._stats.retirements += 1
+            self.retired = ""
         await self.kill()
         await self.start(self.ex.mode)
 
@@ -323,7 +337,8 @@ class LocalExecutor(AsyncService):
         await asyncio.gather(*(w.stop() for w in self._pool), return_exceptions=True)
         self._pool.clear()
         if self._tmp_base is not None:
-            shutil.rmtree(self._tmp_base, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                remove_tree(str(self._tmp_base))
 
     def isolation_report(self) -> IsolationReport:
         """Which guarantees held at start-up, and the self-test's evidence."""
@@ -334,7 +349,7 @@ class LocalExecutor(AsyncService):
     def stats(self) -> dict[str, Any]:
         s = self._stats
         return {"jobs": s.jobs, "retries": s.retries, "infra_errors": s.infra_errors, "restarts": s.restarts,
-                "forks": s.forks, "verdicts": dict(s.verdicts), "workers": self.workers, "mode": self.mode}
+                "retirements": s.retirements, "forks": s.forks, "verdicts": dict(s.verdicts), "workers": self.workers, "mode": self.mode}
 
     def worker_pids(self) -> list[int]:
         """Pids of the live worker processes (for leak checks in tests)."""
@@ -568,7 +583,8 @@ def _remove_stale_temp_dirs() -> None:
     for entry in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
         pid = entry.name[len(TMP_PREFIX):].split("-", 1)[0]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists() and entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                remove_tree(str(entry))
 
 
 

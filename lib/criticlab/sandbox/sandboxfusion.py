@@ -293,8 +293,15 @@ class SandboxFusionExecutor(AsyncService):
         decided: list[TestRecord] = []
         loaded = False
         final = None
+        started = False  # the harness handed control to the program: it can forge records now
         for record in records:
-            if record.get("ph") == "loaded":
+            if record.get("ph") == "run":
+                started = True
+            elif record.get("s") == "prelude" and started:
+                outcome = judge.on_test({"i": test.index, "rec": None, "end": "channel",
+                                         "detail": "a prelude failure reported after the program started"})
+                return decided + ([outcome] if outcome else [])
+            elif record.get("ph") == "loaded":
                 loaded = True
             elif record.get("ph") == "load":
                 decided += judge.on_load({"first": test.index, "last": test.index + 1, "fail": record})
