@@ -252,6 +252,7 @@ def deny_keyrings(program):
 
 _IPC_RMID = 0
 _IPC_TABLES = (("shm", "shmctl"), ("sem", "semctl"), ("msg", "msgctl"))
+_IPC_ID_COLUMN = {"shm": "shmid", "sem": "semid", "msg": "msqid"}
 
 
 def ipc_objects(uid):
@@ -264,9 +265,10 @@ def ipc_objects(uid):
                 rows = [line.split() for line in handle]
         except OSError:
             continue
-        if "id" not in header or "uid" not in header:
+        column = _IPC_ID_COLUMN[kind]
+        if column not in header or "uid" not in header:
             continue
-        at_id, at_uid = header.index("id"), header.index("uid")
+        at_id, at_uid = header.index(column), header.index("uid")
         for row in rows:
             if len(row) > max(at_id, at_uid) and row[at_uid] == str(uid):
                 found.add((kind, int(row[at_id])))
