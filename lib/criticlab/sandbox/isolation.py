@@ -39,6 +39,10 @@ GUARANTEES: dict[str, str] = {
     "process_cap": "the number of processes a job may start is capped",
     "cgroup_pids": "a per-worker cgroup caps processes",
     "cgroup_memory": "a per-worker cgroup caps memory (all processes together)",
+    "job_ipc_private": "a System V IPC object one job creates is gone before the next job on the worker",
+    "keyring_blocked": "the job cannot reach the kernel keyrings (a uid's, which no namespace separates)",
+    "job_files_removed": "nothing a job writes (a chain deeper than a recursive remover can take) is left for the next",
+    "job_memory_clean": "a job's process holds no earlier job's message: forked by a process that never held one",
 }
 """Every guarantee the local executor checks, and what it means when it holds."""
 
@@ -83,6 +87,81 @@ def probe(sentinel, port):
     out["cwd_writable"] = True
     return out
 '''
+
+
+BETWEEN_JOBS_DEPTH = 1100
+"""Levels of the directory chain the self-test's first job leaves: past Python's recursion limit,
+so a recursive remover (``shutil.rmtree``) would fail on it."""
+
+LEAVE_ENTRY, LOOK_ENTRY = "leave", "look"
+LEAVE_CODE = f'''
+def leave(marker, key):
+    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    out = {{"dir": os.getcwd(), "ipc": libc.shmget(key, 4096, 0o1000 | 0o600) >= 0}}
+    for _ in range({BETWEEN_JOBS_DEPTH}):
+        os.mkdir("d")
+        os.chdir("d")
+    with open("mark", "w") as handle:
+        handle.write(marker)
+    out["files"] = True
+    return out
+'''
+LOOK_CODE = '''
+def look(key, leave_dir):
+    import ctypes, gc, os, platform, re
+    libc = ctypes.CDLL(None, use_errno=True)
+    out = {"ipc": libc.shmget(key, 0, 0) >= 0, "files": os.path.exists(leave_dir)}
+    keyctl = {"x86_64": 250, "aarch64": 219}.get(platform.machine())
+    if keyctl is None:
+        out["keyring_refused"] = False
+    else:
+        serial = libc.syscall(keyctl, 0, ctypes.c_int(-4), 0)  # KEYCTL_GET_KEYRING_ID of the user keyring
+        out["keyring_refused"] = serial == -1 and ctypes.get_errno() == 1
+    pattern = re.compile("criticlab-" + "between-jobs-" + "[0-9a-f]{32}")
+    found = set()
+    for obj in gc.get_objects():
+        values = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (list, tuple)) else ()
+        for value in values:
+            if isinstance(value, str) and len(value) < 1 << 20:
+                found.update(pattern.findall(value))
+    out["memory"] = sorted(found)
+    return out
+'''
+"""A pair of self-test jobs run back to back on one worker: the first leaves a System V shared
+memory segment, a deep directory chain and a marker in its own message; the second looks for
+each, and checks that the kernel keyrings refuse it."""
+
+
+def between_jobs_marker() -> str:
+    """The string the first job carries in its message (and the second must not find)."""
+    return "criticlab-between-jobs-" + secrets.token_hex(16)
+
+
+def between_jobs_problems(marker: str, key: int, leave_dir: str = "") -> tuple[Problem, Problem]:
+    """The leave and look problems for one pair (each a single call test judged by a checker)."""
+
+    def problem(entry: str, args: list[Any]) -> Problem:
+        return Problem(id=f"criticlab/isolation-{entry}", source="criticlab", question="isolation self-test",
+                       kind="functional", entry_point=entry, time_limit=5.0,
+                       tests=[Test(kind="call", args=args, expected=None)],
+                       metadata={"checker": "criticlab.isolation_probe"})
+
+    return problem(LEAVE_ENTRY, [marker, key]), problem(LOOK_ENTRY, [key, leave_dir])
+
+
+def evaluate_between_jobs(claims: dict[str, Any], left: dict[str, Any], looks: list[dict[str, Any]]) -> dict[str, bool]:
+    """Per-job guarantees from what the first job left and what every later job found."""
+    def never(key: str) -> bool:
+        return bool(looks) and all(not look.get(key) for look in looks)
+
+    return {
+        "job_ipc_private": left.get("ipc") is True and never("ipc"),
+        "keyring_blocked": bool(claims.get("keyring_blocked")) and bool(looks)
+        and all(look.get("keyring_refused") is True for look in looks),
+        "job_files_removed": left.get("files") is True and never("files"),
+        "job_memory_clean": bool(claims.get("fork_server")) and never("memory"),
+    }
 
 
 @dataclass

@@ -40,7 +40,18 @@ from criticlab.sandbox import cgroups
 from criticlab.sandbox._sys import remove_tree
 from criticlab.sandbox.base import AsyncService, Sample
 from criticlab.sandbox.compare import Checker
-from criticlab.sandbox.isolation import PROBE_CODE, IsolationReport, ProbeSetup, evaluate, host_uid_nonzero
+from criticlab.sandbox.isolation import (
+    LEAVE_CODE,
+    LOOK_CODE,
+    PROBE_CODE,
+    IsolationReport,
+    ProbeSetup,
+    between_jobs_marker,
+    between_jobs_problems,
+    evaluate,
+    evaluate_between_jobs,
+    host_uid_nonzero,
+)
 from criticlab.sandbox.judge import (
     DEFAULT_SAMPLE_TIMEOUT,
     FROM_OPTIONS,
@@ -66,6 +77,11 @@ SPARE_ZYGOTES = (2, 6)
 """Each worker keeps this many (low, high) children forked and confined ahead of their jobs: refilled
 to *high* in one burst once only *low* are left, so the worker's pages are write-protected by a fork
 once per burst rather than once per job (see ``_worker.Worker.spare_zygote``)."""
+
+
+SELF_TEST_LOOKS = 2
+"""Look jobs after the start-up self-test's leave job on each worker (``python -m
+criticlab.sandbox.selfcheck`` runs more: one past every spare child forked while the leave job ran)."""
 
 
 class SandboxUnavailable(RuntimeError):
@@ -296,6 +312,7 @@ class LocalExecutor(AsyncService):
         self._extra_paths: list[str] = []
         self._rehearse = True  # zygotes walk a job's path before theirs arrives (off: to measure its effect)
         self._spares = SPARE_ZYGOTES
+        self._self_test_looks = SELF_TEST_LOOKS
         _LIVE.add(self)
 
     @classmethod
@@ -398,10 +415,11 @@ class LocalExecutor(AsyncService):
             return isinstance(actual, dict)
 
         per_worker: list[dict[str, bool]] = []
+        options = JudgeOptions(checkers={"criticlab.isolation_probe": capture})
         with ProbeSetup() as probe:
             problem = probe.problem()
             for worker in self._pool:
-                plan = plan_job(problem, PROBE_CODE, JudgeOptions(checkers={"criticlab.isolation_probe": capture}))
+                plan = plan_job(problem, PROBE_CODE, options)
                 result = await self._execute(worker, plan, stop_first=False, retry=False)
                 if not result.accepted:
                     return IsolationReport(mode), f"self-test job failed: {result.summary()}"
@@ -412,10 +430,40 @@ class LocalExecutor(AsyncService):
                     memory_bytes=self.limits.memory_bytes, file_bytes=self.limits.file_bytes,
                     open_files=self.limits.open_files, host_uid_nonzero=host_uid_nonzero(),
                 ))
-        guarantees = {name: all(g[name] for g in per_worker) for name in per_worker[0]}
         shown = {k: v for k, v in observed.items() if k != "env"}
         shown["env"] = sorted(k for k, _ in observed.get("env", []))
+        for worker, guarantees in zip(self._pool, per_worker):
+            between, problem = await self._between_jobs(worker, self._self_test_looks)
+            if problem:
+                return IsolationReport(mode), problem
+            guarantees.update(between)
+        guarantees = {name: all(g[name] for g in per_worker) for name in per_worker[0]}
         return IsolationReport(mode, guarantees, len(self._pool), [], shown), ""
+
+    async def _between_jobs(self, worker: _Worker, looks: int) -> tuple[dict[str, bool], str]:
+        """Run the leave job, then ``looks`` look jobs, on one worker (see :data:`LEAVE_CODE`)."""
+        observed: dict[str, Any] = {}
+
+        def capture(_test: Any, actual: Any) -> bool:
+            observed.clear()
+            observed.update(actual if isinstance(actual, dict) else {})
+            return isinstance(actual, dict)
+
+        options = JudgeOptions(checkers={"criticlab.isolation_probe": capture})
+        marker, key = between_jobs_marker(), 0x43000000 | secrets.randbelow(1 << 24)
+        leave, _ = between_jobs_problems(marker, key)
+        result = await self._execute(worker, plan_job(leave, LEAVE_CODE, options), stop_first=False, retry=False)
+        if not result.accepted:
+            return {}, f"self-test job (leave) failed: {result.summary()}"
+        left = dict(observed)
+        seen = []
+        _, look = between_jobs_problems(marker, key, str(left.get("dir", "")))
+        for _ in range(looks):
+            result = await self._execute(worker, plan_job(look, LOOK_CODE, options), stop_first=False, retry=False)
+            if not result.accepted:
+                return {}, f"self-test job (look) failed: {result.summary()}"
+            seen.append(dict(observed))
+        return evaluate_between_jobs(worker.hello.get("claims", {}), left, seen), ""
 
     # -- running -----------------------------------------------------------------------------
 
