@@ -474,3 +474,100 @@ def test_an_int_expectation_needs_an_exact_answer(one_worker: LocalExecutor, exp
                                                   verdict: Verdict) -> None:
     result = one_worker.run(call(expected), f"def f(x):\n    return {returned}\n")
     assert result.verdict is verdict, result.summary()
+
+
+# ------------------------------------------------------------------------------------------
+# the pieces, without a worker
+# ------------------------------------------------------------------------------------------
+
+
+def test_remove_tree_takes_what_shutil_cannot(tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    from criticlab.sandbox._sys import remove_tree
+
+    def build(root: Path) -> None:
+        root.mkdir()
+        fd = os.open(root, os.O_RDONLY)
+        for level in range(1500):
+            os.mkdir("d", dir_fd=fd)
+            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+            if level % 300 == 0:
+                os.close(os.open("f", os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd))
+        os.chmod(f"/proc/self/fd/{fd}", 0)
+        os.close(fd)
+
+    build(tmp_path / "a")
+    with pytest.raises(RecursionError):
+        shutil.rmtree(tmp_path / "a")
+    remove_tree(str(tmp_path / "a"))
+    assert not (tmp_path / "a").exists()
+    build(tmp_path / "b")
+    remove_tree(str(tmp_path / "b"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    remove_tree(str(tmp_path / "missing"))  # nothing to do is not an error
+
+
+def test_an_int_expectation_in_the_comparator() -> None:
+    from decimal import Decimal
+
+    from criticlab.sandbox.compare import compare_values
+
+    assert not compare_values(10**9, 1_000_008_000.0).ok
+    assert compare_values(10**9, 1e9).ok and compare_values(10**9, 1e9).rule == "exact"
+    assert compare_values(0.3, 0.1 + 0.2).rule.startswith("float-tol")
+    assert not compare_values({"a": [1, 2]}, {"a": [1, 2.000001]}).ok
+    raised = compare_values(1.5, Decimal("sNaN"))
+    assert not raised.ok and "Decimal" in raised.detail and "InvalidOperation" in raised.detail
+    assert not compare_values({"7": 1}, {7**6000: 1}).ok
+
+
+def test_the_judge_believes_a_prelude_failure_only_for_a_problem_with_a_prelude() -> None:
+    from criticlab.sandbox.judge import FORGED_PRELUDE, Judge, plan_job
+
+    fail = {"s": "prelude", "e": "ImportError", "m": "no numpy", "tb": ""}
+    without = Judge(plan_job(call(2), "def f(x):\n    return 2\n"))
+    [record] = without.on_load({"first": 0, "last": 1, "fail": fail})
+    assert record.verdict is Verdict.NO_RESULT and record.note == FORGED_PRELUDE
+    assert not without.result().is_infra_error
+    with_prelude = Judge(plan_job(call(2, prelude="import numpy\n"), "def f(x):\n    return 2\n"))
+    with_prelude.on_load({"first": 0, "last": 1, "fail": fail})
+    assert with_prelude.result().verdict is Verdict.SANDBOX_ERROR
+    io_judge = Judge(plan_job(stdio(), "print('ok')\n"))
+    record = io_judge.on_test({"i": 0, "rec": {"i": 0, "s": "prelude", **fail}, "stdout": ""})
+    assert record is not None and record.verdict is Verdict.NO_RESULT
+
+
+def test_the_between_jobs_evaluation_needs_evidence() -> None:
+    from criticlab.sandbox.isolation import evaluate_between_jobs
+
+    claims = {"keyring_blocked": True, "fork_server": True}
+    left = {"ipc": True, "files": True}
+    clean = {"ipc": False, "files": False, "keyring_refused": True, "memory": []}
+    assert all(evaluate_between_jobs(claims, left, [clean, clean]).values())
+    leaky = dict(clean, ipc=True, files=True, memory=["criticlab-between-jobs-" + "0" * 32])
+    held = evaluate_between_jobs(claims, left, [clean, leaky])
+    assert not held["job_ipc_private"] and not held["job_files_removed"] and not held["job_memory_clean"]
+    assert not any(evaluate_between_jobs(claims, left, []).values())  # no look job: nothing shown
+    assert not evaluate_between_jobs(claims, {"ipc": False, "files": True}, [clean])["job_ipc_private"]
+    assert not evaluate_between_jobs({"fork_server": True}, left, [clean])["keyring_blocked"]
+
+
+def test_selfcheck_prints_every_guarantee(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import json
+
+    from criticlab.sandbox.isolation import GUARANTEES
+    from criticlab.sandbox.selfcheck import main
+
+    code = main(["--workers", "1", "--looks", "2", "--json", str(tmp_path / "report.json")])
+    out = capsys.readouterr().out
+    assert code == 0
+    for name in ("job_ipc_private", "keyring_blocked", "job_files_removed", "job_memory_clean"):
+        assert name in out and GUARANTEES[name] in out
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert set(saved["guarantees"]) == set(GUARANTEES)
+    strict = main(["--workers", "1", "--looks", "1", "--strict"])
+    assert strict == (1 if saved["guarantees"] and not all(saved["guarantees"].values()) else 0)

@@ -241,7 +241,7 @@ def test_harness_program_reports_through_stdout() -> None:
     program = harness_program(spec, "nonce123")
     out = subprocess.run([sys.executable, "-I", "-c", program], capture_output=True, text=True, timeout=30).stdout
     records, rest = parse_records(out, "nonce123")
-    assert [r.get("ph") or r.get("s") for r in records] == ["loaded", "ok"] and records[1]["v"] == 2
+    assert [r.get("ph") or r.get("s") for r in records] == ["run", "loaded", "ok"] and records[2]["v"] == 2
     assert "noise" in rest and "@@criticlab" not in rest
     assert parse_records(out, "other-nonce")[0] == []  # records need the run's nonce
 

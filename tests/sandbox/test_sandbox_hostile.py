@@ -18,7 +18,10 @@ import pytest
 
 from criticlab.data.types import Problem, Test
 from criticlab.sandbox import LocalExecutor, Verdict
+from criticlab.sandbox._sys import FORK_SERVER_NAME as _FORK_SERVER_NAME
 from criticlab.sandbox.local import SPARE_ZYGOTES
+
+FORK_SERVER_NAME = _FORK_SERVER_NAME.decode()
 
 LIMIT = 0.5
 """Idle children each worker forks ahead of its next job (``_worker.SPARE_ZYGOTES``)."""
@@ -80,10 +83,12 @@ def _describe(strays: dict[int, set[int]]) -> dict[int, list[str]]:
 
 
 def _not_idle_zygotes(worker: int, kids: set[int]) -> set[int]:
-    """Descendants that are not the worker's idle pre-forked children: any grandchild, any child
-    that entered a job directory (an idle one still shares the worker's working directory), and
-    every child when there are more than the worker keeps."""
+    """Descendants that are not the worker's idle pre-forked children nor its fork server (one
+    child, named so): any grandchild, any child that entered a job directory (an idle one still
+    shares the worker's working directory), and every child when there are more than the worker keeps."""
     home = _cwd(worker)
+    servers = {pid for pid in kids if _parent(pid) == worker and _comm(pid) == FORK_SERVER_NAME}
+    kids = kids - set(sorted(servers)[:1])
     idle = {pid for pid in kids if _parent(pid) == worker and _cwd(pid) == home}
     return (kids - idle) | (idle if len(idle) > SPARE_ZYGOTES[1] else set())
 
@@ -91,6 +96,13 @@ def _not_idle_zygotes(worker: int, kids: set[int]) -> set[int]:
 def _cwd(pid: int) -> str | None:
     try:
         return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
+
+
+def _comm(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return None
 

@@ -120,6 +120,7 @@ def _fork_server_main(worker, sock, parent):
     sx.prctl(sx.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(0)  # the worker died before we could tie our life to it
+    sx.set_name(sx.FORK_SERVER_NAME)
     while True:
         try:
             request = sock.recv(16)
@@ -196,6 +197,7 @@ def _zygote_main(worker, targets):
     w = worker
     limits = w.limits
     try:
+        sx.set_name(sx.JOB_NAME)
         if w.claims["job_ipc_namespace"]:
             # System V IPC objects and POSIX message queues of the job die with its namespace
             sx.check(sx.libc.unshare(sx.CLONE_NEWIPC), "unshare(ipc)")

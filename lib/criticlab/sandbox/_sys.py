@@ -30,6 +30,13 @@ CLONE_PARENT = 0x00008000
 SIGCHLD = 17
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+PR_SET_NAME = 15
+FORK_SERVER_NAME, JOB_NAME = b"criticlab-forks", b"criticlab-job"
+"""Process names (``/proc/PID/comm``) of a worker's fork server and of its job children."""
+
+
+def set_name(name):
+    libc.prctl(PR_SET_NAME, ctypes.c_char_p(name), 0, 0, 0)
 
 
 def high(fd):
