@@ -571,3 +571,42 @@ def test_selfcheck_prints_every_guarantee(capsys: pytest.CaptureFixture[str], tm
     assert set(saved["guarantees"]) == set(GUARANTEES)
     strict = main(["--workers", "1", "--looks", "1", "--strict"])
     assert strict == (1 if saved["guarantees"] and not all(saved["guarantees"].values()) else 0)
+
+
+# ------------------------------------------------------------------------------------------
+# controls: correct programs that do unusual things are still accepted
+# ------------------------------------------------------------------------------------------
+
+CONTROLS = {
+    "deep-recursion": "import sys\nsys.setrecursionlimit(100000)\n"
+                      "def depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\n"
+                      "def f(x):\n    return depth(20000) // 10000\n",
+    "daemon-thread": "import threading, time\n"
+                     "def spin():\n    while True:\n        time.sleep(0.01)\n"
+                     "def f(x):\n    threading.Thread(target=spin, daemon=True).start()\n    return x + 1\n",
+    "own-fork-and-pipe": "import os\n"
+                         "def f(x):\n    r, w = os.pipe()\n    pid = os.fork()\n    if pid == 0:\n"
+                         "        os.write(w, str(x + 1).encode())\n        os._exit(0)\n"
+                         "    os.close(w)\n    value = int(os.read(r, 16))\n    os.waitpid(pid, 0)\n    return value\n",
+    "own-timer-handler": "import signal\n"
+                         "def f(x):\n    hits = []\n    signal.signal(signal.SIGALRM, lambda *_: hits.append(1))\n"
+                         "    signal.setitimer(signal.ITIMER_REAL, 0.01)\n"
+                         "    while not hits:\n        pass\n    return x + len(hits)\n",
+    "600-MiB-touched": "def f(x):\n    block = bytearray(600 << 20)\n"
+                       "    for i in range(0, len(block), 4096):\n        block[i] = 1\n"
+                       "    return x + block[4096]\n",
+    "ipc-inside-the-job": LIBC + "def f(x):\n    ident = libc.shmget(0, 4096, IPC_CREAT | 0o600)\n"
+                          "    libc.shmctl(ident, 0, None)\n    return x + 1 if ident >= 0 else -1\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONTROLS))
+def test_correct_unusual_programs_are_accepted(executor: LocalExecutor, name: str) -> None:
+    result = executor.run(call(2, args=[1]), CONTROLS[name])
+    assert result.accepted, result.summary()
+
+
+def test_six_mebibytes_of_legal_output_are_accepted(executor: LocalExecutor) -> None:
+    line = "x" * 1023 + "\n"
+    result = executor.run(stdio(output=line * 6144), f"import sys\nsys.stdout.write({line!r} * 6144)\n")
+    assert result.accepted, result.summary()
