@@ -21,12 +21,13 @@ that shuts it out of the kernel keyrings (no namespace separates them), its own 
 where the mode allows (else its System V objects are removed after it), its own session and a
 temp directory; its stdout/stderr/result channel are read here with caps enforced while
 reading. Time limits are enforced from here, never trusted to the child. Job children are
-forked by a fork server that never held a job (``_jobs.ForkServer``), and a job directory that
+forked by a fork server that never held a job (``_zygote.ForkServer``), and a job directory that
 cannot be removed retires the worker rather than sit beside the next job.
 
-Code layout: this file sets the worker up and serves jobs; ``_jobs.py`` runs them (pre-forked
-children, segments, watching); ``_sys.py`` wraps the system calls; ``_child.py`` is the harness
-inside each child. All four are loaded by path, standard library only.
+Code layout: this file sets the worker up and serves jobs; ``_zygote.py`` makes job children
+(the fork server, confinement); ``_jobs.py`` runs jobs on them (segments, watching); ``_sys.py``
+wraps the system calls; ``_child.py`` is the harness inside each child. All five are loaded by
+path, standard library only.
 
 Protocol with the executor (length-prefixed JSON frames on stdin/stdout): the first frame is
 the worker configuration; the worker answers ``hello``; then ``run`` jobs, each answered by
@@ -74,6 +75,7 @@ for _name in PRELOAD:
 
 sx = _load("_criticlab_sys", "_sys.py")
 child = _load("_criticlab_child", "_child.py")
+zy = _load("_criticlab_zygote", "_zygote.py")
 jobs = _load("_criticlab_jobs", "_jobs.py")
 
 JOB_ENV_BASE = {
@@ -165,7 +167,7 @@ class Worker:
                 self.uid = int(cfg["uid"])  # no namespaces, but still never run jobs as root
         self.devnull = sx.high(os.open(os.devnull, os.O_RDWR))
         self._probe_pid_namespace()
-        self._probe_job_confinement()
+        zy.probe_job_confinement(self)
         self.claims["uid"] = self.uid
         self.nproc_limit = cfg["max_processes"] if self.uid is not None else None
         if self.mode != "root" and os.getuid() != 0:
@@ -274,49 +276,6 @@ class Worker:
         except OSError as err:
             self.errors.append(f"pid namespace: {err}")
 
-    def _probe_job_confinement(self):
-        """Which per-job confinement this machine allows: a fresh IPC namespace for each job
-        (needs privileges: root, or a user namespace) and the keyring filter (seccomp)."""
-        program = sx.keyring_filter()
-        self.own_pid_namespace()
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                if self.mode in ("root", "userns"):
-                    with contextlib.suppress(OSError):
-                        sx.check(sx.libc.unshare(sx.CLONE_NEWIPC), "unshare(ipc)")
-                        code |= 1
-                if program is not None:
-                    with contextlib.suppress(OSError):
-                        sx.prctl(sx.PR_SET_NO_NEW_PRIVS, 1)
-                        sx.deny_keyrings(program)
-                        code |= 2
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        self.claims["job_ipc_namespace"] = bool(code & 1)
-        if code & 2:
-            self.claims["keyring_blocked"] = True
-            self.keyring_filter = program
-        else:
-            self.errors.append("the keyring filter (seccomp) is unavailable: jobs share the uid's keyrings")
-
-    def start_fork_server(self):
-        """Fork the zygote factory now, before the first job, so it never holds one."""
-        try:
-            self.fork_server = jobs.ForkServer(self)
-            zygote = jobs.Zygote(self)  # one round trip proves it works here
-        except (OSError, jobs.ForkServerGone) as err:
-            if self.fork_server is not None:
-                self.fork_server.stop()
-                self.fork_server = None
-            self.errors.append(f"fork server: {err}; job children are forked by the worker")
-            return
-        self.spares.append(zygote)
-        self.claims["fork_server"] = True
-
     def retire(self, reason):
         """Stop serving after the current job: the executor starts a fresh worker in our place."""
         if not self.retired:
@@ -367,8 +326,8 @@ class Worker:
 
     def new_zygote(self):
         try:
-            return jobs.Zygote(self)
-        except jobs.ForkServerGone as err:
+            return zy.Zygote(self)
+        except zy.ForkServerGone as err:
             # never fork job children from here instead: this process holds job data
             self.retire(str(err))
             raise
@@ -388,7 +347,7 @@ class Worker:
         while len(self.spares) < high:
             try:
                 self.spares.append(self.new_zygote())
-            except jobs.ForkServerGone:
+            except zy.ForkServerGone:
                 return
             if len(self.spares) > low and (self.pending or poller.poll(0)):
                 return  # a job is waiting: serve it, refill after
@@ -401,7 +360,7 @@ class Worker:
         return pids
 
     def serve(self):
-        self.start_fork_server()
+        zy.start_fork_server(self)
         self.spare_zygote()
         sx.send(self.ctl_out, {"op": "hello", "pid": os.getpid(), "claims": self.claims, "errors": self.errors})
         while not self.retired:
@@ -413,7 +372,7 @@ class Worker:
                 job_id = msg.get("id")
                 try:
                     jobs.Job(self, msg).run()
-                except jobs.ForkServerGone as err:
+                except zy.ForkServerGone as err:
                     sx.send(self.ctl_out, {"op": "error", "id": job_id, "message": str(err), "traceback": ""})
                 except Exception as err:  # a worker bug: report it as an infrastructure error
                     import traceback

@@ -14,11 +14,17 @@ import os
 import secrets
 import socket
 import tempfile
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from criticlab.data.types import Problem, Test
+from criticlab.sandbox.judge import JobPlan, JudgeOptions, plan_job
+from criticlab.sandbox.types import ExecResult
+
+Execute = Callable[[Any, JobPlan], Awaitable[ExecResult]]
+"""Runs one self-test job on one worker, without retries (the executor's own ``_execute``)."""
 
 ALLOWED_ENV = frozenset({
     "PATH", "LANG", "LC_ALL", "PYTHONHASHSEED", "PYTHONIOENCODING", "PYTHONDONTWRITEBYTECODE", "HOME", "TMPDIR",
@@ -276,3 +282,68 @@ def evaluate(
 
 def host_uid_nonzero() -> bool:
     return os.getuid() != 0
+
+
+async def self_test(mode: str, pool: Sequence[Any], execute: Execute, limits: Any, looks: int,
+                    ) -> tuple[IsolationReport, str]:
+    """The executor's start-up self-test: :data:`PROBE_CODE` on every worker of ``pool`` (handles with
+    the worker's ``hello``), then a leave job and ``looks`` look jobs on each; ``execute(worker,
+    plan)`` runs one job without retries. Returns the report, or a problem that means the mode
+    cannot be used."""
+    observed: dict[str, Any] = {}
+
+    def capture(_test: Any, actual: Any) -> bool:
+        observed.clear()
+        observed.update(actual if isinstance(actual, dict) else {"value": repr(actual)})
+        return isinstance(actual, dict)
+
+    per_worker: list[dict[str, bool]] = []
+    options = JudgeOptions(checkers={"criticlab.isolation_probe": capture})
+    with ProbeSetup() as probe:
+        problem = probe.problem()
+        for worker in pool:
+            plan = plan_job(problem, PROBE_CODE, options)
+            result = await execute(worker, plan)
+            if not result.accepted:
+                return IsolationReport(mode), f"self-test job failed: {result.summary()}"
+            if observed.get("stdlib") is not True:
+                return IsolationReport(mode), f"the standard library is unreachable in the job: {observed.get('stdlib')}"
+            per_worker.append(evaluate(
+                mode, worker.hello.get("claims", {}), observed, connections=probe.connections(),
+                memory_bytes=limits.memory_bytes, file_bytes=limits.file_bytes,
+                open_files=limits.open_files, host_uid_nonzero=host_uid_nonzero(),
+            ))
+    shown = {k: v for k, v in observed.items() if k != "env"}
+    shown["env"] = sorted(k for k, _ in observed.get("env", []))
+    for worker, guarantees in zip(pool, per_worker):
+        between, problem = await _between_jobs(worker, execute, looks)
+        if problem:
+            return IsolationReport(mode), problem
+        guarantees.update(between)
+    guarantees = {name: all(g[name] for g in per_worker) for name in per_worker[0]}
+    return IsolationReport(mode, guarantees, len(pool), [], shown), ""
+
+async def _between_jobs(worker: Any, execute: Execute, looks: int) -> tuple[dict[str, bool], str]:
+    """Run the leave job, then ``looks`` look jobs, on one worker (see :data:`LEAVE_CODE`)."""
+    observed: dict[str, Any] = {}
+
+    def capture(_test: Any, actual: Any) -> bool:
+        observed.clear()
+        observed.update(actual if isinstance(actual, dict) else {})
+        return isinstance(actual, dict)
+
+    options = JudgeOptions(checkers={"criticlab.isolation_probe": capture})
+    marker, key = between_jobs_marker(), 0x43000000 | secrets.randbelow(1 << 24)
+    leave, _ = between_jobs_problems(marker, key)
+    result = await execute(worker, plan_job(leave, LEAVE_CODE, options))
+    if not result.accepted:
+        return {}, f"self-test job (leave) failed: {result.summary()}"
+    left = dict(observed)
+    seen = []
+    _, look = between_jobs_problems(marker, key, str(left.get("dir", "")))
+    for _ in range(looks):
+        result = await execute(worker, plan_job(look, LOOK_CODE, options))
+        if not result.accepted:
+            return {}, f"self-test job (look) failed: {result.summary()}"
+        seen.append(dict(observed))
+    return evaluate_between_jobs(worker.hello.get("claims", {}), left, seen), ""

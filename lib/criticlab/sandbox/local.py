@@ -40,18 +40,7 @@ from criticlab.sandbox import cgroups
 from criticlab.sandbox._sys import remove_tree
 from criticlab.sandbox.base import AsyncService, Sample
 from criticlab.sandbox.compare import Checker
-from criticlab.sandbox.isolation import (
-    LEAVE_CODE,
-    LOOK_CODE,
-    PROBE_CODE,
-    IsolationReport,
-    ProbeSetup,
-    between_jobs_marker,
-    between_jobs_problems,
-    evaluate,
-    evaluate_between_jobs,
-    host_uid_nonzero,
-)
+from criticlab.sandbox.isolation import IsolationReport, self_test
 from criticlab.sandbox.judge import (
     DEFAULT_SAMPLE_TIMEOUT,
     FROM_OPTIONS,
@@ -61,6 +50,7 @@ from criticlab.sandbox.judge import (
     Limits,
     plan_job,
 )
+from criticlab.sandbox.timings import trace_hops, trace_phases
 from criticlab.sandbox.types import ExecResult, tail
 
 WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
@@ -407,63 +397,10 @@ class LocalExecutor(AsyncService):
         raise SandboxUnavailable("no sandbox mode could start:\n" + "\n".join(errors))
 
     async def _self_test(self, mode: str) -> tuple[IsolationReport, str]:
-        observed: dict[str, Any] = {}
+        async def execute(worker: _Worker, plan: JobPlan) -> ExecResult:
+            return await self._execute(worker, plan, stop_first=False, retry=False)
 
-        def capture(_test: Any, actual: Any) -> bool:
-            observed.clear()
-            observed.update(actual if isinstance(actual, dict) else {"value": repr(actual)})
-            return isinstance(actual, dict)
-
-        per_worker: list[dict[str, bool]] = []
-        options = JudgeOptions(checkers={"criticlab.isolation_probe": capture})
-        with ProbeSetup() as probe:
-            problem = probe.problem()
-            for worker in self._pool:
-                plan = plan_job(problem, PROBE_CODE, options)
-                result = await self._execute(worker, plan, stop_first=False, retry=False)
-                if not result.accepted:
-                    return IsolationReport(mode), f"self-test job failed: {result.summary()}"
-                if observed.get("stdlib") is not True:
-                    return IsolationReport(mode), f"the standard library is unreachable in the job: {observed.get('stdlib')}"
-                per_worker.append(evaluate(
-                    mode, worker.hello.get("claims", {}), observed, connections=probe.connections(),
-                    memory_bytes=self.limits.memory_bytes, file_bytes=self.limits.file_bytes,
-                    open_files=self.limits.open_files, host_uid_nonzero=host_uid_nonzero(),
-                ))
-        shown = {k: v for k, v in observed.items() if k != "env"}
-        shown["env"] = sorted(k for k, _ in observed.get("env", []))
-        for worker, guarantees in zip(self._pool, per_worker):
-            between, problem = await self._between_jobs(worker, self._self_test_looks)
-            if problem:
-                return IsolationReport(mode), problem
-            guarantees.update(between)
-        guarantees = {name: all(g[name] for g in per_worker) for name in per_worker[0]}
-        return IsolationReport(mode, guarantees, len(self._pool), [], shown), ""
-
-    async def _between_jobs(self, worker: _Worker, looks: int) -> tuple[dict[str, bool], str]:
-        """Run the leave job, then ``looks`` look jobs, on one worker (see :data:`LEAVE_CODE`)."""
-        observed: dict[str, Any] = {}
-
-        def capture(_test: Any, actual: Any) -> bool:
-            observed.clear()
-            observed.update(actual if isinstance(actual, dict) else {})
-            return isinstance(actual, dict)
-
-        options = JudgeOptions(checkers={"criticlab.isolation_probe": capture})
-        marker, key = between_jobs_marker(), 0x43000000 | secrets.randbelow(1 << 24)
-        leave, _ = between_jobs_problems(marker, key)
-        result = await self._execute(worker, plan_job(leave, LEAVE_CODE, options), stop_first=False, retry=False)
-        if not result.accepted:
-            return {}, f"self-test job (leave) failed: {result.summary()}"
-        left = dict(observed)
-        seen = []
-        _, look = between_jobs_problems(marker, key, str(left.get("dir", "")))
-        for _ in range(looks):
-            result = await self._execute(worker, plan_job(look, LOOK_CODE, options), stop_first=False, retry=False)
-            if not result.accepted:
-                return {}, f"self-test job (look) failed: {result.summary()}"
-            seen.append(dict(observed))
-        return evaluate_between_jobs(worker.hello.get("claims", {}), left, seen), ""
+        return await self_test(mode, self._pool, execute, self.limits, looks=self._self_test_looks)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -569,8 +506,8 @@ class LocalExecutor(AsyncService):
                                       infra=msg.get("infra") or "", stop_first=stop_first)
                 result.timings["run"] = float(msg.get("run", 0.0))
                 if msg.get("trace"):
-                    result.timings.update(_trace_phases(msg["trace"]))
-                    result.timings.update(_trace_hops(msg["trace"], sent, received, time.perf_counter()))
+                    result.timings.update(trace_phases(msg["trace"]))
+                    result.timings.update(trace_hops(msg["trace"], sent, received, time.perf_counter()))
                     usage = msg.get("usage") or {}
                     result.timings.update({f"child_{k}": float(v) for k, v in usage.items()})
                 return result
@@ -581,46 +518,6 @@ class LocalExecutor(AsyncService):
             if stop_first and not aborted and any(not r.passed for r in decided):
                 worker.send({"op": "abort", "id": job_id})
                 aborted = True
-
-
-def _trace_phases(marks: list) -> dict[str, float]:
-    """Phase durations (seconds) from a worker's trace marks: where a sample's time went.
-
-    ``spawn`` handing the job to a pre-forked child until it is ready, ``load`` compiling and running
-    the program's top level, ``tests`` the tests, ``reap`` from the last record to the child's
-    end, ``cleanup`` removing the job directory and stray processes.
-    """
-    first: dict[str, float] = {}
-    last: dict[str, float] = {}
-    for name, stamp in marks:
-        first.setdefault(name, stamp)
-        last[name] = stamp
-    out: dict[str, float] = {}
-
-    def span(key: str, start: float | None, end: float | None) -> None:
-        if start is not None and end is not None:
-            out[key] = max(0.0, end - start)
-
-    span("spawn", first.get("go"), first.get("ready"))
-    span("load", first.get("ready"), first.get("loaded"))
-    span("tests", first.get("loaded", first.get("ready")), last.get("record"))
-    span("reap", last.get("record"), last.get("reaped"))
-    span("cleanup", first.get("tests_done"), first.get("cleaned"))
-    return {f"trace_{k}": v for k, v in out.items()}
-
-
-def _trace_hops(marks: list, sent: float, received: float, judged: float) -> dict[str, float]:
-    """Where a sample's time went between the processes (``perf_counter`` is the system-wide
-    monotonic clock on Linux, so the worker's marks and ours share a time line): ``to_worker``
-    from sending the job to the worker starting it, ``from_worker`` from the worker sending the
-    verdict's records to our reading them, ``judge`` deciding the verdict from them."""
-    stamps = dict(marks)
-    out = {"trace_judge": max(0.0, judged - received)}
-    if "start" in stamps:
-        out["trace_to_worker"] = max(0.0, stamps["start"] - sent)
-    if "send" in stamps:
-        out["trace_from_worker"] = max(0.0, received - stamps["send"])
-    return out
 
 
 TMP_PREFIX = f"{cgroups.PREFIX}sbx-"
