@@ -66,11 +66,10 @@ from criticlab.analysis.strategies import (
     strategy_distribution,
 )
 from criticlab.analysis.strategy_validation import (
-    VALIDATION_SET,
     LabelledCritique,
-    has_validation_set,
     load_validation_set,
     read_critiques,
+    shipped_validation_set,
     validation_scores,
 )
 
@@ -88,7 +87,6 @@ __all__ = [
     "STRATEGIES",
     "STRATEGY_LABEL_PROMPT",
     "TESTING",
-    "VALIDATION_SET",
     "Agreement",
     "Compounding",
     "CriticCounts",
@@ -113,7 +111,6 @@ __all__ = [
     "critic_rate_table",
     "critiques_by_method",
     "fit_chain",
-    "has_validation_set",
     "label_strategies_with_llm",
     "load_validation_set",
     "loop_pass_curves",
@@ -126,6 +123,7 @@ __all__ = [
     "parse_strategy_answer",
     "read_critiques",
     "revision_similarity",
+    "shipped_validation_set",
     "simulate_chain",
     "simulate_critic_loop",
     "stationary_pass",
