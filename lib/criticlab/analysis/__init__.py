@@ -4,7 +4,6 @@ code similarity.
 
 from criticlab.analysis.compounding import (
     CriticModel,
-    compounding_error_curves,
     critic_loop_curve,
     critic_loop_limit,
     loop_pass_curves,
@@ -104,7 +103,6 @@ __all__ = [
     "code_tokens",
     "compare_strategy_modes",
     "compounding_by_critic",
-    "compounding_error_curves",
     "critic_counts",
     "critic_loop_curve",
     "critic_loop_limit",
