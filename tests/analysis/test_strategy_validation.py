@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -11,10 +12,10 @@ import pytest
 
 from criticlab import analysis
 from criticlab.analysis.strategy_validation import CRITIQUES_FILE, LABELS_FILE
+from criticlab.data import shipped
 from criticlab.llm.base import Completion, SamplingParams
 
 PROJECT = Path(__file__).resolve().parents[2]
-FIXTURE = PROJECT / analysis.VALIDATION_SET
 RESULTS = PROJECT / "docs" / "results" / "strategies" / "scores.csv"
 
 
@@ -73,7 +74,7 @@ def test_bad_labels_name_the_file_line_and_id(tmp_path: Path) -> None:
 
 
 def test_the_committed_set_is_real_sized_and_the_rules_scores_match_the_results_file() -> None:
-    items = analysis.load_validation_set(FIXTURE)
+    items = analysis.load_validation_set(analysis.shipped_validation_set())
     assert len(items) >= 40
     assert any(i.critic.startswith("qwen2.5-coder-0.5b") for i in items)
     assert any(i.critic.startswith("smollm2-135m") for i in items)
@@ -87,3 +88,13 @@ def test_the_committed_set_is_real_sized_and_the_rules_scores_match_the_results_
     for column in ("precision", "recall", "f1"):
         for got, want in zip(rules[column], committed[column]):
             assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want, abs=5e-5), column
+
+
+def test_the_shipped_set_is_checksummed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = tmp_path / "shipped"
+    shutil.copytree(shipped.HERE, copy)
+    with (copy / shipped.STRATEGY_LABELS).open("a") as handle:
+        handle.write("extra,other,\n")
+    monkeypatch.setattr(shipped, "HERE", copy)
+    with pytest.raises(shipped.ShippedDataError, match=r"labels\.csv: SHA-256 .* does not match"):
+        analysis.shipped_validation_set()

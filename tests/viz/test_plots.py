@@ -15,7 +15,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from criticlab import analysis, evaluation
-from criticlab.analysis.compounding import CriticModel
 from criticlab.evaluation.metrics import PairJudgments
 from criticlab.rollout.trajectory import Round, Trajectory
 from criticlab.sandbox.types import ExecResult, Verdict
@@ -48,7 +47,6 @@ def trajectories() -> list[Trajectory]:
 def figures() -> dict[str, Callable[[], Figure]]:
     ts = trajectories()
     table = evaluation.round_table(ts, resamples=100, seed=0)
-    critics = [CriticModel("weak", 0.6, 0.55), CriticModel("strong", 0.9, 0.85)]
     pairs = [
         PairJudgments(str(i), ["correct"] * (i % 3) + ["incorrect"] * 3, ["incorrect", "correct"] * 2)
         for i in range(8)
@@ -63,9 +61,6 @@ def figures() -> dict[str, Callable[[], Figure]]:
             pd.concat([curve.assign(critic="a"), curve.assign(critic="b")])
         ),
         "markov": lambda: plots.plot_markov(analysis.markov_prediction(ts)),
-        "compounding": lambda: plots.plot_compounding(
-            analysis.compounding_error_curves(0.3, 0.8, 0.2, critics, 20)
-        ),
         "critic_compounding": lambda: plots.plot_critic_compounding(
             analysis.compounding_by_critic(ts, attempts=5, resamples=50).curves
         ),

@@ -4,7 +4,6 @@ code similarity.
 
 from criticlab.analysis.compounding import (
     CriticModel,
-    compounding_error_curves,
     critic_loop_curve,
     critic_loop_limit,
     loop_pass_curves,
@@ -66,11 +65,10 @@ from criticlab.analysis.strategies import (
     strategy_distribution,
 )
 from criticlab.analysis.strategy_validation import (
-    VALIDATION_SET,
     LabelledCritique,
-    has_validation_set,
     load_validation_set,
     read_critiques,
+    shipped_validation_set,
     validation_scores,
 )
 
@@ -88,7 +86,6 @@ __all__ = [
     "STRATEGIES",
     "STRATEGY_LABEL_PROMPT",
     "TESTING",
-    "VALIDATION_SET",
     "Agreement",
     "Compounding",
     "CriticCounts",
@@ -106,14 +103,12 @@ __all__ = [
     "code_tokens",
     "compare_strategy_modes",
     "compounding_by_critic",
-    "compounding_error_curves",
     "critic_counts",
     "critic_loop_curve",
     "critic_loop_limit",
     "critic_rate_table",
     "critiques_by_method",
     "fit_chain",
-    "has_validation_set",
     "label_strategies_with_llm",
     "load_validation_set",
     "loop_pass_curves",
@@ -126,6 +121,7 @@ __all__ = [
     "parse_strategy_answer",
     "read_critiques",
     "revision_similarity",
+    "shipped_validation_set",
     "simulate_chain",
     "simulate_critic_loop",
     "stationary_pass",

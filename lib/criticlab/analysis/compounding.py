@@ -14,7 +14,6 @@ estimates come from :mod:`criticlab.analysis.critics`, which says when one canno
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -171,17 +170,3 @@ def critic_loop_limit(p_init: float, p_cc: float, p_wc: float, critic: CriticMod
     if not np.allclose(absorbed.sum(axis=1), 1.0):
         return math.nan
     return float(np.array([p_init, 1.0 - p_init]) @ absorbed[:, 0])
-
-
-def compounding_error_curves(
-    p_init: float, p_cc: float, p_wc: float, critics: Sequence[CriticModel], attempts: int = 20
-) -> pd.DataFrame:
-    """:func:`critic_loop_curve` per critic (weak vs strong), stacked; adds ``critic`` and ``limit``."""
-    frames = [
-        critic_loop_curve(p_init, p_cc, p_wc, c, attempts).assign(
-            critic=c.name, limit=critic_loop_limit(p_init, p_cc, p_wc, c)
-        )
-        for c in critics
-    ]
-    out = pd.concat(frames, ignore_index=True)
-    return out[["critic", *[c for c in out.columns if c != "critic"]]]

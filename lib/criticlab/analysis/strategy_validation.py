@@ -1,7 +1,8 @@
 """The hand-labelled strategy validation set, and how well each labelling mode agrees with it.
 
-The set (``tests/fixtures/strategies`` in the project) holds critiques written by the workbench's
-own models on real problems (``critiques.jsonl``, produced by
+The set ships with the package (``criticlab/data/shipped/strategies``, checksummed in
+``SHA256SUMS`` like the other shipped data; :func:`shipped_validation_set`). It holds critiques
+written by the workbench's own models on real problems (``critiques.jsonl``, produced by
 :mod:`criticlab.tools.critique_sample`) and, separately, the strategies a person found by
 reading each one (``labels.csv``: ``id``, ``labels`` joined by ``;``), following ``RUBRIC.md``
 beside them. Keeping the labels in their own file keeps what a model wrote apart from what a
@@ -19,11 +20,16 @@ from pathlib import Path
 import pandas as pd
 
 from criticlab.analysis.strategies import STRATEGIES, StrategyMatch, classify_strategies, strategy_agreement
+from criticlab.data.shipped import STRATEGY_CRITIQUES, STRATEGY_LABELS, shipped_file
 
-VALIDATION_SET = Path("tests") / "fixtures" / "strategies"
-"""Where the set lives, relative to the project root."""
 CRITIQUES_FILE = "critiques.jsonl"
 LABELS_FILE = "labels.csv"
+
+
+def shipped_validation_set() -> Path:
+    """The directory of the set shipped with the package, both files verified against ``SHA256SUMS``."""
+    shipped_file(STRATEGY_LABELS)
+    return shipped_file(STRATEGY_CRITIQUES).parent
 
 
 @dataclass(frozen=True)
@@ -37,11 +43,6 @@ class LabelledCritique:
     judgment: str | None
     critique: str
     labels: tuple[str, ...]
-
-
-def has_validation_set(directory: str | Path) -> bool:
-    """Whether ``directory`` holds both files of a set (a checkout without tests/ has none)."""
-    return (Path(directory) / CRITIQUES_FILE).is_file() and (Path(directory) / LABELS_FILE).is_file()
 
 
 def read_critiques(directory: str | Path) -> list[dict]:

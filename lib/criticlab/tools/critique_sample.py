@@ -7,8 +7,8 @@ The profile's generator answers each problem once (round 0 of every stage: :func
 the sandbox runs the code, and each named critic model critiques that solution with the
 workbench's own critique prompt (:func:`critique_conversations`, the zero-shot critic's input).
 One JSON line per critique: which model wrote it, on which problem, whether the solution passed,
-the parsed judgment and the text. The validation set under ``tests/fixtures/strategies`` was
-drawn this way and labelled by hand; the labels are not produced here.
+the parsed judgment and the text. The validation set shipped in ``criticlab/data/shipped/strategies``
+was drawn this way and labelled by hand; the labels are not produced here.
 """
 
 from __future__ import annotations

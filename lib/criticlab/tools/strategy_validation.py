@@ -18,13 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from criticlab import config
 from criticlab.analysis import (
-    VALIDATION_SET,
     StrategyMatch,
     label_strategies_with_llm,
     load_validation_set,
     read_critiques,
+    shipped_validation_set,
     validation_scores,
 )
 from criticlab.llm import SamplingParams, make_engine
@@ -35,7 +34,7 @@ CHUNK = 6
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", type=Path, default=None, help=f"validation set (default: <project>/{VALIDATION_SET})")
+    parser.add_argument("--set", type=Path, default=None, help="validation set (default: the one shipped with criticlab)")
     parser.add_argument("--out", type=Path, required=True, help="directory for scores.csv (and llm_labels.csv)")
     parser.add_argument("--llm", default=None, help="model reference for the LLM-judge mode")
     parser.add_argument("--engine", default="llamacpp", choices=["llamacpp", "hf", "openai", "vllm"])
@@ -44,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--judge-only", action="store_true", help="write llm_labels.csv and stop")
     args = parser.parse_args(argv)
 
-    directory = args.set or config.project_root() / VALIDATION_SET
+    directory = args.set or shipped_validation_set()
     args.out.mkdir(parents=True, exist_ok=True)
     llm_file = args.out / LLM_LABELS
     if args.llm:

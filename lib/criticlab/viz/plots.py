@@ -11,7 +11,6 @@ style at save time as at draw time. Same inputs → byte-identical files (a test
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -246,28 +245,6 @@ def plot_markov(
         if title:
             ax.set_title(title)
         ax.legend(ncols=2)
-    return fig
-
-
-def plot_compounding(
-    curves: pd.DataFrame, column: str = "pass@1", percent: bool = True, title: str = ""
-) -> Figure:
-    """Simulated Pass@1 (or another column) against attempts per critic, with the long-run limit dotted."""
-    fig, ax, scale = _single_panel(percent)
-    colors = colors_for(list(curves["critic"]))
-    with figure_style():
-        for critic, rows in curves.groupby("critic", sort=False):
-            ax.plot(rows["attempt"], rows[column] * scale, color=colors[critic], label=critic)
-            limit = float(rows["limit"].iloc[0]) if "limit" in rows and column == "pass@1" else math.nan
-            if math.isfinite(limit):
-                ax.axhline(limit * scale, color=colors[critic], linestyle=":", linewidth=1)
-        _integer_x(ax)
-        ax.set_xlabel("critique→revision attempts")
-        name = "Pass@1" if column == "pass@1" else column
-        ax.set_ylabel(f"{name} (%)" if percent else name)
-        if title:
-            ax.set_title(title)
-        ax.legend()
     return fig
 
 

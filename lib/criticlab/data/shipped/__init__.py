@@ -14,6 +14,8 @@ HERE = Path(__file__).resolve().parent
 MBPP = "mbpp/mbpp.jsonl"
 MBPP_SANITIZED = "mbpp/sanitized-mbpp.json"
 JUDGEBENCH_GPT4O = "judgebench/judgebench_gpt-4o-2024-05-13.jsonl"
+STRATEGY_CRITIQUES = "strategies/critiques.jsonl"
+STRATEGY_LABELS = "strategies/labels.csv"
 
 
 class ShippedDataError(RuntimeError):
