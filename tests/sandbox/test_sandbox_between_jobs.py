@@ -554,6 +554,8 @@ def test_the_between_jobs_evaluation_needs_evidence() -> None:
     assert not any(evaluate_between_jobs(claims, left, []).values())  # no look job: nothing shown
     assert not evaluate_between_jobs(claims, {"ipc": False, "files": True}, [clean])["job_ipc_private"]
     assert not evaluate_between_jobs({"fork_server": True}, left, [clean])["keyring_blocked"]
+    shared_uid = dict(claims, job_ipc_cleanup="shared memory")  # semaphores and queues may stay
+    assert not evaluate_between_jobs(shared_uid, left, [clean])["job_ipc_private"]
 
 
 def test_selfcheck_prints_every_guarantee(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

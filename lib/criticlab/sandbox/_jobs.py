@@ -87,7 +87,7 @@ class Job:
 
     def run(self):
         self.dir = self.w.make_job_dir()
-        self.ipc_before = None if self.w.claims["job_ipc_namespace"] else sx.ipc_objects(self.w.job_uid())
+        self.ipc_before = None if self.w.claims["job_ipc_namespace"] else self.w.job_ipc_objects()
         try:
             index, total = 0, len(self.tests)
             while index < total and not self.aborted and self.infra_error is None:
@@ -144,7 +144,7 @@ class Job:
             self.w.retire(f"job directory left behind: {err}")
         if self.ipc_before is not None:
             try:
-                sx.remove_ipc(sx.ipc_objects(self.w.job_uid()) - self.ipc_before)
+                sx.remove_ipc(self.w.job_ipc_objects() - self.ipc_before)
             except OSError as err:
                 self.w.retire(f"IPC objects left behind: {err}")
         reap_zombies(self.w)

@@ -262,8 +262,12 @@ _IPC_TABLES = (("shm", "shmctl"), ("sem", "semctl"), ("msg", "msgctl"))
 _IPC_ID_COLUMN = {"shm": "shmid", "sem": "semid", "msg": "msqid"}
 
 
-def ipc_objects(uid):
-    """``{(kind, id)}`` of the System V IPC objects owned by ``uid`` (from /proc/sysvipc)."""
+def ipc_objects(uid, orphaned_only=False):
+    """``{(kind, id)}`` of the System V IPC objects owned by ``uid`` (from /proc/sysvipc).
+
+    ``orphaned_only``: only shared-memory segments whose creating process is gone (for jobs that
+    share the uid with the user's other programs: their semaphores and queues name no creator,
+    so they are never taken for a job's)."""
     found = set()
     for kind, _ in _IPC_TABLES:
         try:
@@ -276,9 +280,15 @@ def ipc_objects(uid):
         if column not in header or "uid" not in header:
             continue
         at_id, at_uid = header.index(column), header.index("uid")
+        at_cpid = header.index("cpid") if "cpid" in header else None
+        if orphaned_only and at_cpid is None:
+            continue
         for row in rows:
-            if len(row) > max(at_id, at_uid) and row[at_uid] == str(uid):
-                found.add((kind, int(row[at_id])))
+            if len(row) <= max(at_id, at_uid) or row[at_uid] != str(uid):
+                continue
+            if orphaned_only and os.path.exists(f"/proc/{row[at_cpid]}"):
+                continue
+            found.add((kind, int(row[at_id])))
     return found
 
 

@@ -169,6 +169,8 @@ class Worker:
         self._probe_pid_namespace()
         zy.probe_job_confinement(self)
         self.claims["uid"] = self.uid
+        self.claims["job_ipc_cleanup"] = "namespace" if self.claims["job_ipc_namespace"] else (
+            "all" if self.uid is not None else "shared memory")
         self.nproc_limit = cfg["max_processes"] if self.uid is not None else None
         if self.mode != "root" and os.getuid() != 0:
             # RLIMIT_NPROC counts every process of the user: allow what runs now plus the cap.
@@ -281,8 +283,13 @@ class Worker:
         if not self.retired:
             self.retired = reason
 
-    def job_uid(self):
-        return self.uid if self.uid is not None else os.getuid()
+    def job_ipc_objects(self):
+        """The System V IPC objects a job may have made, where it has no IPC namespace of its own:
+        every object of a dedicated job uid; with the user's own uid, only shared-memory segments
+        whose creator is gone (never the user's other programs' objects)."""
+        if self.uid is not None:
+            return sx.ipc_objects(self.uid)
+        return sx.ipc_objects(os.getuid(), orphaned_only=True)
 
     def own_pid_namespace(self):
         """Fork the next child into our own pid namespace (after a probe left a dead one set)."""

@@ -162,7 +162,9 @@ def evaluate_between_jobs(claims: dict[str, Any], left: dict[str, Any], looks: l
         return bool(looks) and all(not look.get(key) for look in looks)
 
     return {
-        "job_ipc_private": left.get("ipc") is True and never("ipc"),
+        # with the user's own uid only orphaned shared memory is removed: semaphores and queues may stay
+        "job_ipc_private": left.get("ipc") is True and never("ipc")
+        and claims.get("job_ipc_cleanup", "namespace") in ("namespace", "all"),
         "keyring_blocked": bool(claims.get("keyring_blocked")) and bool(looks)
         and all(look.get("keyring_refused") is True for look in looks),
         "job_files_removed": left.get("files") is True and never("files"),
