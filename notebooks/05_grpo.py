@@ -45,9 +45,9 @@
 # reward; other seeds `rewards_seed<N>.jsonl`), `heldout_*.jsonl`, curves, a table and `metrics.json`.
 
 # %%
-from criticlab import config, ctrl, stages, stats, training
+from criticlab import config, ctrl, rewards, stages, stats, training
 from criticlab.io import read_jsonl
-from criticlab.llm import engine_for, policy_engine, sampling_for, throughput, unsloth_first, wants_unsloth
+from criticlab.llm import engine_for, throughput, unsloth_first, wants_unsloth
 from criticlab.sandbox import make_executor
 from criticlab.viz import plots, tables
 
@@ -85,63 +85,30 @@ print(f"generator (fixed) {cfg.models.generator} via {cfg.models.engine}; group 
 # temperature, from the starting critic once and from each trained critic.
 
 # %%
-def measure(model: str, when: str, executor) -> stages.HeldoutScore | None:
-    """Reward and verdict accuracy of the critic ``model`` on the held-out prompts."""
-    if not heldout_rows:
-        return None
-    logged = ctrl.CTRLReward(generator, executor, sampling_for(cfg, "revision"),
-                             log_path=stage_dir / stages.HELDOUT_REWARDS.format(when=when),
-                             judgment_gate=cfg.grpo.judgment_gate)
-    (stage_dir / stages.HELDOUT_REWARDS.format(when=when)).unlink(missing_ok=True)
-    score = ctrl.measure_heldout(policy_engine(cfg, model), ctrl.grpo_rows(heldout_rows, str(heldout_path)), logged,
-                                 ctrl.heldout_sampling(cfg.grpo, cfg.seed), cfg.grpo.heldout_critiques, seed=cfg.seed)
-    print(f"held-out ({when}): reward {score.reward:.3f} [{score.reward_lo:.3f}, {score.reward_hi:.3f}], "
-          f"verdict accuracy {score.accuracy:.3f} [{score.accuracy_lo:.3f}, {score.accuracy_hi:.3f}] "
-          f"(on Correct {score.accuracy_correct:.3f}, on Incorrect {score.accuracy_incorrect:.3f}), "
-          f"no judgment {score.unparsed:.3f}; {score.critiques} critiques of {score.prompts} prompts")
-    return score
-
-
 watch = throughput.StageWatch.resuming(cfg.paths.root, stages.GRPO)  # engines' tokens (revisions, held-out critiques) from here on
-rollouts = []  # the critic's own samples, read from each trainer's log
-runs: list[stages.GRPOSeedRun] = []
-results: dict[int, training.TrainResult] = {}
+heldout = ctrl.grpo_rows(heldout_rows, str(heldout_path)) if heldout_rows else []
+trained: list[ctrl.SeedTraining] = []
 heldout_before = None
 if rl_rows:
+    rows = ctrl.grpo_rows(rl_rows, str(rl_path))
     # the same rows for verl (multi-node GRPO): reward module criticlab/tools/verl_reward.py
-    training.write_verl_parquet(ctrl.grpo_rows(rl_rows, str(rl_path)), stage_dir / stages.VERL_TRAIN)
+    training.write_verl_parquet(rows, stage_dir / stages.VERL_TRAIN)
     generator = engine_for(cfg, "generator")
     with make_executor(cfg.sandbox) as executor:
-        heldout_before = measure(start, "before", executor)
+        heldout_before = ctrl.heldout_score(cfg, start, heldout, generator, executor, ctrl.heldout_log(cfg, "before"))
+        if heldout_before is not None:
+            print(ctrl.describe_heldout(heldout_before, "before"))
         for seed in run_seeds:
-            reward_log = stage_dir / stages.for_seed(stages.REWARDS, seed, cfg.seed)
-            reward = ctrl.CTRLReward(generator, executor, sampling_for(cfg, "revision"), log_path=reward_log,
-                                     judgment_gate=cfg.grpo.judgment_gate)
-            # per-step seconds: critic sampling, generator revision, execution, optimisation
-            timer = training.StepTimer(reward, log_path=stage_dir / stages.for_seed(stages.STEP_TIMES, seed, cfg.seed))
-            result = training.train_grpo(
-                start, ctrl.grpo_rows(rl_rows, str(rl_path)), reward, cfg.grpo,
-                cfg.paths.checkpoints_dir / stages.for_seed(stages.GRPO_CHECKPOINTS, seed, cfg.seed),
-                seed=seed, progress=cfg.progress, lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
-                callbacks=[timer],
-            )
-            results[seed] = result
-            rollouts.append(throughput.tokens_from_history(
-                result.history, cfg.grpo.group_size * cfg.grpo.prompts_per_step,
-                sum(t.sampling for t in timer.times), steps=len(timer.times)))
-            logged = read_jsonl(reward_log) if reward_log.is_file() else []
-            steps = training.per_step(logged)
-            runs.append(stages.GRPOSeedRun(
-                seed=seed, run=training.run_record(result), reward_per_step=[s["reward"] for s in steps],
-                learned=stats.learning_check([s["reward"] for s in steps]),
-                unparsed_per_step=[s["unparsed"] for s in steps], seconds_per_step=training.summarize(timer.times),
-                trained_mix=ctrl.trained_mix(logged), after=measure(str(result.final_dir), f"after_seed{seed}", executor),
-            ))
-            print(f"seed {seed}: {result.global_step} GRPO steps; final critic in {result.final_dir}; "
-                  f"critiqued solutions {runs[-1].trained_mix}")
-            print("  mean seconds per step:", {k: round(v, 1) for k, v in runs[-1].seconds_per_step.items()})
+            trained.append(ctrl.train_seed(cfg, start, rows, generator, executor, seed, heldout))
+            run = trained[-1].run
+            print(f"seed {seed}: {run.run.steps} GRPO steps; final critic in {trained[-1].result.final_dir}; "
+                  f"critiqued solutions {run.trained_mix}")
+            print("  mean seconds per step:", {k: round(v, 1) for k, v in run.seconds_per_step.items()})
+            if run.after is not None:
+                print("  " + ctrl.describe_heldout(run.after, f"after_seed{seed}"))
 else:
     print("no RL rows: notebook 03 produced no (problem, solution) pairs")
+runs = [t.run for t in trained]
 
 # %% [markdown]
 # ## Did the critic learn?
@@ -155,7 +122,7 @@ else:
 # %%
 first_log = stage_dir / stages.REWARDS
 logged = read_jsonl(first_log) if first_log.is_file() else []
-unparsed_critiques, unparsed_reward = training.unanswered_reward(logged)
+unparsed_critiques, unparsed_reward = rewards.unanswered_reward(logged)
 print(f"seed {cfg.seed}: {unparsed_critiques} critiques without a judgment, mean reward {unparsed_reward:.3f} "
       f"({'set to 0 by' if cfg.grpo.judgment_gate else 'what'} the judgment gate{'' if cfg.grpo.judgment_gate else ' would set to 0'})")
 for run in runs:
@@ -172,19 +139,7 @@ for name, values in summary.items():
     print(f"{name} over {values['seeds']:.0f} seed(s): mean {values['mean']:.3f}, sd {values['sd']:.3f}, "
           f"range {values['min']:.3f} to {values['max']:.3f}")
 
-
-def by_seed(key: str) -> dict[str, list[tuple[int, float]]]:
-    out = {}
-    for run in runs:
-        log = stage_dir / stages.for_seed(stages.REWARDS, run.seed, cfg.seed)
-        out[f"seed {run.seed}"] = [(s["step"], s[key]) for s in training.per_step(read_jsonl(log))] if log.is_file() else []
-    return out
-
-
-series = {"reward": by_seed("reward"), "judgment accuracy": by_seed("accuracy"), "no judgment": by_seed("unparsed")}
-if results:
-    series["cut at max length"] = {f"seed {s}": r.series("completions/clipped_ratio") for s, r in results.items()}
-    series["KL"] = {f"seed {s}": r.series("kl") for s, r in results.items()}
+series = ctrl.training_curves(cfg, trained)
 if runs:
     plots.save_figure(plots.plot_training_curves(series, title=f"Critic GRPO per seed ({cfg.name})", smooth=3),
                       cfg.paths.figures_dir / stages.FIG_GRPO_CURVES)
@@ -201,5 +156,5 @@ stages.write_metrics(cfg.paths.root, stages.GRPOMetrics(
     prompts_mix=prompts_mix, heldout_rows=len(heldout_rows), heldout_mix=heldout_mix,
     heldout_before=heldout_before, seeds=runs, across_seeds=summary,
     # the critic's rollouts are sampled inside the trainer: their tokens come from its log history
-    throughput=watch.record({"rollouts": throughput.combined(rollouts)}),
+    throughput=watch.record({"rollouts": throughput.combined(t.rollout for t in trained)}),
 ))

@@ -39,13 +39,10 @@
 # `metrics.json`.
 
 # %%
-import dataclasses
-
-from criticlab import config, crl, stages, training
-from criticlab.data import evaluation_subset, read_problems
-from criticlab.io import read_jsonl, write_jsonl
-from criticlab.llm import policy_engine, sampling_for, throughput
-from criticlab.llm.base import SamplingParams
+from criticlab import config, crl, stages
+from criticlab.data import read_problems
+from criticlab.io import write_jsonl
+from criticlab.llm import throughput
 from criticlab.sandbox import make_executor
 from criticlab.viz import plots, tables
 
@@ -66,7 +63,7 @@ ratios = sorted(set(cfg.crl.ablation_ratios) | {cfg.crl.ratio})
 seeds = [cfg.seed + i for i in range(cfg.crl.seeds)]
 print(f"profile {cfg.name}: {len(code_pool)} code rows, {len(crl_all)} CRL rows {crl.label_balance(crl_all)}")
 policy = cfg.crl.policy_model or cfg.models.generator
-grpo_cfg = dataclasses.replace(cfg.grpo, max_steps=cfg.crl.max_steps or cfg.grpo.max_steps, max_prompts=None)
+grpo_cfg = crl.grpo_section(cfg)  # the profile's GRPO settings with crl.max_steps, every mixed row
 print(f"policy {policy}; ratios {ratios}; seeds {seeds}; {grpo_cfg.max_steps} GRPO steps each")
 
 # %% [markdown]
@@ -83,13 +80,10 @@ crl_pool, heldout = crl.split_heldout(crl_all, cfg.crl.heldout_fraction, seed=cf
 heldout_ids = sorted({crl.row_problem_id(r) for r in heldout})
 assert not set(heldout_ids) & {crl.row_problem_id(r) for r in crl_pool}, "held-out problems leaked into training"
 write_jsonl(stage_dir / stages.CRL_HELDOUT, heldout)
-n_eval = cfg.crl.eval_problems if cfg.crl.eval_problems is not None else cfg.evaluation.max_problems
-eval_samples = cfg.crl.eval_samples or cfg.evaluation.samples_per_problem
-eval_problems = evaluation_subset(read_problems(cfg.paths.eval_jsonl), n_eval,  # the ones 07 evaluates
-                                  cfg.evaluation.problem_ids, f"evaluation.problem_ids of {cfg.name}")
+plan = crl.evaluation_plan(cfg, grpo_cfg, heldout)  # judge: held-out rows; coder: 07's first problems
 print(f"CRL rows: {len(crl_pool)} for training {crl.label_balance(crl_pool)}, {len(heldout)} held out "
       f"{crl.label_balance(heldout)} from {len(heldout_ids)} problems; code evaluation on "
-      f"{len(eval_problems)} problems × {eval_samples} samples")
+      f"{len(plan.problems)} problems × {plan.samples} samples")
 
 # %% [markdown]
 # ## Format warm-up (small policies)
@@ -103,17 +97,10 @@ print(f"CRL rows: {len(crl_pool)} for training {crl.label_balance(crl_pool)}, {l
 # adds afterwards shows.
 
 # %%
-if cfg.crl.format_warmup_epochs:
-    warmup_rows = crl.format_warmup_rows(crl_pool, seed=cfg.seed)
-    warmup = training.train_sft(
-        policy, warmup_rows, dataclasses.replace(cfg.sft, epochs=cfg.crl.format_warmup_epochs),
-        cfg.paths.checkpoints_dir / stages.CRL_WARMUP_CHECKPOINTS, seed=cfg.seed, progress=cfg.progress,
-        source="06_crl format warm-up",
-    )
-    policy = str(warmup.final_dir)
-    losses = [h["loss"] for h in warmup.history if "loss" in h]
-    print(f"format warm-up: {len(warmup_rows)} rows, {warmup.global_step} steps, "
-          f"loss {losses[0]:.2f} -> {losses[-1]:.2f}" if losses else "format warm-up: resumed, already done")
+warmup = crl.format_warmup(cfg, policy, crl_pool)  # None without crl.format_warmup_epochs
+if warmup is not None:
+    policy = str(warmup.result.final_dir)
+    print(warmup.describe())
 
 # %% [markdown]
 # ## The start policy as a judge and as a coder
@@ -125,32 +112,9 @@ if cfg.crl.format_warmup_epochs:
 # sampling, executed in the sandbox: the reference row of the comparison.
 
 # %%
-probe_sampling = SamplingParams(temperature=grpo_cfg.temperature, top_p=1.0,
-                                max_tokens=grpo_cfg.max_completion_length, seed=cfg.seed)
-code_sampling = sampling_for(cfg, "solution")
-
-
-def evaluate(model: str, code_file: str, executor) -> tuple[dict, list[dict]]:
-    """``model`` as a judge on the held-out CRL rows and as a coder on the evaluation problems."""
-    engine = policy_engine(cfg, model)
-    try:
-        judged = crl.sample_conclusions(engine, heldout, probe_sampling, n=grpo_cfg.group_size) if heldout else []
-        outcomes = crl.sample_code(engine, eval_problems, executor, code_sampling, eval_samples) if eval_problems else []
-    finally:
-        getattr(engine, "close", lambda: None)()  # free the weights before training the next run
-    write_jsonl(stage_dir / code_file, outcomes)
-    return (crl.conclusion_stats(judged) if judged else {}), crl.code_scores(outcomes, eval_samples)
-
-
-def brief(judge: dict, code: list[dict]) -> str:
-    passed = ", ".join(f"{c['source']} pass@{c['k']} {c['pass@k']:.3f}" for c in code)
-    return (f"judge accuracy {judge.get('crl_accuracy', float('nan')):.3f} (always-T "
-            f"{judge.get('crl_always_T_accuracy', float('nan')):.3f}); {passed}")
-
-
 with make_executor(cfg.sandbox) as executor:
-    before, start_code = evaluate(policy, stages.CRL_CODE_START, executor)
-print("start policy:", brief(before, start_code))
+    before, start_code = crl.evaluate_policy(cfg, policy, plan, stages.CRL_CODE_START, executor)
+print("start policy:", crl.describe(before, start_code))
 
 # %% [markdown]
 # ## One GRPO run per mix ratio and seed
@@ -158,38 +122,17 @@ print("start policy:", brief(before, start_code))
 # Every seed trains on the same mixed rows; the seed changes GRPO's sampling and batch order.
 
 # %%
-runs: list[stages.CRLRatioRun] = []
-logs = {}
-rollouts = []
+trained: list[crl.CRLRun] = []
 with make_executor(cfg.sandbox) as executor:
     for r in ratios:
-        size = crl.run_size(len(code_pool), len(crl_pool), r, grpo_cfg.prompts_per_step * max(grpo_cfg.max_steps, 1))
-        try:
-            rows = crl.mix(code_pool[:size], crl_pool, r, seed=cfg.seed)
-        except ValueError as err:
-            print(f"ratio {r}: skipped ({err})")
-            continue
-        write_jsonl(stage_dir / stages.for_ratio(stages.CRL_MIX, r), rows)
-        training.write_verl_parquet(rows, stage_dir / stages.for_ratio(stages.CRL_VERL_MIX, r))
-        for seed in seeds:
-            named = seed if cfg.crl.seeds > 1 else None
-            log = stage_dir / stages.for_ratio(stages.CRL_REWARDS, r, named)
-            reward = crl.MixedReward(crl.CodeReward(executor), crl.CRLReward(), log_path=log)
-            timer = training.StepTimer(reward, log_path=stage_dir / stages.for_ratio(stages.CRL_STEP_TIMES, r, named))
-            result = training.train_grpo(
-                policy, rows, reward, grpo_cfg, cfg.paths.checkpoints_dir / stages.for_ratio(stages.CRL_CHECKPOINTS, r, named),
-                seed=seed, progress=cfg.progress, lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
-                callbacks=[timer],
-            )
-            rollouts.append(throughput.tokens_from_history(
-                result.history, grpo_cfg.group_size * grpo_cfg.prompts_per_step, sum(t.sampling for t in timer.times),
-                steps=len(timer.times)))
-            name = f"{crl.policy_name(r)}" + (f" · seed {seed}" if named is not None else "")
-            after, code = evaluate(str(result.final_dir), stages.for_ratio(stages.CRL_CODE, r, named), executor)
-            logs[name] = read_jsonl(log)
-            runs.append(stages.CRLRatioRun(ratio=r, run=result.record(), summary=crl.summarize_run(logs[name]),
-                                           before=before, after=after, seed=named, code=code))
-            print(f"{name}: {result.global_step} steps, {crl.label_balance(rows)}; {brief(after, code)}")
+        ratio_runs = crl.train_ratio(cfg, policy, r, code_pool, crl_pool, seeds, plan, executor, before, grpo_cfg)
+        if ratio_runs.skipped:
+            print(f"ratio {r}: skipped ({ratio_runs.skipped})")
+        for run in ratio_runs.runs:
+            print(f"{run.name}: {run.run.run.steps} steps, {ratio_runs.balance}; {crl.describe(run.run.after, run.run.code)}")
+        trained += ratio_runs.runs
+runs = [t.run for t in trained]
+logs = {t.name: t.log for t in trained}
 
 # %% [markdown]
 # ## Training curves per ratio and seed
@@ -199,13 +142,9 @@ with make_executor(cfg.sandbox) as executor:
 
 # %%
 if logs:
-    curves = {name: [(s["step"], s["reward"]) for s in training.per_step(logged)] for name, logged in logs.items()}
+    curves, accuracy = crl.training_curves(logs)
     plots.save_figure(plots.plot_training_curves(curves, title="Mean reward per step by CRL ratio and seed", smooth=3),
                       cfg.paths.figures_dir / stages.FIG_CRL_REWARDS)
-    accuracy = {name: [(s["step"], s["accuracy"])
-                       for s in training.per_step([x for x in logged if x["task"] == training.TASK_CRL])]
-                for name, logged in logs.items()}
-    accuracy = {k: v for k, v in accuracy.items() if v}
     if accuracy:
         plots.save_figure(plots.plot_training_curves(accuracy, title="CRL conclusion accuracy per step", smooth=3),
                           cfg.paths.figures_dir / stages.FIG_CRL_ACCURACY)
@@ -231,9 +170,9 @@ stages.write_metrics(cfg.paths.root, stages.CRLMetrics(
     code_rows=len(code_pool), crl_rows=len(crl_all), policy=policy,
     format_warmup_epochs=cfg.crl.format_warmup_epochs, ratios=runs, seeds=seeds,
     train_crl_rows=len(crl_pool), heldout_crl_rows=len(heldout), heldout_problems=heldout_ids,
-    eval_problems=len(eval_problems), eval_samples=eval_samples, start_code=start_code, start_judge=before,
+    eval_problems=len(plan.problems), eval_samples=plan.samples, start_code=start_code, start_judge=before,
     comparison=table.to_dict(orient="records"),
-    throughput=watch.record({"rollouts": throughput.combined(rollouts)}),
+    throughput=watch.record({"rollouts": throughput.combined(t.rollout for t in trained)}),
 ))
 print(tables.to_markdown(table, digits=3))
 table.T

@@ -4,7 +4,7 @@ Layers, lowest first; a module may import its own layer and those below it, neve
 
     config, io, stats, stages          the contracts every layer shares
     data, sandbox, llm                 problems, execution, engines
-    rollout, training                  prompts and trajectories; TRL glue
+    rollout, training, rewards         prompts and trajectories; TRL glue; the reward functions
     ctrl, crl, evaluation, analysis    one stage package per notebook group (never each other)
     viz, tools, bench                  figures and tables; entry points; benchmarks
 """
@@ -21,7 +21,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LAYERS = [
     {"config", "io", "stats", "stages"},
     {"data", "sandbox", "llm"},
-    {"rollout", "training"},
+    {"rollout", "training", "rewards"},
     {"ctrl", "crl", "evaluation", "analysis"},
     {"viz", "tools", "bench"},
 ]
@@ -78,6 +78,31 @@ def test_each_notebook_calls_its_own_stage_package(notebook: Path) -> None:
     assert not others, f"{notebook.name} imports another stage's package: {sorted(others)}"
 
 
+TOOL_IMPORTS_ALLOWED = {("gpu_smoke", "run")}
+"""(tool, tool it imports): the GPU smoke run drives the notebook runner, the entry point it checks."""
+
+
+def tool_modules(path: Path) -> set[str]:
+    """The ``criticlab.tools`` modules a file imports."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "criticlab.tools":
+                found.update(alias.name for alias in node.names)
+            elif node.module.startswith("criticlab.tools."):
+                found.add(node.module.split(".")[2])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[2] for a in node.names if a.name.startswith("criticlab.tools."))
+    return found
+
+
+@pytest.mark.parametrize("path", sorted((LIB / "tools").glob("*.py")), ids=lambda p: p.stem)
+def test_no_tool_imports_another_tool(path: Path) -> None:
+    """Shared logic of the tools lives in the stage packages, where notebooks and tests reach it too."""
+    others = {m for m in tool_modules(path) - {path.stem} if (path.stem, m) not in TOOL_IMPORTS_ALLOWED}
+    assert not others, f"tools/{path.name} imports tools {sorted(others)}"
+
+
 def test_no_module_is_long_without_saying_why() -> None:
     long = []
     for path in MODULES:
@@ -86,3 +111,18 @@ def test_no_module_is_long_without_saying_why() -> None:
         if lines > 550 and "long because" not in doc.lower():
             long.append(f"{path.relative_to(LIB)} ({lines} lines)")
     assert not long, f"modules over ~500 lines whose docstring does not say why: {long}"
+
+
+TRAINING_NOTEBOOKS = sorted(p for p in NOTEBOOKS.glob("0[5-6]_*.py"))
+"""Notebooks whose loops live in their stage package: they hold calls, not definitions or wiring."""
+
+
+@pytest.mark.parametrize("notebook", TRAINING_NOTEBOOKS, ids=lambda p: p.stem)
+def test_training_notebooks_define_nothing_and_wire_no_training(notebook: Path) -> None:
+    tree = ast.parse(notebook.read_text())
+    defined = [getattr(node, "name", "lambda") for node in ast.walk(tree)
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))]
+    assert not defined, f"{notebook.name} defines {defined}: move them to its stage package"
+    called = {node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
+    wiring = called & {"train_grpo", "train_sft", "StepTimer", "CTRLReward", "MixedReward"}
+    assert not wiring, f"{notebook.name} wires training by hand: {sorted(wiring)}"

@@ -318,6 +318,9 @@ class GRPOSection:
     gate (an earlier choice of this project) turns GRPO on a small critic into a format reward. 05
     reports what the gate would change: the mean reward of critiques without a judgment."""
     lora: bool = False
+    lora_r: int = 16
+    """Rank of the adapter GRPO trains (with ``lora``), GRPO's own: not read from the ``sft`` section."""
+    lora_alpha: int = 32
     use_vllm: bool = False
     """Sample the critiques with TRL's vLLM (CUDA only); its memory is planned by the keys below."""
     vllm_mode: Literal["colocate", "server"] = "colocate"

@@ -96,7 +96,7 @@ RUN_SETTINGS = "run_settings.json"
 
 # 05_grpo
 REWARDS = "rewards.jsonl"
-"""One :class:`~criticlab.training.RewardRecord` per sampled completion."""
+"""One :class:`~criticlab.rewards.RewardRecord` per sampled completion."""
 HELDOUT_REWARDS = "heldout_{when}.jsonl"
 """The reward log of the held-out measurement ``before`` training, or ``after_seed<N>``."""
 TABLE_GRPO_SEEDS = "05_grpo_seeds"

@@ -9,16 +9,24 @@
 - :func:`paired_bootstrap` — the difference of two methods' statistic on the same problems, with
   a percentile interval from resampling problems once for both (a paired comparison);
 - :func:`percentile` — of timings, for the benchmarks;
-- :func:`pass_at_k` — the unbiased pass@k of one problem's samples (07's tables and 06's
-  comparison of CRL policies as code generators both use it).
+- :func:`pass_at_k` — the unbiased pass@k of one problem's samples, and :func:`mean_pass_at_k`,
+  its mean over a group's problems (07's tables and 06's comparison of CRL policies as code
+  generators both use them), with :data:`POOLED` naming the group of every benchmark together;
+- :func:`over_seeds` — mean, sample sd, min and max of one statistic over seeds (05's and 06's
+  mean/sd rows);
+- :func:`interleave` and :func:`round_robin` — orders whose every prefix spreads over groups
+  (01's capped evaluation over benchmarks, 03's balanced rows over problems).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import random
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -141,6 +149,76 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+POOLED = "all"
+"""The group name of rows that pool every benchmark, beside the per-benchmark rows (07's tables,
+06's code scores)."""
+
+
+def mean_pass_at_k(per_problem: Mapping[Any, Sequence[bool]], k: int) -> tuple[float, int]:
+    """``(mean, problems)``: the mean over problems of :func:`pass_at_k` of each problem's sample
+    outcomes, and how many problems it averaged. A problem with fewer than ``k`` samples has no
+    unbiased estimate and is left out; NaN when none is left."""
+    values = [pass_at_k(len(v), sum(v), k) for v in per_problem.values() if len(v) >= k]
+    return (float(np.mean(values)) if values else math.nan), len(values)
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """One statistic over seeds: mean, sample standard deviation (ddof 1; NaN for one seed), min,
+    max, and how many seeds had a value."""
+
+    mean: float
+    sd: float
+    min: float
+    max: float
+    seeds: int
+
+
+def over_seeds(values: Iterable[float], *, skip_nan: bool = True) -> SeedSpread:
+    """:class:`SeedSpread` of one statistic's values, one per seed.
+
+    ``skip_nan`` leaves out seeds without the statistic (e.g. no held-out prompts); without it a
+    NaN makes every field but ``seeds`` NaN, so a table never shows a mean that silently dropped a
+    seed. The mean is :func:`statistics.fmean` and the sd :func:`statistics.stdev`."""
+    values = [float(v) for v in values]
+    if not skip_nan and any(math.isnan(v) for v in values):
+        return SeedSpread(math.nan, math.nan, math.nan, math.nan, len(values))
+    values = [v for v in values if not math.isnan(v)]
+    return SeedSpread(
+        mean=statistics.fmean(values) if values else math.nan,
+        sd=statistics.stdev(values) if len(values) > 1 else math.nan,
+        min=min(values, default=math.nan),
+        max=max(values, default=math.nan),
+        seeds=len(values),
+    )
+
+
+T = TypeVar("T")
+
+
+def interleave(queues: Iterable[Sequence[T]], limit: int | None = None) -> list[T]:
+    """The first item of every queue, then the second of every queue that has one, and so on (at
+    most ``limit`` items): every prefix spreads over the queues as evenly as their lengths allow."""
+    kept = [q for q in queues if len(q)]
+    depth = max((len(q) for q in kept), default=0)
+    out = [q[level] for level in range(depth) for q in kept if level < len(q)]
+    return out if limit is None else out[:limit]
+
+
+def round_robin(members: Sequence[T], group: Callable[[T], str], rng: random.Random) -> list[T]:
+    """``members`` reordered so that every prefix spreads over the groups: the groups in a seeded
+    order, each group's members shuffled, then :func:`interleave` (the first member of every group,
+    the second of every group that has one, and so on)."""
+    groups: dict[str, list[T]] = {}
+    for member in members:
+        groups.setdefault(group(member), []).append(member)
+    names = sorted(groups)
+    rng.shuffle(names)
+    for name in names:
+        rng.shuffle(groups[name])
+    return interleave(groups[name] for name in names)
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -10,8 +10,8 @@ from scripted import ADD, ECHO, ScriptedEngine
 from criticlab import crl, evaluation, stats
 from criticlab.data.types import Problem
 from criticlab.llm.base import SamplingParams
+from criticlab.rewards.base import RewardRecord
 from criticlab.stages import CRLRatioRun, TrainingRun
-from criticlab.training.reward_log import RewardRecord
 
 
 def problem(pid: str) -> Problem:

@@ -7,8 +7,8 @@ import math
 from scripted import ADD, RIGHT, WRONG, ScriptedEngine, fenced
 
 from criticlab import config, ctrl, stages
-from criticlab.ctrl.reward import CTRLReward
 from criticlab.llm.base import SamplingParams
+from criticlab.rewards import CTRLReward
 from criticlab.stats import LearningCheck
 
 

@@ -130,9 +130,8 @@ def test_grpo_starts_from_an_sft_adapter(sft_adapter: Path, tmp_path: Path, from
     """TRL refuses a PeftModel together with a peft_config: both ways of starting from 04's adapter train."""
     rows = [{"prompt": [{"role": "user", "content": f"Critique {i}"}]} for i in range(2)]
     cfg = GRPOSection(group_size=2, prompts_per_step=1, max_steps=1, max_completion_length=4, max_prompt_length=64,
-                      lora=True, from_adapter=from_adapter)  # type: ignore[arg-type]
-    result = training.train_grpo(str(sft_adapter), rows, length_reward, cfg, tmp_path / "grpo", progress=False,
-                                 lora_r=4, lora_alpha=8)
+                      lora=True, lora_r=4, lora_alpha=8, from_adapter=from_adapter)  # type: ignore[arg-type]
+    result = training.train_grpo(str(sft_adapter), rows, length_reward, cfg, tmp_path / "grpo", progress=False)
     assert result.global_step == 1
     trained = read_adapter(result.final_dir)
     assert trained is not None

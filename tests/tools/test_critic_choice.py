@@ -8,8 +8,11 @@ import math
 import pytest
 from scripted import ADD, RIGHT, WRONG, ScriptedEngine
 
-from criticlab import config, stages
+from criticlab import config, ctrl, stages
+from criticlab.ctrl import choice
+from criticlab.ctrl import grpo as ctrl_grpo
 from criticlab.io import write_jsonl
+from criticlab.rollout.outcomes import ALWAYS_CORRECT
 from criticlab.tools import critic_choice
 
 
@@ -30,27 +33,27 @@ def profile(tmp_path, monkeypatch):
             for code, passed in ((RIGHT["add"], True), (WRONG["add"], False), (WRONG["add"], False))]
     write_jsonl(cfg.paths.stage_dir(stages.SYNTHESIS) / stages.RL_HELDOUT, rows)
     engines = {"honest": ScriptedEngine(), "yes-man": AlwaysCorrect()}
-    monkeypatch.setattr(critic_choice, "engine_for", lambda cfg, role: ScriptedEngine())
-    monkeypatch.setattr(critic_choice, "policy_engine", lambda cfg, model: engines[model])
+    monkeypatch.setattr(choice, "engine_for", lambda cfg, role: ScriptedEngine())
+    monkeypatch.setattr(ctrl_grpo, "policy_engine", lambda cfg, model: engines[model])
     return cfg
 
 
 def test_candidates_beside_the_base_rate(profile, tmp_path) -> None:
-    rows = critic_choice.score_candidates(profile, ["honest", "yes-man"], critiques=2, log_dir=tmp_path / "logs")
+    rows = ctrl.score_candidates(profile, ["honest", "yes-man"], critiques=2, log_dir=tmp_path / "logs")
     base, honest, yes_man = rows
-    assert base["candidate"] == critic_choice.ALWAYS_CORRECT and base["accuracy"] == pytest.approx(1 / 3)
+    assert base["candidate"] == ALWAYS_CORRECT and base["accuracy"] == pytest.approx(1 / 3)
     assert honest["accuracy"] == 1.0 and honest["critiques"] == 6 and honest["unparsed"] == 0.0
     assert yes_man["accuracy"] == pytest.approx(base["accuracy"])  # approving everything is the base rate
     assert yes_man["accuracy_correct"] == 1.0 and yes_man["accuracy_incorrect"] == 0.0
     assert math.isfinite(honest["reward"]) and honest["accuracy_lo"] <= honest["accuracy"] <= honest["accuracy_hi"]
-    text = critic_choice.table(rows)
-    assert f"| {critic_choice.ALWAYS_CORRECT} | 3 |" in text and "| honest | 3 | 6 | 32 | 1.000 [1.000, 1.000]" in text
+    text = ctrl.choice_table(rows)
+    assert f"| {ALWAYS_CORRECT} | 3 |" in text and "| honest | 3 | 6 | 32 | 1.000 [1.000, 1.000]" in text
 
 
 def test_without_notebook_03_it_says_what_to_run(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv(config.OUTPUTS_ENV, str(tmp_path))
     with pytest.raises(FileNotFoundError, match="run notebook 03"):
-        critic_choice.score_candidates(config.load_profile("smoke"), ["x"], 1, tmp_path)
+        ctrl.score_candidates(config.load_profile("smoke"), ["x"], 1, tmp_path)
 
 
 def test_sft_candidates_are_fine_tuned_once_then_scored(tmp_path, monkeypatch, capsys) -> None:
@@ -69,8 +72,8 @@ def test_sft_candidates_are_fine_tuned_once_then_scored(tmp_path, monkeypatch, c
     write_jsonl(synthesis / stages.RL_HELDOUT, [{"problem": ADD.to_dict(), "response": f"```python\n{WRONG['add']}```",
                                                  "passed": False}])
     seen = []
-    monkeypatch.setattr(critic_choice, "engine_for", lambda cfg, role: ScriptedEngine())
-    monkeypatch.setattr(critic_choice, "policy_engine", lambda cfg, model: seen.append(model) or ScriptedEngine())
+    monkeypatch.setattr(choice, "engine_for", lambda cfg, role: ScriptedEngine())
+    monkeypatch.setattr(ctrl_grpo, "policy_engine", lambda cfg, model: seen.append(model) or ScriptedEngine())
     assert critic_choice.sft_spec("m+sft-lora") == ("m", True) and critic_choice.sft_spec("m+sft") == ("m", False)
     assert critic_choice.sft_spec("m") is None and critic_choice.sft_spec("+sft") is None
     full, lora = f"{TINY_RANDOM}+sft", f"{TINY_RANDOM}+sft-lora"
@@ -101,11 +104,11 @@ def test_sft_candidates_are_fine_tuned_once_then_scored(tmp_path, monkeypatch, c
 
 def test_each_candidate_can_be_sampled_with_its_own_grpo_section(profile, tmp_path) -> None:
     short, long = (dataclasses.replace(profile.grpo, max_completion_length=n) for n in (64, 256))
-    rows = critic_choice.score_candidates(profile, ["honest", "yes-man"], 1, tmp_path / "logs", grpo=[short, long])
+    rows = ctrl.score_candidates(profile, ["honest", "yes-man"], 1, tmp_path / "logs", grpo=[short, long])
     assert [row.get("max_tokens") for row in rows] == [None, 64, 256]
-    default = critic_choice.score_candidates(profile, ["honest"], 1, tmp_path / "logs")
+    default = ctrl.score_candidates(profile, ["honest"], 1, tmp_path / "logs")
     assert default[1]["max_tokens"] == profile.grpo.max_completion_length
-    assert critic_choice.outputs_name(profile, str(profile.paths.root / "checkpoints" / "x")) == "checkpoints/x"
-    assert critic_choice.outputs_name(profile, "smollm2-135m-instruct") == "smollm2-135m-instruct"
+    assert ctrl.outputs_name(profile, str(profile.paths.root / "checkpoints" / "x")) == "checkpoints/x"
+    assert ctrl.outputs_name(profile, "smollm2-135m-instruct") == "smollm2-135m-instruct"
     with pytest.raises(ValueError, match="1 GRPO sections for 2 candidates"):
-        critic_choice.score_candidates(profile, ["honest", "yes-man"], 1, tmp_path / "logs", grpo=[short])
+        ctrl.score_candidates(profile, ["honest", "yes-man"], 1, tmp_path / "logs", grpo=[short])

@@ -11,9 +11,12 @@ from scripted import ADD, ECHO, RIGHT, WRONG, ScriptedEngine, fenced
 from test_critic_choice import AlwaysCorrect
 
 from criticlab import config, stages, training
+from criticlab.ctrl import choice
+from criticlab.ctrl import grpo as ctrl_grpo
 from criticlab.io import read_json, write_jsonl
 from criticlab.llm.models import TINY_RANDOM
-from criticlab.tools import critic_choice, grpo_settings
+from criticlab.rollout.outcomes import ALWAYS_CORRECT
+from criticlab.tools import grpo_settings
 
 
 def test_parse_grid_takes_every_combination_with_typed_values() -> None:
@@ -62,9 +65,9 @@ def profile_ref(tmp_path, monkeypatch):
         {"problem": ADD.to_dict(), "response": fenced(code), "passed": passed}
         for code, passed in ((RIGHT["add"], True), (WRONG["add"], False), (WRONG["add"], False))])
     monkeypatch.setattr(grpo_settings, "engine_for", lambda cfg, role: ScriptedEngine())
-    monkeypatch.setattr(critic_choice, "engine_for", lambda cfg, role: ScriptedEngine())
+    monkeypatch.setattr(choice, "engine_for", lambda cfg, role: ScriptedEngine())
     # the setting with the larger learning rate stands for a critic that learned to discriminate
-    monkeypatch.setattr(critic_choice, "policy_engine",
+    monkeypatch.setattr(ctrl_grpo, "policy_engine",
                         lambda cfg, model: ScriptedEngine() if "learning_rate=0.001" in model else AlwaysCorrect())
     return ref
 
@@ -73,8 +76,8 @@ def test_settings_are_trained_scored_and_picked_on_the_heldout_prompts(profile_r
     settings = grpo_settings.parse_grid(["grpo.learning_rate=1e-4,1e-3"])
     result = grpo_settings.choose(profile_ref, settings, critiques=2)
     rows = {row["candidate"]: row for row in result["rows"]}
-    assert list(rows)[:2] == [critic_choice.ALWAYS_CORRECT, f"start ({TINY_RANDOM})"]
-    assert rows[critic_choice.ALWAYS_CORRECT]["accuracy"] == pytest.approx(1 / 3)
+    assert list(rows)[:2] == [ALWAYS_CORRECT, f"start ({TINY_RANDOM})"]
+    assert rows[ALWAYS_CORRECT]["accuracy"] == pytest.approx(1 / 3)
     assert rows["learning_rate=0.001"]["accuracy"] == 1.0 and rows["learning_rate=0.0001"]["critiques"] == 6
     assert result["pick"] == "learning_rate=0.001"
     assert {row.get("max_tokens") for row in result["rows"][1:]} == {8}  # sampled as each setting trained

@@ -11,8 +11,8 @@ from transformers import TrainerCallback
 
 from criticlab import ctrl, stages, stats, training
 from criticlab.config import ConfigError, GRPOSection, SFTSection
-from criticlab.ctrl.reward import CTRLReward
 from criticlab.llm.models import TINY_RANDOM
+from criticlab.rewards import CTRLReward
 
 CRITIQUE = "Analysis:\nThe sign is wrong.\nImprovement suggestions:\nAdd instead.\nOverall judgment: Incorrect"
 

@@ -14,10 +14,9 @@ import pytest
 from scripted import ADD, ECHO, RIGHT, WRONG, ScriptedEngine, fenced
 
 from criticlab import crl, ctrl
-from criticlab.crl.rewards import CodeReward, CRLReward
-from criticlab.ctrl.reward import CTRLReward
+from criticlab.rewards import CodeReward, CRLReward, CTRLReward, problem_of
 from criticlab.tools import verl_reward
-from criticlab.training import problem_of, write_verl_parquet
+from criticlab.training import write_verl_parquet
 
 if os.environ.get("CI"):  # CI installs the dev extra: there verl must be present, not skipped
     import verl

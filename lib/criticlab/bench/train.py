@@ -50,8 +50,8 @@ def rl_rows_for(cfg: config.Profile, executor: Any, needed: int) -> tuple[list[d
 
 
 def bench_train(args: argparse.Namespace) -> int:
-    from criticlab import ctrl, training
-    from criticlab.llm import engine_for, sampling_for
+    from criticlab import ctrl
+    from criticlab.llm import engine_for
     from criticlab.sandbox import make_executor
     from criticlab.training.step_timer import PARTS, StepTimer, summarize
 
@@ -65,14 +65,10 @@ def bench_train(args: argparse.Namespace) -> int:
         # some prompts run over grpo.max_prompt_length and are dropped: solve more problems than steps need
         rows, source = rl_rows_for(cfg, executor, 3 * cfg.grpo.prompts_per_step * args.steps)
         print(f"RL rows: {len(rows)} from {source}")
-        generator = engine_for(cfg, "generator", cached=False)
-        reward = ctrl.CTRLReward(generator, executor, sampling_for(cfg, "revision"), judgment_gate=cfg.grpo.judgment_gate)
+        reward = ctrl.reward_for(cfg, engine_for(cfg, "generator", cached=False), executor)
         timer = StepTimer(reward)
-        training.train_grpo(
-            start, ctrl.grpo_rows(rows, source), reward, cfg.grpo, Path(tmp) / "grpo",
-            seed=cfg.seed, progress=False, save_steps=10**9, callbacks=[timer],
-            lora_r=cfg.sft.lora_r, lora_alpha=cfg.sft.lora_alpha,
-        )
+        ctrl.train_critic(cfg, start, ctrl.grpo_rows(rows, source), reward, Path(tmp) / "grpo",
+                          progress=False, save_steps=10**9, callbacks=[timer])
     total = time.perf_counter() - began
     print(f"\n{'step':>4} {'total s':>8} " + " ".join(f"{p:>12}" for p in PARTS))
     for t in timer.times:

@@ -1,6 +1,8 @@
 """CRL (Critique-Coder, notebook 06): judge-a-solution rows mixed into code RL, the format
-warm-up, the CRL/code/mixed rewards, the conclusion probe and the comparison of the trained
-policies as code generators and as judges.
+warm-up, the conclusion probe, the loop that trains one run per ratio and seed, and the comparison
+of the trained policies as code generators and as judges.
+
+The CRL, code and mixed rewards live in :mod:`criticlab.rewards`.
 """
 
 from criticlab.crl.compare import (
@@ -22,17 +24,25 @@ from criticlab.crl.probe import (
     sample_conclusions,
     summarize_run,
 )
-from criticlab.crl.rewards import (
-    CodeReward,
-    CRLReward,
-    MixedReward,
-)
 from criticlab.crl.rows import (
     code_rows,
     crl_rows,
     label_balance,
     load_candidates,
     mix,
+)
+from criticlab.crl.runs import (
+    CRLRun,
+    EvaluationPlan,
+    RatioTraining,
+    WarmUp,
+    describe,
+    evaluate_policy,
+    evaluation_plan,
+    format_warmup,
+    grpo_section,
+    train_ratio,
+    training_curves,
 )
 from criticlab.crl.warmup import (
     format_warmup_rows,
@@ -42,16 +52,22 @@ __all__ = [
     "JUDGE_COLUMNS",
     "POOLED",
     "START",
-    "CRLReward",
-    "CodeReward",
-    "MixedReward",
+    "CRLRun",
+    "EvaluationPlan",
+    "RatioTraining",
+    "WarmUp",
     "code_outcomes",
     "code_rows",
     "code_scores",
     "comparison_table",
     "conclusion_stats",
     "crl_rows",
+    "describe",
+    "evaluate_policy",
+    "evaluation_plan",
+    "format_warmup",
     "format_warmup_rows",
+    "grpo_section",
     "label_balance",
     "load_candidates",
     "mix",
@@ -63,4 +79,6 @@ __all__ = [
     "sample_conclusions",
     "split_heldout",
     "summarize_run",
+    "train_ratio",
+    "training_curves",
 ]

@@ -27,15 +27,12 @@ import pandas as pd
 
 from criticlab.data.types import Problem
 from criticlab.llm.base import Engine, SamplingParams
+from criticlab.rewards.base import TASK_CRL
 from criticlab.rollout.loop import zero_shot
 from criticlab.rollout.trajectory import Round
 from criticlab.sandbox import Executor
 from criticlab.stages import CRLRatioRun
-from criticlab.stats import pass_at_k
-from criticlab.training.reward_log import TASK_CRL
-
-POOLED = "all"
-"""The ``source`` of the pooled row when the evaluation problems come from several benchmarks."""
+from criticlab.stats import POOLED, mean_pass_at_k, over_seeds
 
 START = "start"
 """The policy name of the reference row: the model the CRL runs start from (base or warmed up)."""
@@ -117,9 +114,9 @@ def code_scores(outcomes: Sequence[dict[str, Any]], max_k: int) -> list[dict[str
     rows = []
     for source, per_problem in groups.items():
         for k in range(1, max_k + 1):
-            values = [pass_at_k(len(v), sum(v), k) for v in per_problem.values() if len(v) >= k]
-            rows.append({"source": source, "k": k, "pass@k": float(np.mean(values)) if values else math.nan,
-                         "reward": float(np.mean(rates[source])), "problems": len(values),
+            mean, problems = mean_pass_at_k(per_problem, k)
+            rows.append({"source": source, "k": k, "pass@k": mean,
+                         "reward": float(np.mean(rates[source])), "problems": problems,
                          "excluded": excluded.get(source, 0)})
     return rows
 
@@ -183,11 +180,9 @@ def comparison_table(
     for ratio, group in by_ratio.items():
         out.extend(group)
         if len(group) >= 2:
-            values = {c: np.array([g.get(c, math.nan) for g in group], dtype=float) for c in spread_of}
-            out.append({"policy": policy_name(ratio), "seed": "mean",
-                        **{c: float(np.mean(v)) for c, v in values.items()}})
-            out.append({"policy": policy_name(ratio), "seed": "sd",
-                        **{c: float(np.std(v, ddof=1)) for c, v in values.items()}})
+            spread = {c: over_seeds((g.get(c, math.nan) for g in group), skip_nan=False) for c in spread_of}
+            out.append({"policy": policy_name(ratio), "seed": "mean", **{c: v.mean for c, v in spread.items()}})
+            out.append({"policy": policy_name(ratio), "seed": "sd", **{c: v.sd for c, v in spread.items()}})
     return pd.DataFrame(out, columns=columns)
 
 

@@ -16,10 +16,10 @@ from typing import Any
 import pandas as pd
 
 from criticlab.llm.base import Engine, SamplingParams
+from criticlab.rewards.base import TASK_CODE, TASK_CRL, RewardRecord, per_step
 from criticlab.rollout import prompts
 from criticlab.stages import CRLRatioRun
 from criticlab.stats import learning_check, wilson_interval
-from criticlab.training.reward_log import TASK_CODE, TASK_CRL, RewardRecord, per_step
 
 
 def conclusion_stats(records: Sequence[RewardRecord]) -> dict[str, float]:

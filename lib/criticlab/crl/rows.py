@@ -16,9 +16,9 @@ from typing import Any
 
 from criticlab.data.types import Problem
 from criticlab.io import iter_jsonl
+from criticlab.rewards.base import TASK_CODE, TASK_CRL
 from criticlab.rollout import prompts
 from criticlab.sandbox.types import ExecResult
-from criticlab.training.reward_log import TASK_CODE, TASK_CRL
 
 
 def load_candidates(samples_path: str | Path, problems: Sequence[Problem]) -> list[tuple[Problem, str, float]]:

@@ -7,8 +7,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from criticlab.rewards.base import TASK_CRL
 from criticlab.rollout import prompts
-from criticlab.training.reward_log import TASK_CRL
 
 
 def format_warmup_rows(crl: Sequence[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:

@@ -1,6 +1,17 @@
-"""CTRL: synthesis of execution-guided critiques (03), SFT rows (04), GRPO rows and reward (05).
+"""CTRL: synthesis of execution-guided critiques (03), SFT rows (04), GRPO rows, the GRPO loop and
+the held-out scoring of critics (05, and the critic and settings choices).
+
+The CTRL reward itself lives in :mod:`criticlab.rewards` (:class:`~criticlab.rewards.CTRLReward`);
+:func:`reward_for` configures it from a profile.
 """
 
+from criticlab.ctrl.choice import (
+    CHOICE_COLUMNS,
+    always_correct,
+    choice_table,
+    outputs_name,
+    score_candidates,
+)
 from criticlab.ctrl.datasets import (
     balance,
     build_rl_rows,
@@ -9,8 +20,19 @@ from criticlab.ctrl.datasets import (
     grpo_start,
     mix_rl_rows,
     read_sft_rows,
-    round_robin,
     write_datasets,
+)
+from criticlab.ctrl.grpo import (
+    CURVES,
+    TRAINER_CURVES,
+    SeedTraining,
+    describe_heldout,
+    heldout_log,
+    heldout_score,
+    reward_for,
+    train_critic,
+    train_seed,
+    training_curves,
 )
 from criticlab.ctrl.heldout import (
     SEED_STATISTICS,
@@ -20,9 +42,6 @@ from criticlab.ctrl.heldout import (
     score_heldout,
     seed_table,
     trained_mix,
-)
-from criticlab.ctrl.reward import (
-    CTRLReward,
 )
 from criticlab.ctrl.synthesis import (
     DROP_REASONS,
@@ -34,27 +53,40 @@ from criticlab.ctrl.synthesis import (
 )
 
 __all__ = [
+    "CHOICE_COLUMNS",
+    "CURVES",
     "DROP_REASONS",
     "SEED_STATISTICS",
-    "CTRLReward",
+    "TRAINER_CURVES",
+    "SeedTraining",
     "SynthesisOptions",
     "SynthesisRecord",
     "across_seeds",
+    "always_correct",
     "balance",
     "build_rl_rows",
     "build_sft_rows",
+    "choice_table",
+    "describe_heldout",
     "drop_reason",
     "grpo_rows",
     "grpo_start",
+    "heldout_log",
     "heldout_sampling",
+    "heldout_score",
     "load_records",
     "measure_heldout",
     "mix_rl_rows",
+    "outputs_name",
     "read_sft_rows",
-    "round_robin",
+    "reward_for",
+    "score_candidates",
     "score_heldout",
     "seed_table",
     "synthesize",
+    "train_critic",
+    "train_seed",
     "trained_mix",
+    "training_curves",
     "write_datasets",
 ]

@@ -24,6 +24,7 @@ from criticlab.data.types import Problem
 from criticlab.io import read_jsonl, write_jsonl
 from criticlab.rollout import prompts
 from criticlab.stages import DatasetReport, JudgmentMix
+from criticlab.stats import round_robin
 from criticlab.training.datasets import require_columns
 
 if TYPE_CHECKING:
@@ -133,21 +134,6 @@ def balance(
         else:
             chosen.extend(round_robin(members, lambda i: group(items[i]), rng)[:size])
     return [items[i] for i in sorted(chosen)]
-
-
-def round_robin(members: Sequence[Any], group: Callable[[Any], str], rng: random.Random) -> list[Any]:
-    """``members`` reordered so that every prefix spreads over the groups: the groups in a seeded
-    order, each group's members shuffled, then the first member of every group, the second of every
-    group that has one, and so on."""
-    groups: dict[str, list[Any]] = {}
-    for member in members:
-        groups.setdefault(group(member), []).append(member)
-    names = sorted(groups)
-    rng.shuffle(names)
-    for name in names:
-        rng.shuffle(groups[name])
-    depth = max((len(g) for g in groups.values()), default=0)
-    return [groups[name][level] for level in range(depth) for name in names if level < len(groups[name])]
 
 
 def mix_rl_rows(

@@ -11,19 +11,17 @@ reported one by one and as a mean with its spread.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from criticlab.ctrl.reward import CTRLReward
 from criticlab.llm.base import Engine, SamplingParams
+from criticlab.rewards import CTRLReward, RewardRecord, problem_of
 from criticlab.rollout import prompts
 from criticlab.stages import GRPOSeedRun, HeldoutScore, JudgmentMix
-from criticlab.stats import bootstrap_ratio
-from criticlab.training.reward_log import RewardRecord, problem_of
+from criticlab.stats import bootstrap_ratio, over_seeds
 
 if TYPE_CHECKING:
     from criticlab.config import GRPOSection
@@ -106,14 +104,9 @@ def across_seeds(runs: Sequence[GRPOSeedRun]) -> dict[str, dict[str, float]]:
     :data:`SEED_STATISTICS` (NaN values, e.g. no held-out prompts, are left out)."""
     out = {}
     for name, get in SEED_STATISTICS.items():
-        values = [v for v in (get(run) for run in runs) if not math.isnan(v)]
-        out[name] = {
-            "mean": statistics.fmean(values) if values else math.nan,
-            "sd": statistics.stdev(values) if len(values) > 1 else math.nan,
-            "min": min(values, default=math.nan),
-            "max": max(values, default=math.nan),
-            "seeds": float(len(values)),
-        }
+        spread = over_seeds(get(run) for run in runs)
+        out[name] = {"mean": spread.mean, "sd": spread.sd, "min": spread.min, "max": spread.max,
+                     "seeds": float(spread.seeds)}
     return out
 
 

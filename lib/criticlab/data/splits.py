@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TypeVar
 
+from criticlab.stats import interleave
+
 T = TypeVar("T")
 
 
@@ -66,18 +68,10 @@ def first_per_source(records: Sequence[T], limit: int | None) -> list[T]:
         limit = len(records)
     if limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
-    limit = min(limit, len(records))
     queues: dict[str, list[T]] = {}
     for record in records:
         queues.setdefault(record.source, []).append(record)  # type: ignore[attr-defined]
-    chosen: list[T] = []
-    depth = 0
-    while len(chosen) < limit:
-        for queue in queues.values():
-            if depth < len(queue) and len(chosen) < limit:
-                chosen.append(queue[depth])
-        depth += 1
-    return chosen
+    return interleave(queues.values(), limit)
 
 
 def evaluation_subset(records: Sequence[T], limit: int | None, ids: Sequence[str] = (), where: str = "") -> list[T]:

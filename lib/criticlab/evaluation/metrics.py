@@ -6,7 +6,7 @@ pairwise accuracy and Maj@k. The counting rules shared with analysis are in
   (pooled), so the identity holds exactly on counts. With the same number of samples per problem
   this equals the per-problem mean; :func:`pass_at_k_table` is the per-problem (Chen et al.) form.
   Its estimator, :func:`pass_at_k`, lives in :mod:`criticlab.stats` (06 uses it too) and is
-  re-exported here.
+  re-exported by :mod:`criticlab.evaluation`.
 - **Confidence intervals** resample *problems* with replacement (all samples of a drawn problem come
   along), because samples of one problem are correlated; percentile intervals, seeded
   (:func:`criticlab.stats.bootstrap_ratio`).
@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from criticlab.rollout.outcomes import (
+    ALWAYS_CORRECT,
     by_method,
     correctness_matrix,
     discrimination,
@@ -33,7 +34,13 @@ from criticlab.rollout.outcomes import (
     split_infra,
 )
 from criticlab.rollout.trajectory import Trajectory
-from criticlab.stats import bootstrap_interval, bootstrap_ratio, paired_bootstrap, pass_at_k
+from criticlab.stats import (
+    POOLED,
+    bootstrap_interval,
+    bootstrap_ratio,
+    mean_pass_at_k,
+    paired_bootstrap,
+)
 
 Ties = Literal["half", "wrong"]
 
@@ -76,14 +83,14 @@ def pass_at_k_table(
         for t in group:
             counts.setdefault(t.problem_id, []).append(int(t.correct_after(k_round)))
         for k in ks:
-            values = [pass_at_k(len(v), sum(v), k) for v in counts.values() if len(v) >= k]
+            mean, problems = mean_pass_at_k(counts, k)
             rows.append(
                 {
                     "method": method,
                     "round": k_round,
                     "k": k,
-                    "pass@k": float(np.mean(values)) if values else math.nan,
-                    "problems": len(values),
+                    "pass@k": mean,
+                    "problems": problems,
                     "excluded": excluded.get(method, 0),
                 }
             )
@@ -238,10 +245,6 @@ def _check_counts(method: str, rows: pd.DataFrame, scale: float) -> None:
         raise DeltaIdentityError(f"{method}: Pass@1 does not match correct / n")
 
 
-ALWAYS_CORRECT = "always-Correct"
-"""The base-rate judge: calls every solution Correct (its macro F1 is what approving everything scores)."""
-
-
 def discrimination_table(
     trajectories: Iterable[Trajectory],
     rounds: Sequence[int] | None = (0,),
@@ -385,10 +388,6 @@ def percent(df: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFr
 # --------------------------------------------------------------------------------------------
 # Per benchmark
 # --------------------------------------------------------------------------------------------
-
-POOLED = "all"
-"""The ``source`` of the rows that pool every benchmark (an extra beside the per-benchmark rows)."""
-
 
 def per_benchmark(
     table: Callable[..., pd.DataFrame], trajectories: Iterable[Trajectory], sources: Mapping[str, str], **options: Any

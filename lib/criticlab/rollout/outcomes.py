@@ -29,6 +29,10 @@ import pandas as pd
 
 from criticlab.rollout.trajectory import Trajectory
 
+ALWAYS_CORRECT = "always-Correct"
+"""The base-rate judge: calls every solution Correct (its macro F1 is what approving everything
+scores). 07 reports it beside every critic; the critic choice on the held-out prompts too."""
+
 Stopped = Literal["stay", "drop"]
 
 

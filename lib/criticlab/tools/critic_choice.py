@@ -6,7 +6,7 @@ prompt of notebook 03 (``03_synthesis/rl_heldout.jsonl``: zero-shot solutions to
 problems, passing and failing, which no stage trains on), sampled as notebook 05 samples its
 critics (``grpo.temperature``, ``grpo.max_completion_length`` tokens, on the policy's backend); the
 generator revises under each critique. Reported per candidate, with 95% intervals over prompts
-(:func:`criticlab.ctrl.measure_heldout`, as 05 measures its critics before and after GRPO): the
+(:func:`criticlab.ctrl.heldout_score`, as 05 measures its critics before and after GRPO): the
 CTRL reward, verdict accuracy, accuracy on passing and on failing solutions, the share without a
 judgment, and the wall time — beside always-Correct, whose accuracy is the passing share.
 
@@ -37,19 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from criticlab import config, ctrl, stages, training
-from criticlab.evaluation import ALWAYS_CORRECT
-from criticlab.io import read_jsonl, write_json, write_text
-from criticlab.llm import engine_for, policy_engine, sampling_for
-from criticlab.sandbox import make_executor
-
-
-def always_correct(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The base rate: every solution judged Correct (its accuracy is the passing share)."""
-    passing = sum(bool(r["passed"]) for r in rows)
-    return {"candidate": ALWAYS_CORRECT, "prompts": len(rows), "accuracy": passing / len(rows),
-            "accuracy_correct": 1.0 if passing else float("nan"),
-            "accuracy_incorrect": 0.0 if passing < len(rows) else float("nan"), "unparsed": 0.0}
-
+from criticlab.io import write_json, write_text
 
 TRAINED_DIR = "critic_choice"
 """Where fine-tuned candidates go, under the profile's checkpoints."""
@@ -94,78 +82,18 @@ def train_candidates(profile: config.Profile, candidates: Sequence[str]) -> dict
     return out
 
 
-def score_candidates(profile: config.Profile, candidates: Sequence[str], critiques: int, log_dir: Path,
-                     grpo: Sequence[config.GRPOSection] | None = None) -> list[dict[str, Any]]:
-    """Each candidate's :class:`~criticlab.stages.HeldoutScore` on the profile's held-out prompts, as a row.
-
-    ``grpo`` gives each candidate the GRPO section it is sampled with (:func:`ctrl.heldout_sampling`:
-    temperature, completion length), e.g. each trained setting its own; default the profile's for all.
-    Each row records the ``max_tokens`` its critiques were allowed."""
-    path = profile.paths.stage_dir(stages.SYNTHESIS) / stages.RL_HELDOUT
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no held-out prompts; run notebook 03 for profile {profile.name} first")
-    rows = read_jsonl(path)[: profile.grpo.heldout_prompts]
-    if not rows:
-        raise ValueError(f"{path} holds no prompt")
-    grpo_rows = ctrl.grpo_rows(rows, str(path))
-    sections = list(grpo) if grpo is not None else [profile.grpo] * len(candidates)
-    if len(sections) != len(candidates):
-        raise ValueError(f"{len(sections)} GRPO sections for {len(candidates)} candidates")
-    out = [always_correct(rows)]
-    with make_executor(profile.sandbox) as executor:
-        generator = engine_for(profile, "generator")
-        for i, (candidate, section) in enumerate(zip(candidates, sections)):
-            sampling = ctrl.heldout_sampling(section, profile.seed)
-            log = log_dir / f"candidate_{i}.jsonl"
-            log.unlink(missing_ok=True)
-            reward = ctrl.CTRLReward(generator, executor, sampling_for(profile, "revision"), log_path=log,
-                                     judgment_gate=section.judgment_gate)
-            started = time.perf_counter()
-            score = ctrl.measure_heldout(policy_engine(profile, candidate), grpo_rows, reward, sampling, critiques,
-                                         seed=profile.seed)
-            out.append({"candidate": candidate, **dataclasses.asdict(score), "max_tokens": sampling.max_tokens,
-                        "seconds": time.perf_counter() - started})
-            print(f"{candidate}: accuracy {score.accuracy:.3f} [{score.accuracy_lo:.3f}, {score.accuracy_hi:.3f}], "
-                  f"reward {score.reward:.3f}, no judgment {score.unparsed:.3f}", flush=True)
-    return out
-
-
-def outputs_name(profile: config.Profile, reference: str) -> str:
-    """A reference inside the profile's outputs as those name it (``checkpoints/sft/final``), so a
-    saved table carries no path of the machine it ran on; any other reference unchanged."""
-    path = Path(reference)
-    return str(path.relative_to(profile.paths.root)) if path.is_relative_to(profile.paths.root) else reference
-
-
 def compare(profile: config.Profile, candidates: Sequence[str], critiques: int) -> list[dict[str, Any]]:
     """Fine-tune the ``+sft`` candidates (:func:`train_candidates`), then score every candidate
-    beside always-Correct (:func:`score_candidates`); rows keep the names given."""
+    beside always-Correct (:func:`criticlab.ctrl.score_candidates`); rows keep the names given."""
     trained = train_candidates(profile, candidates)
     references = [trained[c][0] if c in trained else c for c in candidates]
-    rows = score_candidates(profile, references, critiques, profile.paths.stage_dir(stages.GRPO) / "critic_choice")
+    rows = ctrl.score_candidates(profile, references, critiques, profile.paths.stage_dir(stages.GRPO) / "critic_choice")
     for row, candidate in zip(rows[1:], candidates):  # rows[0] is always-Correct
         row["candidate"] = candidate
         if candidate in trained:
             checkpoint, row["sft_seconds"] = trained[candidate]
-            row["checkpoint"] = outputs_name(profile, checkpoint)
+            row["checkpoint"] = ctrl.outputs_name(profile, checkpoint)
     return rows
-
-
-def _cell(row: dict[str, Any], key: str) -> str:
-    value = row.get(key)
-    if value is None:
-        return ""
-    if f"{key}_lo" in row:
-        return f"{value:.3f} [{row[f'{key}_lo']:.3f}, {row[f'{key}_hi']:.3f}]"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def table(rows: Sequence[dict[str, Any]]) -> str:
-    keys = ("prompts", "critiques", "max_tokens", "accuracy", "accuracy_correct", "accuracy_incorrect", "reward",
-            "unparsed", "seconds", "sft_seconds")
-    lines = ["| candidate | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    lines += [f"| {row['candidate']} | " + " | ".join(_cell(row, k) for k in keys) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -191,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except config.ConfigError as err:
         parser.error(str(err))
     rows = compare(profile, args.candidates, args.critiques)
-    text = table(rows)
+    text = ctrl.choice_table(rows)
     print(text)
     if args.out:
         write_text(args.out / "table.md", text + "\n")

@@ -4,7 +4,7 @@ Each setting of a small grid (``--grid grpo.learning_rate=1e-5,5e-5 grpo.max_ste
 combination) trains the critic as notebook 05 trains its first seed — from notebook 04's SFT
 checkpoint (the base critic without one), on notebook 03's GRPO prompts, with the profile's seed —
 into ``checkpoints/grpo_settings/<setting>/``. Then the starting critic and every trained one are
-scored on the held-out prompts beside always-Correct (:func:`criticlab.tools.critic_choice.score_candidates`:
+scored on the held-out prompts beside always-Correct (:func:`criticlab.ctrl.score_candidates`:
 zero-shot solutions to the *validation* problems, which nothing trains on, sampled as 05 samples),
 and the setting with the highest held-out verdict accuracy (``--by reward``: CTRL reward) is the
 pick, ties to the earlier setting in the grid. Write the pick into the profile and run 05 and 07:
@@ -28,11 +28,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from criticlab import config, ctrl, stages, training
+from criticlab import config, ctrl, stages
 from criticlab.io import read_jsonl, write_json, write_text
-from criticlab.llm import engine_for, sampling_for
+from criticlab.llm import engine_for
 from criticlab.sandbox import make_executor
-from criticlab.tools import critic_choice
 
 SETTINGS_DIR = "grpo_settings"
 CRITERIA = ("accuracy", "reward")
@@ -80,11 +79,8 @@ def train_settings(profile_ref: str, settings: Sequence[dict[str, Any]]) -> list
             out = base.paths.checkpoints_dir / SETTINGS_DIR / setting_name(setting)
             if not (out / stages.FINAL).is_dir():
                 print(f"training {setting_name(setting)} from {start}", flush=True)
-                reward = ctrl.CTRLReward(generator, executor, sampling_for(profile, "revision"),
-                                         log_path=out / stages.REWARDS, judgment_gate=profile.grpo.judgment_gate)
-                training.train_grpo(start, rows, reward, profile.grpo, out, seed=profile.seed,
-                                    progress=profile.progress, lora_r=profile.sft.lora_r,
-                                    lora_alpha=profile.sft.lora_alpha)
+                reward = ctrl.reward_for(profile, generator, executor, out / stages.REWARDS)
+                ctrl.train_critic(profile, start, rows, reward, out)
             trained.append((setting, out / stages.FINAL))
     return trained
 
@@ -110,13 +106,13 @@ def choose(profile_ref: str, settings: Sequence[dict[str, Any]], critiques: int,
     trained = train_settings(profile_ref, settings)
     profile = config.load_profile(profile_ref, overrides={"grpo": {"heldout_prompts": heldout}})
     sections = [setting_profile(profile_ref, setting).grpo for setting, _ in trained]
-    rows = critic_choice.score_candidates(profile, [ctrl.grpo_start(profile), *(str(path) for _, path in trained)], critiques,
-                                          profile.paths.checkpoints_dir / SETTINGS_DIR / "scores",
-                                          grpo=[profile.grpo, *sections])  # each setting sampled as it trained
+    rows = ctrl.score_candidates(profile, [ctrl.grpo_start(profile), *(str(path) for _, path in trained)], critiques,
+                                 profile.paths.checkpoints_dir / SETTINGS_DIR / "scores",
+                                 grpo=[profile.grpo, *sections])  # each setting sampled as it trained
     for row, (setting, _) in zip(rows[2:], trained):  # rows: always-Correct, the start, then each setting
         row["setting"] = setting_name(setting)
         row["candidate"] = row["setting"]
-    rows[1]["candidate"] = f"start ({critic_choice.outputs_name(profile, rows[1]['candidate'])})"
+    rows[1]["candidate"] = f"start ({ctrl.outputs_name(profile, rows[1]['candidate'])})"
     chosen = pick(rows, by)
     return {"profile": profile.name, "by": by, "critiques": critiques, "heldout_prompts": profile.grpo.heldout_prompts,
             "rows": rows,
@@ -140,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     result = choose(args.profile, settings, args.critiques, args.by, args.heldout)
-    text = critic_choice.table(result["rows"]) + f"\n\nPick (held-out {args.by}): {result['pick']}"
+    text = ctrl.choice_table(result["rows"]) + f"\n\nPick (held-out {args.by}): {result['pick']}"
     print(text)
     if args.out:
         write_text(args.out / "table.md", text + "\n")

@@ -25,10 +25,8 @@ import os
 import threading
 from typing import Any
 
-from criticlab.crl.rewards import CodeReward, CRLReward
-from criticlab.ctrl.reward import CTRLReward
 from criticlab.llm.base import Engine
-from criticlab.training.reward_log import TASK_CODE, TASK_CRITIQUE, TASK_CRL, problem_of
+from criticlab.rewards import REWARDS, problem_of
 
 _EXECUTOR: Any = None
 _GENERATOR: Engine | None = None
@@ -81,17 +79,15 @@ def _make_generator() -> Engine:
 
 
 def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_info: dict | None = None) -> float:
+    """The reward of ``solution_str`` for the row whose ``ground_truth`` (JSON: ``task`` and what that
+    task's reward reads) verl passes; the task picks the reward in :data:`criticlab.rewards.REWARDS`,
+    the table TRL's mixed reward dispatches on too."""
     truth = json.loads(ground_truth)
     task = truth.get("task")
-    if task == TASK_CRL:
-        return CRLReward().score([solution_str], [bool(truth["label"])])[0]
-    problem = problem_of(truth["problem"])
-    if task == TASK_CODE:
-        value = CodeReward(_executor()).score([solution_str], [problem])[0]
-    elif task == TASK_CRITIQUE:
-        value = CTRLReward(_generator(), _executor()).score([solution_str], [problem], [truth["response"]])[0]
-    else:
+    if task not in REWARDS:
         raise ValueError(f"{data_source}: ground truth names unknown task {task!r}")
+    value = REWARDS[task].build(_executor, _generator).score_rows([solution_str], [truth])[0]
     if value is None:
+        problem = problem_of(truth["problem"])
         raise RewardUnavailable(f"{data_source}: the sandbox or generator failed for problem {problem.id}")
     return value

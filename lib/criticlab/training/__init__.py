@@ -1,7 +1,8 @@
 """Training on TRL, shared by SFT (04), GRPO (05) and CRL (06): policy loading, the trainers, the
-resume guard, reward logging, the step timer, and the verl export for multi-node runs.
+resume guard, the step timer, and the verl export for multi-node runs.
 
-It knows nothing of CTRL or CRL: the stage packages pass it rows and reward functions.
+It knows nothing of CTRL or CRL: the stage packages pass it rows and reward functions (those live
+in :mod:`criticlab.rewards`).
 """
 
 from criticlab.training.datasets import (
@@ -25,16 +26,6 @@ from criticlab.training.resume import (
     last_checkpoint,
     run_settings,
     weights_digest,
-)
-from criticlab.training.reward_log import (
-    TASK_CODE,
-    TASK_CRITIQUE,
-    TASK_CRL,
-    RewardRecord,
-    completion_text,
-    per_step,
-    problem_of,
-    unanswered_reward,
 )
 from criticlab.training.step_timer import (
     PARTS,
@@ -69,18 +60,13 @@ __all__ = [
     "PARTS",
     "RESUMABLE_CHANGES",
     "SETTINGS_FILE",
-    "TASK_CODE",
-    "TASK_CRITIQUE",
-    "TASK_CRL",
     "WEIGHT_FILES",
     "RewardFunc",
-    "RewardRecord",
     "StartPlan",
     "StepTime",
     "StepTimer",
     "TrainResult",
     "check_rewards",
-    "completion_text",
     "drop_long_prompts",
     "grpo_args",
     "grpo_max_length",
@@ -89,10 +75,8 @@ __all__ = [
     "last_checkpoint",
     "load_policy",
     "lora_config",
-    "per_step",
     "plan_start",
     "policy_dtype",
-    "problem_of",
     "require_columns",
     "run_record",
     "run_settings",
@@ -102,7 +86,6 @@ __all__ = [
     "summarize",
     "train_grpo",
     "train_sft",
-    "unanswered_reward",
     "unsloth_load_args",
     "validate_grpo",
     "verl_row",

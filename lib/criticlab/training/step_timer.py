@@ -3,7 +3,7 @@
 :class:`StepTimer` is a TRL/transformers callback. It times each optimizer step from
 ``on_step_begin`` to ``on_step_end``; the policy's ``generate`` is wrapped to time critic
 sampling; the reward function reports its own revision and execution seconds
-(:attr:`criticlab.training.reward_log._Logged.seconds`); optimisation is the rest (forward, backward,
+(:attr:`criticlab.rewards.LoggedReward.seconds`); optimisation is the rest (forward, backward,
 optimizer, reference log-probs). It also hands the trainer's global step to the reward, so the
 reward log of a resumed run keeps counting where it stopped, and on resume it drops the records
 of steps after the checkpoint (they are trained again), so every log holds each step once.

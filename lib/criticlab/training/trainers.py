@@ -265,13 +265,12 @@ def train_grpo(
     progress: bool = True,
     save_steps: int = 10,
     callbacks: Sequence[Any] = (),
-    lora_r: int = 16,
-    lora_alpha: int = 32,
 ) -> TrainResult:
     """GRPO of the critic: ``group_size`` critiques per prompt, rewarded by ``reward_funcs``.
 
     The reference model for the KL term (coefficient ``kl_coef``) is the starting checkpoint —
-    the SFT critic in CTRL. One optimizer step consumes ``prompts_per_step`` prompts.
+    the SFT critic in CTRL. One optimizer step consumes ``prompts_per_step`` prompts. A LoRA run
+    (``cfg.lora``) trains an adapter of ``cfg.lora_r`` / ``cfg.lora_alpha``, as SFT reads its own.
     """
     unsloth_first(cfg.use_unsloth)
     from trl import GRPOConfig as TRLGRPOConfig
@@ -282,7 +281,7 @@ def train_grpo(
     check_rewards(reward_funcs)
     names = [getattr(f, "__name__", type(f).__name__) for f in (reward_funcs if isinstance(reward_funcs, list) else [reward_funcs])]
     model, tokenizer, plan = _start(model_ref, rows, cfg, output_dir, seed=seed, max_length=grpo_max_length(cfg),
-                                    rewards=names, lora_r=lora_r, lora_alpha=lora_alpha)
+                                    rewards=names, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha)
     kept, _ = drop_long_prompts(rows, tokenizer, cfg.max_prompt_length)
     kept = kept[: cfg.max_prompts]
     validate_grpo(cfg, len(kept))
@@ -295,7 +294,7 @@ def train_grpo(
     args = TRLGRPOConfig(**grpo_args(cfg, output_dir, seed=seed, progress=progress, save_steps=save_steps))
     trainer = GRPOTrainer(
         model=model, reward_funcs=reward_funcs, args=args, train_dataset=Dataset.from_list(kept),
-        processing_class=tokenizer, peft_config=_peft_config(plan, cfg.use_unsloth, lora_r, lora_alpha),
+        processing_class=tokenizer, peft_config=_peft_config(plan, cfg.use_unsloth, cfg.lora_r, cfg.lora_alpha),
         callbacks=list(callbacks),
     )
     return _train(trainer, output_dir)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from criticlab.io import atomic_open
-from criticlab.training.reward_log import TASK_CODE, TASK_CRITIQUE, TASK_CRL
+from criticlab.rewards.base import TASK_CODE, TASK_CRITIQUE, TASK_CRL
 
 DATA_SOURCES = {TASK_CRITIQUE: "criticlab/ctrl", TASK_CRL: "criticlab/crl", TASK_CODE: "criticlab/code"}
 ABILITIES = {TASK_CRITIQUE: "code-critique", TASK_CRL: "code-judgment", TASK_CODE: "coding"}

@@ -7,10 +7,16 @@ import json
 import pytest
 from scripted import ADD, BROKEN, ECHO, RIGHT, WRONG, ScriptedEngine, fenced
 
-from criticlab.crl.rewards import CodeReward, CRLReward, MixedReward
-from criticlab.ctrl.reward import CTRLReward
 from criticlab.io import read_jsonl
-from criticlab.training.reward_log import completion_text
+from criticlab.rewards import (
+    REWARDS,
+    CodeReward,
+    CRLReward,
+    CTRLReward,
+    LoggedReward,
+    MixedReward,
+    completion_text,
+)
 
 
 def as_chat(text: str) -> list[dict]:
@@ -91,7 +97,7 @@ def test_completion_text_accepts_strings_and_chat() -> None:
 
 
 def test_per_step_reward_and_judgment_accuracy(executor, tmp_path) -> None:
-    from criticlab.training.reward_log import per_step
+    from criticlab.rewards import per_step
 
     reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / "r.jsonl", judgment_gate=True)
     reward.score(["Overall judgment: Incorrect", "Overall judgment: Correct"], [ADD, ADD], ["x", "y"],
@@ -101,3 +107,32 @@ def test_per_step_reward_and_judgment_accuracy(executor, tmp_path) -> None:
     assert [s["step"] for s in steps] == [1, 2]
     assert steps[0]["accuracy"] == 0.5 and steps[1]["accuracy"] == 0.5
     assert steps[0]["reward"] == 1.0 and steps[1]["reward"] == 0.5 and steps[1]["unparsed"] == 0.5
+
+
+def test_the_table_names_one_reward_per_task_and_each_scores_rows_by_column(executor) -> None:
+    assert {task: cls.task for task, cls in REWARDS.items()} == {task: task for task in REWARDS}
+    assert all(issubclass(cls, LoggedReward) for cls in REWARDS.values())
+    problem = json.dumps(ADD.to_dict())
+    rows = {"critique": {"problem": problem, "response": fenced(WRONG["add"])},
+            "crl": {"problem": problem, "label": True}, "code": {"problem": problem}}
+    answers = {"critique": "Overall judgment: Incorrect", "crl": "\\conclusion{T}", "code": fenced(RIGHT["add"])}
+    made = []
+    for task, cls in REWARDS.items():
+        reward = cls.build(lambda: made.append("executor") or executor, lambda: made.append("generator") or ScriptedEngine())
+        assert reward.score_rows([answers[task]], [rows[task]]) == [1.0]
+        assert reward.last[0].task == task and reward.last[0].problem_id == ADD.id
+    assert made == ["generator", "executor", "executor"]  # CRL needs neither
+
+
+def test_mixed_reward_scores_in_table_order_and_adds_up_its_parts_seconds(executor, tmp_path) -> None:
+    code, crl = CodeReward(executor), CRLReward()
+    reward = MixedReward(code, crl, log_path=tmp_path / "mix.jsonl")
+    rows = [json.dumps(ADD.to_dict())] * 2
+    reward(prompts=[""] * 2, completions=[fenced(RIGHT["add"]), "\\conclusion{T}"], task=["code", "crl"],
+           problem=rows, label=[None, True])
+    assert [r["task"] for r in read_jsonl(tmp_path / "mix.jsonl")] == ["crl", "code"]  # REWARDS order, as before
+    assert reward.seconds["execution"] == code.seconds["execution"] > 0 and reward.seconds["revision"] == 0.0
+    with pytest.raises(TypeError):
+        MixedReward(code, object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="two rewards"):
+        MixedReward(code, CodeReward(executor))

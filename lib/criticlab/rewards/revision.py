@@ -1,4 +1,4 @@
-"""The CTRL reward: does the fixed generator's revision under a critique pass the tests?
+"""The critique-revision reward (CTRL): does the fixed generator's revision under a critique pass the tests?
 
 The generator revises greedily under each sampled critique (all critiques of a batch in one
 generator call), the sandbox runs every revision in one batch, and the reward is 1 when the
@@ -11,22 +11,23 @@ statistics), so it is never scored as the critic's failure.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from criticlab.data.types import Problem
 from criticlab.llm.base import Engine, SamplingParams
+from criticlab.rewards.base import TASK_CRITIQUE, LoggedReward, RewardRecord, completion_text, problem_of
 from criticlab.rollout import prompts
 from criticlab.rollout.loop import execute
 from criticlab.sandbox import Executor
-from criticlab.training.reward_log import TASK_CRITIQUE, RewardRecord, _Logged, completion_text, problem_of
 
 
-class CTRLReward(_Logged):
+class CTRLReward(LoggedReward):
     """Reward of a critique = does the generator's revision under it pass the tests?"""
 
     __name__ = "ctrl_reward"
+    task = TASK_CRITIQUE
 
     def __init__(
         self,
@@ -42,6 +43,11 @@ class CTRLReward(_Logged):
         self.sampling = sampling or SamplingParams(temperature=0.0)
         self.judgment_gate = judgment_gate
 
+    @classmethod
+    def build(cls, executor: Callable[[], Executor], generator: Callable[[], Engine]) -> CTRLReward:
+        """The reward with the default greedy revision, for a caller that makes resources on demand."""
+        return cls(generator(), executor())
+
     def check(self) -> None:
         """Before training: the generator must answer (an unreachable server stops here, named)."""
         from criticlab.llm.cache import check_engine
@@ -54,6 +60,11 @@ class CTRLReward(_Logged):
     ) -> list[float | None]:
         texts = [completion_text(c) for c in completions]
         return self.score(texts, [problem_of(p) for p in problem], list(response), passed)
+
+    def score_rows(self, texts: list[str], rows: Sequence[dict[str, Any]]) -> list[float | None]:
+        """Critiques of rows with ``problem`` and ``response`` (``passed``, when every row has it, is logged)."""
+        passed = [r["passed"] for r in rows] if rows and all("passed" in r for r in rows) else None
+        return self.score(texts, [problem_of(r["problem"]) for r in rows], [r["response"] for r in rows], passed)
 
     def score(
         self, critiques: list[str], problems: list[Problem], responses: list[str],

@@ -1,32 +1,38 @@
-"""Reward functions' shared bookkeeping: task names, the per-sample record and its JSONL log.
+"""What every reward shares: task names, the per-sample record, its JSONL log, the logged base.
 
 Every reward (CTRL's, CRL's, code RL's) appends one :class:`RewardRecord` per sample, so the
 training curves of reward and judgment accuracy (:func:`per_step`) are read from one format,
 whichever stage wrote them. TRL calls a reward function with the batch's prompts, completions
 and every other dataset column as keyword lists; :func:`completion_text` and :func:`problem_of`
-read those columns back.
+read those columns back. :class:`LoggedReward` is the base of every reward class: the stage
+packages and the verl reward module build on it, so it is public.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from criticlab.data.types import Problem
 from criticlab.io import append_jsonl
 from criticlab.rollout.prompts import Conclusion, Judgment, conclusion_of
 
-TASK_CRITIQUE = "critique"
+if TYPE_CHECKING:
+    from criticlab.llm.base import Engine
+    from criticlab.sandbox import Executor
 
+TASK_CRITIQUE = "critique"
+"""A CTRL row: critique a (problem, solution); the generator's revision under it is scored."""
 
 TASK_CRL = "crl"
-
+"""A CRL row: judge a (question, solution) with ``\\conclusion{T|F}`` against the execution label."""
 
 TASK_CODE = "code"
+"""A code-RL row: solve the problem; the reward is the test pass rate."""
 
 
 @dataclass
@@ -90,15 +96,20 @@ def problem_of(value: Any) -> Problem:
     return Problem.from_dict(json.loads(value) if isinstance(value, str) else value)
 
 
-class _Logged:
+class LoggedReward:
     """Shared bookkeeping: a name TRL logs under, a step number, seconds per part, an optional JSONL log.
 
     ``step`` is set by the trainer (:class:`criticlab.training.step_timer.StepTimer`) to its global step,
     so a resumed run continues the log's numbering; without a trainer it counts calls.
     ``seconds`` accumulates the time spent in generator revisions and in the sandbox.
+
+    A subclass that scores one task sets :attr:`task` and implements :meth:`score_rows`, which reads
+    a row's ground truth by the dataset's column names (the same fields verl's ``ground_truth``
+    carries), so one dispatch (:func:`criticlab.rewards.score_by_task`) serves TRL and verl alike.
     """
 
     __name__ = "reward"
+    task: str = ""
 
     def __init__(self, log_path: str | Path | None = None) -> None:
         self.log_path = Path(log_path) if log_path else None
@@ -106,6 +117,16 @@ class _Logged:
         self.step: int | None = None
         self.seconds: dict[str, float] = {"revision": 0.0, "execution": 0.0}
         self.last: list[RewardRecord] = []
+
+    @classmethod
+    def build(cls, executor: Callable[[], Executor], generator: Callable[[], Engine]) -> LoggedReward:
+        """This reward, taking only the resources it needs from the zero-argument ``executor`` and
+        ``generator`` factories (verl's worker makes each at most once, on demand)."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built from resources")
+
+    def score_rows(self, texts: list[str], rows: Sequence[dict[str, Any]]) -> list[float | None]:
+        """Rewards of ``texts``, each answering the row (ground truth by column name) beside it."""
+        raise NotImplementedError(f"{type(self).__name__} scores no single task")
 
     def _timed(self, part: str, started: float) -> None:
         self.seconds[part] += time.perf_counter() - started
