@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from criticlab.bench.engines import PROMPTS, _conversation, _line, _measure
-from criticlab.config import usable_cores
+from criticlab.machine import usable_cores
 from criticlab.llm.base import SamplingParams
 
 

@@ -49,7 +49,7 @@ from typing import Any
 
 import llama_cpp as ll
 
-from criticlab.config import usable_cores
+from criticlab.machine import usable_cores
 from criticlab.llm import models
 from criticlab.llm.base import (
     ClosingEngine,
