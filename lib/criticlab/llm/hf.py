@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import (
@@ -53,6 +53,9 @@ from criticlab.llm.base import (
     finish_text,
     stop_index,
 )
+
+if TYPE_CHECKING:
+    from criticlab.llm.backends import EngineOptions
 
 END_OF_TURN = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>", "<|end|>")
 """Special tokens that end an assistant turn in common chat formats (used when present in the vocab)."""
@@ -446,3 +449,11 @@ class HFEngine(ClosingEngine):
 
     def __repr__(self) -> str:
         return f"HFEngine({self.model_id!r}, device={self.device}, max_batch={self.max_batch})"
+
+
+def build(reference: str, options: EngineOptions) -> HFEngine:
+    """The ``hf`` backend's engine (:mod:`criticlab.llm.backends`): the options' adapter, in the
+    precision ``options.hf_dtype`` resolves to on this machine."""
+    from criticlab.llm.precision import resolve_dtype
+
+    return HFEngine(reference, adapter=options.adapter, dtype=resolve_dtype(options.hf_dtype))
