@@ -2,7 +2,8 @@
 
 Layers, lowest first; a module may import its own layer and those below it, never above:
 
-    config, io, stats, stages          the contracts every layer shares
+    config, io, stats, stages,         the contracts every layer shares, and what they need:
+    records, machine, gpu_plan         the record codec, the machine's cores, the one-card plan
     data, sandbox, llm                 problems, execution, engines
     rollout, training, rewards         prompts and trajectories; TRL glue; the reward functions
     ctrl, crl, evaluation, analysis    one stage package per notebook group (never each other)
@@ -19,7 +20,7 @@ import pytest
 LIB = Path(__file__).resolve().parents[1] / "lib" / "criticlab"
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LAYERS = [
-    {"config", "io", "stats", "stages"},
+    {"config", "io", "stats", "stages", "records", "machine", "gpu_plan"},
     {"data", "sandbox", "llm"},
     {"rollout", "training", "rewards"},
     {"ctrl", "crl", "evaluation", "analysis"},

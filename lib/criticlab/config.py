@@ -3,30 +3,27 @@
 A profile (``params/<name>.yaml``) may ``extends:`` another file; mappings merge key by key and
 everything else is replaced. Every key is declared below as a dataclass field with a type and a
 default, so a typo or a wrong type is an error that names the key and the file that set it, not a
-silent default. Output paths (``outputs/<profile>/...``) come from :class:`Paths` and nowhere else.
+silent default (the check is :mod:`criticlab.records`' codec). Output paths
+(``outputs/<profile>/...``) come from :class:`Paths` and nowhere else. A profile that declares a
+card (``gpu.memory_gb``) is also checked against it when it loads (:mod:`criticlab.gpu_plan`).
 
 The module is long because it is the whole profile schema: one dataclass per section with a
 docstring per key, which is the reference a user reads; splitting it would scatter that reference.
-It also holds the one check that needs the whole profile at once, the one-GPU memory plan
-(:func:`memory_plan`), so that a profile that cannot fit its card fails when it loads, before any
-model does.
 """
-
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import os
-import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
 
-from criticlab import stages
+from criticlab import records, stages
+from criticlab.gpu_plan import PlanError, check_memory_plan
+from criticlab.machine import usable_cores  # noqa: F401  (sandbox.local imports it from here)
 
 PROFILE_ENV = "CRITICLAB_PROFILE"
 """Environment variable naming the default profile for notebooks opened by hand."""
@@ -190,7 +187,7 @@ class GPUSection:
     On one card the fixed generator (an in-process vLLM engine, notebooks 03, 05, 07), TRL's
     colocated vLLM (05's rollouts, ``grpo.vllm_memory``), the policy being trained, and in 07 a
     trained critic that is not a LoRA adapter of the generator's model share the memory. When
-    ``memory_gb`` is set, :func:`memory_plan` checks every notebook's sum against it when the
+    ``memory_gb`` is set, :func:`criticlab.gpu_plan.memory_plan` checks every notebook's sum against it when the
     profile loads and names the numbers that do not fit. Sizes are GiB (what vLLM reports).
     """
 
@@ -212,7 +209,7 @@ class GPUSection:
     """Least KV-cache room a vLLM engine's share must leave above the model's weights."""
     weights_gb: dict[str, float] = field(default_factory=dict)
     """Weights in GiB per model reference, for a model whose size neither a local checkpoint, the
-    known sizes (``KNOWN_PARAMS_B``) nor a size in its name (``7B``) tells."""
+    known sizes (:data:`criticlab.gpu_plan.KNOWN_PARAMS_B`) nor a size in its name (``7B``) tells."""
 
 
 @dataclass
@@ -525,16 +522,6 @@ class Paths:
 # --------------------------------------------------------------------------------------------
 
 
-def usable_cores() -> int:
-    """The cores this process may run on: its CPU affinity (a container or ``taskset`` may allow
-    fewer than the machine has), else every CPU. Sizes the sandbox's workers, llama.cpp's threads
-    and the benchmarks' concurrency alike."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def project_root() -> Path:
     """The checkout holding ``params/`` and ``pyproject.toml``.
 
@@ -604,12 +591,15 @@ def load_profile(
     merged = _load_layers(path, seen=())
     if overrides:
         cleaned = _drop_none(overrides)
-        _validate(cleaned, Profile, where="overrides", prefix="")
+        _validate(cleaned, where="overrides")
         merged = _merge(merged, cleaned)
     merged.setdefault("name", path.stem)
     merged["source"] = str(path)
-    profile = _build(Profile, merged)
-    check_memory_plan(profile)
+    profile = records.decode(Profile, merged)
+    try:
+        check_memory_plan(profile)
+    except PlanError as err:
+        raise ConfigError(str(err)) from err
     return profile
 
 
@@ -636,7 +626,7 @@ def _load_layers(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
             raise ConfigError(f"{path}: 'extends: {parent}' names no file ({parent_path} is missing)")
         base = _load_layers(parent_path, (*seen, path))
         base.pop("name", None)  # a child's name comes from its own file, not its parent's
-    _validate(raw, Profile, where=str(path), prefix="")
+    _validate(raw, where=str(path))
     return _merge(base, raw)
 
 
@@ -667,251 +657,30 @@ def _drop_none(tree: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _schema_fields(cls: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    return {
-        f.name: hints[f.name]
-        for f in dataclasses.fields(cls)
-        if not f.metadata.get("internal")
-    }
-
-
 def schema_keys(section: str | None = None) -> list[str]:
     """The declared keys of the profile, or of one section (used by the notebook checks)."""
-    fields_ = _schema_fields(Profile)
+    fields_ = records.fields(Profile)
     if section is None:
         return sorted(fields_)
     if section not in fields_ or not dataclasses.is_dataclass(fields_[section]):
         raise ConfigError(f"no profile section named {section!r}")
-    return sorted(_schema_fields(fields_[section]))
+    return sorted(records.fields(fields_[section]))
 
 
-def _validate(raw: dict[str, Any], cls: type, where: str, prefix: str) -> None:
-    known = _schema_fields(cls)
-    for key, value in raw.items():
-        dotted = f"{prefix}{key}"
-        if key not in known:
-            hint = difflib.get_close_matches(str(key), list(known), n=1)
-            suggestion = f" (did you mean {prefix}{hint[0]!r}?)" if hint else ""
-            raise ConfigError(
-                f"{where}: unknown key {dotted!r}{suggestion}; known keys here: {', '.join(sorted(known))}"
-            )
-        typ = known[key]
-        if dataclasses.is_dataclass(typ):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where}: {dotted!r} must be a mapping of keys, got {value!r}")
-            _validate(value, typ, where, prefix=f"{dotted}.")
-        else:
-            _check_type(value, typ, where, dotted)
+def _validate(raw: dict[str, Any], where: str) -> None:
+    """Check one layer (a file or the overrides) before it merges, so an error names its source."""
+    try:
+        records.check(Profile, raw)
+    except records.RecordError as err:
+        raise ConfigError(f"{where}: {_mismatch(err)}") from None
 
 
-def _check_type(value: Any, typ: Any, where: str, dotted: str) -> None:
-    if not _matches(value, typ):
-        raise ConfigError(f"{where}: {dotted!r} must be {_type_name(typ)}, got {value!r}")
-
-
-def _matches(value: Any, typ: Any) -> bool:
-    origin = typing.get_origin(typ)
-    args = typing.get_args(typ)
-    if typ is Any:
-        return True
-    if origin in (Union, types.UnionType):
-        return any(_matches(value, arg) for arg in args)
-    if origin is Literal:
-        return value in args
-    if typ is type(None):
-        return value is None
-    if typ is bool:
-        return isinstance(value, bool)
-    if typ is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if typ is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if typ is str:
-        return isinstance(value, str)
-    if origin is list:
-        return isinstance(value, list) and all(_matches(v, args[0]) for v in value)
-    if origin is dict:
-        return isinstance(value, dict) and all(
-            _matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items()
-        )
-    raise TypeError(f"unsupported type in the profile schema: {typ!r}")
-
-
-def _type_name(typ: Any) -> str:
-    origin = typing.get_origin(typ)
-    args = typing.get_args(typ)
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in args)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if typ is type(None):
-        return "null"
-    if origin is list:
-        return f"a list of {_type_name(args[0])}"
-    if origin is dict:
-        return f"a mapping of {_type_name(args[0])} to {_type_name(args[1])}"
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(typ, str(typ))
-
-
-def _build(cls: type, raw: dict[str, Any]) -> Any:
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for key, value in raw.items():
-        typ = hints[key]
-        if dataclasses.is_dataclass(typ):
-            kwargs[key] = _build(typ, value)
-        elif typ is float or (typing.get_origin(typ) in (Union, types.UnionType) and float in typing.get_args(typ)):
-            kwargs[key] = float(value) if isinstance(value, int) and not isinstance(value, bool) else value
-        else:
-            kwargs[key] = value
-    return cls(**kwargs)
-
-
-# --------------------------------------------------------------------------------------------
-# The one-GPU memory plan
-# --------------------------------------------------------------------------------------------
-
-GIB = 2**30
-KNOWN_PARAMS_B: dict[str, float] = {
-    "qwen2.5-0.5b-instruct": 0.494,
-    "qwen2.5-coder-0.5b-instruct": 0.494,
-    "qwen2.5-coder-1.5b-instruct": 1.54,
-    "qwen2.5-coder-7b-instruct": 7.62,
-    "qwen2.5-coder-32b-instruct": 32.76,
-}
-"""Parameters (billions) of the models the shipped profiles name; their names round them down."""
-
-
-def weights_gb(reference: str, gpu: GPUSection) -> float:
-    """The bf16 weights of a model in GiB: ``gpu.weights_gb``, else a local checkpoint's
-    safetensors (an adapter directory: its base's), else :data:`KNOWN_PARAMS_B`, else a size in
-    the name (``...-7B-...``: 7 billion × 2 bytes)."""
-    if reference in gpu.weights_gb:
-        return float(gpu.weights_gb[reference])
-    path = Path(reference)
-    if path.is_dir():
-        files = sorted(path.glob("*.safetensors"))
-        if files and not (path / "adapter_config.json").is_file():
-            return sum(f.stat().st_size for f in files) / GIB
-        if (path / "adapter_config.json").is_file():
-            import json
-
-            base = json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path")
-            if base:
-                return weights_gb(str(base), gpu)
-    name = path.name.lower().removesuffix(".gguf")
-    params = KNOWN_PARAMS_B.get(name)
-    if params is None:
-        match = re.search(r"(?<![\d.])(\d+(?:\.\d+)?)b(?![a-z])", name)
-        params = float(match.group(1)) if match else None
-    if params is None:
-        raise ConfigError(
-            f"cannot tell the size of model {reference!r} for the GPU memory plan: add it to "
-            f"gpu.weights_gb (GiB of bf16 weights), e.g. weights_gb: {{{reference!r}: 15.2}}"
-        )
-    return params * 1e9 * 2 / GIB
-
-
-def training_gb(weights: float, *, lora: bool, load_in_4bit: bool, reference_copy: bool) -> list[tuple[str, float]]:
-    """What training a policy of ``weights`` GiB (bf16) holds on the card, part by part.
-
-    The base in bf16 (about 0.28 of it in 4 bit with its scales); full fine-tuning adds bf16
-    gradients and two AdamW moments (three times the weights); a LoRA adapter's own states are
-    small and left to the reserve. ``reference_copy``: TRL keeps a frozen copy for the KL term
-    when the policy is not a LoRA adapter (with one, it disables the adapter instead).
-    """
-    parts = [("policy weights" + (" (4 bit)" if load_in_4bit else " (bf16)"), weights * (0.28 if load_in_4bit else 1.0))]
-    if not lora:
-        parts.append(("gradients + AdamW moments", 3 * weights))
-        if reference_copy:
-            parts.append(("KL reference copy", weights))
-    return parts
-
-
-@dataclass
-class PlanLine:
-    """What one notebook holds on the card at its peak, part by part (GiB)."""
-
-    notebook: str
-    parts: list[tuple[str, float]]
-
-    @property
-    def total(self) -> float:
-        return sum(gb for _, gb in self.parts)
-
-    def describe(self) -> str:
-        terms = " + ".join(f"{label} {gb:.1f}" for label, gb in self.parts)
-        return f"notebook {self.notebook}: {terms} = {self.total:.1f} GiB"
-
-
-def memory_plan(profile: Profile) -> tuple[list[PlanLine], list[str]]:
-    """Each notebook's peak on the profile's one card, and each vLLM engine whose share cannot
-    hold its model (weights plus ``gpu.min_kv_cache_gb`` of KV cache). Needs ``gpu.memory_gb``."""
-    gpu, models = profile.gpu, profile.models
-    card = gpu.memory_gb
-    if card is None:
-        raise ConfigError(f"{profile.source or profile.name}: gpu.memory_gb is not set; the memory plan needs the card's size")
-    gen_w, critic_w = weights_gb(models.generator, gpu), weights_gb(models.critic, gpu)
-    policy = profile.crl.policy_model or models.generator
-    policy_w = weights_gb(policy, gpu)
-    short: list[str] = []
-
-    def engine(label: str, share: float, model: str, weights: float) -> tuple[str, float]:
-        if share * card < weights + gpu.min_kv_cache_gb:
-            short.append(
-                f"{label} share {share:g} × {card:g} = {share * card:.1f} GiB cannot hold {model}'s "
-                f"{weights:.1f} GiB of weights plus {gpu.min_kv_cache_gb:g} GiB of KV cache"
-            )
-        return (f"{label} {share:g}×{card:g}", share * card)
-
-    in_process = models.engine == "vllm"
-    generator = [engine("generator vLLM", gpu.generator_memory, models.generator, gen_w)] if in_process else []
-    reserve = [("reserve", gpu.reserve_gb)]
-    g = profile.grpo
-    rollouts = (
-        [engine("TRL vLLM", g.vllm_memory, "the policy", max(critic_w, policy_w))]
-        if g.use_vllm and g.vllm_mode == "colocate" else []
-    )
-
-    def train(weights: float, section: SFTSection | GRPOSection) -> list[tuple[str, float]]:
-        kl = isinstance(section, GRPOSection) and section.kl_coef > 0
-        return training_gb(weights, lora=section.lora, load_in_4bit=section.use_unsloth and section.load_in_4bit,
-                           reference_copy=kl)
-
-    lora_critics = profile.sft.lora and profile.grpo.lora and g.from_adapter == "continue"
-    separate_critic = models.critic != models.generator or gpu.serve_adapters == "merge" or not lora_critics
-    critic = [engine("critic vLLM", gpu.critic_memory, models.critic, critic_w)] if in_process and separate_critic else []
-    lines = [
-        PlanLine("03", generator + reserve),
-        PlanLine("04", train(critic_w, profile.sft) + reserve),
-        PlanLine("05", generator + train(critic_w, g) + rollouts + reserve),
-        PlanLine("06", train(policy_w, g) + rollouts + reserve),
-        PlanLine("07", generator + critic + reserve),
-    ]
-    return lines, short
-
-
-def check_memory_plan(profile: Profile) -> None:
-    """Refuse a profile whose declared card (``gpu.memory_gb``) cannot hold a notebook's peak or
-    whose vLLM shares cannot hold their models; the message gives every number."""
-    if profile.gpu.memory_gb is None:
-        return
-    card = profile.gpu.memory_gb
-    shares = {
-        "gpu.generator_memory": profile.gpu.generator_memory,
-        "gpu.critic_memory": profile.gpu.critic_memory,
-        "grpo.vllm_memory": profile.grpo.vllm_memory,
-    }
-    for key, share in shares.items():
-        if not 0 < share < 1:
-            raise ConfigError(f"{profile.source}: {key} is a share of the card between 0 and 1, got {share!r}")
-    lines, short = memory_plan(profile)
-    over = [line.describe() + f" > {card:g} GiB" for line in lines if line.total > card]
-    if over or short:
-        raise ConfigError(
-            f"{profile.source}: the one-GPU memory plan does not fit the declared {card:g} GiB card "
-            f"(gpu.memory_gb): " + "; ".join(over + short)
-            + ". Lower the shares (gpu.generator_memory, gpu.critic_memory, grpo.vllm_memory), use LoRA "
-            "or 4 bit, a smaller model, or a bigger card."
-        )
+def _mismatch(err: records.RecordError) -> str:
+    """A record mismatch in the words of a profile: the dotted key, and for a typo the nearest key."""
+    prefix = f"{err.at}." if err.at else ""
+    if err.kind == "unknown":
+        key = err.names[0]
+        hint = difflib.get_close_matches(key, list(err.known), n=1)
+        suggestion = f" (did you mean {prefix}{hint[0]!r}?)" if hint else ""
+        return f"unknown key {prefix + key!r}{suggestion}; known keys here: {', '.join(err.known)}"
+    return f"{err.at!r} must be {records.describe(err.expected)}, got {err.value!r}"

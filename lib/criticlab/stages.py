@@ -7,20 +7,20 @@ builds the record and :func:`write_metrics` saves it; the run summary, the bench
 tests read it back with :func:`read_metrics`, which names the file and the field when a record
 does not match its type.
 
-This module imports nothing of the workbench but :mod:`criticlab.io` and :mod:`criticlab.stats`, so
-every layer can use it. It is long because it is the whole contract: one record per stage with a
-docstring per field, which is the reference a reader of ``metrics.json`` needs in one place.
+This module imports nothing of the workbench but :mod:`criticlab.io`, :mod:`criticlab.stats` and
+:mod:`criticlab.records` (the codec that reads a record back), so every layer can use it. It is
+long because it is the whole contract: one record per stage with a docstring per field, which is
+the reference a reader of ``metrics.json`` needs in one place.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from criticlab import records
 from criticlab.io import read_json, write_json
 from criticlab.stats import LearningCheck
 
@@ -589,61 +589,16 @@ def read_metrics(root: str | Path, stage: str) -> StageMetrics | None:
     if not isinstance(raw, dict) or raw.get("stage", stage) != stage:
         raise MetricsError(f"{path}: not the metrics of stage {stage}")
     raw = {k: v for k, v in raw.items() if k != "stage"}
-    return _build(RECORDS[stage], raw, str(path), "")
+    try:
+        return records.decode(RECORDS[stage], raw)
+    except records.RecordError as err:
+        raise MetricsError(f"{path}: {_mismatch(err, RECORDS[stage])}") from None
 
 
-def _build(cls: type, raw: Any, path: str, where: str) -> Any:
-    if not isinstance(raw, dict):
-        raise MetricsError(f"{path}: {where or cls.__name__} should be a mapping, got {type(raw).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(raw) - set(fields)
-    if unknown:
-        raise MetricsError(f"{path}: unknown field(s) {sorted(unknown)} in {where or cls.__name__}")
-    values = {}
-    for name, f in fields.items():
-        dotted = f"{where}.{name}" if where else name
-        if name not in raw:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise MetricsError(f"{path}: field '{dotted}' is missing")
-            continue
-        values[name] = _value(hints[name], raw[name], path, dotted)
-    return cls(**values)
-
-
-def _value(typ: Any, value: Any, path: str, dotted: str) -> Any:
-    origin = typing.get_origin(typ)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(typ)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in (o for o in options if o is not type(None)):
-            try:
-                return _value(option, value, path, dotted)
-            except MetricsError as err:
-                errors.append(err)
-        raise errors[0]
-    if dataclasses.is_dataclass(typ):
-        return _build(typ, value, path, dotted)
-    if origin is list:
-        if not isinstance(value, list):
-            raise MetricsError(f"{path}: field '{dotted}' should be a list, got {type(value).__name__}")
-        (item,) = typing.get_args(typ) or (Any,)
-        return [_value(item, v, path, f"{dotted}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise MetricsError(f"{path}: field '{dotted}' should be a mapping, got {type(value).__name__}")
-        _, item = typing.get_args(typ) or (Any, Any)
-        return {k: _value(item, v, path, f"{dotted}.{k}") for k, v in value.items()}
-    if typ is Any:
-        return value
-    if typ is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise MetricsError(f"{path}: field '{dotted}' should be a number, got {value!r}")
-        return float(value)
-    if typ is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise MetricsError(f"{path}: field '{dotted}' should be an integer, got {value!r}")
-    if typ in (str, bool) and not isinstance(value, typ):
-        raise MetricsError(f"{path}: field '{dotted}' should be {typ.__name__}, got {value!r}")
-    return value
+def _mismatch(err: records.RecordError, cls: type) -> str:
+    """A record mismatch in the words of a metrics file: its fields, by dotted name."""
+    if err.kind == "unknown":
+        return f"unknown field(s) {sorted(err.names)} in {err.at or cls.__name__}"
+    if err.kind == "missing":
+        return f"field '{err.at}' is missing"
+    return f"field '{err.at or cls.__name__}' should be {records.describe(err.expected)}, got {err.value!r}"

@@ -127,8 +127,7 @@ def fake_vllm(monkeypatch: pytest.MonkeyPatch):
     request.LoRARequest = lambda name, int_id, path: (name, int_id, path)
     for name, module in (("vllm", vllm), ("vllm.lora", lora), ("vllm.lora.request", request)):
         monkeypatch.setitem(sys.modules, name, module)
-    monkeypatch.setattr(llm, "_SHARED", {})
-    monkeypatch.setattr(llm, "_SLOTS", {})
+    monkeypatch.setattr(llm, "POOL", llm.EnginePool())
     FakeLLM.made = []
     return FakeLLM
 

@@ -25,9 +25,14 @@ B = chat("What is the capital of France? Please answer in one short sentence.")
 C = chat("Sort.")
 
 
+def tiny_checkpoint() -> Path:
+    """The tiny random model as a checkpoint directory (saved once in the model cache)."""
+    return models.save_tiny_qwen2(models.cache_dir() / models.TINY_RANDOM)
+
+
 @pytest.fixture(scope="module")
 def tiny() -> HFEngine:
-    return HFEngine(models.TINY_RANDOM, max_batch=4)
+    return HFEngine(tiny_checkpoint(), max_batch=4)
 
 
 def texts(rows) -> list[list[str]]:
@@ -38,7 +43,7 @@ def test_shape_and_identity(tiny: HFEngine) -> None:
     rows = tiny.generate([A, B, C], HOT, n=3)
     assert [len(r) for r in rows] == [3, 3, 3]
     assert all(c.ok and c.completion_tokens > 0 and c.prompt_tokens > 0 for r in rows for c in r)
-    assert tiny.backend == "hf" and tiny.model_id == models.TINY_RANDOM
+    assert tiny.backend == "hf" and tiny.model_id.startswith(f"{models.TINY_RANDOM}@")  # a checkpoint: its weights
     assert tiny.generate([], HOT) == []
 
 
@@ -88,14 +93,14 @@ def test_lora_adapter_loads_and_changes_the_model(tiny: HFEngine, tmp_path: Path
     config = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
     adapter = tmp_path / "adapter"
     get_peft_model(base, config).save_pretrained(adapter)
-    engine = HFEngine(models.TINY_RANDOM, adapter=str(adapter))
+    engine = HFEngine(tiny_checkpoint(), adapter=str(adapter))
     assert engine.model_id.startswith(f"{models.TINY_RANDOM}+adapter@")
     with_adapter = engine.generate([A, B], GREEDY)
     assert all(r[0].ok for r in with_adapter)
     assert texts(with_adapter) != texts(tiny.generate([A, B], GREEDY))
     # an adapter directory alone names its base model
     settings = json.loads((adapter / "adapter_config.json").read_text())
-    settings["base_model_name_or_path"] = models.TINY_RANDOM
+    settings["base_model_name_or_path"] = str(tiny_checkpoint())
     (adapter / "adapter_config.json").write_text(json.dumps(settings))
     assert texts(HFEngine(str(adapter)).generate([A, B], GREEDY)) == texts(with_adapter)
 

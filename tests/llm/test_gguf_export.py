@@ -21,7 +21,7 @@ pytest.importorskip("gguf")
 import torch
 
 from criticlab import config
-from criticlab.llm import checkpoint_for_llamacpp, models
+from criticlab.llm import checkpoint_as_gguf, models
 from criticlab.llm.gguf_export import (
     ConversionError,
     checkpoint_hash,
@@ -147,10 +147,10 @@ def test_profile_serves_a_checkpoint_with_llamacpp_unless_turned_off(tiny_llama,
 
     monkeypatch.setattr(gguf_export, "CACHE_SUBDIR", str(tmp_path / "converted"))  # absolute: replaces the cache dir
     cfg = config.load_profile("smoke")
-    reference, backend = checkpoint_for_llamacpp(cfg.models, str(tiny_llama))
+    reference, backend = checkpoint_as_gguf(cfg.models, str(tiny_llama))
     assert backend == "llamacpp" and reference.endswith("-f16.gguf") and Path(reference).parent == tmp_path / "converted"
     cfg.models.checkpoint_gguf = False
-    assert checkpoint_for_llamacpp(cfg.models, str(tiny_llama)) == (str(tiny_llama), "hf")
+    assert checkpoint_as_gguf(cfg.models, str(tiny_llama)) == (str(tiny_llama), "hf")
 
 
 def test_unknown_architecture_and_tokenizer_are_refused(tiny_llama, tmp_path) -> None:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from criticlab import stages
+from criticlab import machine, stages
 from criticlab.io import write_json
 from criticlab.llm import base, throughput
 from criticlab.llm.base import ClosingEngine, Completion, SamplingParams
@@ -115,7 +115,7 @@ def test_run_summary_sets_stage_rates_beside_this_machines_bench(tmp_path, monke
     lines = "\n".join(report.throughput_lines(root))
     assert "| 07_evaluation | 600 | 12 | 20.0 | 50.0 | 30.0 |" in lines and "not measured on this machine" in lines
     write_json(cache / throughput.BENCH_FILE, {
-        "model": "m", "cpu": throughput.cpu_model(), "measured": "2026-01-01T00:00:00+00:00",
+        "model": "m", "cpu": machine.cpu_model(), "measured": "2026-01-01T00:00:00+00:00",
         "llamacpp_batch8": {"sequences": 8, "tok_per_s": 42.0}, "llamacpp_batch16": {"sequences": 16, "tok_per_s": 51.5}})
     assert "m 51.5 tok/s with 16 sequences batched" in "\n".join(report.throughput_lines(root))
     write_json(cache / throughput.BENCH_FILE, {"cpu": "another CPU", "llamacpp_batch8": {"sequences": 8, "tok_per_s": 1.0}})

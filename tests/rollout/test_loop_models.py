@@ -33,10 +33,10 @@ CONFIG = LoopConfig(method="self", critic_mode="self_critique", rounds=1, sample
 
 @pytest.fixture(scope="module")
 def tiny():
+    from criticlab.llm import models
     from criticlab.llm.hf import HFEngine
-    from criticlab.llm.models import TINY_RANDOM
 
-    return HFEngine(TINY_RANDOM)
+    return HFEngine(models.save_tiny_qwen2(models.cache_dir() / models.TINY_RANDOM))
 
 
 def test_tiny_model_trajectories_are_complete_and_cached(tiny, executor, tmp_path) -> None:
@@ -58,8 +58,8 @@ DRIVER = textwrap.dedent("""
     sys.path[:0] = [{tests!r}, {here!r}]  # scripted.py, and this test module
     from scripted import ADD, ECHO
     from criticlab.llm.cache import CachedEngine
+    from criticlab.llm import models
     from criticlab.llm.hf import HFEngine
-    from criticlab.llm.models import TINY_RANDOM
     from criticlab.rollout.loop import run_loop
     from criticlab.sandbox import LocalExecutor
     from test_loop_models import CONFIG
@@ -70,8 +70,9 @@ DRIVER = textwrap.dedent("""
             time.sleep(0.3)
             return out
 
+    tiny = HFEngine(models.save_tiny_qwen2(models.cache_dir() / models.TINY_RANDOM))
     with LocalExecutor(workers=1) as ex:
-        run_loop([ADD, ECHO, ADD.__class__(**{{**ADD.to_dict(), "id": "add2"}})], Slow(HFEngine(TINY_RANDOM), {cache!r}),
+        run_loop([ADD, ECHO, ADD.__class__(**{{**ADD.to_dict(), "id": "add2"}})], Slow(tiny, {cache!r}),
                  ex, CONFIG, out_path={out!r})
 """)
 

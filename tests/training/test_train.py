@@ -11,7 +11,7 @@ from transformers import TrainerCallback
 
 from criticlab import ctrl, stages, stats, training
 from criticlab.config import ConfigError, GRPOSection, SFTSection
-from criticlab.llm.models import TINY_RANDOM
+from criticlab.llm.models import TINY_RANDOM, cache_dir, save_tiny_qwen2
 from criticlab.rewards import CTRLReward
 
 CRITIQUE = "Analysis:\nThe sign is wrong.\nImprovement suggestions:\nAdd instead.\nOverall judgment: Incorrect"
@@ -147,7 +147,7 @@ def test_truncated_critiques_are_left_out_of_the_loss_when_masked(tmp_path, mask
     result = training.train_grpo(TINY_RANDOM, ctrl.grpo_rows(rl_rows()), alternating_reward, cfg, tmp_path / "grpo",
                               progress=False)
     assert result.series("completions/clipped_ratio")[-1][1] == 1.0
-    before = load_model(TINY_RANDOM, torch.float32)[0].state_dict()
+    before = load_model(str(save_tiny_qwen2(cache_dir() / TINY_RANDOM)), torch.float32)[0].state_dict()
     after = load_model(str(result.final_dir), torch.float32)[0].state_dict()
     changed = any(not torch.equal(before[k], after[k]) for k in before)
     assert changed is not mask_truncated
@@ -156,7 +156,7 @@ def test_truncated_critiques_are_left_out_of_the_loss_when_masked(tmp_path, mask
 def test_long_prompts_are_dropped() -> None:
     from criticlab.llm.hf import load_model
 
-    _, tokenizer, _, _ = load_model(TINY_RANDOM, "auto")
+    _, tokenizer, _, _ = load_model(str(save_tiny_qwen2(cache_dir() / TINY_RANDOM)), "auto")
     rows = ctrl.grpo_rows(rl_rows())
     kept, dropped = training.drop_long_prompts(rows, tokenizer, 50)
     assert (len(kept), dropped) == (0, 2)

@@ -118,7 +118,7 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
 
 
 def bench_builds(args: argparse.Namespace) -> int:
-    from criticlab.llm.throughput import cpu_model
+    from criticlab.machine import cpu_model
 
     runs: dict[str, list[dict[str, Any]]] = {build: [] for build in args.build}
     print(f"llama.cpp builds on {cpu_model()}: {args.prompts} critique prompts, {args.parallel} sequences, "

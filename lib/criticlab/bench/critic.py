@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from criticlab.bench.engines import PROMPTS, _conversation, _line, _measure
-from criticlab.config import usable_cores
 from criticlab.llm.base import SamplingParams
+from criticlab.machine import usable_cores
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

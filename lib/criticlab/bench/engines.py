@@ -22,10 +22,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from criticlab.config import usable_cores
 from criticlab.io import write_json
 from criticlab.llm.base import Completion, SamplingParams
-from criticlab.llm.throughput import bench_path, cpu_model
+from criticlab.llm.throughput import bench_path
+from criticlab.machine import cpu_model, usable_cores
 
 PROMPTS = [
     "Write a Python function `is_palindrome(s)` that ignores case and non-alphanumeric characters.",

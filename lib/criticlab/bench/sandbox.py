@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from criticlab.config import usable_cores
+from criticlab.machine import usable_cores
 from criticlab.stats import percentile
 
 

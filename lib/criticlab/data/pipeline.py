@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -36,6 +36,9 @@ from criticlab.data.splits import sample_by_id, split_by_id
 from criticlab.data.stats import split_table
 from criticlab.data.text import Tokenizer
 from criticlab.data.types import PROBLEM_KINDS, Problem
+
+if TYPE_CHECKING:
+    from criticlab.config import DataSection
 
 
 @dataclass
@@ -94,7 +97,7 @@ class PreparedData:
         }
 
 
-def _filter(name: str, role: Role, problems: list[Problem], cfg: Any, exclude: list[Problem],
+def _filter(name: str, role: Role, problems: list[Problem], cfg: DataSection, exclude: list[Problem],
             tokenizer: Tokenizer | None) -> tuple[list[Problem], FilterReport]:
     spec = get_source(name)
     if not spec.competitive:
@@ -115,7 +118,7 @@ def _filter(name: str, role: Role, problems: list[Problem], cfg: Any, exclude: l
     )
 
 
-def check_settings(cfg: Any) -> None:
+def check_settings(cfg: DataSection) -> None:
     """Value checks the profile's type checks cannot make; errors name the ``data.`` key."""
     problems = []
     if not 0.0 <= cfg.eval_fraction <= 1.0:
@@ -151,7 +154,7 @@ def check_settings(cfg: Any) -> None:
         raise ValueError("; ".join(problems))
 
 
-def prepare_data(cfg: Any, *, tokenizer: Tokenizer | None = None, progress: bool = False) -> PreparedData:
+def prepare_data(cfg: DataSection, *, tokenizer: Tokenizer | None = None, progress: bool = False) -> PreparedData:
     """Run steps 1-5 above for a ``DataSection`` (``cfg.data`` of a profile).
 
     ``tokenizer`` replaces the proxy token count of the length window; ``progress`` shows a bar

@@ -11,10 +11,13 @@ import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from criticlab.data import codecontests, humaneval, judgebench, livecodebench, mbpp, taco
 from criticlab.data.loading import LoadResult
+
+if TYPE_CHECKING:
+    from criticlab.config import DataSection
 
 Role = Literal["train", "eval", "both"]
 
@@ -40,7 +43,7 @@ class SourceSpec:
     train_split: str | None
     eval_split: str | None
     revision: str | None
-    load: Callable[[str | None, str | None, str | None, int | None, Any], LoadResult]
+    load: Callable[[str | None, str | None, str | None, int | None, DataSection | None], LoadResult]
     records: Literal["problems", "pairs"] = "problems"
     competitive: bool = False
     splits: tuple[str, ...] | None = None
@@ -52,7 +55,7 @@ class SourceSpec:
         return self.train_split or self.eval_split
 
 
-def _opt(cfg: Any, name: str, default: Any) -> Any:
+def _opt(cfg: DataSection | None, name: str, default: Any) -> Any:
     return getattr(cfg, name, default) if cfg is not None else default
 
 
@@ -232,7 +235,7 @@ def load_source(
     split: str | None = None,
     revision: str | None = None,
     limit: int | None = None,
-    cfg: Any = None,
+    cfg: DataSection | None = None,
 ) -> LoadResult:
     """Load one registered source. Arguments left None come from ``cfg`` (a ``DataSection``:
     ``paths``, ``splits``, ``revisions``) and then from the registry's defaults. ``name`` may be an
@@ -252,7 +255,7 @@ def load_source(
     return spec.load(None if location is None else str(location), split, revision, limit, cfg)
 
 
-def roles(cfg: Any) -> dict[str, Role]:
+def roles(cfg: DataSection) -> dict[str, Role]:
     """``{entry: role}`` for every source entry a ``DataSection`` names; validates the entries.
 
     An entry is a source name or ``name:split``. Two entries may name the same source when they
@@ -291,14 +294,14 @@ def roles(cfg: Any) -> dict[str, Role]:
     return out
 
 
-def source_cap(cfg: Any, entry: str) -> int | None:
+def source_cap(cfg: DataSection, entry: str) -> int | None:
     """The cap of one entry: ``max_problems_per_source`` by entry, then by source name, then
     ``max_problems``."""
     caps = getattr(cfg, "max_problems_per_source", {}) or {}
     return caps.get(entry, caps.get(source_name(entry), getattr(cfg, "max_problems", None)))
 
 
-def load_sources(cfg: Any, *, progress: bool = False) -> dict[str, tuple[Role, LoadResult]]:
+def load_sources(cfg: DataSection, *, progress: bool = False) -> dict[str, tuple[Role, LoadResult]]:
     """Load every source entry of a ``DataSection`` (eval-side first), unfiltered: ``{entry: (role, result)}``."""
     from tqdm.auto import tqdm
 

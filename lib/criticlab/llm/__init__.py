@@ -1,13 +1,16 @@
-"""Models and engines: one :class:`Engine` interface, four backends, an on-disk response cache.
+"""Models and engines: one :class:`Engine` interface, registered backends, an on-disk response cache.
 
 ``make_engine`` builds a backend from a model reference; ``engine_for`` builds the generator or
 the critic of a profile, wrapped in the profile's response cache so re-runs reuse finished work.
-Backends are imported only when used (vLLM and llama.cpp are optional extras).
+Backends are declared in :mod:`criticlab.llm.backends` with their capabilities, and imported only
+when used (vLLM and llama.cpp are optional extras).
 
-With the vLLM backend, :func:`choose_engine` decides from the profile which model an engine
-loads, its share of the card, and whether a trained critic is a LoRA request on its base model's
-engine; one engine per model lives in the process, and a new critic engine first closes the
-previous one (the memory plan holds the generator and one critic).
+:func:`choose_engine` decides from the profile and the backend's capabilities which backend and
+model serve a reference: a checkpoint directory on a backend that cannot load one, a LoRA adapter
+as a request on its base model's engine, an in-process GPU engine's share of the card. Engines
+live in an :class:`EnginePool` (one per process by default, :data:`POOL`); engines held one per
+model take a slot of the memory plan, and a new critic engine first closes the previous one (the
+plan holds the generator and one critic).
 """
 
 from __future__ import annotations
@@ -18,6 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from criticlab.llm.adapters import Adapter, merge_adapter, merged_dir, read_adapter, same_model
+from criticlab.llm.backends import (
+    BACKENDS,
+    CHECKPOINT_BACKEND,
+    BackendSpec,
+    EngineOptions,
+    get_backend,
+    register,
+)
 from criticlab.llm.base import (
     Completion,
     Conversation,
@@ -29,6 +40,7 @@ from criticlab.llm.base import (
 )
 from criticlab.llm.cache import CachedEngine, ResponseCache
 from criticlab.llm.import_order import unsloth_first, wants_unsloth
+from criticlab.llm.pool import EnginePool, Slot, to_release
 
 if TYPE_CHECKING:
     from criticlab.config import ModelsSection, Profile
@@ -36,23 +48,30 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "BACKENDS",
+    "POOL",
     "Adapter",
+    "BackendSpec",
     "CachedEngine",
     "Completion",
     "Conversation",
     "Engine",
     "EngineChoice",
     "EngineError",
+    "EngineOptions",
+    "EnginePool",
     "GenerationMeter",
     "Message",
     "ResponseCache",
     "SamplingParams",
-    "checkpoint_for_llamacpp",
+    "checkpoint_as_gguf",
     "choose_engine",
     "engine_for",
+    "get_backend",
     "make_engine",
     "policy_engine",
     "read_adapter",
+    "register",
     "release_engines",
     "sampling_for",
     "to_release",
@@ -74,7 +93,7 @@ def sampling_for(profile: Profile, role: Literal["solution", "critique", "revisi
 
 def make_engine(
     reference: str,
-    backend: Literal["llamacpp", "hf", "openai", "vllm"],
+    backend: str,
     *,
     context_length: int = 4096,
     threads: int | None = None,
@@ -84,36 +103,17 @@ def make_engine(
     vllm_args: dict[str, Any] | None = None,
     parallel: int = 8,
 ) -> Engine:
-    """A backend for ``reference`` (registry name, local path, Hugging Face id, or server model name)."""
-    if backend == "llamacpp":
-        from criticlab.llm.llamacpp import LlamaCppEngine
-
-        return LlamaCppEngine(reference, n_ctx=context_length, threads=threads, max_batch=parallel)
-    if backend == "hf":
-        from criticlab.llm.hf import HFEngine
-        from criticlab.llm.precision import resolve_dtype
-
-        return HFEngine(reference, adapter=adapter, dtype=resolve_dtype(hf_dtype))
-    if backend == "openai":
-        from criticlab.llm.openai_server import OpenAIEngine
-
-        return OpenAIEngine(openai_base_url, reference)
-    if backend == "vllm":
-        from criticlab.config import GPUSection
-        from criticlab.llm.vllm_engine import VLLMEngine, engine_args
-
-        if vllm_args is None:  # never vLLM's default 0.9 of the card
-            vllm_args = engine_args(reference, max_model_len=context_length, memory_share=GPUSection().generator_memory,
-                                    dtype="auto")
-            vllm_args.pop("dtype")
-        return VLLMEngine(reference, **{k: v for k, v in vllm_args.items() if k != "model"})
-    raise EngineError(f"unknown engine backend {backend!r} (llamacpp, hf, openai, vllm)")
+    """A ``backend`` engine (a name in :data:`BACKENDS`) for ``reference`` (registry name, local
+    path, Hugging Face id, or server model name); an unknown backend is an :class:`EngineError`."""
+    options = EngineOptions(context_length=context_length, threads=threads, parallel=parallel,
+                            openai_base_url=openai_base_url, adapter=adapter, hf_dtype=hf_dtype, vllm_args=vllm_args)
+    return get_backend(backend).build(reference, options)
 
 
 def _profile_engine(models: ModelsSection, reference: str, backend: str) -> Engine:
     """``make_engine`` with the profile's context, threads, server URL and dtype."""
     return make_engine(
-        reference, backend, context_length=models.context_length, threads=models.threads,  # type: ignore[arg-type]
+        reference, backend, context_length=models.context_length, threads=models.threads,
         openai_base_url=models.openai_base_url, hf_dtype=models.hf_dtype, parallel=models.parallel,
     )
 
@@ -127,33 +127,35 @@ class EngineChoice:
     """The model the engine loads (an adapter's base, or its merged copy)."""
     adapter: Adapter | None = None
     """The trained adapter: a LoRA request on the engine of ``model``, or (``merge``) merged into it."""
-    slot: Literal["generator", "critic", "policy"] = "generator"
+    slot: Slot = "generator"
     """Its place in the memory plan: the generator's share, or a critic's (one at a time)."""
     memory_share: float | None = None
-    """vLLM: the engine's ``gpu_memory_utilization``."""
+    """In-process GPU backends: the engine's share of the card (vLLM's ``gpu_memory_utilization``)."""
     lora_rank: int | None = None
-    """vLLM: the largest LoRA rank the engine serves (None: no LoRA)."""
+    """LoRA-request backends: the largest LoRA rank the engine serves (None: no LoRA)."""
     merge: bool = False
-    """vLLM with ``gpu.serve_adapters: merge``: ``model`` is the adapter's merged copy, made on first use."""
+    """With ``gpu.serve_adapters: merge``: ``model`` is the adapter's merged copy, made on first use."""
 
 
 def choose_engine(profile: Profile, reference: str, *, policy: bool = False) -> EngineChoice:
     """The engine for ``reference`` under ``profile``: pure, so the CPU suite checks every case.
 
-    llama.cpp reads GGUF files only, so a checkpoint directory is served by transformers (unless
-    :func:`engine_for` serves its GGUF conversion, ``models.checkpoint_gguf``). With
-    vLLM a LoRA adapter directory is a LoRA request on its base model's engine, or its merged copy
-    (``gpu.serve_adapters``); an engine for the generator's model takes ``gpu.generator_memory``,
-    any other ``gpu.critic_memory``; engines serve LoRA when the profile trains LoRA critics.
+    A backend that cannot serve a checkpoint directory (llama.cpp reads GGUF files only) leaves
+    one to :data:`~criticlab.llm.backends.CHECKPOINT_BACKEND` (unless :func:`engine_for` serves its
+    GGUF conversion, ``models.checkpoint_gguf``). On a backend with LoRA requests a LoRA adapter
+    directory is a request on its base model's engine, or its merged copy (``gpu.serve_adapters``),
+    and engines serve LoRA when the profile trains LoRA critics; on an in-process GPU backend an
+    engine for the generator's model takes ``gpu.generator_memory``, any other ``gpu.critic_memory``.
     """
     models, gpu = profile.models, profile.gpu
-    backend = models.engine
-    if Path(reference).is_dir() and backend == "llamacpp":
-        backend = "hf"  # a trained checkpoint directory: transformers loads it
-    if backend != "vllm":
-        return EngineChoice(backend, reference, slot="policy" if policy else "generator")
-    adapter = read_adapter(reference) if Path(reference).is_dir() else None
-    serve_lora = gpu.serve_adapters == "lora"
+    spec = get_backend(models.engine)
+    checkpoint = Path(reference).is_dir()
+    if checkpoint and not spec.serves_checkpoints:
+        spec = get_backend(CHECKPOINT_BACKEND)
+    if not spec.one_per_model:
+        return EngineChoice(spec.name, reference, slot="policy" if policy else "generator")
+    adapter = read_adapter(reference) if checkpoint and spec.lora_requests else None
+    serve_lora = spec.lora_requests and gpu.serve_adapters == "lora"
     lora_rank = profile.sft.lora_r if serve_lora and (profile.sft.lora or profile.grpo.lora) else None
     model, merge = reference, False
     if adapter is not None:
@@ -162,131 +164,113 @@ def choose_engine(profile: Profile, reference: str, *, policy: bool = False) -> 
         else:
             model, merge = str(merged_dir(adapter)), True
     generator = same_model(model, models.generator)
-    slot: Literal["generator", "critic", "policy"] = "policy" if policy else "generator" if generator else "critic"
-    share = gpu.generator_memory if generator else gpu.critic_memory
-    return EngineChoice("vllm", model, adapter, slot, share, lora_rank, merge)
+    slot: Slot = "policy" if policy else "generator" if generator or not spec.in_process_gpu else "critic"
+    share = (gpu.generator_memory if generator else gpu.critic_memory) if spec.in_process_gpu else None
+    return EngineChoice(spec.name, model, adapter, slot, share, lora_rank, merge)
 
 
-def to_release(live: dict[tuple, str], new_slot: str) -> list[tuple]:
-    """The live engines (key → slot) to close before an engine of ``new_slot`` starts: the plan
-    holds the generator and one critic, so a new critic or policy engine replaces the previous
-    critic and policy engines."""
-    if new_slot == "generator":
-        return []
-    return [key for key, slot in live.items() if slot in ("critic", "policy")]
+POOL = EnginePool()
+"""This process's engines: a notebook's generator and critic load once (see :class:`EnginePool`)."""
 
 
-_SHARED: dict[tuple, Engine] = {}
-_SLOTS: dict[tuple, str] = {}
+def release_engines(slots: tuple[str, ...] = ("critic", "policy"), pool: EnginePool | None = None) -> list[str]:
+    """Close the pool's engines of these plan slots (e.g. before TRL's colocated vLLM starts);
+    returns the model ids closed."""
+    return (pool or POOL).release(slots)
 
 
-def release_engines(slots: tuple[str, ...] = ("critic", "policy")) -> list[str]:
-    """Close this process's shared engines of these plan slots (e.g. before TRL's colocated vLLM
-    starts); returns the model ids closed."""
-    keys = [k for k, slot in _SLOTS.items() if slot in slots]
-    closed = [_SHARED[k].model_id for k in keys]
-    _close(keys)
-    return closed
+def _one_per_model(profile: Profile, choice: EngineChoice, pool: EnginePool) -> Engine:
+    """The pool's one engine for ``choice.model``, started (after closing what the plan says) with
+    the choice's share and LoRA rank; a LoRA critic is that engine asked with its adapter."""
+    spec = get_backend(choice.backend)
+    path = Path(choice.model)
+    key = (spec.name, str(path.resolve()) if path.exists() else choice.model, choice.lora_rank)
 
-
-def _close(keys: list[tuple]) -> None:
-    for key in keys:
-        engine = _SHARED.pop(key, None)
-        _SLOTS.pop(key, None)
-        close = getattr(engine, "close", None)
-        if callable(close):
-            close()
-
-
-def _vllm_engine(profile: Profile, choice: EngineChoice) -> Engine:
-    """The process's one engine for ``choice.model``, started after closing what the plan says."""
-    key = ("vllm", str(Path(choice.model).resolve()) if Path(choice.model).exists() else choice.model, choice.lora_rank)
-    engine = _SHARED.get(key)
-    if engine is None:
-        _close(to_release(_SLOTS, choice.slot))
-        from criticlab.llm.vllm_engine import engine_args
-
+    def start() -> Engine:
         if choice.merge and choice.adapter is not None:
             merge_adapter(choice.adapter)
-        args = engine_args(choice.model, max_model_len=profile.models.context_length,
-                           memory_share=choice.memory_share or profile.gpu.critic_memory, dtype="auto",
-                           lora_rank=choice.lora_rank, seed=profile.seed)
-        args.pop("dtype")  # the engine picks bf16 or fp16 from the card
-        engine = make_engine(choice.model, "vllm", vllm_args=args)
-        _SHARED[key], _SLOTS[key] = engine, choice.slot
+        models = profile.models
+        share = (choice.memory_share or profile.gpu.critic_memory) if spec.in_process_gpu else None
+        options = EngineOptions(context_length=models.context_length, threads=models.threads,
+                                parallel=models.parallel, openai_base_url=models.openai_base_url,
+                                hf_dtype=models.hf_dtype, memory_share=share, lora_rank=choice.lora_rank,
+                                seed=profile.seed)
+        return spec.build(choice.model, options)
+
+    engine = pool.get(key, start, slot=choice.slot)
+    if choice.adapter is not None and not choice.merge:
+        engine = spec.with_adapter(engine, choice.adapter)
     return engine
 
 
 def engine_for(
-    profile: Profile, role: Literal["generator", "critic"], *, model: str | None = None, cached: bool = True
+    profile: Profile,
+    role: Literal["generator", "critic"],
+    *,
+    model: str | None = None,
+    cached: bool = True,
+    pool: EnginePool | None = None,
 ) -> Engine:
     """The profile's generator or critic (``model`` overrides the reference, e.g. a checkpoint dir).
 
-    Engines are shared within a process when generator and critic are the same model, so a
-    notebook loads the weights once; the response cache lives in ``outputs/<profile>/cache``.
-    A trained LoRA critic under vLLM is a LoRA request on its base model's engine
-    (:func:`choose_engine`).
+    Engines are shared within a process (``pool``, by default :data:`POOL`) when generator and
+    critic are the same model, so a notebook loads the weights once; the response cache lives in
+    ``outputs/<profile>/cache``. A trained LoRA critic on a backend with LoRA requests is a request
+    on its base model's engine (:func:`choose_engine`).
     """
+    pool = pool or POOL
     models: ModelsSection = profile.models
     reference = model or getattr(models, role)
     choice = choose_engine(profile, reference)
-    if choice.backend == "vllm":
-        engine = _vllm_engine(profile, choice)
-        if choice.adapter is not None and not choice.merge:
-            from criticlab.llm.vllm_engine import LoRAEngine
-
-            engine = LoRAEngine(engine, choice.adapter)
+    if get_backend(choice.backend).one_per_model:
+        engine = _one_per_model(profile, choice, pool)
     else:
         backend = choice.backend
-        if models.engine == "llamacpp" and Path(reference).is_dir():
-            reference, backend = checkpoint_for_llamacpp(models, reference)
+        served_by = get_backend(models.engine)
+        if Path(reference).is_dir() and served_by.reads_gguf and not served_by.serves_checkpoints:
+            reference, backend = checkpoint_as_gguf(models, reference)
         key = (reference, backend, models.context_length, models.threads, models.openai_base_url, models.hf_dtype,
                models.parallel)
-        engine = _SHARED.get(key)
-        if engine is None:
-            engine = _profile_engine(models, reference, backend)
-            _SHARED[key] = engine
+        engine = pool.get(key, lambda: _profile_engine(models, reference, backend))
     if not cached:
         return engine
     return CachedEngine(engine, ResponseCache(profile.paths.cache_dir / "responses.sqlite"))
 
 
-def checkpoint_for_llamacpp(models: ModelsSection, checkpoint: str) -> tuple[str, str]:
-    """How a llama.cpp profile serves a trained checkpoint directory: (reference, backend).
+def checkpoint_as_gguf(models: ModelsSection, checkpoint: str) -> tuple[str, str]:
+    """How a profile whose backend reads GGUF files but not checkpoints (llama.cpp) serves a
+    trained checkpoint directory: (reference, backend).
 
-    Its cached GGUF conversion on llama.cpp when ``models.checkpoint_gguf`` is on and the
-    checkpoint converts; otherwise the directory itself on transformers (the reason is logged).
+    Its cached GGUF conversion on the profile's backend when ``models.checkpoint_gguf`` is on and
+    the checkpoint converts; otherwise the directory itself on
+    :data:`~criticlab.llm.backends.CHECKPOINT_BACKEND` (the reason is logged).
     """
     if not models.checkpoint_gguf:
-        return checkpoint, "hf"
+        return checkpoint, CHECKPOINT_BACKEND
     from criticlab.llm.gguf_export import ConversionError, gguf_for_checkpoint
 
     try:
-        return str(gguf_for_checkpoint(checkpoint, models.checkpoint_gguf_precision)), "llamacpp"
+        return str(gguf_for_checkpoint(checkpoint, models.checkpoint_gguf_precision)), models.engine
     except ConversionError as err:
-        log.warning("serving %s with transformers: %s", checkpoint, err)
-        return checkpoint, "hf"
+        log.warning("serving %s with %s: %s", checkpoint, CHECKPOINT_BACKEND, err)
+        return checkpoint, CHECKPOINT_BACKEND
 
 
-def policy_engine(profile: Profile, model: str) -> Engine:
+def policy_engine(profile: Profile, model: str, *, pool: EnginePool | None = None) -> Engine:
     """An engine that samples from a policy being trained (its starting model or a checkpoint).
 
     The same backend serves the policy before and after training, so the two samples compare the
-    weights and nothing else: the profile's engine, except that a llama.cpp profile serves it with
-    transformers (llama.cpp reads GGUF files, not training checkpoints, and the policy trains on
-    transformers' dequantized weights). Uncached: a checkpoint retrained in place must be sampled
-    anew. Under vLLM it takes the plan's critic slot (closed again before TRL's own vLLM starts,
+    weights and nothing else: the profile's backend, except that one that cannot serve checkpoint
+    directories (llama.cpp, which reads GGUF files, while the policy trains on transformers'
+    dequantized weights) leaves it to :data:`~criticlab.llm.backends.CHECKPOINT_BACKEND`.
+    Uncached: a checkpoint retrained in place must be sampled anew. On a backend held one engine
+    per model it takes the plan's policy slot (closed again before TRL's own vLLM starts,
     :func:`release_engines`); a profile that trains with unsloth imports it first.
     """
     models: ModelsSection = profile.models
     unsloth_first(wants_unsloth(profile))
-    if models.engine == "vllm":
-        choice = choose_engine(profile, model, policy=True)
-        engine = _vllm_engine(profile, choice)
-        if choice.adapter is not None and not choice.merge:
-            from criticlab.llm.vllm_engine import LoRAEngine
-
-            engine = LoRAEngine(engine, choice.adapter)
-        return engine
-    backend = "hf" if models.engine == "llamacpp" else models.engine
+    spec = get_backend(models.engine)
+    if spec.one_per_model:
+        return _one_per_model(profile, choose_engine(profile, model, policy=True), pool or POOL)
+    backend = spec.name if spec.serves_checkpoints else CHECKPOINT_BACKEND
     return _profile_engine(models, model, backend)

@@ -28,7 +28,6 @@ import functools
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -311,8 +310,3 @@ def _chat_template(directory: Path) -> str | None:
         if isinstance(template, str):
             return template
     return None
-
-
-def clear_cache(cache: str | os.PathLike | None = None) -> None:
-    """Remove every converted file (they are rebuilt on demand)."""
-    shutil.rmtree(Path(cache) if cache else models.cache_dir() / CACHE_SUBDIR, ignore_errors=True)

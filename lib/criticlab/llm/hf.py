@@ -7,8 +7,8 @@ any of them with the same :class:`~criticlab.llm.base.Engine` contract.
 Model references: a ``PreTrainedModel`` object; a checkpoint directory; a peft adapter directory
 (its base model is loaded from ``base_model_name_or_path``); a Hugging Face id; a GGUF file or a
 registry name (dequantized by transformers, which takes minutes for the 0.5B model, so the result
-is saved once as safetensors in the model cache and later loads take seconds); or
-:data:`~criticlab.llm.models.TINY_RANDOM` for tests.
+is saved once as safetensors in the model cache and later loads take seconds). Tests use a tiny
+random checkpoint directory (:func:`~criticlab.llm.models.save_tiny_qwen2`) like any other.
 
 Batches are left-padded and decoded with ``model.generate``. Determinism: sampling does not use
 torch's global RNG. A logits processor draws each row's token with that row's own
@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import (
@@ -53,6 +53,9 @@ from criticlab.llm.base import (
     finish_text,
     stop_index,
 )
+
+if TYPE_CHECKING:
+    from criticlab.llm.backends import EngineOptions
 
 END_OF_TURN = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>", "<|end|>")
 """Special tokens that end an assistant turn in common chat formats (used when present in the vocab)."""
@@ -147,9 +150,6 @@ def _load_pretrained(source: str, dtype: Any) -> tuple[PreTrainedModel, Any]:
 
 def load_model(reference: str, dtype: Any) -> tuple[PreTrainedModel, Any, str, str | None]:
     """Load any model reference; returns (model, tokenizer, label for the model id, adapter dir)."""
-    if reference == models.TINY_RANDOM:
-        model, tokenizer = models.build_tiny_qwen2()
-        return model.to(dtype if dtype != "auto" else torch.float32), tokenizer, reference, None
     try:
         resolved = models.resolve(reference)
     except models.ModelFetchError as err:
@@ -301,7 +301,7 @@ class HFEngine(ClosingEngine):
         self.model = model.to(self.device)
         self.tokenizer = tokenizer
         if model_id is None:
-            fixed = label in models.REGISTRY or label == models.TINY_RANDOM
+            fixed = label in models.REGISTRY
             model_id = label if fixed and adapter is None else f"{label}@{weights_fingerprint(self.model)}"
             if dtype != "float32":
                 model_id += f":{dtype}"
@@ -446,3 +446,11 @@ class HFEngine(ClosingEngine):
 
     def __repr__(self) -> str:
         return f"HFEngine({self.model_id!r}, device={self.device}, max_batch={self.max_batch})"
+
+
+def build(reference: str, options: EngineOptions) -> HFEngine:
+    """The ``hf`` backend's engine (:mod:`criticlab.llm.backends`): the options' adapter, in the
+    precision ``options.hf_dtype`` resolves to on this machine."""
+    from criticlab.llm.precision import resolve_dtype
+
+    return HFEngine(reference, adapter=options.adapter, dtype=resolve_dtype(options.hf_dtype))

@@ -45,11 +45,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import llama_cpp as ll
 
-from criticlab.config import usable_cores
 from criticlab.llm import models
 from criticlab.llm.base import (
     ClosingEngine,
@@ -61,6 +60,10 @@ from criticlab.llm.base import (
     error_completion,
     stop_index,
 )
+from criticlab.machine import usable_cores
+
+if TYPE_CHECKING:
+    from criticlab.llm.backends import EngineOptions
 
 log = logging.getLogger(__name__)
 
@@ -334,9 +337,6 @@ class LlamaCppEngine(ClosingEngine):
             piece = buf.raw[:n]
             self._pieces[key] = piece
         return piece
-
-    def detokenize(self, tokens: list[int]) -> str:
-        return b"".join(self._piece(t) for t in tokens).decode("utf-8", errors="replace")
 
     # ----------------------------------------------------------------------------------------
     # Generation
@@ -629,3 +629,9 @@ class LlamaCppEngine(ClosingEngine):
 
 def _copy(completion: Completion) -> Completion:
     return Completion(**completion.to_dict())
+
+
+def build(reference: str, options: EngineOptions) -> LlamaCppEngine:
+    """The ``llamacpp`` backend's engine (:mod:`criticlab.llm.backends`): the profile's context per
+    sequence, threads and parallel sequences."""
+    return LlamaCppEngine(reference, n_ctx=options.context_length, threads=options.threads, max_batch=options.parallel)

@@ -94,7 +94,8 @@ SMOLLM2_135M = ModelSpec(
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (QWEN_CODER_05B, SMOLLM2_135M)}
 
 TINY_RANDOM = "tiny-random-qwen2"
-"""Registry name of a tiny randomly initialised Qwen2 model (built in-process; tests and smoke runs)."""
+"""Directory name of the tiny randomly initialised Qwen2 checkpoint (:func:`save_tiny_qwen2`) in the
+model cache; a checkpoint like any other to the engines."""
 
 
 def cache_dir() -> Path:

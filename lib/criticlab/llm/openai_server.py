@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -24,6 +25,9 @@ from criticlab.llm.base import (
     error_completion,
     finish_text,
 )
+
+if TYPE_CHECKING:
+    from criticlab.llm.backends import EngineOptions
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -137,3 +141,9 @@ def _parse(response: httpx.Response, url: str, seconds: float) -> Completion:
         completion_tokens=int(usage.get("completion_tokens") or 0),
         seconds=seconds,
     )
+
+
+def build(reference: str, options: EngineOptions) -> OpenAIEngine:
+    """The ``openai`` backend's engine (:mod:`criticlab.llm.backends`): ``reference`` is the
+    server's model name."""
+    return OpenAIEngine(options.openai_base_url, reference)

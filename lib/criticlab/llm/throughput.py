@@ -18,6 +18,7 @@ from typing import Any
 
 from criticlab import stages
 from criticlab.llm.base import GENERATED, GenerationMeter
+from criticlab.machine import cpu_model
 from criticlab.stages import Throughput
 
 MEAN_LENGTH_KEY = "completions/mean_length"
@@ -151,14 +152,3 @@ def batched_bench_figure(cache: Path | None = None) -> dict[str, Any] | None:
     best = max(rows.values(), key=lambda row: row["tok_per_s"])
     return {"tok_per_s": best["tok_per_s"], "sequences": best["sequences"], "model": saved.get("model"),
             "cpu": saved.get("cpu"), "measured": saved.get("measured")}
-
-
-def cpu_model() -> str:
-    """This machine's CPU model name (``/proc/cpuinfo``), or ``unknown``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"

@@ -7,7 +7,7 @@ into vLLM itself run on a GPU machine alone.
 
 An engine takes ``gpu_memory_utilization`` of the card, never vLLM's default 0.9, so a second
 engine (TRL's rollouts, a critic) can start beside it (the shares come from the profile's memory
-plan, :func:`criticlab.config.memory_plan`). A trained LoRA critic is a :class:`LoRAEngine`: the
+plan, :func:`criticlab.gpu_plan.memory_plan`). A trained LoRA critic is a :class:`LoRAEngine`: the
 base model's engine, asked with a LoRA request.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gc
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from criticlab.llm.adapters import Adapter, lora_rank_slot
 from criticlab.llm.base import (
@@ -26,6 +26,9 @@ from criticlab.llm.base import (
     SamplingParams,
     finish_text,
 )
+
+if TYPE_CHECKING:
+    from criticlab.llm.backends import EngineOptions
 
 
 def expand_requests(conversations: list[Conversation], n: int) -> list[tuple[int, int]]:
@@ -158,3 +161,23 @@ class LoRAEngine(ClosingEngine):
         self, conversations: list[Conversation], sampling: SamplingParams, n: int = 1
     ) -> list[list[Completion]]:
         return self.base.generate(conversations, sampling, n, adapter=self.adapter)
+
+
+def build(reference: str, options: EngineOptions) -> VLLMEngine:
+    """The ``vllm`` backend's engine (:mod:`criticlab.llm.backends`): its share of the card
+    (``options.memory_share``; unset, the profile schema's generator share, never vLLM's default
+    0.9), LoRA slots up to ``options.lora_rank``, and the precision the card computes."""
+    args = options.vllm_args
+    if args is None:
+        from criticlab.config import GPUSection
+
+        share = options.memory_share if options.memory_share is not None else GPUSection().generator_memory
+        args = engine_args(reference, max_model_len=options.context_length, memory_share=share, dtype="auto",
+                           lora_rank=options.lora_rank, seed=options.seed)
+        args.pop("dtype")  # the engine picks bf16 or fp16 from the card
+    return VLLMEngine(reference, **{k: v for k, v in args.items() if k != "model"})
+
+
+def with_adapter(engine: VLLMEngine, adapter: Adapter) -> LoRAEngine:
+    """A trained LoRA critic as requests on its base model's engine (``lora_requests``)."""
+    return LoRAEngine(engine, adapter)

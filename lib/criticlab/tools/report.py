@@ -31,7 +31,8 @@ from typing import Any
 
 from criticlab import config, stages
 from criticlab.io import atomic_dir, read_json, write_json, write_text
-from criticlab.llm.throughput import batched_bench_figure, cpu_model
+from criticlab.llm.throughput import batched_bench_figure
+from criticlab.machine import cpu_model
 
 TABLES = (
     (stages.TABLE_FINAL, "Pass@1, Δ↑, Δ↓ after the last round (%), 95% bootstrap intervals over problems"),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from criticlab import stages
-from criticlab.config import ConfigError
+from criticlab.config import ConfigError, GRPOSection, SFTSection
 from criticlab.io import read_json, write_json
 
 RESUMABLE_CHANGES = ("max_steps", "epochs")
@@ -26,7 +26,9 @@ RESUMABLE_CHANGES = ("max_steps", "epochs")
 SETTINGS_FILE = stages.RUN_SETTINGS
 
 
-def run_settings(model_ref: str, rows: Sequence[dict[str, Any]], cfg: Any, **extra: Any) -> dict[str, Any]:
+def run_settings(
+    model_ref: str, rows: Sequence[dict[str, Any]], cfg: SFTSection | GRPOSection, **extra: Any
+) -> dict[str, Any]:
     """What a run's checkpoints depend on: the starting model, a digest of the data, the settings."""
     data = json.dumps(list(rows), sort_keys=True, default=str).encode()
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUMABLE_CHANGES}
