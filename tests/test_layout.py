@@ -2,7 +2,7 @@
 
 Layers, lowest first; a module may import its own layer and those below it, never above:
 
-    config, io, stats, stages          the contracts every layer shares
+    config, io, stats, stages, outputs the contracts every layer shares, and how a stage writes
     data, sandbox, llm                 problems, execution, engines
     rollout, training                  prompts and trajectories; TRL glue
     ctrl, crl, evaluation, analysis    one stage package per notebook group (never each other)
@@ -19,7 +19,7 @@ import pytest
 LIB = Path(__file__).resolve().parents[1] / "lib" / "criticlab"
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LAYERS = [
-    {"config", "io", "stats", "stages"},
+    {"config", "io", "stats", "stages", "outputs"},
     {"data", "sandbox", "llm"},
     {"rollout", "training"},
     {"ctrl", "crl", "evaluation", "analysis"},
