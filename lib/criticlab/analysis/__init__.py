@@ -35,6 +35,7 @@ from criticlab.analysis.markov import (
     stationary_pass,
     step_rates,
 )
+from criticlab.analysis.record import analysis_metrics, simulated_loops
 from criticlab.analysis.similarity import (
     code_similarity,
     code_tokens,
@@ -100,6 +101,7 @@ __all__ = [
     "StrategyMatch",
     "StrategyRule",
     "agreement",
+    "analysis_metrics",
     "classify_strategies",
     "classify_strategy",
     "code_similarity",
@@ -128,6 +130,7 @@ __all__ = [
     "revision_similarity",
     "simulate_chain",
     "simulate_critic_loop",
+    "simulated_loops",
     "stationary_pass",
     "step_rates",
     "strategy_agreement",

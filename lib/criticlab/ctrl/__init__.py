@@ -21,6 +21,11 @@ from criticlab.ctrl.heldout import (
     seed_table,
     trained_mix,
 )
+from criticlab.ctrl.records import (
+    sft_metrics,
+    synthesis_counts,
+    synthesis_metrics,
+)
 from criticlab.ctrl.reward import (
     CTRLReward,
 )
@@ -54,6 +59,9 @@ __all__ = [
     "round_robin",
     "score_heldout",
     "seed_table",
+    "sft_metrics",
+    "synthesis_counts",
+    "synthesis_metrics",
     "synthesize",
     "trained_mix",
     "write_datasets",
