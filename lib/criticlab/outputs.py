@@ -347,7 +347,7 @@ class StageOutputs:
         watch's figures (a stage whose throughput has more parts, such as 05's rollouts, fills
         the field itself with ``watch.record(extra=...)``).
         """
-        if record.STAGE != self.name:
+        if self.name != record.STAGE:
             raise TypeError(f"{type(record).__name__} is the record of {record.STAGE or 'no stage'}, "
                             f"not of {self.name}")
         if self.watch is not None and getattr(record, "throughput", False) is None:
