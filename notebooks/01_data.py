@@ -36,12 +36,10 @@
 # prompts drawn from it; no stage trains on it.
 #
 # **Writes** (under `outputs/<profile>/`): `data/train.jsonl`, `data/validation.jsonl`, `data/eval.jsonl` (and
-# `data/judge_pairs.jsonl` when JudgeBench is loaded), `tables/01_data_sources.csv`,
+# `data/judge_pairs.jsonl` when JudgeBench is loaded), `tables/01_data_sources.{csv,md,tex}`,
 # `01_data/metrics.json`, `figures/01_data.{png,pdf}`.
 
 # %%
-from pathlib import Path
-
 import pandas as pd
 
 from criticlab import config, data, stages
@@ -59,6 +57,7 @@ cfg = config.load_profile(
     overrides={"data": {"max_problems": max_problems, "eval_fraction": eval_fraction, "split_seed": split_seed}},
 )
 print(f"profile {cfg.name}: sources={cfg.data.sources} train={cfg.data.train_sources} eval={cfg.data.eval_sources}")
+out = cfg.paths.stage(stages.DATA)  # writes this stage's tables, figure and metrics
 print(f"writing to {cfg.paths.root}")
 
 # %% [markdown]
@@ -96,10 +95,8 @@ written = data.write_outputs(
 )
 table = prepared.table()
 summary = data.source_summary(table)
-summary.to_csv((cfg.paths.tables_dir / stages.TABLE_DATA_SOURCES).with_suffix(".csv"))
-stages.write_metrics(cfg.paths.root, stages.DataMetrics(
-    **prepared.metrics(), written={k: str(Path(v).relative_to(cfg.paths.root)) for k, v in written.items()}
-))
+out.table(summary.reset_index(), stages.TABLE_DATA_SOURCES)
+out.finish(prepared.record(written, cfg.paths.root))
 print(f"train {len(prepared.train)}, validation {len(prepared.validation)}, eval {len(prepared.eval)}, "
       f"judge pairs {len(prepared.judge_pairs)}")
 summary
@@ -111,6 +108,4 @@ data.difficulty_table(table)
 # ## Figures: problems per source and split, tests per problem, question length, difficulty
 
 # %%
-figure_path = cfg.paths.figures_dir / stages.FIG_DATA
-plots.save_figure(plots.plot_data_overview(table), figure_path)
-print(f"saved {figure_path}.png and .pdf")
+out.figure(plots.plot_data_overview(table), stages.FIG_DATA)

@@ -61,7 +61,8 @@ cfg = config.load_profile(
     overrides={"sandbox": {"max_problems": max_problems, "workers": workers, "isolation": isolation,
                            "time_scale": time_scale}},
 )
-stage_dir = cfg.paths.stage_dir(stages.SANDBOX)
+out = cfg.paths.stage(stages.SANDBOX)  # writes this stage's figure and metrics
+stage_dir = out.dir
 print(f"profile {cfg.name}: executor={cfg.sandbox.executor} isolation={cfg.sandbox.isolation}; writing to {stage_dir}")
 
 # %% [markdown]
@@ -163,7 +164,7 @@ metrics = stages.SandboxMetrics(
     throughput_per_second={str(r["workers"]): r["per_second"] for r in speed_rows},
     latency_ms={q: float(latencies.quantile(v)) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))},
 )
-stages.write_metrics(cfg.paths.root, metrics)
+out.finish(metrics)
 assert accepted == len(references), "a reference solution was not accepted"
 assert metrics.mutants_rejected == metrics.mutants_total, "a broken solution was accepted"
 metrics
@@ -172,17 +173,6 @@ metrics
 # ## Figure
 
 # %%
-fig, axes = plots.new_figure(1, 2, size=(8.0, 3.0))
-bars, dist = axes[0]
-bars.bar([str(level) for level in throughput["workers"]], throughput["per_second"], color=plots.PALETTE[0])
-bars.set_xlabel("workers")
-bars.set_ylabel("executions / s")
-bars.set_title("throughput (reference solutions)")
-dist.hist(latencies, bins=30, color=plots.PALETTE[1])
-dist.axvline(latencies.quantile(0.5), color=plots.PALETTE[7], linestyle="--", linewidth=1, label="p50")
-dist.set_xlabel("latency of one execution (ms)")
-dist.set_ylabel("executions")
-dist.set_title("latency, one at a time")
-dist.legend()
-plots.save_figure(fig, cfg.paths.figures_dir / stages.FIG_SANDBOX)
+fig = plots.plot_sandbox(throughput, latencies)
+out.figure(fig, stages.FIG_SANDBOX)
 fig

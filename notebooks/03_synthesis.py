@@ -64,7 +64,8 @@ max_problems = None
 cfg = config.load_profile(
     profile, overrides={"synthesis": {"samples_per_problem": samples_per_problem, "max_problems": max_problems}}
 )
-stage_dir = cfg.paths.stage_dir(stages.SYNTHESIS)
+out = cfg.paths.stage(stages.SYNTHESIS, watch=throughput.StageWatch.resuming)  # tokens from here on, added to earlier runs'
+stage_dir = out.dir
 problems = read_problems(cfg.paths.train_jsonl)[: cfg.synthesis.max_problems]
 validation = read_problems(cfg.paths.validation_jsonl) if cfg.paths.validation_jsonl.is_file() else []
 heldout_problems = validation[: cfg.synthesis.heldout_problems]
@@ -81,7 +82,6 @@ print(f"generator {cfg.models.generator} · hinted critiques by {cfg.synthesis.c
 # samples of many problems to the engine at once, so its batch stays full.
 
 # %%
-watch = throughput.StageWatch.resuming(cfg.paths.root, stages.SYNTHESIS)  # tokens generated from here on, added to earlier runs'
 generator = engine_for(cfg, "generator")
 critic = engine_for(cfg, "generator", model=cfg.synthesis.critic_model or None)
 options = ctrl.SynthesisOptions(
@@ -118,21 +118,7 @@ report = ctrl.write_datasets(
     heldout_records=heldout_records,
     seed=cfg.seed,
 )
-counts = pd.Series(
-    {
-        "zero-shot samples": report.samples,
-        "  of which passed": report.zero_shot_passed,
-        **{f"dropped: {k}": v for k, v in sorted(report.dropped.items())},
-        "kept after filters": report.kept_after_filters,
-        "dropped: revision failed": report.dropped_revision_failed,
-        "dropped: balancing": report.dropped_for_balance,
-        "SFT rows": report.sft_rows,
-        "dropped: RL mix": report.dropped_for_rl_mix,
-        "RL rows": report.rl_rows,
-        "held-out RL rows": report.rl_heldout_rows,
-    },
-    name="count",
-)
+counts = ctrl.synthesis_counts(report)
 counts.to_frame()
 
 # %% [markdown]
@@ -168,17 +154,6 @@ for want_passed in (False, True):
 # ## Metrics and figure
 
 # %%
-critiqued = [r for r in records if r.critique]
-metrics = stages.SynthesisMetrics(
-    problems=len(problems),
-    datasets=report,
-    zero_shot_pass_rate=report.zero_shot_passed / report.samples if report.samples else 0.0,
-    critiques=len(critiqued),
-    revisions_passed=sum(r.revision_passed for r in critiqued),
-    throughput=watch.record(),
-)
-stages.write_metrics(cfg.paths.root, metrics)
-
-plots.save_figure(plots.plot_counts(counts, title=f"Stage-I synthesis ({cfg.name})"),
-                  cfg.paths.figures_dir / stages.FIG_SYNTHESIS_COUNTS)
+metrics = out.finish(ctrl.synthesis_metrics(len(problems), report, records))  # the watch adds the throughput
+out.figure(plots.plot_counts(counts, title=f"Stage-I synthesis ({cfg.name})"), stages.FIG_SYNTHESIS_COUNTS)
 metrics

@@ -27,7 +27,7 @@
 # final model or adapter in `final/`, `history.jsonl`), a loss curve and `metrics.json`.
 
 # %%
-from criticlab import config, ctrl, stages, stats, training
+from criticlab import config, ctrl, stages, training
 from criticlab.llm import unsloth_first, wants_unsloth
 from criticlab.viz import plots
 
@@ -39,6 +39,7 @@ learning_rate = None
 # %%
 cfg = config.load_profile(profile, overrides={"sft": {"max_steps": max_steps, "learning_rate": learning_rate}})
 unsloth_first(wants_unsloth(cfg))  # unsloth before transformers/TRL/peft, when the profile trains with it
+out = cfg.paths.stage(stages.SFT)  # writes this stage's figure and metrics
 sft_path = cfg.paths.stage_dir(stages.SYNTHESIS) / stages.SFT_ROWS
 rows = ctrl.read_sft_rows(sft_path)
 print(f"profile {cfg.name}: {len(rows)} SFT rows from {sft_path}; base critic {cfg.models.critic}")
@@ -52,20 +53,19 @@ print(f"lr {cfg.sft.learning_rate} ({cfg.sft.lr_scheduler}), batch {cfg.sft.batc
 
 # %%
 output_dir = cfg.paths.checkpoints_dir / stages.SFT_CHECKPOINTS
-loss = None
+result = None
 if rows:
     result = training.train_sft(
         cfg.models.critic, rows, cfg.sft, output_dir, seed=cfg.seed, progress=cfg.progress, source=str(sft_path)
     )
-    loss = stats.learning_check([value for _, value in result.series("loss")])
-    if loss is not None:
-        print(f"{result.global_step} steps; loss first quarter {loss.first_quarter:.4f} → last quarter "
-              f"{loss.last_quarter:.4f} (± {loss.se:.4f})")
-    if result.resumed_from:
-        print(f"resumed from {result.resumed_from}")
 else:
-    result = None
     print("no SFT rows: notebook 03 kept no critique, so there is nothing to train on (see its metrics)")
+metrics = ctrl.sft_metrics(len(rows), result)  # the run, and whether its loss fell beyond noise
+if (loss := metrics.loss) is not None:
+    print(f"{metrics.run.steps} steps; loss first quarter {loss.first_quarter:.4f} → last quarter "
+          f"{loss.last_quarter:.4f} (± {loss.se:.4f})")
+if result is not None and result.resumed_from:
+    print(f"resumed from {result.resumed_from}")
 
 # %% [markdown]
 # ## Loss curve
@@ -73,5 +73,5 @@ else:
 # %%
 if result is not None:
     fig = plots.plot_training_curves({"loss": result.series("loss")}, title=f"Critic SFT ({cfg.name})")
-    plots.save_figure(fig, cfg.paths.figures_dir / stages.FIG_SFT_LOSS)
-stages.write_metrics(cfg.paths.root, stages.SFTMetrics(rows=len(rows), run=training.run_record(result), loss=loss))
+    out.figure(fig, stages.FIG_SFT_LOSS)
+out.finish(metrics)

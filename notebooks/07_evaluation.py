@@ -47,7 +47,7 @@ from criticlab.data import evaluation_subset, read_problems
 from criticlab.llm import sampling_for, throughput
 from criticlab.rollout import outcomes
 from criticlab.sandbox import make_executor
-from criticlab.viz import plots, tables
+from criticlab.viz import plots
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -61,7 +61,8 @@ cfg = config.load_profile(
     overrides={"evaluation": {"rounds": rounds, "max_problems": max_problems,
                               "samples_per_problem": samples_per_problem}},
 )
-stage_dir = cfg.paths.stage_dir(stages.EVALUATION)
+out = cfg.paths.stage(stages.EVALUATION, watch=throughput.StageWatch.resuming)  # tokens from here on, added to earlier runs'
+stage_dir = out.dir
 problems = evaluation_subset(read_problems(cfg.paths.eval_jsonl), cfg.evaluation.max_problems,  # in turn from each benchmark
                              cfg.evaluation.problem_ids, f"evaluation.problem_ids of {cfg.name}")
 methods, skipped = evaluation.resolve_methods(cfg)
@@ -84,7 +85,6 @@ for name, why in skipped.items():
 # the curve's first rounds are the main run's requests again, answered by the response cache.
 
 # %%
-watch = throughput.StageWatch.resuming(cfg.paths.root, stages.EVALUATION)  # tokens from here on, added to earlier runs'
 with make_executor(cfg.sandbox) as executor:
     bars = {}
 
@@ -117,9 +117,9 @@ print(outcomes.counts_summary(excluded))
 sources = {p.id: p.source for p in problems}
 bootstrap = {"resamples": cfg.evaluation.bootstrap, "seed": cfg.seed}
 table = evaluation.per_benchmark(evaluation.round_table, trajectories, sources, **bootstrap)
-tables.write_table(table, cfg.paths.tables_dir / stages.TABLE_ROUNDS, validate=evaluation.check_delta_identity)
+out.table(table, stages.TABLE_ROUNDS, validate=evaluation.check_delta_identity)
 final = evaluation.percent(evaluation.final_rows(table))
-tables.write_table(final, cfg.paths.tables_dir / stages.TABLE_FINAL, validate=evaluation.check_delta_identity)
+out.table(final, stages.TABLE_FINAL, validate=evaluation.check_delta_identity)
 final[["source", *evaluation.ROUND_COLUMNS, f"{evaluation.PASS} lo", f"{evaluation.PASS} hi", "excluded"]]
 
 # %% [markdown]
@@ -131,7 +131,7 @@ final[["source", *evaluation.ROUND_COLUMNS, f"{evaluation.PASS} lo", f"{evaluati
 # %%
 ks = range(1, cfg.evaluation.samples_per_problem + 1)
 pass_at_k = evaluation.per_benchmark(evaluation.pass_at_k_table, trajectories, sources, ks=ks)
-tables.write_table(pass_at_k, cfg.paths.tables_dir / stages.TABLE_PASS_AT_K)
+out.table(pass_at_k, stages.TABLE_PASS_AT_K)
 pass_at_k
 
 # %%
@@ -140,15 +140,13 @@ overall = evaluation.pooled_rows(table)
 by_round, by_round_title = overall, f"Pass@1 by round ({cfg.name})"
 if curve:  # the figure follows the curve's subset further than the main table's rounds
     curve_table = evaluation.per_benchmark(evaluation.round_table, curve, sources, **bootstrap)
-    tables.write_table(curve_table, cfg.paths.tables_dir / stages.TABLE_CURVE, validate=evaluation.check_delta_identity)
+    out.table(curve_table, stages.TABLE_CURVE, validate=evaluation.check_delta_identity)
     curve_problems = len({t.problem_id for t in curve})
     by_round = evaluation.pooled_rows(curve_table)
     by_round_title = f"Pass@1 by round ({cfg.name}, first {curve_problems} problems)"
     print(f"multi-round curve: {cfg.evaluation.curve_rounds} rounds on {curve_problems} problems")
-plots.save_figure(plots.plot_pass_by_round(by_round, title=by_round_title, colors=colors),
-                  cfg.paths.figures_dir / stages.FIG_PASS_BY_ROUND)
-plots.save_figure(plots.plot_deltas(evaluation.final_rows(overall), title="Δ↑ and Δ↓ after the last round"),
-                  cfg.paths.figures_dir / stages.FIG_DELTAS)
+out.figure(plots.plot_pass_by_round(by_round, title=by_round_title, colors=colors), stages.FIG_PASS_BY_ROUND)
+out.figure(plots.plot_deltas(evaluation.final_rows(overall), title="Δ↑ and Δ↓ after the last round"), stages.FIG_DELTAS)
 
 # %% [markdown]
 # ## Discrimination: are the critics' judgments right?
@@ -160,8 +158,7 @@ plots.save_figure(plots.plot_deltas(evaluation.final_rows(overall), title="Δ↑
 # %%
 discrimination = evaluation.per_benchmark(evaluation.discrimination_table, trajectories, sources,
                                           always_correct=True, **bootstrap)
-if len(discrimination):
-    tables.write_table(discrimination, cfg.paths.tables_dir / stages.TABLE_DISCRIMINATION)
+out.table(discrimination, stages.TABLE_DISCRIMINATION)
 discrimination
 
 # %% [markdown]
@@ -174,8 +171,7 @@ discrimination
 # %%
 differences = evaluation.per_benchmark(evaluation.difference_table, trajectories, sources,
                                        baseline=evaluation.SELF_CRITIQUE, **bootstrap)
-if len(differences):
-    tables.write_table(differences, cfg.paths.tables_dir / stages.TABLE_DIFFERENCES)
+out.table(differences, stages.TABLE_DIFFERENCES)
 differences
 
 # %% [markdown]
@@ -192,10 +188,8 @@ for name, critic in evaluation.pairwise_critics(cfg, methods).items():
         curves.append(evaluation.majority_curve(votes).assign(critic=name))
 print(f"{len(pairs)} passing/failing pairs from {len(pool)} pooled samples")
 majority = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
-if len(majority):
-    tables.write_table(majority, cfg.paths.tables_dir / stages.TABLE_MAJORITY)
-    plots.save_figure(plots.plot_majority_curve(majority, title="Pairwise accuracy vs critiques per response"),
-                      cfg.paths.figures_dir / stages.FIG_MAJORITY)
+out.table(majority, stages.TABLE_MAJORITY)
+out.plot(plots.plot_majority_curve, majority, stages.FIG_MAJORITY, title="Pairwise accuracy vs critiques per response")
 majority
 
 # %% [markdown]
@@ -215,31 +209,17 @@ majority
 # consistency). Reference: CTRL reports its critic's JudgeBench accuracy as 64.3% (Maj@k up to 64).
 
 # %%
-judge_pairs, judge_from = evaluation.judgebench.load_pairs(cfg)
-judge_pairs, too_long = evaluation.judgebench.select_pairs(
-    judge_pairs, cfg.evaluation.judgebench_pairs, cfg.evaluation.judgebench_max_chars, cfg.seed)
-print(f"JudgeBench: {len(judge_pairs)} pairs from {judge_from}"
-      + (f" ({too_long} left out as longer than {cfg.evaluation.judgebench_max_chars} characters)" if too_long else ""))
-judge_records = []
-for name, critic in evaluation.pairwise_critics(cfg, methods).items():
-    with tqdm(total=len(judge_pairs), desc=f"JudgeBench {name}", disable=not cfg.progress) as bar:
-        judge_records += evaluation.judgebench.judge_pairs(
-            judge_pairs, critic, name, sampling_for(cfg, "critique"), cfg.evaluation.judgebench_critiques,
-            progress=bar.update)
-evaluation.judgebench.write_records(stage_dir / stages.JUDGEBENCH_JUDGMENTS, judge_records)
-judge_ks = evaluation.judgebench.majority_ks(cfg.evaluation.judgebench_critiques)
-judgebench = evaluation.judgebench.majority_table(judge_records, judge_ks, **bootstrap)
-judgebench_pairwise = evaluation.judgebench.preference_table(judge_records, **bootstrap)
-if len(judgebench):
-    tables.write_table(judgebench, cfg.paths.tables_dir / stages.TABLE_JUDGEBENCH)
-    tables.write_table(judgebench_pairwise, cfg.paths.tables_dir / stages.TABLE_JUDGEBENCH_PAIRWISE)
-    plots.save_figure(plots.plot_majority_curve(judgebench[judgebench["category"] == evaluation.POOLED],
-                                                title="JudgeBench accuracy vs critiques per response (Maj@k)"),
-                      cfg.paths.figures_dir / stages.FIG_JUDGEBENCH)
-judgebench[judgebench["k"] == judge_ks[-1]]
+judge = evaluation.run_judgebench(cfg, evaluation.pairwise_critics(cfg, methods), stage_dir / stages.JUDGEBENCH_JUDGMENTS,
+                                  baseline=evaluation.SELF_CRITIQUE, **bootstrap)
+print(judge.summary())
+out.table(judge.majority, stages.TABLE_JUDGEBENCH)
+out.table(judge.pairwise, stages.TABLE_JUDGEBENCH_PAIRWISE)
+out.plot(plots.plot_majority_curve, judge.pooled(), stages.FIG_JUDGEBENCH,
+         title="JudgeBench accuracy vs critiques per response (Maj@k)")
+judge.at_most_critiques()
 
 # %%
-judgebench_pairwise
+judge.pairwise
 
 # %% [markdown]
 # JudgeBench accuracy of each critic against self-critique on the same pairs (Maj@k at the most
@@ -247,23 +227,13 @@ judgebench_pairwise
 # as its `judgebench` rows.
 
 # %%
-judge_differences = evaluation.judgebench.judgebench_differences(
-    judge_records, evaluation.SELF_CRITIQUE, cfg.evaluation.judgebench_critiques, **bootstrap)
-if len(judge_differences):
-    differences = pd.concat([differences, judge_differences], ignore_index=True)
-    tables.write_table(differences, cfg.paths.tables_dir / stages.TABLE_DIFFERENCES)
-judge_differences
+differences = judge.extend(differences)
+out.table(differences, stages.TABLE_DIFFERENCES)
+judge.differences
 
 # %%
-stages.write_metrics(cfg.paths.root, stages.EvaluationMetrics(
-    problems=len(problems), rounds=cfg.evaluation.rounds,
-    curve_rounds=cfg.evaluation.curve_rounds if curve else 0, curve_problems=len({t.problem_id for t in curve}), methods=[m.name for m in methods], skipped=skipped,
-    excluded_infra=dict(excluded), final=final[["source", *evaluation.ROUND_COLUMNS]].to_dict(orient="records"),
-    pass_at_k=pass_at_k.to_dict(orient="records"), differences=differences.to_dict(orient="records"),
-    discrimination=discrimination.to_dict(orient="records"), pairs=len(pairs),
-    majority=majority.to_dict(orient="records"),
-    judgebench_pairs=len(judge_pairs), judgebench_too_long=too_long,
-    judgebench_critiques=cfg.evaluation.judgebench_critiques, judgebench=judgebench.to_dict(orient="records"),
-    judgebench_pairwise=judgebench_pairwise.to_dict(orient="records"),
-    throughput=watch.record(),
+out.finish(evaluation.evaluation_metrics(  # the watch adds the throughput
+    problems=len(problems), settings=cfg.evaluation, methods=[m.name for m in methods], skipped=skipped,
+    excluded=excluded, final=final, pass_at_k=pass_at_k, discrimination=discrimination, differences=differences,
+    pairs=len(pairs), majority=majority, judgebench=judge, curve=curve,
 ))

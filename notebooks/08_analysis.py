@@ -36,7 +36,7 @@ from criticlab import analysis, config, stages
 from criticlab.data import read_problems
 from criticlab.llm import engine_for
 from criticlab.rollout import load_stage_trajectories, revises_every_round
-from criticlab.viz import plots, tables
+from criticlab.viz import plots
 from criticlab.viz.widgets import TrajectoryBrowser
 
 # %% tags=["parameters"]
@@ -48,6 +48,7 @@ strategy_llm = None
 cfg = config.load_profile(
     profile, overrides={"analysis": {"simulate_attempts": simulate_attempts, "strategy_llm": strategy_llm}}
 )
+out = cfg.paths.stage(stages.ANALYSIS)  # writes this stage's tables, figures and metrics
 source = cfg.paths.stage_dir(stages.EVALUATION)
 trajectories = load_stage_trajectories(source)
 revising = [t for t in trajectories if revises_every_round(t.method)]
@@ -63,10 +64,9 @@ print(f"{len(trajectories)} trajectories of {len(methods)} methods from {source}
 
 # %%
 rates = analysis.markov_table(revising, seed=cfg.seed)
-if len(rates):
-    tables.write_table(rates, cfg.paths.tables_dir / stages.TABLE_TRANSITION_RATES)
-    plots.save_figure(plots.plot_correct_to_incorrect(rates, title="Correct→incorrect rate per round", colors=colors),
-                      cfg.paths.figures_dir / stages.FIG_CORRECT_TO_INCORRECT)
+out.table(rates, stages.TABLE_TRANSITION_RATES)
+out.plot(plots.plot_correct_to_incorrect, rates, stages.FIG_CORRECT_TO_INCORRECT,
+         title="Correct→incorrect rate per round", colors=colors)
 rates
 
 # %% [markdown]
@@ -74,10 +74,9 @@ rates
 
 # %%
 prediction = analysis.markov_prediction(revising)
-if len(prediction):
-    tables.write_table(prediction, cfg.paths.tables_dir / stages.TABLE_MARKOV_PREDICTION)
-    plots.save_figure(plots.plot_markov(prediction, title="Observed (markers) vs Markov chain (dashed)", colors=colors),
-                      cfg.paths.figures_dir / stages.FIG_MARKOV)
+out.table(prediction, stages.TABLE_MARKOV_PREDICTION)
+out.plot(plots.plot_markov, prediction, stages.FIG_MARKOV, title="Observed (markers) vs Markov chain (dashed)",
+         colors=colors)
 prediction
 
 # %% [markdown]
@@ -97,16 +96,12 @@ prediction
 # %%
 compounding = analysis.compounding_by_critic(trajectories, attempts=cfg.analysis.simulate_attempts, seed=cfg.seed)
 critic_rates = compounding.rates
-if len(critic_rates):
-    tables.write_table(critic_rates, cfg.paths.tables_dir / stages.TABLE_CRITIC_RATES)
+out.table(critic_rates, stages.TABLE_CRITIC_RATES)
 for loop, why in compounding.skipped.items():
     print(f"not simulated — {loop}: {why}")
 curves = compounding.curves
-simulated = list(dict.fromkeys(f"{c} · {loop}" for c, loop in zip(curves["critic"], curves["loop"])))
-if len(curves):
-    tables.write_table(curves, cfg.paths.tables_dir / stages.TABLE_COMPOUNDING)
-    plots.save_figure(plots.plot_critic_compounding(curves, title="Compounding error: each critic's own chain"),
-                      cfg.paths.figures_dir / stages.FIG_COMPOUNDING)
+out.table(curves, stages.TABLE_COMPOUNDING)
+out.plot(plots.plot_critic_compounding, curves, stages.FIG_COMPOUNDING, title="Compounding error: each critic's own chain")
 print(critic_rates.to_string(index=False, float_format="{:.3f}".format) if len(critic_rates) else "no critic in this run")
 
 # %%
@@ -127,10 +122,8 @@ critiques = analysis.critiques_by_method(trajectories)
 labels = {method: [m.labels for m in analysis.classify_strategies(texts)] for method, texts in critiques.items() if texts}
 distribution = analysis.strategy_distribution(labels) if labels else pd.DataFrame()
 counts = analysis.strategy_distribution(labels, normalize=False) if labels else pd.DataFrame()
-if len(distribution):
-    tables.write_table(distribution, cfg.paths.tables_dir / stages.TABLE_STRATEGIES)
-    plots.save_figure(plots.plot_strategies(distribution, title="Critique strategies per critic (multi-label)"),
-                      cfg.paths.figures_dir / stages.FIG_STRATEGIES)
+out.table(distribution, stages.TABLE_STRATEGIES)
+out.plot(plots.plot_strategies, distribution, stages.FIG_STRATEGIES, title="Critique strategies per critic (multi-label)")
 agreement = None
 if cfg.analysis.strategy_llm and critiques:
     pooled = [text for texts in critiques.values() for text in texts]
@@ -154,7 +147,7 @@ extra = {}
 if cfg.analysis.strategy_llm:
     extra["llm"] = analysis.label_strategies_with_llm([i.critique for i in validation_items], engine_for(cfg, "critic"))
 validation = analysis.validation_scores(validation_items, extra)
-tables.write_table(validation, cfg.paths.tables_dir / stages.TABLE_STRATEGY_VALIDATION)
+out.table(validation, stages.TABLE_STRATEGY_VALIDATION)
 print(f"{len(validation_items)} hand-labelled critiques (shipped: criticlab/data/shipped/strategies)")
 validation
 
@@ -166,23 +159,16 @@ validation
 
 # %%
 similarity = analysis.revision_similarity(trajectories)
-if len(similarity):
-    tables.write_table(similarity, cfg.paths.tables_dir / stages.TABLE_SIMILARITY)
-    plots.save_figure(plots.plot_similarity(similarity, title="Original vs revised code", colors=colors),
-                      cfg.paths.figures_dir / stages.FIG_SIMILARITY)
+out.table(similarity, stages.TABLE_SIMILARITY)
+out.plot(plots.plot_similarity, similarity, stages.FIG_SIMILARITY, title="Original vs revised code", colors=colors)
 summary = similarity.groupby("method")["similarity"].describe() if len(similarity) else pd.DataFrame()
 summary
 
 # %%
-stages.write_metrics(cfg.paths.root, stages.AnalysisMetrics(
-    trajectories=len(trajectories), methods=methods,
-    transition_rates=rates.to_dict(orient="records"),
-    strategies=distribution.to_dict(orient="records") if len(distribution) else [],
-    strategy_agreement=None if agreement is None else {"n": agreement.n, "percent": agreement.percent,
-                                                       "kappa": agreement.kappa},
-    similarity_mean=similarity.groupby("method")["similarity"].mean().to_dict() if len(similarity) else {},
-    critic_rates=critic_rates.to_dict(orient="records"), simulated=simulated, not_simulated=compounding.skipped,
-    strategy_validation=validation.to_dict(orient="records"), strategy_validation_n=len(validation_items),
+out.finish(analysis.analysis_metrics(
+    trajectories=len(trajectories), methods=methods, rates=rates, compounding=compounding,
+    distribution=distribution, agreement=agreement, validation=validation, validation_n=len(validation_items),
+    similarity=similarity,
 ))
 
 # %% [markdown]

@@ -3,7 +3,8 @@
 Layers, lowest first; a module may import its own layer and those below it, never above:
 
     config, io, stats, stages,         the contracts every layer shares, and what they need:
-    records, machine, gpu_plan         the record codec, the machine's cores, the one-card plan
+    records, machine, gpu_plan,        the record codec, the machine's cores, the one-card plan,
+    outputs                            how a stage writes
     data, sandbox, llm                 problems, execution, engines
     rollout, training, rewards         prompts and trajectories; TRL glue; the reward functions
     ctrl, crl, evaluation, analysis    one stage package per notebook group (never each other)
@@ -20,7 +21,7 @@ import pytest
 LIB = Path(__file__).resolve().parents[1] / "lib" / "criticlab"
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LAYERS = [
-    {"config", "io", "stats", "stages", "records", "machine", "gpu_plan"},
+    {"config", "io", "stats", "stages", "records", "machine", "gpu_plan", "outputs"},
     {"data", "sandbox", "llm"},
     {"rollout", "training", "rewards"},
     {"ctrl", "crl", "evaluation", "analysis"},

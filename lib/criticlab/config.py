@@ -21,9 +21,10 @@ from typing import Any, Literal
 
 import yaml
 
-from criticlab import records, stages
+from criticlab import records
 from criticlab.gpu_plan import PlanError, check_memory_plan
 from criticlab.machine import usable_cores  # noqa: F401  (sandbox.local imports it from here)
+from criticlab.outputs import Paths
 
 PROFILE_ENV = "CRITICLAB_PROFILE"
 """Environment variable naming the default profile for notebooks opened by hand."""
@@ -461,60 +462,6 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Where a profile's run writes. Directories are created when first asked for."""
-
-    root: Path
-
-    def _dir(self, *parts: str) -> Path:
-        path = self.root.joinpath(*parts)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    @property
-    def data_dir(self) -> Path:
-        return self._dir(stages.DATA_DIR)
-
-    @property
-    def train_jsonl(self) -> Path:
-        return self.data_dir / stages.TRAIN_PROBLEMS
-
-    @property
-    def eval_jsonl(self) -> Path:
-        return self.data_dir / stages.EVAL_PROBLEMS
-
-    @property
-    def validation_jsonl(self) -> Path:
-        return self.data_dir / stages.VALIDATION_PROBLEMS
-
-    @property
-    def figures_dir(self) -> Path:
-        return self._dir(stages.FIGURES_DIR)
-
-    @property
-    def tables_dir(self) -> Path:
-        return self._dir(stages.TABLES_DIR)
-
-    @property
-    def checkpoints_dir(self) -> Path:
-        return self._dir(stages.CHECKPOINTS_DIR)
-
-    @property
-    def notebooks_dir(self) -> Path:
-        return self._dir(stages.NOTEBOOKS_DIR)
-
-    @property
-    def cache_dir(self) -> Path:
-        """Engine response cache of this profile (re-runs reuse finished generations)."""
-        return self._dir(stages.CACHE_DIR)
-
-    def stage_dir(self, stage: str) -> Path:
-        """A stage's own directory, e.g. ``stage_dir(stages.SYNTHESIS)``."""
-        return self._dir(stage)
-
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from criticlab import analysis, stats
+from criticlab import analysis, stages, stats
 from criticlab.analysis.compounding import CriticModel
 from criticlab.rollout.trajectory import Round, Trajectory
 from criticlab.sandbox.types import ExecResult, Verdict
@@ -143,3 +144,21 @@ def test_bootstrap_ratio_replicates() -> None:
     assert stats.bootstrap_ratio_replicates(np.zeros((0, 2)), np.zeros((0, 2))).shape == (0, 2)
     lo, hi = stats.bootstrap_ratio(np.array([1.0, 0.0, 1.0]), np.ones(3), resamples=500, seed=1)
     assert 0.0 <= lo[0] <= 2 / 3 <= hi[0] <= 1.0
+
+
+def test_the_analysis_record_keeps_the_tables_as_rows() -> None:
+    curves = pd.DataFrame({"critic": ["a", "a", "b"], "loop": ["revise", "revise", "stop"], "attempt": [0, 1, 0]})
+    compounding = analysis.Compounding(rates=pd.DataFrame({"critic": ["a"], "rate": ["p_cc"], "value": [0.9]}),
+                                       curves=curves, skipped={"c · stop": "tnr"})
+    similarity = pd.DataFrame({"method": ["a", "a", "b"], "similarity": [0.5, 1.0, 0.25]})
+    record = analysis.analysis_metrics(
+        trajectories=3, methods=("a", "b"), rates=pd.DataFrame({"method": ["a"], "c→i rate": [0.1]}),
+        compounding=compounding, distribution=pd.DataFrame(), agreement=analysis.Agreement(4, 75.0, 0.5),
+        validation=pd.DataFrame(), validation_n=0, similarity=similarity)
+    assert isinstance(record, stages.AnalysisMetrics)
+    assert record.simulated == ["a · revise", "b · stop"] and record.not_simulated == {"c · stop": "tnr"}
+    assert record.similarity_mean == {"a": 0.75, "b": 0.25} and record.strategies == []
+    assert record.strategy_agreement == {"n": 4, "percent": 75.0, "kappa": 0.5}
+    assert record.transition_rates == [{"method": "a", "c→i rate": 0.1}]
+    empty = analysis.Compounding(rates=pd.DataFrame(), curves=pd.DataFrame(), skipped={})
+    assert analysis.simulated_loops(empty) == []

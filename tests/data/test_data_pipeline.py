@@ -196,3 +196,14 @@ def test_validation_split_is_held_out_of_training_by_id_hash(tmp_path: Path) -> 
     assert prepared.counts()["validation"] == 5
     none = prepare_data(DataSection(max_problems=8))
     assert none.validation == [] and len(none.train) + len(none.eval) + len(none.removed_contaminated) == 8
+
+
+def test_the_record_names_written_files_relative_to_the_output_root(tmp_path: Path) -> None:
+    prepared = prepare_data(DataSection(max_problems=8))
+    data_dir = tmp_path / "data"
+    written = data.write_outputs(prepared, data_dir / "train.jsonl", data_dir / "eval.jsonl", data_dir / "pairs.jsonl")
+    record = prepared.record(written, tmp_path)
+    assert record.written == {"train": "data/train.jsonl", "eval": "data/eval.jsonl"}
+    assert record.counts == prepared.metrics()["counts"] and record.capped == {"humaneval": 156}
+    with pytest.raises(ValueError):  # a file outside the root is not silently recorded as absolute
+        prepared.record({"train": "/elsewhere/train.jsonl"}, tmp_path)

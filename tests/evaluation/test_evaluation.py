@@ -199,3 +199,33 @@ def test_the_pairwise_pool_takes_the_first_pairwise_problems(profile, executor, 
                                         profile.paths.root / f"pool-{limit}")
         assert sorted({t.problem_id for t in pool}) == expected
         assert len(pool) == 2 * len(expected)  # pairwise_samples per problem
+
+
+def test_the_evaluation_record_keeps_the_tables_as_rows() -> None:
+    import pandas as pd
+
+    from criticlab import stages
+    from criticlab.evaluation.judgebench import JudgeBenchRun
+
+    settings = config.EvaluationSection(rounds=2, curve_rounds=4)
+    final = pd.DataFrame([{"source": "all", "method": "m", "round": 2, evaluation.PASS: 50.0, evaluation.UP: 25.0,
+                           evaluation.DOWN: 0.0, "n": 4, f"{evaluation.PASS} lo": 10.0}])
+    final = final.reindex(columns=["source", *evaluation.ROUND_COLUMNS, f"{evaluation.PASS} lo"])
+    judge = JudgeBenchRun(pairs=[], origin="shipped", too_long=3, max_chars=100, critiques=2, records=[], ks=[1, 2],
+                          majority=pd.DataFrame({"critic": ["c"], "k": [2]}), pairwise=pd.DataFrame(),
+                          differences=pd.DataFrame())
+    curve = [Trajectory(problem_id=pid, sample=0, method="m", rounds=[]) for pid in ("a", "a", "b")]
+    record = evaluation.evaluation_metrics(
+        problems=4, settings=settings, methods=["m"], skipped={"ctrl": "no checkpoint"}, excluded={"m": 1},
+        final=final, pass_at_k=pd.DataFrame({"k": [1]}), discrimination=pd.DataFrame(), differences=pd.DataFrame(),
+        pairs=2, majority=pd.DataFrame(), judgebench=judge, curve=curve)
+    assert isinstance(record, stages.EvaluationMetrics) and record.throughput is None
+    assert list(record.final[0]) == ["source", *evaluation.ROUND_COLUMNS]  # the interval columns stay in the table
+    assert (record.rounds, record.curve_rounds, record.curve_problems) == (2, 4, 2)
+    assert (record.judgebench_pairs, record.judgebench_too_long, record.judgebench_critiques) == (0, 3, 2)
+    assert record.judgebench == [{"critic": "c", "k": 2}] and record.pass_at_k == [{"k": 1}]
+    no_curve = evaluation.evaluation_metrics(
+        problems=4, settings=settings, methods=["m"], skipped={}, excluded={}, final=final,
+        pass_at_k=pd.DataFrame(), discrimination=pd.DataFrame(), differences=pd.DataFrame(), pairs=0,
+        majority=pd.DataFrame(), judgebench=judge)
+    assert (no_curve.curve_rounds, no_curve.curve_problems) == (0, 0)

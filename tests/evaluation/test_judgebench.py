@@ -3,10 +3,12 @@ per-category rows, the difference against a baseline critic, and the judging loo
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from criticlab.data import JudgePair, load_judgebench
@@ -260,3 +262,31 @@ def test_empty_inputs():
     assert math.isnan(jb.judgebench_differences(
         [record([C], [I], critic="a"), record([C], [I], critic="b", pair="other")], "b", resamples=10
     )["difference"].iloc[0])
+
+
+# --------------------------------------------------------------------------------------------
+# 07's section, whole
+# --------------------------------------------------------------------------------------------
+
+
+def test_run_judgebench_judges_saves_and_tabulates(tmp_path, monkeypatch):
+    from criticlab import config
+    from criticlab.evaluation import SELF_CRITIQUE
+
+    monkeypatch.setenv(config.OUTPUTS_ENV, str(tmp_path))  # no data/judge_pairs.jsonl: the shipped pairs
+    cfg = config.load_profile("smoke", overrides={"evaluation": {"judgebench_pairs": 4, "judgebench_critiques": 2,
+                                                                 "judgebench_max_chars": 3000}})
+    path = tmp_path / "judgebench.jsonl"
+    run = jb.run_judgebench(cfg, {SELF_CRITIQUE: Judge(), "critic": Judge()}, path, SELF_CRITIQUE,
+                            resamples=20, seed=1)
+    assert len(run.pairs) == 4 and run.origin.endswith("(shipped)") and run.ks == [1, 2]
+    assert run.summary().startswith("JudgeBench: 4 pairs from ")
+    assert ("left out as longer than 3000 characters" in run.summary()) == (run.too_long > 0)
+    assert len(run.records) == 8 and len(path.read_text().splitlines()) == 8
+    assert set(run.pooled()["category"]) == {jb.POOLED} and set(run.at_most_critiques()["k"]) == {2}
+    assert set(run.pairwise["critic"]) == {SELF_CRITIQUE, "critic"}
+    assert set(run.differences["baseline"]) == {SELF_CRITIQUE} and len(run.differences) == 2  # Maj@2, pairwise
+    mine = pd.DataFrame({"source": ["all"], "method": ["m"]})
+    assert len(run.extend(mine)) == 3 and run.extend(mine).iloc[0]["method"] == "m"
+    quiet = dataclasses.replace(run, differences=pd.DataFrame(columns=run.differences.columns))
+    assert quiet.extend(mine) is mine  # no JudgeBench rows: the table is left as it was

@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import pandas as pd
+import pytest
 from matplotlib.figure import Figure
 
 from criticlab import analysis, evaluation
@@ -171,3 +172,14 @@ def test_training_curves_draw_one_line_per_run_with_a_legend() -> None:
     reward, kl = fig.axes
     assert [t.get_text() for t in reward.get_legend().get_texts()] == ["seed 0", "seed 1"]
     assert len(reward.lines) == 4 and kl.get_legend() is None and len(kl.lines) == 2
+
+
+def test_sandbox_figure_has_throughput_bars_and_a_latency_histogram() -> None:
+    throughput = pd.DataFrame({"workers": [1, 2], "per_second": [30.0, 55.0]})
+    latencies = pd.Series([10.0, 12.0, 11.0, 30.0], name="latency_ms")
+    fig = plots.plot_sandbox(throughput, latencies)
+    bars, dist = fig.axes
+    assert [p.get_height() for p in bars.patches] == [30.0, 55.0]
+    assert [t.get_text() for t in bars.get_xticklabels()] == ["1", "2"]
+    assert sum(p.get_height() for p in dist.patches) == 4  # every latency in the histogram
+    assert dist.get_lines()[0].get_xdata()[0] == pytest.approx(11.5)  # the median

@@ -34,6 +34,7 @@ from criticlab.analysis.markov import (
     stationary_pass,
     step_rates,
 )
+from criticlab.analysis.record import analysis_metrics, simulated_loops
 from criticlab.analysis.similarity import (
     code_similarity,
     code_tokens,
@@ -97,6 +98,7 @@ __all__ = [
     "StrategyMatch",
     "StrategyRule",
     "agreement",
+    "analysis_metrics",
     "classify_strategies",
     "classify_strategy",
     "code_similarity",
@@ -124,6 +126,7 @@ __all__ = [
     "shipped_validation_set",
     "simulate_chain",
     "simulate_critic_loop",
+    "simulated_loops",
     "stationary_pass",
     "step_rates",
     "strategy_agreement",

@@ -43,6 +43,11 @@ from criticlab.ctrl.heldout import (
     seed_table,
     trained_mix,
 )
+from criticlab.ctrl.records import (
+    sft_metrics,
+    synthesis_counts,
+    synthesis_metrics,
+)
 from criticlab.ctrl.synthesis import (
     DROP_REASONS,
     SynthesisOptions,
@@ -83,6 +88,9 @@ __all__ = [
     "score_candidates",
     "score_heldout",
     "seed_table",
+    "sft_metrics",
+    "synthesis_counts",
+    "synthesis_metrics",
     "synthesize",
     "train_critic",
     "train_seed",

@@ -20,8 +20,11 @@ A source entry may name a split (``mbpp:test``; see :mod:`criticlab.data.sources
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -36,6 +39,7 @@ from criticlab.data.splits import sample_by_id, split_by_id
 from criticlab.data.stats import split_table
 from criticlab.data.text import Tokenizer
 from criticlab.data.types import PROBLEM_KINDS, Problem
+from criticlab.stages import DataMetrics
 
 if TYPE_CHECKING:
     from criticlab.config import DataSection
@@ -95,6 +99,11 @@ class PreparedData:
             "removed_contaminated_ids": self.removed_contaminated[:50],
             "settings": self.settings,
         }
+
+    def record(self, written: Mapping[str, str | os.PathLike], root: str | os.PathLike) -> DataMetrics:
+        """01's metrics record: :meth:`metrics` and the files written, relative to the output
+        ``root`` (so the record reads the same wherever the outputs are moved)."""
+        return DataMetrics(**self.metrics(), written={k: str(Path(v).relative_to(root)) for k, v in written.items()})
 
 
 def _filter(name: str, role: Role, problems: list[Problem], cfg: DataSection, exclude: list[Problem],

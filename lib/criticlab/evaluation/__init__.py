@@ -1,11 +1,11 @@
-"""Evaluation (07): the paper's methods, their metrics and the table writers.
+"""Evaluation (07): the paper's methods, their metrics, JudgeBench, and the stage's metrics record.
 
 :mod:`~criticlab.evaluation.judgebench` evaluates the critics on JudgeBench's real pairs (Maj@k,
 pairwise mode with position swaps); its functions are reached as ``evaluation.judgebench.<name>``.
 """
 
 from criticlab.evaluation import judgebench
-from criticlab.evaluation.judgebench import JudgeRecord
+from criticlab.evaluation.judgebench import JudgeBenchRun, JudgeRecord, run_judgebench
 from criticlab.evaluation.methods import (
     BASELINES,
     PAIRWISE_POOL_METHOD,
@@ -50,6 +50,7 @@ from criticlab.evaluation.metrics import (
     pooled_rows,
     round_table,
 )
+from criticlab.evaluation.record import evaluation_metrics
 from criticlab.stats import pass_at_k  # the estimator lives in stats (06 uses it too)
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "TRAINED",
     "UP",
     "DeltaIdentityError",
+    "JudgeBenchRun",
     "JudgeRecord",
     "Method",
     "PairJudgments",
@@ -77,6 +79,7 @@ __all__ = [
     "critique_pairs",
     "difference_table",
     "discrimination_table",
+    "evaluation_metrics",
     "final_rows",
     "judgebench",
     "loop_config",
@@ -95,5 +98,6 @@ __all__ = [
     "response_pairs",
     "round_table",
     "run_curve",
+    "run_judgebench",
     "run_methods",
 ]

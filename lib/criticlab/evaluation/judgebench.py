@@ -40,7 +40,7 @@ Counting rules (each a choice, stated here once):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from criticlab.config import Profile
 from criticlab.data import JudgePair, id_score, load_judgebench, read_pairs
 from criticlab.evaluation.metrics import DIFFERENCE_COLUMNS, POOLED
 from criticlab.io import write_jsonl
+from criticlab.llm import sampling_for
 from criticlab.llm.base import Engine, SamplingParams
 from criticlab.rollout import prompts
 from criticlab.stats import bootstrap_ratio, paired_bootstrap, wilson_interval
@@ -406,3 +407,86 @@ def judgebench_differences(
 def write_records(path: str | Path, records: Iterable[JudgeRecord]) -> Path:
     """Every critic's judgments, one line per (critic, pair): what the tables are computed from."""
     return write_jsonl(path, (r.to_dict() for r in records))
+
+
+# --------------------------------------------------------------------------------------------
+# 07's JudgeBench section, whole
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class JudgeBenchRun:
+    """What 07's JudgeBench section produced: the pairs judged, every critic's records, and the
+    tables made from them (Maj@k, pairwise mode, and the difference rows against the baseline)."""
+
+    pairs: list[JudgePair]
+    origin: str
+    """Where the pairs came from (:func:`load_pairs`)."""
+    too_long: int
+    """Pairs left out as longer than ``evaluation.judgebench_max_chars``."""
+    max_chars: int | None
+    critiques: int
+    records: list[JudgeRecord]
+    ks: list[int]
+    majority: pd.DataFrame
+    pairwise: pd.DataFrame
+    differences: pd.DataFrame
+
+    def summary(self) -> str:
+        """One line: how many pairs, from where, and how many were too long."""
+        left_out = (f" ({self.too_long} left out as longer than {self.max_chars} characters)"
+                    if self.too_long else "")
+        return f"JudgeBench: {len(self.pairs)} pairs from {self.origin}{left_out}"
+
+    def pooled(self) -> pd.DataFrame:
+        """The Maj@k rows over all pairs (category ``all``): the curve of the figure."""
+        return self.majority[self.majority["category"] == POOLED]
+
+    def at_most_critiques(self) -> pd.DataFrame:
+        """The Maj@k rows at the largest k (every critique of a response)."""
+        return self.majority[self.majority["k"] == self.ks[-1]]
+
+    def extend(self, differences: pd.DataFrame) -> pd.DataFrame:
+        """``differences`` with the JudgeBench rows added after it (unchanged when there are none)."""
+        if not len(self.differences):
+            return differences
+        return pd.concat([differences, self.differences], ignore_index=True)
+
+
+def run_judgebench(
+    profile: Profile,
+    critics: Mapping[str, Engine],
+    path: str | Path,
+    baseline: str,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> JudgeBenchRun:
+    """Judge the profile's JudgeBench pairs with every critic, save the records to ``path`` and
+    make the tables.
+
+    The pairs are :func:`load_pairs`' chosen by :func:`select_pairs` (``evaluation.judgebench_pairs``
+    and ``judgebench_max_chars``, in the profile's seed order); each critic writes
+    ``evaluation.judgebench_critiques`` critiques per response at the critique sampling; intervals
+    use ``resamples`` bootstrap draws with ``seed``; differences are against ``baseline``.
+    """
+    from tqdm.auto import tqdm
+
+    settings = profile.evaluation
+    pairs, origin = load_pairs(profile)
+    pairs, too_long = select_pairs(pairs, settings.judgebench_pairs, settings.judgebench_max_chars, profile.seed)
+    records: list[JudgeRecord] = []
+    for name, critic in critics.items():
+        with tqdm(total=len(pairs), desc=f"JudgeBench {name}", disable=not profile.progress) as bar:
+            records += judge_pairs(pairs, critic, name, sampling_for(profile, "critique"),
+                                   settings.judgebench_critiques, progress=bar.update)
+    write_records(path, records)
+    ks = majority_ks(settings.judgebench_critiques)
+    bootstrap = {"resamples": resamples, "seed": seed}
+    return JudgeBenchRun(
+        pairs=list(pairs), origin=origin, too_long=too_long, max_chars=settings.judgebench_max_chars,
+        critiques=settings.judgebench_critiques, records=records, ks=ks,
+        majority=majority_table(records, ks, **bootstrap),
+        pairwise=preference_table(records, **bootstrap),
+        differences=judgebench_differences(records, baseline, settings.judgebench_critiques, **bootstrap),
+    )

@@ -4,65 +4,24 @@ Every helper takes the DataFrame that :mod:`criticlab.metrics` or :mod:`criticla
 returns and gives back a :class:`matplotlib.figure.Figure` built without pyplot (no global figure
 state, works under any backend; a notebook shows it by returning it or with ``display(fig)``).
 
-:func:`save_figure` writes a PDF and a PNG whose bytes depend only on the figure: no creation or
-modification date in the PDF, no software tag in the PNG, a fixed SVG hash salt, and the same
-style at save time as at draw time. Same inputs → byte-identical files (a test checks it).
+:data:`STYLE` and :func:`save_figure` (a PDF and a PNG whose bytes depend only on the figure) live
+in :mod:`criticlab.outputs`, beside the stage writer that saves every figure, and are re-exported
+here: figures are drawn and saved under the same style. Same inputs → byte-identical files (a
+test checks it).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
-import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from criticlab.io import atomic_open
-
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
-"""Okabe–Ito colours: distinguishable with colour-vision deficiencies and in greyscale print."""
-
-STYLE: dict[str, object] = {
-    "figure.figsize": (5.0, 3.2),
-    "figure.dpi": 100,
-    "savefig.dpi": 200,
-    "font.family": "DejaVu Sans",  # ships with matplotlib: same glyphs and metrics on every machine
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.labelsize": 9,
-    "legend.fontsize": 8,
-    "legend.frameon": False,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "grid.linewidth": 0.6,
-    "lines.linewidth": 1.6,
-    "lines.markersize": 4,
-    "axes.prop_cycle": mpl.cycler(color=list(PALETTE)),
-    "pdf.fonttype": 42,  # TrueType in the PDF: text stays editable and searchable
-    "svg.hashsalt": "criticlab",
-    "svg.fonttype": "none",
-    "path.simplify": True,
-}
-
-PDF_METADATA = {"CreationDate": None, "ModDate": None}
-PNG_METADATA = {"Software": None}
-
-
-@contextmanager
-def figure_style() -> Iterator[None]:
-    """Apply :data:`STYLE` for the duration (draw *and* save inside it for identical output)."""
-    with mpl.rc_context(STYLE):
-        yield
+from criticlab.outputs import PALETTE, STYLE, figure_style
+from criticlab.outputs import save_figure as save_figure  # re-exported: figures are drawn here
 
 
 def new_figure(
@@ -73,28 +32,6 @@ def new_figure(
         fig = Figure(figsize=size or STYLE["figure.figsize"], layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, axes
-
-
-def save_figure(
-    fig: Figure,
-    path_stem: str | os.PathLike,
-    formats: Sequence[str] = ("pdf", "png"),
-    dpi: float | None = None,
-) -> list[Path]:
-    """Write ``path_stem.pdf`` and ``path_stem.png`` (atomically, byte-reproducibly); return the paths.
-
-    ``dpi`` sets the raster resolution (default: the style's ``savefig.dpi``); the PDF stays vector.
-    """
-    stem = Path(path_stem)
-    paths = []
-    with figure_style():
-        for fmt in formats:
-            path = stem.with_suffix(f".{fmt}")
-            metadata = PDF_METADATA if fmt == "pdf" else PNG_METADATA if fmt == "png" else None
-            with atomic_open(path, "wb") as handle:
-                fig.savefig(handle, format=fmt, metadata=metadata, dpi=dpi)
-            paths.append(path)
-    return paths
 
 
 def colors_for(names: Sequence[str]) -> dict[str, str]:
@@ -422,6 +359,30 @@ def plot_counts(counts: pd.Series, title: str = "", xlabel: str = "records") -> 
         ax.grid(axis="y", visible=False)
         if title:
             ax.set_title(title)
+    return fig
+
+
+def plot_sandbox(throughput: pd.DataFrame, latencies: pd.Series) -> Figure:
+    """Notebook 02's two panels: executions per second at each worker count (``throughput``'s
+    ``workers`` and ``per_second``), and the histogram of single-execution latencies (ms) with its
+    median.
+
+    Drawn as the notebook drew it, outside :func:`figure_style` (titles, labels and the legend take
+    matplotlib's defaults; saving applies the style as for every figure), so the saved files keep
+    their bytes; drawing it under the style is a change of its own.
+    """
+    fig, axes = new_figure(1, 2, size=(8.0, 3.0))
+    bars, dist = axes[0]
+    bars.bar([str(level) for level in throughput["workers"]], throughput["per_second"], color=PALETTE[0])
+    bars.set_xlabel("workers")
+    bars.set_ylabel("executions / s")
+    bars.set_title("throughput (reference solutions)")
+    dist.hist(latencies, bins=30, color=PALETTE[1])
+    dist.axvline(latencies.quantile(0.5), color=PALETTE[7], linestyle="--", linewidth=1, label="p50")
+    dist.set_xlabel("latency of one execution (ms)")
+    dist.set_ylabel("executions")
+    dist.set_title("latency, one at a time")
+    dist.legend()
     return fig
 
 
