@@ -156,7 +156,9 @@ def choose_engine(profile: Profile, reference: str, *, policy: bool = False) -> 
         return EngineChoice(spec.name, reference, slot="policy" if policy else "generator")
     adapter = read_adapter(reference) if checkpoint and spec.lora_requests else None
     serve_lora = spec.lora_requests and gpu.serve_adapters == "lora"
-    lora_rank = profile.sft.lora_r if serve_lora and (profile.sft.lora or profile.grpo.lora) else None
+    # the largest rank either training stage gives its adapters (each section has its own)
+    ranks = [section.lora_r for section in (profile.sft, profile.grpo) if section.lora]
+    lora_rank = max(ranks) if serve_lora and ranks else None
     model, merge = reference, False
     if adapter is not None:
         if serve_lora:
