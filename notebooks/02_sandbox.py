@@ -45,7 +45,13 @@ import pandas as pd
 from criticlab import config, stages
 from criticlab.io import write_json
 from criticlab.sandbox import LocalExecutor, make_executor
-from criticlab.sandbox.report import check_mutants, check_references, load_report_problems, measure
+from criticlab.sandbox.report import (
+    check_mutants,
+    check_references,
+    load_report_problems,
+    measure,
+    sandbox_metrics,
+)
 from criticlab.viz import plots
 
 # %% tags=["parameters"]
@@ -81,9 +87,12 @@ print(f"{len(problems)} problems with a reference solution, from {origin}")
 #
 # At start-up every worker reports what its set-up achieved, and the executor runs a self-test
 # job that *tries* to escape: read a file the parent just wrote, write next to it, connect to a
-# socket the parent listens on, and report its uid, pid, session, environment and limits. Each
-# guarantee below was checked that way (or, for cgroups and the IPC namespace, reported by the
-# worker's set-up). Every `ExecResult` carries this table in `result.isolation`.
+# socket the parent listens on, and report its uid, pid, session, environment and limits. Then
+# two jobs run back to back on each worker: the first leaves a shared-memory segment, a directory
+# chain too deep for a recursive remover and a marker in its own message; the second looks for
+# each and asks for the kernel keyring. Each guarantee below was checked that way (or, for
+# cgroups and the IPC namespace, reported by the worker's set-up). Every `ExecResult` carries this
+# table in `result.isolation`; `python -m criticlab.sandbox.selfcheck` prints it (docs/sandbox.md).
 
 # %%
 executor = make_executor(cfg.sandbox)
@@ -151,21 +160,9 @@ throughput
 # ## Metrics
 
 # %%
-metrics = stages.SandboxMetrics(
-    problems=len(problems),
-    problem_origin=origin,
-    references_accepted=accepted,
-    references_total=len(references),
-    mutants_total=len(mutants),
-    mutants_rejected=int(mutants["rejected"].sum()),
-    mutants_as_expected=int(mutants["as_expected"].sum()),
-    isolation_mode=report.mode if report else "sandboxfusion",
-    isolation=report.guarantees if report else {},
-    throughput_per_second={str(r["workers"]): r["per_second"] for r in speed_rows},
-    latency_ms={q: float(latencies.quantile(v)) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))},
-)
+metrics = sandbox_metrics(problems, origin, reference_rows, mutant_rows, report, speed_rows)
 out.finish(metrics)
-assert accepted == len(references), "a reference solution was not accepted"
+assert metrics.references_accepted == metrics.references_total, "a reference solution was not accepted"
 assert metrics.mutants_rejected == metrics.mutants_total, "a broken solution was accepted"
 metrics
 

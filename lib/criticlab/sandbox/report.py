@@ -20,6 +20,7 @@ from typing import Any
 from criticlab.data.types import Problem
 from criticlab.sandbox.base import Executor
 from criticlab.sandbox.types import ExecResult, Verdict
+from criticlab.stages import SandboxMetrics
 
 V = Verdict
 
@@ -200,3 +201,27 @@ def measure(executor_factory: Any, problems: Sequence[Problem], levels: Sequence
             "run_ms_p50": statistics.median(r.timings.get("run", 0.0) for r in results) * 1e3,
         })
     return rows
+
+
+def sandbox_metrics(problems: Sequence[Problem], origin: str, references: Sequence[dict[str, Any]],
+                    mutants: Sequence[dict[str, Any]], isolation: Any, speed: Sequence[dict[str, Any]],
+                    ) -> SandboxMetrics:
+    """Notebook 02's record: the rows of :func:`check_references` and :func:`check_mutants`, the
+    executor's isolation report (None for a remote executor) and :func:`measure`'s rows, whose first
+    row's latencies give the quantiles (pandas' linear interpolation, as the notebook prints them)."""
+    import pandas as pd
+
+    latencies = pd.Series(speed[0]["latencies_ms"] if speed else [], dtype=float)
+    return SandboxMetrics(
+        problems=len(problems),
+        problem_origin=origin,
+        references_accepted=sum(row["verdict"] == "Accepted" for row in references),
+        references_total=len(references),
+        mutants_total=len(mutants),
+        mutants_rejected=int(sum(bool(row["rejected"]) for row in mutants)),
+        mutants_as_expected=int(sum(bool(row["as_expected"]) for row in mutants)),
+        isolation_mode=isolation.mode if isolation is not None else "sandboxfusion",
+        isolation=dict(isolation.guarantees) if isolation is not None else {},
+        throughput_per_second={str(row["workers"]): row["per_second"] for row in speed},
+        latency_ms={q: float(latencies.quantile(v)) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))},
+    )
