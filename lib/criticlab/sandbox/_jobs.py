@@ -486,13 +486,7 @@ def reap_zombies(worker):
     for pid in sx.children_of(os.getpid()) if worker.mode == "minimal" else ():
         if pid not in spares:
             sx.kill_quietly(pid)
-    while True:
-        try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+    for pid in sx.reap_exited():
         worker.dying.discard(pid)
         if pid in spares:  # a spare died on its own (killed from outside): forget it
             for zygote in [z for z in worker.spares if z.pid == pid]:

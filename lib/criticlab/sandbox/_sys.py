@@ -85,6 +85,19 @@ def kill_group(pid):
         os.killpg(pid, signal.SIGKILL)
 
 
+def reap_exited():
+    """Reap every child that has exited, without waiting; their pids."""
+    pids = []
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return pids
+        if pid == 0:
+            return pids
+        pids.append(pid)
+
+
 def read_exact(fd, size):
     chunks = []
     while size:

@@ -437,13 +437,7 @@ class Worker:
                 found = True
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            while True:
-                try:
-                    pid, _ = os.waitpid(-1, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if pid == 0:
-                    break
+            sx.reap_exited()
             if not found:
                 return
             time.sleep(0.002)
