@@ -105,14 +105,15 @@ def test_no_tool_imports_another_tool(path: Path) -> None:
     assert not others, f"tools/{path.name} imports tools {sorted(others)}"
 
 
-def test_no_module_is_long_without_saying_why() -> None:
-    long = []
-    for path in MODULES:
-        lines = path.read_text().count("\n")
-        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
-        if lines > 550 and "long because" not in doc.lower():
-            long.append(f"{path.relative_to(LIB)} ({lines} lines)")
-    assert not long, f"modules over ~500 lines whose docstring does not say why: {long}"
+MAX_MODULE_LINES = 650
+"""A module longer than this does more than one job: split it (the profile schema, the stage
+records, the judge and the llama.cpp decode loop are each one job and fit)."""
+
+
+def test_no_module_is_longer_than_one_job() -> None:
+    long = [f"{path.relative_to(LIB)} ({lines} lines)" for path in MODULES
+            if (lines := path.read_text().count("\n")) > MAX_MODULE_LINES]
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: split them by job: {long}"
 
 
 TRAINING_NOTEBOOKS = sorted(p for p in NOTEBOOKS.glob("0[5-6]_*.py"))

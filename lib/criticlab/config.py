@@ -6,9 +6,6 @@ default, so a typo or a wrong type is an error that names the key and the file t
 silent default (the check is :mod:`criticlab.records`' codec). Output paths
 (``outputs/<profile>/...``) come from :class:`Paths` and nowhere else. A profile that declares a
 card (``gpu.memory_gb``) is also checked against it when it loads (:mod:`criticlab.gpu_plan`).
-
-The module is long because it is the whole profile schema: one dataclass per section with a
-docstring per key, which is the reference a user reads; splitting it would scatter that reference.
 """
 from __future__ import annotations
 

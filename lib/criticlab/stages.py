@@ -8,9 +8,7 @@ tests read it back with :func:`read_metrics`, which names the file and the field
 does not match its type.
 
 This module imports nothing of the workbench but :mod:`criticlab.io`, :mod:`criticlab.stats` and
-:mod:`criticlab.records` (the codec that reads a record back), so every layer can use it. It is
-long because it is the whole contract: one record per stage with a docstring per field, which is
-the reference a reader of ``metrics.json`` needs in one place.
+:mod:`criticlab.records` (the codec that reads a record back), so every layer can use it.
 """
 
 from __future__ import annotations

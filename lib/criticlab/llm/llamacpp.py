@@ -27,9 +27,6 @@ the context becomes an error :class:`Completion`; the rest of the batch is unaff
 Determinism: on the CPU backend a sequence's logits do not depend on what else is in the batch or
 in the cache (tested: greedy output alone = in a batch = after prefix reuse), so sample ``i`` of a
 request is the same whatever it runs with. Other backends (GPU) may not guarantee this.
-
-The module is long because the batched decode loop, the slot/prefix bookkeeping and the sampler
-chains share one context's state; split apart they would pass that state through every call.
 """
 
 from __future__ import annotations

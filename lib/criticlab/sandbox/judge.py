@@ -5,9 +5,6 @@ to the sandbox (stdin, call arguments, assertion code with literal expectations 
 probes) and what stays here (expected outputs and values, probe comparisons, checkers). A
 :class:`Judge` then turns the events a backend reports into :class:`TestRecord` verdicts, one
 test at a time, so an executor can stop a test (or the sample) as soon as it has failed.
-
-The module is long because planning and judging must agree on every test kind (stdio, call,
-assert, checker): each kind's plan and its judgment sit side by side so they change together.
 """
 
 from __future__ import annotations

@@ -11,10 +11,6 @@ concurrency and backpressure.
 Failure policy: a worker that dies, hangs past the sample's deadline or reports an internal
 error is killed and restarted, and the sample is retried once on a fresh worker; a second
 failure is a ``SandboxError`` result (an infrastructure error, never a model failure).
-
-The module is long because the executor's lifecycle, its worker pool, the isolation self-test
-and the retry policy act on one shared state (the pool and its queues); the trusted judging
-lives in :mod:`criticlab.sandbox.judge` and the untrusted side in the worker modules.
 """
 
 from __future__ import annotations
