@@ -49,7 +49,7 @@ from criticlab import config, ctrl, rewards, stages, stats, training
 from criticlab.io import read_jsonl
 from criticlab.llm import engine_for, throughput, unsloth_first, wants_unsloth
 from criticlab.sandbox import make_executor
-from criticlab.viz import plots, tables
+from criticlab.viz import plots
 
 # %% tags=["parameters"]
 profile = "cpu"
@@ -85,7 +85,7 @@ print(f"generator (fixed) {cfg.models.generator} via {cfg.models.engine}; group 
 # temperature, from the starting critic once and from each trained critic.
 
 # %%
-watch = throughput.StageWatch.resuming(cfg.paths.root, stages.GRPO)  # engines' tokens (revisions, held-out critiques) from here on
+out = cfg.paths.stage(stages.GRPO, watch=throughput.StageWatch.resuming)  # engines' tokens (revisions, held-out critiques) from here on
 heldout = ctrl.grpo_rows(heldout_rows, str(heldout_path)) if heldout_rows else []
 trained: list[ctrl.SeedTraining] = []
 heldout_before = None
@@ -141,20 +141,17 @@ for name, values in summary.items():
 
 series = ctrl.training_curves(cfg, trained)
 if runs:
-    plots.save_figure(plots.plot_training_curves(series, title=f"Critic GRPO per seed ({cfg.name})", smooth=3),
-                      cfg.paths.figures_dir / stages.FIG_GRPO_CURVES)
+    out.figure(plots.plot_training_curves(series, title=f"Critic GRPO per seed ({cfg.name})", smooth=3),
+               stages.FIG_GRPO_CURVES)
     table = ctrl.seed_table(heldout_before, runs)
-    tables.write_table(table.reset_index(), cfg.paths.tables_dir / stages.TABLE_GRPO_SEEDS)
+    out.table(table.reset_index(), stages.TABLE_GRPO_SEEDS)
     print(table.round(3).to_string())
 
 # %%
-first = runs[0] if runs else stages.GRPOSeedRun(seed=cfg.seed, run=training.run_record(None))
-stages.write_metrics(cfg.paths.root, stages.GRPOMetrics(
-    rl_rows=len(rl_rows), start=start, run=first.run, reward_per_step=first.reward_per_step,
-    learned=first.learned, unparsed_per_step=first.unparsed_per_step, seconds_per_step=first.seconds_per_step,
-    judgment_gate=cfg.grpo.judgment_gate, unparsed_critiques=unparsed_critiques, unparsed_reward=unparsed_reward,
-    prompts_mix=prompts_mix, heldout_rows=len(heldout_rows), heldout_mix=heldout_mix,
-    heldout_before=heldout_before, seeds=runs, across_seeds=summary,
+out.finish(ctrl.grpo_metrics(  # the first seed's run at the top level, every seed's below
+    cfg, rl_rows=len(rl_rows), start=start, runs=runs, unparsed_critiques=unparsed_critiques,
+    unparsed_reward=unparsed_reward, prompts_mix=prompts_mix, heldout_rows=len(heldout_rows), heldout_mix=heldout_mix,
+    heldout_before=heldout_before,
     # the critic's rollouts are sampled inside the trainer: their tokens come from its log history
-    throughput=watch.record({"rollouts": throughput.combined(t.rollout for t in trained)}),
+    throughput=out.watch.record({"rollouts": throughput.combined(t.rollout for t in trained)}),
 ))

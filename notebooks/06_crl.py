@@ -53,8 +53,8 @@ ablation_ratios = None
 
 # %%
 cfg = config.load_profile(profile, overrides={"crl": {"ratio": ratio, "ablation_ratios": ablation_ratios}})
-watch = throughput.StageWatch.resuming(cfg.paths.root, stages.CRL)  # tokens from here on (probes; rollouts added per run)
-stage_dir = cfg.paths.stage_dir(stages.CRL)
+out = cfg.paths.stage(stages.CRL, watch=throughput.StageWatch.resuming)  # tokens from here on (probes; rollouts added per run)
+stage_dir = out.dir
 problems = read_problems(cfg.paths.train_jsonl)
 candidates = crl.load_candidates(cfg.paths.stage_dir(stages.SYNTHESIS) / stages.SAMPLES, problems)
 crl_all = crl.crl_rows(candidates, cfg.crl.label_threshold)
@@ -143,11 +143,11 @@ logs = {t.name: t.log for t in trained}
 # %%
 if logs:
     curves, accuracy = crl.training_curves(logs)
-    plots.save_figure(plots.plot_training_curves(curves, title="Mean reward per step by CRL ratio and seed", smooth=3),
-                      cfg.paths.figures_dir / stages.FIG_CRL_REWARDS)
+    out.figure(plots.plot_training_curves(curves, title="Mean reward per step by CRL ratio and seed", smooth=3),
+               stages.FIG_CRL_REWARDS)
     if accuracy:
-        plots.save_figure(plots.plot_training_curves(accuracy, title="CRL conclusion accuracy per step", smooth=3),
-                          cfg.paths.figures_dir / stages.FIG_CRL_ACCURACY)
+        out.figure(plots.plot_training_curves(accuracy, title="CRL conclusion accuracy per step", smooth=3),
+                   stages.FIG_CRL_ACCURACY)
 crl.ratio_table(runs)
 
 # %% [markdown]
@@ -163,16 +163,13 @@ crl.ratio_table(runs)
 
 # %%
 table = crl.comparison_table(start_code, before, runs)
-tables.write_table(table, cfg.paths.tables_dir / stages.TABLE_CRL_COMPARISON, digits=3)
-plots.save_figure(plots.plot_crl_comparison(table, title="CRL policies as coders and as judges"),
-                  cfg.paths.figures_dir / stages.FIG_CRL_COMPARISON)
-stages.write_metrics(cfg.paths.root, stages.CRLMetrics(
-    code_rows=len(code_pool), crl_rows=len(crl_all), policy=policy,
-    format_warmup_epochs=cfg.crl.format_warmup_epochs, ratios=runs, seeds=seeds,
-    train_crl_rows=len(crl_pool), heldout_crl_rows=len(heldout), heldout_problems=heldout_ids,
-    eval_problems=len(plan.problems), eval_samples=plan.samples, start_code=start_code, start_judge=before,
-    comparison=table.to_dict(orient="records"),
-    throughput=watch.record({"rollouts": throughput.combined(t.rollout for t in trained)}),
+out.table(table, stages.TABLE_CRL_COMPARISON, digits=3)  # always a row: the start policy
+out.plot(plots.plot_crl_comparison, table, stages.FIG_CRL_COMPARISON, title="CRL policies as coders and as judges")
+out.finish(crl.crl_metrics(  # held-out rows and problems: the plan's
+    cfg, code_rows=len(code_pool), crl_rows=len(crl_all), policy=policy, runs=runs, seeds=seeds,
+    train_crl_rows=len(crl_pool), plan=plan, start_code=start_code, start_judge=before, comparison=table,
+    # the policies' rollouts are sampled inside the trainer: their tokens come from its log history
+    throughput=out.watch.record({"rollouts": throughput.combined(t.rollout for t in trained)}),
 ))
 print(tables.to_markdown(table, digits=3))
 table.T

@@ -6,7 +6,8 @@
   rows and as a coder on 07's evaluation problems, the same way before and after training;
 - :func:`train_ratio` — one mix ratio: the mixed rows (and their verl export), one GRPO run per
   seed with the mixed reward, each trained policy evaluated;
-- :func:`training_curves` — the reward and conclusion-accuracy curves of the runs' reward logs.
+- :func:`training_curves` — the reward and conclusion-accuracy curves of the runs' reward logs;
+- :func:`crl_metrics` — 06's metrics record from the rows, the runs and the comparison.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from criticlab import stages, training
-from criticlab.crl.compare import code_scores, policy_name, run_size, sample_code
+from criticlab.crl.compare import code_scores, policy_name, row_problem_id, run_size, sample_code
 from criticlab.crl.probe import conclusion_stats, sample_conclusions, summarize_run
 from criticlab.crl.rows import label_balance, mix
 from criticlab.crl.warmup import format_warmup_rows
@@ -29,9 +30,11 @@ from criticlab.llm import policy_engine, sampling_for, throughput
 from criticlab.llm.base import SamplingParams
 from criticlab.rewards import TASK_CRL, CodeReward, CRLReward, MixedReward, per_step
 from criticlab.sandbox import Executor
-from criticlab.stages import CRLRatioRun
+from criticlab.stages import CRLRatioRun, Throughput
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from criticlab.config import GRPOSection, Profile
     from criticlab.llm.throughput import GenerationMeter
 
@@ -206,3 +209,37 @@ def training_curves(
     accuracy = {name: [(s["step"], s["accuracy"]) for s in per_step([x for x in logged if x["task"] == TASK_CRL])]
                 for name, logged in logs.items()}
     return rewards, {k: v for k, v in accuracy.items() if v}
+
+
+def crl_metrics(
+    profile: Profile,
+    *,
+    code_rows: int,
+    crl_rows: int,
+    policy: str,
+    runs: Sequence[CRLRatioRun],
+    seeds: Sequence[int],
+    train_crl_rows: int,
+    plan: EvaluationPlan,
+    start_code: Sequence[dict[str, Any]],
+    start_judge: dict[str, float],
+    comparison: pd.DataFrame,
+    throughput: Throughput | None = None,
+) -> stages.CRLMetrics:
+    """06's record: the rows (code rows, every CRL row, those the runs may train on), the policy the
+    runs start from and the profile's format warm-up epochs, every run, the held-out rows and their
+    problems (``plan.heldout``), the evaluation's size, the start policy as coder and judge, and
+    the rows of the comparison table (:func:`criticlab.crl.comparison_table`).
+
+    ``throughput``: 06's throughput has a part the stage's watch does not see (the policies'
+    rollouts, sampled inside the trainer), so the notebook passes ``watch.record({"rollouts": ...})``;
+    left None, :meth:`criticlab.outputs.StageOutputs.finish` fills in the watch's engines alone.
+    """
+    return stages.CRLMetrics(
+        code_rows=code_rows, crl_rows=crl_rows, policy=policy,
+        format_warmup_epochs=profile.crl.format_warmup_epochs, ratios=list(runs), seeds=list(seeds),
+        train_crl_rows=train_crl_rows, heldout_crl_rows=len(plan.heldout),
+        heldout_problems=sorted({row_problem_id(r) for r in plan.heldout}),
+        eval_problems=len(plan.problems), eval_samples=plan.samples, start_code=list(start_code),
+        start_judge=start_judge, comparison=comparison.to_dict(orient="records"), throughput=throughput,
+    )

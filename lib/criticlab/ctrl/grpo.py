@@ -7,7 +7,8 @@
   critic choice and the GRPO settings choice);
 - :func:`train_seed` — 05's run for one seed: reward log, step times, training, the curve's
   "did it learn" check and the trained critic on the held-out prompts, as a :class:`SeedTraining`;
-- :func:`training_curves` — 05's per-seed curves from the reward logs and the trainers' logs.
+- :func:`training_curves` — 05's per-seed curves from the reward logs and the trainers' logs;
+- :func:`grpo_metrics` — 05's metrics record from the runs of every seed.
 
 ``python -m criticlab.tools.grpo_settings`` and ``python -m criticlab.bench train`` call
 :func:`reward_for` and :func:`train_critic`, so a setting chosen there trains as 05 trains it.
@@ -21,13 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from criticlab import stages, training
-from criticlab.ctrl.heldout import heldout_sampling, measure_heldout, trained_mix
+from criticlab.ctrl.heldout import across_seeds, heldout_sampling, measure_heldout, trained_mix
 from criticlab.io import read_jsonl
 from criticlab.llm import policy_engine, sampling_for, throughput
 from criticlab.llm.base import Engine
 from criticlab.rewards import CTRLReward, per_step
 from criticlab.sandbox import Executor
-from criticlab.stages import GRPOSeedRun, HeldoutScore
+from criticlab.stages import GRPOSeedRun, HeldoutScore, JudgmentMix, Throughput
 from criticlab.stats import learning_check
 
 if TYPE_CHECKING:
@@ -153,3 +154,39 @@ def training_curves(profile: Profile, seeds: Sequence[SeedTraining]) -> dict[str
         for title, key in TRAINER_CURVES.items():
             series[title] = {f"seed {s.run.seed}": s.result.series(key) for s in seeds}
     return series
+
+
+def grpo_metrics(
+    profile: Profile,
+    *,
+    rl_rows: int,
+    start: str,
+    runs: Sequence[GRPOSeedRun],
+    unparsed_critiques: int,
+    unparsed_reward: float | None,
+    prompts_mix: JudgmentMix,
+    heldout_rows: int,
+    heldout_mix: JudgmentMix,
+    heldout_before: HeldoutScore | None,
+    throughput: Throughput | None = None,
+) -> stages.GRPOMetrics:
+    """05's record: the first seed's run at the top level (the critic later stages use; a run that
+    did not train, with the profile's seed, when no seed ran), every seed's run and their spread
+    (:func:`criticlab.ctrl.across_seeds`), and the held-out prompts' count, mix and starting score.
+
+    ``rl_rows`` counts 03's RL rows; ``unparsed_critiques`` and ``unparsed_reward`` are what
+    :func:`criticlab.rewards.unanswered_reward` finds in the first seed's reward log; the judgment
+    gate is the profile's. ``throughput``: 05's throughput has a part the stage's watch does not
+    see (the critic's rollouts, sampled inside the trainer), so the notebook passes
+    ``watch.record({"rollouts": ...})``; left None, :meth:`criticlab.outputs.StageOutputs.finish`
+    fills in the watch's engines alone.
+    """
+    first = runs[0] if runs else GRPOSeedRun(seed=profile.seed, run=training.run_record(None))
+    return stages.GRPOMetrics(
+        rl_rows=rl_rows, start=start, run=first.run, reward_per_step=first.reward_per_step,
+        learned=first.learned, unparsed_per_step=first.unparsed_per_step, seconds_per_step=first.seconds_per_step,
+        judgment_gate=profile.grpo.judgment_gate, unparsed_critiques=unparsed_critiques,
+        unparsed_reward=unparsed_reward, prompts_mix=prompts_mix, heldout_rows=heldout_rows,
+        heldout_mix=heldout_mix, heldout_before=heldout_before, seeds=list(runs), across_seeds=across_seeds(runs),
+        throughput=throughput,
+    )

@@ -1,7 +1,8 @@
 """What 03 and 04 report: the synthesis counts under readable labels, and each stage's metrics record.
 
 The notebooks call these instead of building the table and the records by hand, so the labels
-and the conversions are written once and tested. (05's record is built with the GRPO code.)
+and the conversions are written once and tested. (05's record, :func:`criticlab.ctrl.grpo_metrics`, is
+built with the GRPO code.)
 """
 
 from __future__ import annotations
