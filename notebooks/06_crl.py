@@ -171,7 +171,7 @@ stages.write_metrics(cfg.paths.root, stages.CRLMetrics(
     format_warmup_epochs=cfg.crl.format_warmup_epochs, ratios=runs, seeds=seeds,
     train_crl_rows=len(crl_pool), heldout_crl_rows=len(heldout), heldout_problems=heldout_ids,
     eval_problems=len(plan.problems), eval_samples=plan.samples, start_code=start_code, start_judge=before,
-    comparison=table.to_dict(orient="records"),
+    comparison=table.to_dict(orient="records"), parser_disagreements=crl.parser_disagreements(before, runs),
     throughput=watch.record({"rollouts": throughput.combined(t.rollout for t in trained)}),
 ))
 print(tables.to_markdown(table, digits=3))

@@ -28,6 +28,7 @@ from criticlab.io import read_jsonl, write_jsonl
 from criticlab.llm import policy_engine, sampling_for, throughput
 from criticlab.llm.base import SamplingParams
 from criticlab.rewards import TASK_CRL, CodeReward, CRLReward, MixedReward, per_step
+from criticlab.rollout.prompts import ParserRule
 from criticlab.sandbox import Executor
 from criticlab.stages import CRLRatioRun
 
@@ -89,6 +90,8 @@ class EvaluationPlan:
     code_sampling: SamplingParams
     stage_dir: Path
     """Where each policy's executed solutions go."""
+    parser: ParserRule = "workbook"
+    """How the judge's conclusions are read (``prompts.parser``)."""
 
 
 def evaluation_plan(profile: Profile, grpo: GRPOSection, heldout: Sequence[dict[str, Any]]) -> EvaluationPlan:
@@ -105,6 +108,7 @@ def evaluation_plan(profile: Profile, grpo: GRPOSection, heldout: Sequence[dict[
                                       seed=profile.seed),
         problems=problems, samples=profile.crl.eval_samples or profile.evaluation.samples_per_problem,
         code_sampling=sampling_for(profile, "solution"), stage_dir=profile.paths.stage_dir(stages.CRL),
+        parser=profile.prompts.parser,
     )
 
 
@@ -117,7 +121,8 @@ def evaluate_policy(
     so its weights are freed before the next run trains."""
     engine = policy_engine(profile, model)
     try:
-        judged = sample_conclusions(engine, plan.heldout, plan.judge_sampling, n=plan.judgments) if plan.heldout else []
+        judged = (sample_conclusions(engine, plan.heldout, plan.judge_sampling, n=plan.judgments, parser=plan.parser)
+                  if plan.heldout else [])
         outcomes = sample_code(engine, plan.problems, executor, plan.code_sampling, plan.samples) if plan.problems else []
     finally:
         getattr(engine, "close", lambda: None)()
@@ -177,7 +182,7 @@ def train_ratio(
     for seed in seeds:
         named = seed if profile.crl.seeds > 1 else None
         log = stage_dir / stages.for_ratio(stages.CRL_REWARDS, ratio, named)
-        reward = MixedReward(CodeReward(executor), CRLReward(), log_path=log)
+        reward = MixedReward(CodeReward(executor), CRLReward(parser=profile.prompts.parser), log_path=log)
         timer = training.StepTimer(reward, log_path=stage_dir / stages.for_ratio(stages.CRL_STEP_TIMES, ratio, named))
         result = training.train_grpo(
             policy, rows, reward, grpo,

@@ -41,10 +41,12 @@ def reward_for(
 ) -> CTRLReward:
     """The CTRL reward of ``profile``: the generator revises at the profile's revision sampling, and
     ``grpo`` (default the profile's section; a grid setting's in the settings choice) decides the
-    judgment gate. ``log_path``: where each sample's :class:`~criticlab.rewards.RewardRecord` goes."""
+    judgment gate and the previous answer the revision shows; ``prompts`` the revision request and
+    the judgment parser. ``log_path``: where each sample's :class:`~criticlab.rewards.RewardRecord` goes."""
     section = grpo or profile.grpo
     return CTRLReward(generator, executor, sampling_for(profile, "revision"), log_path=log_path,
-                      judgment_gate=section.judgment_gate)
+                      judgment_gate=section.judgment_gate, revision_input=section.revision_input,
+                      revision_request=profile.prompts.revision_request, parser=profile.prompts.parser)
 
 
 def train_critic(
