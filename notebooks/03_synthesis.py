@@ -90,6 +90,7 @@ options = ctrl.SynthesisOptions(
     solution_sampling=sampling_for(cfg, "solution"),
     critique_sampling=sampling_for(cfg, "critique"),
     revision_sampling=sampling_for(cfg, "revision"),
+    revision_request=cfg.prompts.revision_request,
 )
 heldout_options = dataclasses.replace(options, critique=False)
 started = time.perf_counter()

@@ -21,7 +21,8 @@
 # Starting from the SFT critic, GRPO samples a *group* of critiques for each (problem, solution).
 # For every critique the **fixed generator** revises the solution greedily and the sandbox runs the
 # revision: the reward is 1 when it passes every test, 0 otherwise — whether or not the critique ends
-# on a parseable `Overall judgment` (with `grpo.judgment_gate` such a critique gets 0 unrevised; the
+# on a parseable `Overall judgment` (with `grpo.judgment_gate` such a critique gets 0 unrevised:
+# `substring` as the reference code does, `last_line` by the workbook's stricter parse; the
 # notebook reports what the gate changes either way). Advantages compare critiques within their group; a KL term keeps
 # the critic near its SFT starting point. Paper settings: group 8, lr 1e-5 constant, KL 0.001, clip
 # 0.2, prompts ≤ 1536 and critiques ≤ 768 tokens, temperature 1.0 (`params/paper.yaml`).
@@ -123,8 +124,10 @@ runs = [t.run for t in trained]
 first_log = stage_dir / stages.REWARDS
 logged = read_jsonl(first_log) if first_log.is_file() else []
 unparsed_critiques, unparsed_reward = rewards.unanswered_reward(logged)
+gated = cfg.grpo.judgment_gate != "none"
 print(f"seed {cfg.seed}: {unparsed_critiques} critiques without a judgment, mean reward {unparsed_reward:.3f} "
-      f"({'set to 0 by' if cfg.grpo.judgment_gate else 'what'} the judgment gate{'' if cfg.grpo.judgment_gate else ' would set to 0'})")
+      f"({'set to 0 by' if gated else 'what'} the judgment gate{'' if gated else ' would set to 0'}); "
+      f"{rewards.parser_disagreements(logged)} read otherwise by the reference's parse")
 for run in runs:
     if run.learned is not None:
         learned = run.learned
@@ -151,7 +154,7 @@ if runs:
 out.finish(ctrl.grpo_metrics(  # the first seed's run at the top level, every seed's below
     cfg, rl_rows=len(rl_rows), start=start, runs=runs, unparsed_critiques=unparsed_critiques,
     unparsed_reward=unparsed_reward, prompts_mix=prompts_mix, heldout_rows=len(heldout_rows), heldout_mix=heldout_mix,
-    heldout_before=heldout_before,
+    heldout_before=heldout_before, parser_disagreements=rewards.parser_disagreements(logged),
     # the critic's rollouts are sampled inside the trainer: their tokens come from its log history
     throughput=out.watch.record({"rollouts": throughput.combined(t.rollout for t in trained)}),
 ))

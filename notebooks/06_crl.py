@@ -168,6 +168,7 @@ out.plot(plots.plot_crl_comparison, table, stages.FIG_CRL_COMPARISON, title="CRL
 out.finish(crl.crl_metrics(  # held-out rows and problems: the plan's
     cfg, code_rows=len(code_pool), crl_rows=len(crl_all), policy=policy, runs=runs, seeds=seeds,
     train_crl_rows=len(crl_pool), plan=plan, start_code=start_code, start_judge=before, comparison=table,
+    parser_disagreements=crl.parser_disagreements(before, runs),
     # the policies' rollouts are sampled inside the trainer: their tokens come from its log history
     throughput=out.watch.record({"rollouts": throughput.combined(t.rollout for t in trained)}),
 ))

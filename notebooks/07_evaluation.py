@@ -183,7 +183,8 @@ differences
 pairs = evaluation.response_pairs({p.id: p for p in problems}, pool)
 curves = []
 for name, critic in evaluation.pairwise_critics(cfg, methods).items():
-    votes = evaluation.critique_pairs(pairs, critic, sampling_for(cfg, "critique"), cfg.evaluation.pairwise_critiques)
+    votes = evaluation.critique_pairs(pairs, critic, sampling_for(cfg, "critique"), cfg.evaluation.pairwise_critiques,
+                                      parser=cfg.prompts.parser)
     if votes:
         curves.append(evaluation.majority_curve(votes).assign(critic=name))
 print(f"{len(pairs)} passing/failing pairs from {len(pool)} pooled samples")
@@ -236,4 +237,5 @@ out.finish(evaluation.evaluation_metrics(  # the watch adds the throughput
     problems=len(problems), settings=cfg.evaluation, methods=[m.name for m in methods], skipped=skipped,
     excluded=excluded, final=final, pass_at_k=pass_at_k, discrimination=discrimination, differences=differences,
     pairs=len(pairs), majority=majority, judgebench=judge, curve=curve,
+    trajectories=trajectories,  # their critiques: how often the reference's judgment parse reads otherwise
 ))

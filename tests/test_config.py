@@ -50,6 +50,23 @@ def test_paper_profile_has_the_papers_numbers() -> None:
     assert (paper.sampling.temperature, paper.sampling.top_p) == (0.7, 0.8)
 
 
+def test_paper_profile_rewards_and_reads_as_the_reference_code_and_small_profiles_keep_theirs() -> None:
+    paper = load_profile("paper")
+    assert (paper.grpo.judgment_gate, paper.grpo.revision_input) == ("substring", "sanitized")  # critic-rl critic_rm.py
+    assert (paper.prompts.revision_request, paper.prompts.parser) == ("reference", "reference")
+    for name in ("smoke", "cpu", "cpu-study"):  # the workbook's choices, as before these options existed
+        small = load_profile(name)
+        assert (small.grpo.judgment_gate, small.grpo.revision_input) == ("last_line", "response")
+        assert (small.prompts.revision_request, small.prompts.parser) == ("workbook", "workbook")
+    assert load_profile("gpu").grpo.judgment_gate == "none"
+
+
+def test_the_judgment_gate_names_a_rule(params: Path) -> None:
+    write(params / "gate.yaml", "grpo:\n  judgment_gate: true\n")
+    with pytest.raises(ConfigError, match="'grpo.judgment_gate' must be one of 'none', 'last_line', 'substring'"):
+        load_profile("gate")
+
+
 def test_unknown_key_names_key_file_and_suggestion(params: Path) -> None:
     write(params / "typo.yaml", "data:\n  max_problem: 3\n")
     with pytest.raises(ConfigError) as err:

@@ -25,3 +25,15 @@ def test_metrics_records_round_trip_and_name_what_does_not_match(tmp_path) -> No
     write_json(path, {"stage": stages.GRPO, "start": "sft", "run": {"trained": True}})
     with pytest.raises(stages.MetricsError, match="field 'rl_rows' is missing"):
         stages.read_metrics(tmp_path, stages.GRPO)
+
+
+def test_grpo_records_written_when_the_gate_was_a_boolean_still_read(tmp_path) -> None:
+    path = stages.write_metrics(tmp_path, stages.GRPOMetrics(rl_rows=1, start="sft", run=stages.TrainingRun(trained=True)))
+    from criticlab.io import read_json
+
+    raw = read_json(path)
+    raw["judgment_gate"] = True  # docs/results/*/05_grpo/metrics.json
+    del raw["parser_disagreements"]
+    write_json(path, raw)
+    record = stages.read_metrics(tmp_path, stages.GRPO)
+    assert record.judgment_gate is True and record.parser_disagreements == 0

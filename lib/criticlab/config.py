@@ -307,11 +307,15 @@ class GRPOSection:
     TRL's ``mask_truncated_completions``). They still count, with reward 0, in their group's mean.
     Without it a small critic's long cut-off critiques dominate a token-averaged loss with negative
     advantages, and pushing their tokens down can flatten it into rambling that never reaches a judgment."""
-    judgment_gate: bool = False
-    """Give a critique without a parseable ``Overall judgment`` reward 0 without revising it. The
-    paper's reward is only whether the revision passes, so the default revises every critique; the
-    gate (an earlier choice of this project) turns GRPO on a small critic into a format reward. 05
-    reports what the gate would change: the mean reward of critiques without a judgment."""
+    judgment_gate: Literal["none", "last_line", "substring"] = "none"
+    """Give a critique without a judgment reward 0 without revising it. ``substring``: critic-rl's
+    gate (``ctrl/rl/critic_rm.py``, ``reward_revision``: 0 unless "Overall judgment: Correct" or
+    "...: Incorrect" occurs anywhere); ``last_line``: the workbook's stricter last-line parse; ``none``:
+    every critique is revised. 05 reports the mean reward of the critiques without a judgment."""
+    revision_input: Literal["response", "sanitized"] = "response"
+    """The previous answer the reward's revision shows: the generator's whole ``response``, or only
+    its first code block, fenced (``sanitized``: critic-rl's ``sanitize(solution)`` in
+    ``build_revision_messages``; :func:`criticlab.rollout.prompts.sanitize`)."""
     lora: bool = False
     lora_r: int = 16
     """Rank of the adapter GRPO trains (with ``lora``), GRPO's own: not read from the ``sft`` section."""
@@ -431,6 +435,20 @@ class AnalysisSection:
 
 
 @dataclass
+class PromptsSection:
+    """How the method's texts are worded and read, in every stage (:mod:`criticlab.rollout.prompts`)."""
+
+    revision_request: Literal["workbook", "reference"] = "workbook"
+    """The request after a critique (03, 05's reward, 07): ``reference``, the papers' sentence ("Please
+    finalize your answer accordingly using the same format."); ``workbook`` adds: one python block."""
+    parser: Literal["workbook", "reference"] = "workbook"
+    """``reference``: a judgment is "Overall judgment: Correct|Incorrect" anywhere (critic-rl), a
+    conclusion the last ``\\conclusion{...}`` over the whole answer, T when it holds a 'T'
+    (Critique-Coder ``crl.py``); ``workbook``: the last line, and the last ``\\conclusion{T|F}``
+    outside ``<think>``. 06 and 07 report how often the two disagree."""
+
+
+@dataclass
 class Profile:
     """A whole run's settings. ``name`` defaults to the profile file's stem (``smoke``, ``cpu``...)."""
 
@@ -450,6 +468,7 @@ class Profile:
     crl: CRLSection = field(default_factory=CRLSection)
     evaluation: EvaluationSection = field(default_factory=EvaluationSection)
     analysis: AnalysisSection = field(default_factory=AnalysisSection)
+    prompts: PromptsSection = field(default_factory=PromptsSection)
     source: str = field(default="", metadata={"internal": True})
     """The profile file this was loaded from (set by the loader, not by YAML)."""
 

@@ -425,7 +425,12 @@ class GRPOMetrics(StageMetrics):
     learned: LearningCheck | None = None
     unparsed_per_step: list[float] = field(default_factory=list)
     """Share of each step's critiques without a parseable judgment."""
-    judgment_gate: bool = False
+    judgment_gate: str | bool = "none"
+    """``grpo.judgment_gate`` (records written before it named a rule hold true/false:
+    true was ``last_line``)."""
+    parser_disagreements: int = 0
+    """Logged critiques (first seed) whose judgment the workbook's last-line parse and critic-rl's
+    substring test read differently (:func:`criticlab.rewards.parser_disagreements`)."""
     unparsed_critiques: int = 0
     unparsed_reward: float | None = None
     """Mean reward of the critiques without a judgment: what the judgment gate sets to 0 (NaN: none)."""
@@ -487,6 +492,11 @@ class CRLMetrics(StageMetrics):
     """The start policy as a judge on the held-out rows (every run's ``before``)."""
     comparison: list[dict[str, Any]] = field(default_factory=list)
     """The rows of ``tables/06_crl_comparison``: per policy and seed, plus mean and sd over seeds."""
+    parser_disagreements: int = 0
+    """CRL answers (every run's training samples, the held-out probe before and after) whose
+    ``\\conclusion`` the workbook's rule and Critique-Coder's (``crl.py``: last match over the whole
+    answer, T when it holds a 'T') read differently (:func:`criticlab.crl.parser_disagreements`);
+    the rewards and accuracies used ``prompts.parser``."""
     throughput: Throughput | None = None
     """Tokens generated, seconds, tokens/s (:class:`Throughput`)."""
 
@@ -508,6 +518,10 @@ class EvaluationMetrics(StageMetrics):
     pairs: int
     majority: list[dict[str, Any]]
     pass_at_k: list[dict[str, Any]] = field(default_factory=list)
+    parser_disagreements: int = 0
+    """Critiques of the methods' trajectories whose judgment the workbook's last-line parse and
+    critic-rl's substring test read differently (:func:`criticlab.evaluation.parser_disagreements`);
+    the judgments scored used ``prompts.parser``."""
     differences: list[dict[str, Any]] = field(default_factory=list)
     """Each method against self-critique: paired differences with intervals (``excludes 0``); the
     rows of ``source`` ``judgebench`` compare JudgeBench accuracy over pairs."""

@@ -89,3 +89,24 @@ def test_sampled_conclusions_are_scored_against_the_labels() -> None:
     stats = crl.conclusion_stats(records)
     assert stats["crl_accuracy"] == 6 / 12 and stats["crl_no_conclusion"] == 3 / 12
     assert stats["crl_accuracy_on_correct"] == 3 / 6 and stats["crl_accuracy_on_incorrect"] == 3 / 6
+
+
+def test_the_probe_reads_by_the_chosen_rule_and_06_counts_where_the_rules_part() -> None:
+    from criticlab.llm.base import Completion, SamplingParams
+    from criticlab.stages import CRLRatioRun, TrainingRun
+
+    class Policy:
+        """Concludes in words Critique-Coder's rule reads ('T' in the match) and the workbook's does not."""
+
+        def generate(self, conversations, sampling, n=1):
+            return [[Completion(text="It is right. \\conclusion{True}")] * n for _ in conversations]
+
+    rows = crl.crl_rows([(ADD, "right", 1.0), (ECHO, "print(1)", 0.0)])
+    workbook = crl.sample_conclusions(Policy(), rows, SamplingParams(), n=2)
+    reference = crl.sample_conclusions(Policy(), rows, SamplingParams(), n=2, parser="reference")
+    assert [r.conclusion for r in workbook] == [None] * 4 and [r.conclusion for r in reference] == ["T"] * 4
+    before = crl.conclusion_stats(reference)
+    assert before["crl_accuracy"] == 0.5 and before["crl_parser_disagreements"] == 4
+    run = CRLRatioRun(ratio=0.2, run=TrainingRun(trained=True), summary={"crl_parser_disagreements": 3},
+                      after={"crl_parser_disagreements": 1})
+    assert crl.parser_disagreements(before, [run]) == 8

@@ -30,7 +30,7 @@ def profile(tmp_path, monkeypatch) -> config.Profile:
     (params / "tiny.yaml").write_text(
         f"extends: smoke.yaml\nmodels:\n  critic: {TINY_RANDOM}\n"
         "grpo:\n  max_steps: 2\n  group_size: 2\n  prompts_per_step: 1\n  max_completion_length: 8\n"
-        "  max_prompt_length: 1024\n  heldout_prompts: 2\n  heldout_critiques: 2\n  seeds: 2\n  judgment_gate: true\n"
+        "  max_prompt_length: 1024\n  heldout_prompts: 2\n  heldout_critiques: 2\n  seeds: 2\n  judgment_gate: last_line\n"
         "  lora: true\n  lora_r: 4\n  lora_alpha: 8\n")
     monkeypatch.setenv(config.OUTPUTS_ENV, str(tmp_path / "outputs"))
     monkeypatch.setattr(ctrl_grpo, "policy_engine", lambda cfg, model: ScriptedEngine())
@@ -49,12 +49,17 @@ def heldout() -> list[dict]:
 
 def test_the_reward_follows_the_profile(profile, executor, tmp_path) -> None:
     reward = ctrl.reward_for(profile, ScriptedEngine(), executor, tmp_path / "r.jsonl")
-    assert reward.judgment_gate and reward.sampling == sampling_for(profile, "revision")
+    assert reward.judgment_gate == "last_line" and reward.sampling == sampling_for(profile, "revision")
     assert reward.log_path == tmp_path / "r.jsonl"
+    assert (reward.revision_input, reward.revision_request, reward.parser) == ("response", "workbook", "workbook")
     import dataclasses
 
-    ungated = dataclasses.replace(profile.grpo, judgment_gate=False)
-    assert not ctrl.reward_for(profile, ScriptedEngine(), executor, grpo=ungated).judgment_gate
+    ungated = dataclasses.replace(profile.grpo, judgment_gate="none", revision_input="sanitized")
+    as_reference = dataclasses.replace(profile, prompts=dataclasses.replace(profile.prompts, parser="reference",
+                                                                            revision_request="reference"))
+    other = ctrl.reward_for(as_reference, ScriptedEngine(), executor, grpo=ungated)
+    assert (other.judgment_gate, other.revision_input, other.revision_request, other.parser) == (
+        "none", "sanitized", "reference", "reference")
 
 
 def test_heldout_score_samples_as_grpo_and_rewrites_its_log(profile, executor, tmp_path) -> None:

@@ -45,10 +45,75 @@ def test_ctrl_reward_revises_every_critique(executor, tmp_path) -> None:
 
 
 def test_the_judgment_gate_scores_a_critique_without_judgment_zero_unrevised(executor, tmp_path) -> None:
-    rewards, samples, log = ctrl_reward_of_critiques(executor, tmp_path, judgment_gate=True)
+    rewards, samples, log = ctrl_reward_of_critiques(executor, tmp_path, judgment_gate="last_line")
     assert rewards == [1.0, 0.0, 1.0]
     assert samples == 2  # the critique without a judgment cost no generation
     assert [r["outcome"] for r in log] == ["Accepted", "no judgment", "Accepted"]
+
+
+class RecordingEngine(ScriptedEngine):
+    """The scripted generator, keeping every conversation it was asked to answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conversations: list = []
+
+    def generate(self, conversations, sampling, n=1):
+        self.conversations += list(conversations)
+        return super().generate(conversations, sampling, n)
+
+
+# critic-rl's gate (ctrl/rl/critic_rm.py, reward_revision) is a substring test: a judgment written
+# mid-critique and followed by more text passes it, and fails the workbook's last-line parse
+MID_TEXT = "Analysis: off by one.\nOverall judgment: Incorrect\nI would also add a test for empty input."
+
+
+@pytest.mark.parametrize("gate, revised", [("none", 3), ("substring", 2), ("last_line", 1)])
+def test_the_judgment_gates_as_the_reference_and_the_workbook_read_it(executor, gate, revised) -> None:
+    generator = RecordingEngine()
+    reward = CTRLReward(generator, executor, judgment_gate=gate)
+    critiques = [MID_TEXT, "Analysis: I am not sure.", "Overall judgment: Correct"]
+    rewards = reward.score(critiques, [ADD] * 3, [fenced(WRONG["add"])] * 3)
+    assert generator.samples == revised
+    assert rewards == {"none": [1.0, 1.0, 1.0], "substring": [1.0, 0.0, 1.0], "last_line": [0.0, 0.0, 1.0]}[gate]
+    assert [r.outcome == "no judgment" for r in reward.last] == [r == 0.0 for r in rewards]
+
+
+def test_an_unknown_gate_is_an_error_before_scoring(executor) -> None:
+    with pytest.raises(ValueError, match="judgment_gate"):
+        CTRLReward(ScriptedEngine(), executor, judgment_gate="true")  # type: ignore[arg-type]
+
+
+def test_the_reward_revision_shows_the_sanitized_code_and_the_papers_request(executor) -> None:
+    response = "Here is my solution:\n```python\n" + WRONG["add"].strip() + "\n```\nIt adds two numbers."
+    generator = RecordingEngine()
+    CTRLReward(generator, executor).score(["Overall judgment: Incorrect"], [ADD], [response])
+    CTRLReward(generator, executor, revision_input="sanitized", revision_request="reference").score(
+        ["Overall judgment: Incorrect"], [ADD], [response])
+    today, paper = generator.conversations
+    assert today[1]["content"] == response and today[2]["content"].endswith(": your complete code in a single ```python code block.")
+    assert paper[1]["content"] == "```python\n" + WRONG["add"].strip() + "\n```"
+    assert paper[2]["content"] == "Overall judgment: Incorrect\n\nPlease finalize your answer accordingly using the same format."
+
+
+def test_rewards_log_where_the_reference_parse_reads_otherwise(executor, tmp_path) -> None:
+    from criticlab.rewards import parser_disagreements
+
+    reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / "r.jsonl", parser="reference")
+    reward.score([MID_TEXT, "Overall judgment: Correct"], [ADD, ADD], ["x", "y"])
+    assert [r.judgment for r in reward.last] == ["incorrect", "correct"]  # the reference reads mid-text judgments
+    assert [r.parsers_disagree for r in reward.last] == [True, False]
+    assert parser_disagreements(read_jsonl(tmp_path / "r.jsonl")) == 1
+
+
+def test_the_crl_reward_reads_conclusions_by_the_chosen_rule() -> None:
+    answers = ["The code is right. \\conclusion{True}", "<think>\\conclusion{F}</think> so \\conclusion{T}",
+               "\\conclusion{T} ... on reflection \\conclusion{F}"]
+    workbook, reference = CRLReward(), CRLReward(parser="reference")
+    assert workbook.score(answers, [True, True, False]) == [0.0, 1.0, 1.0]
+    assert reference.score(answers, [True, True, False]) == [1.0, 1.0, 1.0]
+    assert [r.conclusion for r in reference.last] == ["T", "T", "F"]
+    assert [r.parsers_disagree for r in reference.last] == [True, False, False]
 
 
 def test_ctrl_reward_never_scores_an_infrastructure_failure(executor) -> None:
@@ -99,7 +164,7 @@ def test_completion_text_accepts_strings_and_chat() -> None:
 def test_per_step_reward_and_judgment_accuracy(executor, tmp_path) -> None:
     from criticlab.rewards import per_step
 
-    reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / "r.jsonl", judgment_gate=True)
+    reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / "r.jsonl", judgment_gate="last_line")
     reward.score(["Overall judgment: Incorrect", "Overall judgment: Correct"], [ADD, ADD], ["x", "y"],
                  passed=[False, False])
     reward.score(["no judgment here", "Overall judgment: Correct"], [ADD, ADD], ["x", "y"], passed=[True, True])

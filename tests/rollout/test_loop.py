@@ -101,3 +101,35 @@ def test_interrupted_run_resumes_without_repeating_work(executor, tmp_path) -> N
     again = CachedEngine(ScriptedEngine(), cache)
     assert run_loop(problems, again, executor, config, out_path=out) == trajectories and again.calls == 0
     assert len(read_jsonl(out)) == 3
+
+
+class TrailingCritic(ScriptedEngine):
+    """A critic whose judgment is followed by one more sentence: only critic-rl's substring test reads it."""
+
+    def generate(self, conversations, sampling, n=1):
+        rows = super().generate(conversations, sampling, n)
+        return [[type(c)(text=c.text + "\nThat is my review.") for c in row] for row in rows]
+
+
+class RecordingGenerator(ScriptedEngine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conversations: list = []
+
+    def generate(self, conversations, sampling, n=1):
+        self.conversations += list(conversations)
+        return super().generate(conversations, sampling, n)
+
+
+@pytest.mark.parametrize("parser, judgment", [("workbook", None), ("reference", "incorrect")])
+def test_the_loop_reads_judgments_and_asks_for_revisions_as_its_profile_says(executor, parser, judgment) -> None:
+    from criticlab.evaluation import parser_disagreements
+
+    generator = RecordingGenerator()
+    config = LoopConfig(method="c", critic_mode="critic", rounds=1, parser=parser, revision_request=parser)
+    [t] = run_loop([ADD], generator, executor, config, critic=TrailingCritic())
+    assert t.rounds[0].judgment == judgment
+    request = generator.conversations[-1][-1]["content"]
+    assert request.endswith("Please finalize your answer accordingly using the same format." if parser == "reference"
+                            else "in a single ```python code block.")
+    assert parser_disagreements([t]) == 1  # either way, the count says the two rules read it otherwise

@@ -114,6 +114,59 @@ def test_conclusion(answer: str, expected: str | None) -> None:
     assert parse_conclusion(answer) == expected
 
 
+# --- the reference code's rules (critic-rl, Critique-Coder) and where they part from the workbook's --
+
+@pytest.mark.parametrize(
+    ("critique", "expected"),
+    [
+        # critic-rl's own strings: the critique format of ctrl/gen/prompt.py, and a judgment anywhere
+        ("Analysis:\nThe loop is fine.\n\nImprovement suggestions:\nNone.\n\nOverall judgment: Correct", "correct"),
+        ("...Overall judgment: Correct, but I would rename the variable.", "correct"),
+        ("Analysis: off by one. Overall judgment: Incorrect\nFix the bound.", "incorrect"),
+        ("**Overall judgment:** Correct", None),  # exact text only: no decoration inside the phrase
+        ("**Overall judgment: Correct**", "correct"),
+        ("overall judgment: correct", None),  # and exact case
+        ("Overall judgment: Correct\n...\nOverall judgment: Incorrect", "correct"),  # as run_gen.py: Correct wins
+        ("no judgment", None),
+    ],
+)
+def test_reference_judgment_is_a_substring_anywhere(critique: str, expected: str | None) -> None:
+    assert prompts.parse_judgment(critique, "reference") == prompts.reference_judgment(critique) == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("\\conclusion{True}", "T"),  # 'T' in the match (crl.py: `'T' in matches[-1]`)
+        ("\\conclusion{False}", "F"),
+        ("First \\conclusion{T}, then \\conclusion{F}, finally \\conclusion{T}", "T"),  # the last match
+        ("<think>\\conclusion{T}</think> no answer", "T"),  # over the whole response, thinking included
+        ("<think>cut short \\conclusion{F}", "F"),
+        ("\\conclusion{maybe}", None),
+        ("\\conclusion{}", None),
+        ("nothing", None),
+    ],
+)
+def test_reference_conclusion_is_the_last_match_over_the_whole_answer(answer: str, expected: str | None) -> None:
+    assert prompts.parse_conclusion(answer, "reference") == prompts.reference_conclusion(answer) == expected
+
+
+def test_parser_disagreements_count_where_the_rules_read_otherwise() -> None:
+    critiques = ["Overall judgment: Correct\nBut wait.", "x\nOverall judgment: Incorrect", "nothing", "**Overall judgment:** Correct"]
+    assert [prompts.parsers_disagree(c, "judgment") for c in critiques] == [True, False, False, True]
+    assert prompts.parser_disagreements(critiques, "judgment") == 2
+    answers = ["\\conclusion{True}", "\\conclusion{T}", "<think>\\conclusion{T}</think>"]
+    assert prompts.parser_disagreements(answers, "conclusion") == 2
+
+
+def test_sanitize_keeps_the_first_code_block_fenced_as_critic_rl_does() -> None:
+    assert prompts.sanitize("Sure:\n```python\ndef f():\n    return 1\n```\nDone.") == "```python\ndef f():\n    return 1\n```"
+    assert prompts.sanitize("```\nprint(1)\n```") == "```python\nprint(1)\n```"
+    assert prompts.sanitize("```python\nprint(2)") == "```python\nprint(2)\n```"  # an unterminated fence counts
+    assert prompts.sanitize("no code here") == "no code here"
+    assert prompts.sanitize("```python\n```") == "```python\n```"  # an empty block: the text unchanged
+
+
 # --- prompts ------------------------------------------------------------------------------------------
 
 def test_generation_prompts_say_how_to_answer() -> None:
@@ -143,6 +196,15 @@ def test_revision_shows_only_the_latest_solution() -> None:
     assert [m["role"] for m in conv] == ["user", "assistant", "user"]
     assert conv[1]["content"] == "```python\nv2\n```"
     assert conv[2]["content"].endswith(prompts.FINALIZE)
+
+
+def test_revision_options_the_sanitized_code_and_the_papers_request() -> None:
+    response = "I think:\n```python\nv2\n```\nThat is all."
+    conv = prompts.revision_conversation(FN, response, "Overall judgment: Incorrect", previous="sanitized",
+                                         request="reference")
+    assert conv[1]["content"] == "```python\nv2\n```"
+    assert conv[2]["content"] == "Overall judgment: Incorrect\n\nPlease finalize your answer accordingly using the same format."
+    assert prompts.revision_conversation(FN, response, "c")[1]["content"] == response  # the default: whole
 
 
 def test_crl_prompt_names_the_conclusion_format() -> None:

@@ -20,6 +20,7 @@ from criticlab.crl.compare import (
 )
 from criticlab.crl.probe import (
     conclusion_stats,
+    parser_disagreements,
     ratio_table,
     sample_conclusions,
     summarize_run,
@@ -73,6 +74,7 @@ __all__ = [
     "label_balance",
     "load_candidates",
     "mix",
+    "parser_disagreements",
     "policy_name",
     "ratio_table",
     "row_problem_id",

@@ -43,7 +43,17 @@ def conclusion_stats(records: Sequence[RewardRecord]) -> dict[str, float]:
     n = len(judged)
     out["crl_always_T_accuracy"] = len(on_t) / n if n else float("nan")
     out["crl_no_conclusion"] = sum(r.conclusion is None for r in judged) / n if n else float("nan")
+    out["crl_parser_disagreements"] = sum(r.parsers_disagree for r in judged)
     return out
+
+
+def parser_disagreements(before: dict[str, float], runs: Sequence[CRLRatioRun]) -> int:
+    """06's count of CRL answers whose conclusion the workbook's rule and Critique-Coder's read
+    differently: the start policy's held-out answers, and every run's training samples and held-out
+    answers after it (the ``crl_parser_disagreements`` of :func:`conclusion_stats`)."""
+    key = "crl_parser_disagreements"
+    stats = [before, *(d for run in runs for d in (run.summary, run.after))]
+    return int(sum(d.get(key, 0) for d in stats))
 
 
 def summarize_run(records: Sequence[dict[str, Any]]) -> dict[str, float]:
@@ -67,8 +77,12 @@ def summarize_run(records: Sequence[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def sample_conclusions(engine: Engine, rows: Sequence[dict[str, Any]], sampling: SamplingParams, n: int) -> list[RewardRecord]:
-    """``n`` sampled answers to every CRL row by ``engine``, their conclusions scored like the CRL reward.
+def sample_conclusions(
+    engine: Engine, rows: Sequence[dict[str, Any]], sampling: SamplingParams, n: int,
+    parser: prompts.ParserRule = "workbook",
+) -> list[RewardRecord]:
+    """``n`` sampled answers to every CRL row by ``engine``, their conclusions read by ``parser`` and
+    scored like the CRL reward (each record says whether the other rule reads it otherwise).
 
     Run on the same rows before and after CRL training (with the same sampling) it measures what
     training changed, free of the per-step noise of the reward curve, where each step sees
@@ -80,10 +94,11 @@ def sample_conclusions(engine: Engine, rows: Sequence[dict[str, Any]], sampling:
     for row, completions in zip(crl, outputs):
         problem_id = json.loads(row["problem"])["id"]
         for completion in completions:
-            concluded = prompts.parse_conclusion(completion.text)
+            concluded = prompts.parse_conclusion(completion.text, parser)
             label = bool(row["label"])
             records.append(RewardRecord(TASK_CRL, problem_id, float(concluded == prompts.conclusion_of(label)),
-                                        conclusion=concluded, label=label))
+                                        conclusion=concluded, label=label,
+                                        parsers_disagree=prompts.parsers_disagree(completion.text, "conclusion")))
     return records
 
 

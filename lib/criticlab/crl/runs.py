@@ -29,6 +29,7 @@ from criticlab.io import read_jsonl, write_jsonl
 from criticlab.llm import policy_engine, sampling_for, throughput
 from criticlab.llm.base import SamplingParams
 from criticlab.rewards import TASK_CRL, CodeReward, CRLReward, MixedReward, per_step
+from criticlab.rollout.prompts import ParserRule
 from criticlab.sandbox import Executor
 from criticlab.stages import CRLRatioRun, Throughput
 
@@ -92,6 +93,8 @@ class EvaluationPlan:
     code_sampling: SamplingParams
     stage_dir: Path
     """Where each policy's executed solutions go."""
+    parser: ParserRule = "workbook"
+    """How the judge's conclusions are read (``prompts.parser``)."""
 
 
 def evaluation_plan(profile: Profile, grpo: GRPOSection, heldout: Sequence[dict[str, Any]]) -> EvaluationPlan:
@@ -108,6 +111,7 @@ def evaluation_plan(profile: Profile, grpo: GRPOSection, heldout: Sequence[dict[
                                       seed=profile.seed),
         problems=problems, samples=profile.crl.eval_samples or profile.evaluation.samples_per_problem,
         code_sampling=sampling_for(profile, "solution"), stage_dir=profile.paths.stage_dir(stages.CRL),
+        parser=profile.prompts.parser,
     )
 
 
@@ -120,7 +124,8 @@ def evaluate_policy(
     so its weights are freed before the next run trains."""
     engine = policy_engine(profile, model)
     try:
-        judged = sample_conclusions(engine, plan.heldout, plan.judge_sampling, n=plan.judgments) if plan.heldout else []
+        judged = (sample_conclusions(engine, plan.heldout, plan.judge_sampling, n=plan.judgments, parser=plan.parser)
+                  if plan.heldout else [])
         outcomes = sample_code(engine, plan.problems, executor, plan.code_sampling, plan.samples) if plan.problems else []
     finally:
         getattr(engine, "close", lambda: None)()
@@ -180,7 +185,7 @@ def train_ratio(
     for seed in seeds:
         named = seed if profile.crl.seeds > 1 else None
         log = stage_dir / stages.for_ratio(stages.CRL_REWARDS, ratio, named)
-        reward = MixedReward(CodeReward(executor), CRLReward(), log_path=log)
+        reward = MixedReward(CodeReward(executor), CRLReward(parser=profile.prompts.parser), log_path=log)
         timer = training.StepTimer(reward, log_path=stage_dir / stages.for_ratio(stages.CRL_STEP_TIMES, ratio, named))
         result = training.train_grpo(
             policy, rows, reward, grpo,
@@ -224,6 +229,7 @@ def crl_metrics(
     start_code: Sequence[dict[str, Any]],
     start_judge: dict[str, float],
     comparison: pd.DataFrame,
+    parser_disagreements: int = 0,
     throughput: Throughput | None = None,
 ) -> stages.CRLMetrics:
     """06's record: the rows (code rows, every CRL row, those the runs may train on), the policy the
@@ -241,5 +247,6 @@ def crl_metrics(
         train_crl_rows=train_crl_rows, heldout_crl_rows=len(plan.heldout),
         heldout_problems=sorted({row_problem_id(r) for r in plan.heldout}),
         eval_problems=len(plan.problems), eval_samples=plan.samples, start_code=list(start_code),
-        start_judge=start_judge, comparison=comparison.to_dict(orient="records"), throughput=throughput,
+        start_judge=start_judge, comparison=comparison.to_dict(orient="records"),
+        parser_disagreements=parser_disagreements, throughput=throughput,
     )

@@ -42,10 +42,12 @@ def reward_for(
 ) -> CTRLReward:
     """The CTRL reward of ``profile``: the generator revises at the profile's revision sampling, and
     ``grpo`` (default the profile's section; a grid setting's in the settings choice) decides the
-    judgment gate. ``log_path``: where each sample's :class:`~criticlab.rewards.RewardRecord` goes."""
+    judgment gate and the previous answer the revision shows; ``prompts`` the revision request and
+    the judgment parser. ``log_path``: where each sample's :class:`~criticlab.rewards.RewardRecord` goes."""
     section = grpo or profile.grpo
     return CTRLReward(generator, executor, sampling_for(profile, "revision"), log_path=log_path,
-                      judgment_gate=section.judgment_gate)
+                      judgment_gate=section.judgment_gate, revision_input=section.revision_input,
+                      revision_request=profile.prompts.revision_request, parser=profile.prompts.parser)
 
 
 def train_critic(
@@ -168,6 +170,7 @@ def grpo_metrics(
     heldout_rows: int,
     heldout_mix: JudgmentMix,
     heldout_before: HeldoutScore | None,
+    parser_disagreements: int = 0,
     throughput: Throughput | None = None,
 ) -> stages.GRPOMetrics:
     """05's record: the first seed's run at the top level (the critic later stages use; a run that
@@ -175,8 +178,9 @@ def grpo_metrics(
     (:func:`criticlab.ctrl.across_seeds`), and the held-out prompts' count, mix and starting score.
 
     ``rl_rows`` counts 03's RL rows; ``unparsed_critiques`` and ``unparsed_reward`` are what
-    :func:`criticlab.rewards.unanswered_reward` finds in the first seed's reward log; the judgment
-    gate is the profile's. ``throughput``: 05's throughput has a part the stage's watch does not
+    :func:`criticlab.rewards.unanswered_reward` finds in the first seed's reward log, and
+    ``parser_disagreements`` what :func:`criticlab.rewards.parser_disagreements` counts there; the
+    judgment gate is the profile's. ``throughput``: 05's throughput has a part the stage's watch does not
     see (the critic's rollouts, sampled inside the trainer), so the notebook passes
     ``watch.record({"rollouts": ...})``; left None, :meth:`criticlab.outputs.StageOutputs.finish`
     fills in the watch's engines alone.
@@ -185,7 +189,8 @@ def grpo_metrics(
     return stages.GRPOMetrics(
         rl_rows=rl_rows, start=start, run=first.run, reward_per_step=first.reward_per_step,
         learned=first.learned, unparsed_per_step=first.unparsed_per_step, seconds_per_step=first.seconds_per_step,
-        judgment_gate=profile.grpo.judgment_gate, unparsed_critiques=unparsed_critiques,
+        judgment_gate=profile.grpo.judgment_gate, parser_disagreements=parser_disagreements,
+        unparsed_critiques=unparsed_critiques,
         unparsed_reward=unparsed_reward, prompts_mix=prompts_mix, heldout_rows=heldout_rows,
         heldout_mix=heldout_mix, heldout_before=heldout_before, seeds=list(runs), across_seeds=across_seeds(runs),
         throughput=throughput,

@@ -54,7 +54,7 @@ def measure_heldout(
     labels = [bool(rows[i]["passed"]) for i in owner]
     rewards = reward.score(texts, [problem_of(rows[i]["problem"]) for i in owner],
                            [rows[i]["response"] for i in owner], labels)
-    judgments = [prompts.parse_judgment(t) for t in texts]
+    judgments = [prompts.parse_judgment(t, reward.parser) for t in texts]
     return score_heldout(owner, labels, judgments, rewards, len(rows), resamples=resamples, seed=seed)
 
 

@@ -49,6 +49,8 @@ class SynthesisOptions:
     solution_sampling: SamplingParams = field(default_factory=SamplingParams)
     critique_sampling: SamplingParams = field(default_factory=SamplingParams)
     revision_sampling: SamplingParams = field(default_factory=lambda: SamplingParams(temperature=0.0))
+    revision_request: prompts.ParserRule = "workbook"
+    """The request after the critique (``prompts.revision_request``)."""
     chunk_sequences: int = 64
     """Sequences per chunk (problems × samples): each engine call of a chunk carries about this
     many, several times llama.cpp's batch so its tail (the last long sequences) is a small part."""
@@ -154,7 +156,8 @@ def _synthesize_chunk(
         record.cut_chars = len(row[0].text) - len(record.critique)
         record.judgment = prompts.parse_judgment(record.critique)
     revise = [r for r in to_critique if r.critique]
-    revision_convs = [prompts.revision_conversation(by_id[r.problem_id], r.response, r.critique) for r in revise]
+    revision_convs = [prompts.revision_conversation(by_id[r.problem_id], r.response, r.critique,
+                                                    request=options.revision_request) for r in revise]
     revisions = generator.generate(revision_convs, options.revision_sampling, n=1) if revise else []
     revised = execute(executor, [by_id[r.problem_id] for r in revise], [row[0] for row in revisions])
     for record, rnd in zip(revise, revised):

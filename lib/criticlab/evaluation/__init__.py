@@ -50,7 +50,7 @@ from criticlab.evaluation.metrics import (
     pooled_rows,
     round_table,
 )
-from criticlab.evaluation.record import evaluation_metrics
+from criticlab.evaluation.record import evaluation_metrics, parser_disagreements
 from criticlab.stats import pass_at_k  # the estimator lives in stats (06 uses it too)
 
 __all__ = [
@@ -88,6 +88,7 @@ __all__ = [
     "pairwise_accuracy",
     "pairwise_critics",
     "pairwise_pool",
+    "parser_disagreements",
     "pass_at_1",
     "pass_at_k",
     "pass_at_k_table",

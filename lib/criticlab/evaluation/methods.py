@@ -107,6 +107,8 @@ def loop_config(method: Method, profile: Profile, rounds: int | None = None) -> 
         solution_sampling=sampling_for(profile, "solution"),
         critique_sampling=sampling_for(profile, "critique"),
         revision_sampling=sampling_for(profile, "revision"),
+        parser=profile.prompts.parser,
+        revision_request=profile.prompts.revision_request,
     )
 
 
@@ -228,12 +230,14 @@ def response_pairs(problems: dict[str, Problem], trajectories: Sequence[Trajecto
 
 
 def critique_pairs(
-    pairs: Sequence[ResponsePair], critic: Engine, sampling: SamplingParams, k: int
+    pairs: Sequence[ResponsePair], critic: Engine, sampling: SamplingParams, k: int,
+    parser: prompts.ParserRule = "workbook",
 ) -> list[PairJudgments]:
-    """k critiques of each response; the parsed judgments feed :func:`criticlab.evaluation.metrics.majority_curve`."""
+    """k critiques of each response; the judgments, read by ``parser``, feed
+    :func:`criticlab.evaluation.metrics.majority_curve`."""
     convs = [prompts.critique_conversation(p.problem, code) for p in pairs for code in (p.correct_code, p.incorrect_code)]
     answers = critic.generate(convs, sampling, n=k) if convs else []
-    judgments = [[prompts.parse_judgment(c.text) for c in row] for row in answers]
+    judgments = [[prompts.parse_judgment(c.text, parser) for c in row] for row in answers]
     return [
         PairJudgments(pair_id=p.problem.id, correct=judgments[2 * i], incorrect=judgments[2 * i + 1])
         for i, p in enumerate(pairs)

@@ -14,7 +14,15 @@ from criticlab import stages
 from criticlab.config import EvaluationSection
 from criticlab.evaluation.judgebench import JudgeBenchRun
 from criticlab.evaluation.metrics import ROUND_COLUMNS
+from criticlab.rollout import prompts
 from criticlab.rollout.trajectory import Trajectory
+
+
+def parser_disagreements(trajectories: Sequence[Trajectory]) -> int:
+    """How many critiques of ``trajectories`` the workbook's last-line parse and critic-rl's
+    substring test read differently (:func:`criticlab.rollout.prompts.parser_disagreements`)."""
+    return prompts.parser_disagreements(
+        (r.critique for t in trajectories for r in t.rounds if r.critique), "judgment")
 
 
 def evaluation_metrics(
@@ -32,12 +40,14 @@ def evaluation_metrics(
     majority: pd.DataFrame,
     judgebench: JudgeBenchRun,
     curve: Sequence[Trajectory] = (),
+    trajectories: Sequence[Trajectory] = (),
 ) -> stages.EvaluationMetrics:
     """The :class:`~criticlab.stages.EvaluationMetrics` of one evaluation run.
 
     ``final`` is the final-round table in percent (:func:`percent` of :func:`final_rows`),
     ``excluded`` the trajectories left out for infrastructure errors, ``pairs`` the own-sample
-    pairs of Maj@k, ``curve`` the trajectories of the multi-round curve (empty: none was run);
+    pairs of Maj@k, ``curve`` the trajectories of the multi-round curve (empty: none was run),
+    ``trajectories`` the methods' (their critiques give :func:`parser_disagreements`);
     the throughput is left to the stage's watch (:meth:`criticlab.outputs.StageOutputs.finish`).
     """
     return stages.EvaluationMetrics(
@@ -50,6 +60,7 @@ def evaluation_metrics(
         excluded_infra=dict(excluded),
         final=final[["source", *ROUND_COLUMNS]].to_dict(orient="records"),
         pass_at_k=pass_at_k.to_dict(orient="records"),
+        parser_disagreements=parser_disagreements(trajectories),
         differences=differences.to_dict(orient="records"),
         discrimination=discrimination.to_dict(orient="records"),
         pairs=pairs,

@@ -54,6 +54,9 @@ class RewardRecord:
     seconds: float = 0.0
     step: int = -1
     conclusion: Conclusion | None = None
+    parsers_disagree: bool = False
+    """The workbook's and the reference's rule read this sample's judgment (or conclusion)
+    differently (:func:`criticlab.rollout.prompts.parsers_disagree`); the reward used ``prompts.parser``."""
 
     @property
     def answered(self) -> bool:
@@ -169,3 +172,8 @@ def unanswered_reward(records: Sequence[dict[str, Any]]) -> tuple[int, float]:
     unanswered = [r for r in map(RewardRecord.from_dict, records) if not r.answered]
     scored = [r.reward for r in unanswered if r.reward is not None]
     return len(unanswered), (sum(scored) / len(scored) if scored else float("nan"))
+
+
+def parser_disagreements(records: Sequence[dict[str, Any]]) -> int:
+    """How many logged samples the workbook's and the reference's parser read differently."""
+    return sum(bool(r.get("parsers_disagree")) for r in records)

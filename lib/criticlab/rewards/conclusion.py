@@ -1,12 +1,15 @@
 """The conclusion-match reward (CRL): does the answer's final ``\\conclusion{T|F}`` match the label?
 
 The label comes from executing the judged solution (Critique-Coder: correct when its pass rate
-exceeds 80%); the last ``\\conclusion`` of the answer counts, and an answer without one gets 0.
+exceeds 80%); the last ``\\conclusion`` of the answer counts, read by the workbook's rule or, with
+``parser="reference"``, by Critique-Coder's (:func:`criticlab.rollout.prompts.reference_conclusion`),
+and an answer without one gets 0.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from criticlab.llm.base import Engine
@@ -21,6 +24,10 @@ class CRLReward(LoggedReward):
     __name__ = "crl_reward"
     task = TASK_CRL
 
+    def __init__(self, log_path: str | Path | None = None, parser: prompts.ParserRule = "workbook") -> None:
+        super().__init__(log_path)
+        self.parser = parser
+
     @classmethod
     def build(cls, executor: Callable[[], Executor], generator: Callable[[], Engine]) -> CRLReward:
         """The reward (it needs neither sandbox nor generator)."""
@@ -34,11 +41,11 @@ class CRLReward(LoggedReward):
         return list(self.score(texts, [bool(r["label"]) for r in rows], [problem_of(r["problem"]).id for r in rows]))
 
     def score(self, answers: list[str], labels: list[bool], problem_ids: list[str] | None = None) -> list[float]:
-        concluded = [prompts.parse_conclusion(a) for a in answers]
+        concluded = [prompts.parse_conclusion(a, self.parser) for a in answers]
         rewards = [float(c == prompts.conclusion_of(y)) for c, y in zip(concluded, labels)]
         ids = problem_ids or [""] * len(answers)
         self._log([
-            RewardRecord(TASK_CRL, pid, r, conclusion=c, label=y)
-            for pid, r, c, y in zip(ids, rewards, concluded, labels)
+            RewardRecord(TASK_CRL, pid, r, conclusion=c, label=y, parsers_disagree=prompts.parsers_disagree(a, "conclusion"))
+            for pid, r, c, y, a in zip(ids, rewards, concluded, labels, answers)
         ])
         return rewards

@@ -51,6 +51,10 @@ class LoopConfig:
     revision_sampling: SamplingParams = field(default_factory=lambda: SamplingParams(temperature=0.0))
     chunk_size: int = 16
     """Problems per chunk; a chunk's trajectories are written when all its rounds are done."""
+    parser: prompts.ParserRule = "workbook"
+    """How a critique's judgment is read (``prompts.parser``): it decides ``stop_when_correct``."""
+    revision_request: prompts.ParserRule = "workbook"
+    """The request after the critique (``prompts.revision_request``)."""
 
     def __post_init__(self) -> None:
         if self.critic_mode not in CRITIC_MODES:
@@ -211,13 +215,14 @@ def _method_worker(
         for t, rnd, critique in zip(active, latest, critiques):
             rnd.critique = critique.text
             rnd.critique_finish_reason = critique.finish_reason
-            rnd.judgment = _judgment(config.critic_mode, rnd, critique.text)
+            rnd.judgment = _judgment(config.critic_mode, rnd, critique.text, config.parser)
             if config.stop_when_correct and rnd.judgment == "correct":
                 t.stopped = "critic_correct"
             else:
                 revise.append(t)
         convs = [
-            prompts.revision_conversation(by_id[t.problem_id], t.final.response, t.final.critique or "")
+            prompts.revision_conversation(by_id[t.problem_id], t.final.response, t.final.critique or "",
+                                          request=config.revision_request)
             for t in revise
         ]
         # asked for even when empty (no engine call then), so that every method of a drive_together
@@ -229,11 +234,11 @@ def _method_worker(
     return trajectories
 
 
-def _judgment(mode: str, rnd: Round, critique: str) -> prompts.Judgment | None:
+def _judgment(mode: str, rnd: Round, critique: str, parser: prompts.ParserRule) -> prompts.Judgment | None:
     """The critic's parsed judgment; for raw execution feedback, the tests' own (an oracle critic:
     its ``+stop`` variant stops exactly when every test passes, the bound a perfect critic sets)."""
     if mode != "execution_feedback":
-        return prompts.parse_judgment(critique)
+        return prompts.parse_judgment(critique, parser)
     if rnd.result.is_infra_error:
         return None
     return "correct" if rnd.result.accepted else "incorrect"

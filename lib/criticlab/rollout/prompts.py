@@ -12,9 +12,12 @@ The formats follow the papers (the wording is ours):
 - JudgeBench (notebook 07): a critique of a response to a general question ends like a code
   critique; a pairwise judgment of two responses ends with ``Better response: 1`` or ``2``.
 
-Parsers are tolerant of case and markdown decoration, and strict about *where* the answer is: a
-judgment counts only on the critique's last line, so a judgment mentioned mid-text and contradicted
-at the end reads as the end says.
+The workbook's parsers are tolerant of case and markdown decoration, and strict about *where* the
+answer is: a judgment counts only on the critique's last line, so a judgment mentioned mid-text and
+contradicted at the end reads as the end says. The reference code reads more loosely (a judgment
+anywhere, critic-rl; the last ``\\conclusion{...}`` of the whole answer, Critique-Coder): both rules
+are here (:data:`ParserRule`, ``prompts.parser`` in a profile), and :func:`parser_disagreements`
+counts the texts they read differently.
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ Judgment = Literal["correct", "incorrect"]
 """The critic's judgment of a solution: the last line of a critique, ``Overall judgment: …``."""
 Conclusion = Literal["T", "F"]
 """A CRL answer's conclusion, ``\\conclusion{T}`` (the solution is correct) or ``{F}``."""
+
+ParserRule = Literal["workbook", "reference"]
+"""How judgments and conclusions are read: the workbook's strict rules or the reference code's."""
+
+FINALIZE_REFERENCE = "Please finalize your answer accordingly using the same format."
+"""The papers' revision request, word for word (critic-rl ``ctrl/gen/prompt.py``,
+``get_revised_prompt_mt``, and ``ctrl/rl/critic_rm.py``, ``build_revision_messages``)."""
 
 FINALIZE = (
     "Please finalize your answer accordingly using the same format: "
@@ -215,12 +225,30 @@ def quotes_test(critique: str, values: Iterable[str], min_chars: int = MIN_QUOTE
 # --------------------------------------------------------------------------------------------
 
 
-def revision_conversation(problem: Problem, previous_response: str, critique: str) -> Conversation:
-    """[user: task, assistant: latest solution, user: critique + finalize] — only the latest solution."""
+def sanitize(response: str) -> str:
+    """The previous answer as critic-rl's reward shows it (``sanitize``): its first code block, fenced
+    as ```` ```python ````, or the answer unchanged when it has no (non-empty) block. The block is the
+    one :func:`extract_code` runs (blocks in other languages are skipped, as the reference's regex
+    does not); like the reference's regex, surrounding whitespace is dropped."""
+    code = extract_code(response)
+    return f"```python\n{code.strip()}\n```" if code and code.strip() else response
+
+
+def revision_conversation(
+    problem: Problem, previous_response: str, critique: str, *,
+    previous: Literal["response", "sanitized"] = "response", request: ParserRule = "workbook",
+) -> Conversation:
+    """[user: task, assistant: latest solution, user: critique + finalize] — only the latest solution.
+
+    ``previous``: the whole response or its :func:`sanitize`-d code; ``request``: the workbook's
+    :data:`FINALIZE` or the papers' :data:`FINALIZE_REFERENCE`.
+    """
+    shown = sanitize(previous_response) if previous == "sanitized" else previous_response
+    finalize = FINALIZE_REFERENCE if request == "reference" else FINALIZE
     return [
         {"role": "user", "content": generation_prompt(problem)},
-        {"role": "assistant", "content": previous_response},
-        {"role": "user", "content": f"{critique.strip()}\n\n{FINALIZE}"},
+        {"role": "assistant", "content": shown},
+        {"role": "user", "content": f"{critique.strip()}\n\n{finalize}"},
     ]
 
 
@@ -279,13 +307,16 @@ def _strip_decoration(line: str) -> str:
     return line.strip(_DECORATION)
 
 
-def parse_judgment(critique: str) -> Judgment | None:
+def parse_judgment(critique: str, rule: ParserRule = "workbook") -> Judgment | None:
     """``correct`` / ``incorrect`` from the critique's last line, or ``None`` when it has none.
 
     Tolerant: case, bold/italic/code/heading decoration, a trailing period, a leading bullet.
     Strict: only the last non-empty line counts (lines of pure decoration such as ``---`` or a
-    closing fence are skipped).
+    closing fence are skipped). ``rule="reference"`` reads as critic-rl does instead
+    (:func:`reference_judgment`).
     """
+    if rule == "reference":
+        return reference_judgment(critique)
     for raw in reversed(critique.strip().splitlines()):
         line = _strip_decoration(raw)
         if not line or set(line) <= set("-=*_`#~"):
@@ -342,18 +373,60 @@ def conclusion_tag(correct: bool) -> str:
     return f"\\conclusion{{{conclusion_of(correct)}}}"
 
 
-def parse_conclusion(answer: str) -> Conclusion | None:
+def parse_conclusion(answer: str, rule: ParserRule = "workbook") -> Conclusion | None:
     """A CRL answer's conclusion, ``T`` or ``F``; ``None`` when it has none.
 
     The last match wins. Text inside a closed ``<think>…</think>`` block is deliberation, not the
     answer, and an unterminated ``<think>`` means the answer never came, so neither counts.
+    ``rule="reference"`` reads as Critique-Coder does instead (:func:`reference_conclusion`).
     """
+    if rule == "reference":
+        return reference_conclusion(answer)
     visible = _THINK.sub("", answer)
     cut = visible.lower().find("<think>")
     if cut >= 0:
         visible = visible[:cut]
     matches = _CONCLUSION.findall(visible)
     return matches[-1] if matches else None
+
+
+# The reference code's rules, and how often they read a text otherwise than the workbook's
+
+REFERENCE_JUDGMENTS: tuple[tuple[str, Judgment], ...] = (
+    ("Overall judgment: Correct", "correct"), ("Overall judgment: Incorrect", "incorrect"),
+)
+_REFERENCE_CONCLUSION = re.compile(r"\\conclusion\{(.*?)\}")
+
+
+def reference_judgment(critique: str) -> Judgment | None:
+    """critic-rl's reading: ``correct`` when "Overall judgment: Correct" occurs anywhere in the
+    critique (``scripts/run_gen.py``, ``cleanup_sft.py``: ``"Overall judgment: Correct" in c``), else
+    ``incorrect`` when "Overall judgment: Incorrect" does (with the first, the reward's gate in
+    ``ctrl/rl/critic_rm.py``), else ``None``. Exact case and spacing: decoration around the phrase
+    is fine, inside it (``**Overall judgment:** Correct``) it is no judgment."""
+    return next((judgment for text, judgment in REFERENCE_JUDGMENTS if text in critique), None)
+
+
+def reference_conclusion(answer: str) -> Conclusion | None:
+    """Critique-Coder's reading (``verl_tool/workers/reward_manager/crl.py``, ``get_cft_data_score``):
+    the last match of the regex ``\\\\conclusion\\{(.*?)\\}`` over the whole answer (``<think>`` included); ``T``
+    when it contains a 'T' (``\\conclusion{True}`` too), else ``F`` when it contains an 'F', else ``None``."""
+    matches = _REFERENCE_CONCLUSION.findall(answer)
+    if not matches:
+        return None
+    return "T" if "T" in matches[-1] else "F" if "F" in matches[-1] else None
+
+
+def parsers_disagree(text: str, kind: Literal["judgment", "conclusion"]) -> bool:
+    """Whether the workbook's and the reference's rule read ``text`` (a critique's judgment or a CRL
+    answer's conclusion) differently, one finding nothing included."""
+    parse = parse_judgment if kind == "judgment" else parse_conclusion
+    return parse(text, "workbook") != parse(text, "reference")
+
+
+def parser_disagreements(texts: Iterable[str], kind: Literal["judgment", "conclusion"]) -> int:
+    """How many of ``texts`` the two rules read differently (:func:`parsers_disagree`)."""
+    return sum(parsers_disagree(t, kind) for t in texts)
 
 
 # --------------------------------------------------------------------------------------------
