@@ -503,7 +503,7 @@ class EvaluationMetrics(StageMetrics):
     skipped: dict[str, str]
     excluded_infra: dict[str, int]
     final: list[dict[str, Any]]
-    """Final-round Pass@1/Δ↑/Δ↓ (%) per benchmark (``source``) and pooled (``all``)."""
+    """Final-round Pass@1/Δ↑/Δ↓ (%) per benchmark (``source``) and pooled (``pooled``)."""
     discrimination: list[dict[str, Any]]
     pairs: int
     majority: list[dict[str, Any]]
@@ -518,7 +518,7 @@ class EvaluationMetrics(StageMetrics):
     judgebench_critiques: int = 0
     """Pointwise critiques per response (the largest k of Maj@k)."""
     judgebench: list[dict[str, Any]] = field(default_factory=list)
-    """Pointwise Maj@k accuracy per critic, category (``all``: every pair) and k, with intervals."""
+    """Pointwise Maj@k accuracy per critic, category (``pooled``: every pair) and k, with intervals."""
     judgebench_pairwise: list[dict[str, Any]] = field(default_factory=list)
     """Pairwise-mode accuracy and position-swap consistency per critic and category, with intervals."""
     curve_rounds: int = 0

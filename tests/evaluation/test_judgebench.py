@@ -67,7 +67,7 @@ def test_an_unparsed_judgment_is_no_correct_vote():
     assert jb.correct_votes([C, U, I, "Correct"]) == 2
     # better response: one Correct and one unparsed; worse: one Correct and one Incorrect -> always tied
     table = jb.majority_table([record([C, U], [C, I])], resamples=0)
-    assert list(table["accuracy"]) == [0.5, 0.5, 0.5, 0.5]  # k = 1, 2 for the category and "all"
+    assert list(table["accuracy"]) == [0.5, 0.5, 0.5, 0.5]  # k = 1, 2 for the category and "pooled"
     assert table["unparsed"].iloc[0] == 0.25
 
 
@@ -78,9 +78,9 @@ def test_majority_table_per_category_and_pooled():
     table = jb.majority_table(records, resamples=200, seed=1)
     got = {(r.category, r.k): r.accuracy for r in table.itertuples()}
     assert got == {("math", 1): 0.5, ("math", 2): 0.5, ("coding", 1): 0.75, ("coding", 2): 1.0,
-                   ("all", 1): pytest.approx((1 + 0 + 0.75) / 3), ("all", 2): pytest.approx((1 + 0 + 1) / 3)}
-    assert list(table["category"].unique()) == ["math", "coding", "all"]
-    pooled = table[(table["category"] == "all") & (table["k"] == 2)].iloc[0]
+                   ("pooled", 1): pytest.approx((1 + 0 + 0.75) / 3), ("pooled", 2): pytest.approx((1 + 0 + 1) / 3)}
+    assert list(table["category"].unique()) == ["math", "coding", "pooled"]
+    pooled = table[(table["category"] == "pooled") & (table["k"] == 2)].iloc[0]
     assert pooled.pairs == 3 and pooled.lo <= pooled.accuracy <= pooled.hi
     assert table[table["category"] == "coding"]["ties"].tolist() == [0.5, 0.0]
 
@@ -114,7 +114,7 @@ def test_position_swaps():
     assert jb.preference_scores(consistent_wrong) == (0.0, 0.0, True)
     assert jb.preference_scores(unparsed) == (1.0, 0.0, False)
     table = jb.preference_table([consistent_right, always_first, consistent_wrong, unparsed], resamples=0)
-    pooled = table[table["category"] == "all"].iloc[0]
+    pooled = table[table["category"] == "pooled"].iloc[0]
     assert pooled["accuracy"] == pytest.approx((1 + 0.5 + 0 + 0.5) / 4)
     assert pooled["accuracy (A,B)"] == 0.75 and pooled["accuracy (B,A)"] == 0.25
     assert pooled["consistency"] == 0.5 and pooled["unparsed"] == 1 / 8
@@ -286,7 +286,7 @@ def test_run_judgebench_judges_saves_and_tabulates(tmp_path, monkeypatch):
     assert set(run.pooled()["category"]) == {jb.POOLED} and set(run.at_most_critiques()["k"]) == {2}
     assert set(run.pairwise["critic"]) == {SELF_CRITIQUE, "critic"}
     assert set(run.differences["baseline"]) == {SELF_CRITIQUE} and len(run.differences) == 2  # Maj@2, pairwise
-    mine = pd.DataFrame({"source": ["all"], "method": ["m"]})
+    mine = pd.DataFrame({"source": ["pooled"], "method": ["m"]})
     assert len(run.extend(mine)) == 3 and run.extend(mine).iloc[0]["method"] == "m"
     quiet = dataclasses.replace(run, differences=pd.DataFrame(columns=run.differences.columns))
     assert quiet.extend(mine) is mine  # no JudgeBench rows: the table is left as it was

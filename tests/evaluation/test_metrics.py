@@ -368,6 +368,45 @@ def test_tables_per_benchmark_with_a_pooled_extra() -> None:
         evaluation.per_benchmark(evaluation.round_table, ts, {"h1": "x", "h2": "x"}, resamples=0)
 
 
+def test_table_3_average_is_the_unweighted_mean_over_benchmarks() -> None:
+    # CTRL Table 3, zero-shot (Qwen2.5-Coder-32B-Ins): CodeContests 7.88, LiveCodeBench 30.54,
+    # MBPP+ 77.83, Average 38.75. The sample counts differ by benchmark, so the pooled row does not
+    # reproduce the paper's average; the average row does.
+    benchmarks = {"codecontests": (7.88, 165), "livecodebench": (30.54, 268), "mbppplus": (77.83, 378)}
+    rows = [{"source": s, "method": "zero_shot", "round": 0, evaluation.PASS: p, evaluation.UP: 0.0,
+             evaluation.DOWN: 0.0, "n": n} for s, (p, n) in benchmarks.items()]
+    pooled = sum(p * n for p, n in benchmarks.values()) / sum(n for _, n in benchmarks.values())
+    rows.append({"source": evaluation.POOLED, "method": "zero_shot", "round": 0, evaluation.PASS: pooled,
+                 evaluation.UP: 0.0, evaluation.DOWN: 0.0, "n": 811})
+    table = pd.DataFrame(rows)
+    table.attrs["scale"] = 100.0
+    out = evaluation.benchmark_average(table).set_index("source")
+    assert out.loc[evaluation.AVERAGE, evaluation.PASS] == pytest.approx(38.75, abs=0.005)
+    assert out.loc[evaluation.AVERAGE, "n"] == 811
+    assert abs(out.loc[evaluation.POOLED, evaluation.PASS] - 38.75) > 5  # the pooled row is another number
+    evaluation.check_delta_identity(out.reset_index())
+
+
+def test_average_rows_from_trajectories_keep_the_delta_identity() -> None:
+    # humaneval: 1 problem, Δ↑ on its one sample; mbpp: 3 problems, one Δ↓ among them
+    ts = [traj("wc", "h1", method="a"), traj("cw", "m1", method="a"), traj("cc", "m2", method="a"),
+          traj("ww", "m3", method="a"), traj("cc", "h1", method="b")]  # b ran on humaneval only
+    sources = {"h1": "humaneval", "m1": "mbpp", "m2": "mbpp", "m3": "mbpp"}
+    table = evaluation.per_benchmark(evaluation.round_table, ts, sources, resamples=0)
+    final = evaluation.percent(evaluation.benchmark_average(evaluation.final_rows(table)))
+    average = final[final["source"] == evaluation.AVERAGE].set_index("method")
+    assert list(average.index) == ["a"]  # b lacks a benchmark: no average
+    assert average.loc["a", evaluation.PASS] == pytest.approx((100 + 100 / 3) / 2)
+    assert average.loc["a", evaluation.UP] == pytest.approx(50.0)
+    assert average.loc["a", evaluation.DOWN] == pytest.approx(100 / 6)
+    evaluation.check_delta_identity(final)
+    pooled = final[(final["source"] == evaluation.POOLED) & (final["method"] == "a")].iloc[0]
+    assert pooled[evaluation.PASS] == pytest.approx(50.0)  # 2 of 4 samples
+    assert len(evaluation.pooled_rows(final)) == 2  # the pooled rows, not the average
+    one = evaluation.final_rows(evaluation.per_benchmark(evaluation.round_table, ts[:1], sources, resamples=0))
+    assert evaluation.benchmark_average(one).equals(one)  # one benchmark: nothing to average
+
+
 def test_pass_at_k_by_hand() -> None:
     # 5 samples, 2 correct: P(some correct among 2 drawn) = 1 − C(3,2)/C(5,2) = 1 − 3/10
     assert evaluation.pass_at_k(5, 2, 2) == pytest.approx(0.7)

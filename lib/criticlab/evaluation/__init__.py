@@ -25,6 +25,7 @@ from criticlab.evaluation.methods import (
 )
 from criticlab.evaluation.metrics import (
     ALWAYS_CORRECT,
+    AVERAGE,
     DIFFERENCE_COLUMNS,
     DOWN,
     IDENTITY_TOLERANCE,
@@ -36,6 +37,7 @@ from criticlab.evaluation.metrics import (
     DeltaIdentityError,
     PairJudgments,
     Ties,
+    benchmark_average,
     check_delta_identity,
     difference_table,
     discrimination_table,
@@ -55,6 +57,7 @@ from criticlab.stats import pass_at_k  # the estimator lives in stats (06 uses i
 
 __all__ = [
     "ALWAYS_CORRECT",
+    "AVERAGE",
     "BASELINES",
     "DIFFERENCE_COLUMNS",
     "DOWN",
@@ -74,6 +77,7 @@ __all__ = [
     "PairJudgments",
     "ResponsePair",
     "Ties",
+    "benchmark_average",
     "check_delta_identity",
     "checkpoint_for",
     "critique_pairs",

@@ -34,7 +34,7 @@ Counting rules (each a choice, stated here once):
   between critics use :func:`criticlab.stats.paired_bootstrap` over the pairs both judged.
 - **Categories** follow the JudgeBench paper: MMLU-Pro (``mmlu-pro-*``) is *knowledge*,
   ``livebench-reasoning`` *reasoning*, ``livebench-math`` *math*, ``livecodebench`` *coding*.
-  Every table has one row set per category and one over all pairs (``all``).
+  Every table has one row set per category and one over all pairs (``pooled``).
 """
 
 from __future__ import annotations
@@ -274,7 +274,7 @@ def _scores(records: Sequence[JudgeRecord], ks: Sequence[int]) -> tuple[np.ndarr
 
 
 def _groups(records: Sequence[JudgeRecord]) -> dict[tuple[str, str], list[JudgeRecord]]:
-    """Records per (critic, category), categories in :data:`CATEGORIES` order, then ``all``."""
+    """Records per (critic, category), categories in :data:`CATEGORIES` order, then ``pooled``."""
     out: dict[tuple[str, str], list[JudgeRecord]] = {}
     critics = list(dict.fromkeys(r.critic for r in records))
     for critic in critics:
@@ -294,7 +294,7 @@ def majority_table(
     seed: int = 0,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """Maj@k accuracy per critic, category (and ``all``) and k, with a bootstrap interval over pairs.
+    """Maj@k accuracy per critic, category (and ``pooled``) and k, with a bootstrap interval over pairs.
 
     ``ks`` defaults to :func:`majority_ks` of the fewest critiques any response has. ``ties`` is
     the expected share of tied pairs (each counted ½ in ``accuracy``); ``unparsed`` the share of
@@ -334,7 +334,7 @@ def preference_table(
     records: Sequence[JudgeRecord], *, resamples: int = 1000, seed: int = 0, confidence: float = 0.95
 ) -> pd.DataFrame:
     """Pairwise accuracy (both orders averaged, and each order) and position-swap consistency, per
-    critic and category (and ``all``), with a bootstrap interval over pairs and a Wilson interval."""
+    critic and category (and ``pooled``), with a bootstrap interval over pairs and a Wilson interval."""
     rows = []
     for (critic, category), group in _groups(records).items():
         scores = np.array([preference_scores(r) for r in group], dtype=float)
@@ -439,7 +439,7 @@ class JudgeBenchRun:
         return f"JudgeBench: {len(self.pairs)} pairs from {self.origin}{left_out}"
 
     def pooled(self) -> pd.DataFrame:
-        """The Maj@k rows over all pairs (category ``all``): the curve of the figure."""
+        """The Maj@k rows over all pairs (category ``pooled``): the curve of the figure."""
         return self.majority[self.majority["category"] == POOLED]
 
     def at_most_critiques(self) -> pd.DataFrame:

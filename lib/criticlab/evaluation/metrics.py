@@ -223,7 +223,9 @@ def check_delta_identity(table: pd.DataFrame, tolerance: float = IDENTITY_TOLERA
                 f"{reference + row[UP] - row[DOWN]!r}"
             )
         if {"correct", "up", "down", "n"} <= set(rows.columns):
-            _check_counts(str(method), rows, scale)
+            counted = rows[rows[["correct", "up", "down", "n"]].notna().all(axis=1)]  # averages have no counts
+            if len(counted):
+                _check_counts(str(method), counted, scale)
 
 
 def _check_counts(method: str, rows: pd.DataFrame, scale: float) -> None:
@@ -414,11 +416,54 @@ def per_benchmark(
     return out
 
 
+AVERAGE = "average"
+"""The ``source`` of rows that average over benchmarks, each benchmark counted once (CTRL Table 3's
+"Average": 38.75 = (7.88 + 30.54 + 77.83) / 3 for zero-shot), beside the :data:`POOLED` rows."""
+
+
+def benchmark_average(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with an :data:`AVERAGE` row set appended: per method (and round), the unweighted mean
+    over benchmarks of Pass@1, Δ↑ and Δ↓, as CTRL's Table 3 averages its benchmarks.
+
+    Only the per-benchmark rows count (not :data:`POOLED` nor earlier averages), and only methods
+    present in every benchmark get an average (a mean over fewer benchmarks is not the paper's).
+    With one benchmark nothing is added. The identity Pass@1(k) = Pass@1(0) + Δ↑ − Δ↓ still holds
+    on the average rows (it is linear). They carry no sample counts (``correct``, ``up``, ``down``)
+    nor interval; ``n`` and ``problems`` are the totals behind them.
+    """
+    if "source" not in table.columns:
+        return table
+    own = table[~table["source"].isin([POOLED, AVERAGE])]
+    benchmarks = list(dict.fromkeys(own["source"]))
+    if len(benchmarks) < 2:
+        return table
+    # a per-round table averages each round; a final-rows table (one row per benchmark and method)
+    # averages each method's final rows, whose round may differ by benchmark for a +stop method
+    per_round = "round" in own.columns and own.duplicated(["source", "method"]).any()
+    keys = ["method", "round"] if per_round else ["method"]
+    rows = []
+    for key, group in own.groupby(keys, sort=False):
+        if set(group["source"]) != set(benchmarks) or len(group) != len(benchmarks):
+            continue
+        key = key if isinstance(key, tuple) else (key,)
+        row: dict[str, Any] = {"source": AVERAGE, **dict(zip(keys, key))}
+        if "round" in group and not per_round:
+            row["round"] = int(group["round"].max())
+        row.update({stat: float(group[stat].mean()) for stat in (PASS, UP, DOWN) if stat in group})
+        row.update({c: int(group[c].sum()) for c in ("n", "problems", "excluded") if c in group})
+        rows.append(row)
+    if not rows:
+        return table
+    out = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
+    out.attrs.update(table.attrs)
+    return out
+
+
 def pooled_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The rows over every benchmark: the pooled ones, or all rows when there was one benchmark."""
     if "source" not in table.columns:
         return table
-    sources = set(table["source"])
+    sources = list(dict.fromkeys(s for s in table["source"] if s != AVERAGE))
     keep = POOLED if POOLED in sources else next(iter(sources), None)
     return table[table["source"] == keep].reset_index(drop=True)
 
