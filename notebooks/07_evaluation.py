@@ -180,7 +180,9 @@ differences
 # %% [markdown]
 # ## Pairwise accuracy (Maj@k)
 #
-# A tie in Correct votes counts 0.5.
+# `accuracy` counts a tie in Correct votes as not correct (the headline, as JudgeBench counts it);
+# `accuracy (ties ½)` counts it ½. Maj@k for k below the critiques per response averages over every
+# choice of k critiques: the same estimator as JudgeBench's Maj@k table below.
 
 # %%
 pairs = evaluation.response_pairs({p.id: p for p in problems}, pool)
@@ -205,11 +207,14 @@ majority
 # responses, one of them better — judged by every critic above (self-critique is the generator
 # critiquing). **Pointwise**: `judgebench_critiques` critiques of each response, each ending in a
 # Correct/Incorrect judgment; a pair is won when the better response collects more Correct votes
-# (a tie counts 0.5; a critique without a judgment is no vote). Maj@k for k below the number of
-# critiques averages over every choice of k of them (unbiased). **Pairwise**: the critic sees
-# both responses, in both orders, and names the better one (greedy); *consistency* is the share
-# of pairs whose two picks name the same response. Intervals resample pairs (95%; Wilson for
-# consistency). Reference: CTRL reports its critic's JudgeBench accuracy as 64.3% (Maj@k up to 64).
+# (a critique without a judgment is no vote). The headline counts a tie as not correct, as
+# JudgeBench does and as CTRL's 22.6% at 2 votes requires; `accuracy (ties ½)` counts it ½. Maj@k
+# for k below the number of critiques averages over every choice of k of them (unbiased).
+# **Pairwise**: the critic sees both responses, in both orders, and names the better one (greedy);
+# the headline is JudgeBench's score (+1 per right pick, −1 per wrong one, the pair correct only
+# when the sum is > 0, so an inconsistent pair scores 0), beside the average of the two orders;
+# *consistency* is the share of pairs whose two picks name the same response. Intervals resample
+# pairs (95%; Wilson for consistency). Reference: CTRL reports its critic's JudgeBench accuracy as 64.3% (Maj@k up to 64).
 
 # %%
 judge = evaluation.run_judgebench(cfg, evaluation.pairwise_critics(cfg, methods), stage_dir / stages.JUDGEBENCH_JUDGMENTS,

@@ -258,9 +258,11 @@ def check_judgebench(cfg: config.Profile, evaluation: stages.EvaluationMetrics) 
     ks = sorted({row["k"] for row in evaluation.judgebench})
     assert ks[-1] == k_max and ks == sorted({1 << i for i in range(k_max.bit_length()) if 1 << i < k_max} | {k_max})
     assert all(share(row["ties"]) for row in evaluation.judgebench)
+    assert all(row["accuracy"] == pytest.approx(row["accuracy (ties ½)"] - row["ties"] / 2) for row in evaluation.judgebench)
     for row in evaluation.judgebench_pairwise:
         assert share(row["consistency"]) and row["consistency lo"] <= row["consistency"] <= row["consistency hi"]
-        assert row["accuracy"] == pytest.approx((row["accuracy (A,B)"] + row["accuracy (B,A)"]) / 2)
+        assert row["accuracy (order average)"] == pytest.approx((row["accuracy (A,B)"] + row["accuracy (B,A)"]) / 2)
+        assert row["accuracy"] <= row["accuracy (order average)"] + 0.5 * (1 - row["consistency"]) + 1e-9
     judged = [row for row in evaluation.differences if row["source"] == "judgebench"]
     assert {row["method"] for row in judged} == critics - {"self_critique"}
     assert {row["statistic"] for row in judged} <= {f"JudgeBench Maj@{k_max}", "JudgeBench pairwise"}

@@ -294,28 +294,45 @@ def pair(good: str, bad: str, pid: str = "x") -> PairJudgments:
 def test_pairwise_wins_losses_and_ties() -> None:
     assert evaluation.pair_score(pair("CCI", "CII")) == 1.0
     assert evaluation.pair_score(pair("CII", "CCI")) == 0.0
-    assert evaluation.pair_score(pair("CI", "IC")) == 0.5  # tie: half a point by default
-    assert evaluation.pair_score(pair("CI", "IC"), ties="wrong") == 0.0
-    assert evaluation.pair_score(pair("??", "II")) == 0.5  # unparseable is not a Correct vote
-    assert evaluation.pair_score(pair("CIII", "ICCC"), k=1) == 1.0  # only the first k critiques
+    assert evaluation.pair_score(pair("CI", "IC")) == 0.0  # tie: not correct (the headline)
+    assert evaluation.pair_score(pair("CI", "IC"), ties="half") == 0.5
+    assert evaluation.pair_score(pair("??", "II"), ties="half") == 0.5  # unparseable is not a Correct vote
+    # k=1 of 4 critiques, averaged over every choice: the passing one wins only when it draws its
+    # one Correct (1/4) and the failing one draws its one Incorrect (1/4)
+    assert evaluation.pair_score(pair("CIII", "ICCC"), k=1) == pytest.approx(1 / 16)
+    assert evaluation.pair_score(pair("CIII", "ICCC"), k=1, ties="half") == pytest.approx(1 / 16 + 0.375 / 2)
     pairs = [pair("CC", "II"), pair("CI", "CI"), pair("II", "CC"), pair("CC", "CI")]
-    assert evaluation.pairwise_accuracy(pairs) == pytest.approx((1 + 0.5 + 0 + 1) / 4)
-    assert evaluation.pairwise_accuracy(pairs, ties="wrong") == pytest.approx(2 / 4)
+    assert evaluation.pairwise_accuracy(pairs) == pytest.approx(2 / 4)
+    assert evaluation.pairwise_accuracy(pairs, ties="half") == pytest.approx((1 + 0.5 + 0 + 1) / 4)
     with pytest.raises(ValueError):
         evaluation.pair_score(pair("C", "II"), k=2)
     with pytest.raises(ValueError):
         evaluation.pair_score(pair("C", "I"), ties="coin")  # type: ignore[arg-type]
 
 
-def test_majority_curve() -> None:
+def test_maj_at_2_with_a_tie_is_not_correct() -> None:
+    # Two critiques per response, one Correct each: Maj@2 always ties. JudgeBench's metric, and
+    # CTRL's 22.6% at 2 votes, count that as not correct; the secondary column counts it ½.
+    curve = evaluation.majority_curve([pair("CI", "IC")]).set_index("k")
+    assert curve.loc[2, "accuracy"] == 0.0 and curve.loc[2, evaluation.TIES_HALF] == 0.5
+    assert curve.loc[2, "ties"] == 1.0
+    # Maj@1 of the same pair: win 1/4, tie 1/2
+    assert curve.loc[1, "accuracy"] == pytest.approx(0.25) and curve.loc[1, evaluation.TIES_HALF] == 0.5
+
+
+def test_majority_curve_averages_over_every_choice_of_k_critiques() -> None:
     pairs = [pair("CIC", "ICI"), pair("ICC", "CII"), pair("CCC", "CCC")]
     curve = evaluation.majority_curve(pairs)
     assert curve["k"].tolist() == [1, 2, 3]
-    # k=1: win, loss, tie; k=2: tie, tie, tie; k=3: win, win, tie
-    assert curve["accuracy"].tolist() == pytest.approx([1.5 / 3, 1.5 / 3, 2.5 / 3])
-    assert curve["ties"].tolist() == pytest.approx([1 / 3, 1.0, 1 / 3])
-    wrong = evaluation.majority_curve(pairs, ties="wrong")
-    assert wrong["accuracy"].tolist() == pytest.approx([1 / 3, 0, 2 / 3])
+    # the first two pairs: 2 of 3 Correct against 1 of 3; Maj@1 win 4/9, tie 4/9; Maj@2 win 5/9,
+    # tie 4/9; Maj@3 win. The third pair always ties.
+    assert curve["accuracy"].tolist() == pytest.approx([8 / 27, 10 / 27, 2 / 3])
+    assert curve["ties"].tolist() == pytest.approx([17 / 27, 17 / 27, 1 / 3])
+    assert curve[evaluation.TIES_HALF].tolist() == pytest.approx(list(curve["accuracy"] + curve["ties"] / 2))
+    for k in (1, 2):  # the same estimator as a brute-force average over the subsets
+        brute = np.mean([float(sum(v == "correct" for v in g) > sum(v == "correct" for v in b))
+                         for p in pairs for g in combinations(p.correct, k) for b in combinations(p.incorrect, k)])
+        assert curve.loc[k - 1, "accuracy"] == pytest.approx(brute)
     assert evaluation.majority_curve([]).empty
 
 

@@ -2,10 +2,13 @@
 
 :mod:`~criticlab.evaluation.judgebench` evaluates the critics on JudgeBench's real pairs (Maj@k,
 pairwise mode with position swaps); its functions are reached as ``evaluation.judgebench.<name>``.
+:mod:`~criticlab.evaluation.majority` is the one Maj@k estimator of both Maj@k tables (a tie is not
+correct; ties ½ as a secondary column) and JudgeBench's pairwise rule.
 """
 
 from criticlab.evaluation import judgebench
 from criticlab.evaluation.judgebench import JudgeBenchRun, JudgeRecord, run_judgebench
+from criticlab.evaluation.majority import TIES_HALF, judgebench_pair_score, majority_score
 from criticlab.evaluation.methods import (
     BASELINES,
     PAIRWISE_POOL_METHOD,
@@ -68,6 +71,7 @@ __all__ = [
     "POOLED",
     "ROUND_COLUMNS",
     "SELF_CRITIQUE",
+    "TIES_HALF",
     "TRAINED",
     "UP",
     "DeltaIdentityError",
@@ -86,8 +90,10 @@ __all__ = [
     "evaluation_metrics",
     "final_rows",
     "judgebench",
+    "judgebench_pair_score",
     "loop_config",
     "majority_curve",
+    "majority_score",
     "pair_score",
     "pairwise_accuracy",
     "pairwise_critics",
