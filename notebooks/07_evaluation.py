@@ -110,15 +110,18 @@ print(outcomes.counts_summary(excluded))
 # %% [markdown]
 # ## Pass@1, Δ↑ and Δ↓ per round, per benchmark
 #
-# One set of rows per benchmark (`source`) and, when there are several, a pooled set (`all`).
-# Intervals resample problems (95%, percentile bootstrap).
+# One set of rows per benchmark (`source`) and, when there are several, two more: `pooled`, every
+# sample of every benchmark together (a benchmark weighs by its samples), and, in the final table,
+# `average`, the unweighted mean over benchmarks that CTRL's Table 3 reports as "Average"
+# (zero-shot: 38.75 = (7.88 + 30.54 + 77.83) / 3). Intervals resample problems (95%, percentile
+# bootstrap); the average rows carry none.
 
 # %%
 sources = {p.id: p.source for p in problems}
 bootstrap = {"resamples": cfg.evaluation.bootstrap, "seed": cfg.seed}
 table = evaluation.per_benchmark(evaluation.round_table, trajectories, sources, **bootstrap)
 out.table(table, stages.TABLE_ROUNDS, validate=evaluation.check_delta_identity)
-final = evaluation.percent(evaluation.final_rows(table))
+final = evaluation.percent(evaluation.benchmark_average(evaluation.final_rows(table)))
 out.table(final, stages.TABLE_FINAL, validate=evaluation.check_delta_identity)
 final[["source", *evaluation.ROUND_COLUMNS, f"{evaluation.PASS} lo", f"{evaluation.PASS} hi", "excluded"]]
 
@@ -177,7 +180,9 @@ differences
 # %% [markdown]
 # ## Pairwise accuracy (Maj@k)
 #
-# A tie in Correct votes counts 0.5.
+# `accuracy` counts a tie in Correct votes as not correct (the headline, as JudgeBench counts it);
+# `accuracy (ties ½)` counts it ½. Maj@k for k below the critiques per response averages over every
+# choice of k critiques: the same estimator as JudgeBench's Maj@k table below.
 
 # %%
 pairs = evaluation.response_pairs({p.id: p for p in problems}, pool)
@@ -203,11 +208,14 @@ majority
 # responses, one of them better — judged by every critic above (self-critique is the generator
 # critiquing). **Pointwise**: `judgebench_critiques` critiques of each response, each ending in a
 # Correct/Incorrect judgment; a pair is won when the better response collects more Correct votes
-# (a tie counts 0.5; a critique without a judgment is no vote). Maj@k for k below the number of
-# critiques averages over every choice of k of them (unbiased). **Pairwise**: the critic sees
-# both responses, in both orders, and names the better one (greedy); *consistency* is the share
-# of pairs whose two picks name the same response. Intervals resample pairs (95%; Wilson for
-# consistency). Reference: CTRL reports its critic's JudgeBench accuracy as 64.3% (Maj@k up to 64).
+# (a critique without a judgment is no vote). The headline counts a tie as not correct, as
+# JudgeBench does and as CTRL's 22.6% at 2 votes requires; `accuracy (ties ½)` counts it ½. Maj@k
+# for k below the number of critiques averages over every choice of k of them (unbiased).
+# **Pairwise**: the critic sees both responses, in both orders, and names the better one (greedy);
+# the headline is JudgeBench's score (+1 per right pick, −1 per wrong one, the pair correct only
+# when the sum is > 0, so an inconsistent pair scores 0), beside the average of the two orders;
+# *consistency* is the share of pairs whose two picks name the same response. Intervals resample
+# pairs (95%; Wilson for consistency). Reference: CTRL reports its critic's JudgeBench accuracy as 64.3% (Maj@k up to 64).
 
 # %%
 judge = evaluation.run_judgebench(cfg, evaluation.pairwise_critics(cfg, methods), stage_dir / stages.JUDGEBENCH_JUDGMENTS,

@@ -13,6 +13,7 @@ import pytest
 from criticlab import config, stages
 from criticlab.data.sources import source_cap
 from criticlab.data.splits import eval_count
+from criticlab.evaluation import AVERAGE, POOLED
 from criticlab.rollout import revises_every_round
 from criticlab.tools import run
 
@@ -160,7 +161,7 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
     assert crl.eval_samples == cfg.crl.eval_samples
     for code in [crl.start_code, *(m.code for m in crl.ratios)]:
         assert {row["k"] for row in code} == {1}
-        pooled = [row for row in code if row["source"] == "all"] or code  # one benchmark: no pooled row
+        pooled = [row for row in code if row["source"] == POOLED] or code  # one benchmark: no pooled row
         assert len(pooled) == 1 and pooled[0]["problems"] == crl.eval_problems
         assert all(share(row["pass@k"]) and share(row["reward"]) for row in code)
     for judge in [crl.start_judge, *(m.after for m in crl.ratios)]:
@@ -174,8 +175,8 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
     evaluation = records[stages.EVALUATION]
     assert evaluation.problems == min(cfg.evaluation.max_problems, evaluated)
     assert evaluation.rounds == cfg.evaluation.rounds
-    sources = {row["source"] for row in evaluation.final}
-    overall = "all" if len(sources) > 1 else next(iter(sources))
+    sources = {row["source"] for row in evaluation.final} - {AVERAGE}
+    overall = POOLED if len(sources) > 1 else next(iter(sources))
     pooled = [row for row in evaluation.final if row["source"] == overall]
     assert {m["method"] for m in pooled} == set(evaluation.methods)
     samples = evaluation.problems * cfg.evaluation.samples_per_problem
@@ -245,11 +246,11 @@ def check_judgebench(cfg: config.Profile, evaluation: stages.EvaluationMetrics) 
                                    and (m in ("ctrl_sft", "ctrl_grpo") or m.startswith("critic:"))}
     for table in (evaluation.judgebench, evaluation.judgebench_pairwise):
         assert {row["critic"] for row in table} == critics
-        pooled = [row for row in table if row["category"] == "all"]
+        pooled = [row for row in table if row["category"] == POOLED]
         assert all(row["pairs"] == pairs for row in pooled)
         for critic in critics:
             per_category = {(row["category"], row["pairs"]) for row in table
-                            if row["critic"] == critic and row["category"] != "all"}
+                            if row["critic"] == critic and row["category"] != POOLED}
             assert sum(n for _, n in per_category) == pairs
             assert {c for c, _ in per_category} <= {"knowledge", "reasoning", "math", "coding"}
         assert all(share(row["accuracy"]) and share(row["unparsed"]) for row in table)
@@ -257,9 +258,11 @@ def check_judgebench(cfg: config.Profile, evaluation: stages.EvaluationMetrics) 
     ks = sorted({row["k"] for row in evaluation.judgebench})
     assert ks[-1] == k_max and ks == sorted({1 << i for i in range(k_max.bit_length()) if 1 << i < k_max} | {k_max})
     assert all(share(row["ties"]) for row in evaluation.judgebench)
+    assert all(row["accuracy"] == pytest.approx(row["accuracy (ties ½)"] - row["ties"] / 2) for row in evaluation.judgebench)
     for row in evaluation.judgebench_pairwise:
         assert share(row["consistency"]) and row["consistency lo"] <= row["consistency"] <= row["consistency hi"]
-        assert row["accuracy"] == pytest.approx((row["accuracy (A,B)"] + row["accuracy (B,A)"]) / 2)
+        assert row["accuracy (order average)"] == pytest.approx((row["accuracy (A,B)"] + row["accuracy (B,A)"]) / 2)
+        assert row["accuracy"] <= row["accuracy (order average)"] + 0.5 * (1 - row["consistency"]) + 1e-9
     judged = [row for row in evaluation.differences if row["source"] == "judgebench"]
     assert {row["method"] for row in judged} == critics - {"self_critique"}
     assert {row["statistic"] for row in judged} <= {f"JudgeBench Maj@{k_max}", "JudgeBench pairwise"}

@@ -167,6 +167,8 @@ FIG_JUDGEBENCH = "07_judgebench"
 FIG_CORRECT_TO_INCORRECT = "08_correct_to_incorrect"
 FIG_MARKOV = "08_markov"
 FIG_COMPOUNDING = "08_compounding"
+FIG_ABILITIES = "08_abilities"
+"""CTRL Figure 3: simulated pass rate per round, critiquing × discrimination ability."""
 FIG_STRATEGIES = "08_strategies"
 FIG_SIMILARITY = "08_similarity"
 
@@ -192,6 +194,9 @@ TABLE_TRANSITION_RATES = "08_transition_rates"
 TABLE_MARKOV_PREDICTION = "08_markov_prediction"
 TABLE_COMPOUNDING = "08_compounding"
 """Each critic's simulated loops (with the bootstrap band) beside its observed Pass@1 per round."""
+TABLE_ABILITIES = "08_abilities"
+"""CTRL Figure 3's simulation (App. C.1): pass rate per round for each critiquing × discrimination
+setting, simulated (50,000 runs) beside its exact value."""
 TABLE_CRITIC_RATES = "08_critic_rates"
 """Each critic's own p_init, p_cc, p_wc, tpr, tnr with Wilson intervals, or why one is not estimable."""
 TABLE_STRATEGIES = "08_strategies"
@@ -513,7 +518,7 @@ class EvaluationMetrics(StageMetrics):
     skipped: dict[str, str]
     excluded_infra: dict[str, int]
     final: list[dict[str, Any]]
-    """Final-round Pass@1/Δ↑/Δ↓ (%) per benchmark (``source``) and pooled (``all``)."""
+    """Final-round Pass@1/Δ↑/Δ↓ (%) per benchmark (``source``) and pooled (``pooled``)."""
     discrimination: list[dict[str, Any]]
     pairs: int
     majority: list[dict[str, Any]]
@@ -532,7 +537,7 @@ class EvaluationMetrics(StageMetrics):
     judgebench_critiques: int = 0
     """Pointwise critiques per response (the largest k of Maj@k)."""
     judgebench: list[dict[str, Any]] = field(default_factory=list)
-    """Pointwise Maj@k accuracy per critic, category (``all``: every pair) and k, with intervals."""
+    """Pointwise Maj@k accuracy per critic, category (``pooled``: every pair) and k, with intervals."""
     judgebench_pairwise: list[dict[str, Any]] = field(default_factory=list)
     """Pairwise-mode accuracy and position-swap consistency per critic and category, with intervals."""
     curve_rounds: int = 0

@@ -151,9 +151,11 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-POOLED = "all"
-"""The group name of rows that pool every benchmark, beside the per-benchmark rows (07's tables,
-06's code scores)."""
+POOLED = "pooled"
+"""The group name of rows that pool every sample (problem, pair) of every benchmark, beside the
+per-benchmark rows (07's tables, 06's code scores, JudgeBench's categories). A pooled row weights
+each benchmark by its samples; it is not CTRL Table 3's "Average", which is the unweighted mean over
+benchmarks (:data:`criticlab.evaluation.AVERAGE`)."""
 
 
 def mean_pass_at_k(per_problem: Mapping[Any, Sequence[bool]], k: int) -> tuple[float, int]:

@@ -68,9 +68,9 @@ def test_code_scores_are_unbiased_pass_at_k_per_benchmark_and_pooled() -> None:
     assert scores["a", 1]["pass@k"] == pytest.approx((1 / 3 + 0) / 2)
     assert scores["a", 2]["pass@k"] == pytest.approx((2 / 3 + 0) / 2)  # p1: 1 − C(2,2)/C(3,2)
     assert scores["b", 1]["pass@k"] == pytest.approx(2 / 3) and scores["b", 2]["pass@k"] == 1.0
-    assert scores["all", 1]["pass@k"] == pytest.approx(1 / 3) and scores["all", 2]["pass@k"] == pytest.approx(5 / 9)
-    assert scores["b", 1]["excluded"] == 1 and scores["all", 1]["problems"] == 3
-    assert scores["a", 1]["reward"] == 1 / 6 and scores["all", 2]["reward"] == 3 / 9  # no pass_rate: 0 or 1
+    assert scores["pooled", 1]["pass@k"] == pytest.approx(1 / 3) and scores["pooled", 2]["pass@k"] == pytest.approx(5 / 9)
+    assert scores["b", 1]["excluded"] == 1 and scores["pooled", 1]["problems"] == 3
+    assert scores["a", 1]["reward"] == 1 / 6 and scores["pooled", 2]["reward"] == 3 / 9  # no pass_rate: 0 or 1
     partial = crl.code_scores([{**outcome("p1", "a", False), "pass_rate": 0.5}, outcome("p2", "a", True)], max_k=1)
     assert partial[0]["reward"] == 0.75 and partial[0]["pass@k"] == 0.5  # the reward counts partly passing code
     one = crl.code_scores([outcome("p1", "a", True)], max_k=2)  # one benchmark: no pooled row

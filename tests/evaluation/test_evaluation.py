@@ -208,7 +208,7 @@ def test_the_evaluation_record_keeps_the_tables_as_rows() -> None:
     from criticlab.evaluation.judgebench import JudgeBenchRun
 
     settings = config.EvaluationSection(rounds=2, curve_rounds=4)
-    final = pd.DataFrame([{"source": "all", "method": "m", "round": 2, evaluation.PASS: 50.0, evaluation.UP: 25.0,
+    final = pd.DataFrame([{"source": "pooled", "method": "m", "round": 2, evaluation.PASS: 50.0, evaluation.UP: 25.0,
                            evaluation.DOWN: 0.0, "n": 4, f"{evaluation.PASS} lo": 10.0}])
     final = final.reindex(columns=["source", *evaluation.ROUND_COLUMNS, f"{evaluation.PASS} lo"])
     judge = JudgeBenchRun(pairs=[], origin="shipped", too_long=3, max_chars=100, critiques=2, records=[], ks=[1, 2],

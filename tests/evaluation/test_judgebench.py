@@ -13,6 +13,7 @@ import pytest
 
 from criticlab.data import JudgePair, load_judgebench
 from criticlab.evaluation import judgebench as jb
+from criticlab.evaluation.majority import judgebench_pair_score
 from criticlab.llm.base import Completion, SamplingParams, error_completion
 from criticlab.rollout import prompts
 
@@ -38,51 +39,63 @@ def test_majority_ks_double_and_end_at_the_critiques():
 
 
 def test_maj_at_k_hand_computed():
-    # better: C, I (1 of 2 Correct); worse: I, I. Maj@1 picks one critique of each: the better one
-    # wins with probability 1/2 and ties otherwise -> 1/2 + 1/2 * 1/2 = 0.75. Maj@2: 1 vs 0 -> 1.
-    assert jb.majority_score(1, 0, 2, 1) == (0.75, 0.5)
+    # majority_score gives (win, tie). better: C, I (1 of 2 Correct); worse: I, I. Maj@1 picks one
+    # critique of each: the better one wins with probability 1/2 and ties otherwise. Maj@2: 1 vs 0.
+    assert jb.majority_score(1, 0, 2, 1) == (0.5, 0.5)
     assert jb.majority_score(1, 0, 2, 2) == (1.0, 0.0)
-    # both 1 of 2 Correct: Maj@1 win 1/4, loss 1/4, tie 1/2 -> 0.5; Maj@2 always tied -> 0.5
-    assert jb.majority_score(1, 1, 2, 1) == (0.5, 0.5)
-    assert jb.majority_score(1, 1, 2, 2) == (0.5, 1.0)
+    # both 1 of 2 Correct: Maj@1 win 1/4, loss 1/4, tie 1/2; Maj@2 always tied
+    assert jb.majority_score(1, 1, 2, 1) == (0.25, 0.5)
+    assert jb.majority_score(1, 1, 2, 2) == (0.0, 1.0)
     # better 2 of 3, worse 1 of 3, k = 2: better draws 2 votes w.p. 1/3, 1 vote w.p. 2/3;
     # worse draws 1 vote w.p. 2/3, 0 votes w.p. 1/3. Win = 1/3 + 2/3 * 1/3 = 5/9; tie = 2/3 * 2/3 = 4/9.
-    score, tie = jb.majority_score(2, 1, 3, 2)
-    assert score == pytest.approx(5 / 9 + 0.5 * 4 / 9) and tie == pytest.approx(4 / 9)
+    win, tie = jb.majority_score(2, 1, 3, 2)
+    assert win == pytest.approx(5 / 9) and tie == pytest.approx(4 / 9)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
 def test_maj_at_k_equals_the_average_over_every_subset(k):
     good, bad = [C, U, C, I], [I, C, U, I]
-    expected = []
+    wins, halves = [], []
     for g in itertools.combinations(good, k):
         for b in itertools.combinations(bad, k):
             x, y = jb.correct_votes(g), jb.correct_votes(b)
-            expected.append(1.0 if x > y else 0.5 if x == y else 0.0)
-    score, _ = jb.majority_score(jb.correct_votes(good), jb.correct_votes(bad), 4, k)
-    assert score == pytest.approx(np.mean(expected))
+            wins.append(float(x > y))
+            halves.append(1.0 if x > y else 0.5 if x == y else 0.0)
+    win, tie = jb.majority_score(jb.correct_votes(good), jb.correct_votes(bad), 4, k)
+    assert win == pytest.approx(np.mean(wins)) and win + tie / 2 == pytest.approx(np.mean(halves))
 
 
 def test_an_unparsed_judgment_is_no_correct_vote():
     assert jb.correct_votes([C, U, I, "Correct"]) == 2
-    # better response: one Correct and one unparsed; worse: one Correct and one Incorrect -> always tied
+    # better response: one Correct and one unparsed; worse: one Correct and one Incorrect. Maj@1 wins
+    # 1/4, loses 1/4, ties 1/2; Maj@2 always ties. Ties ½ makes both 1/2.
     table = jb.majority_table([record([C, U], [C, I])], resamples=0)
-    assert list(table["accuracy"]) == [0.5, 0.5, 0.5, 0.5]  # k = 1, 2 for the category and "all"
+    assert list(table["accuracy"]) == [0.25, 0.0, 0.25, 0.0]  # k = 1, 2 for the category and "pooled"
+    assert list(table[jb.TIES_HALF]) == [0.5, 0.5, 0.5, 0.5]
     assert table["unparsed"].iloc[0] == 0.25
+
+
+def test_judgebench_maj_at_2_counts_a_tie_as_not_correct():
+    # CTRL's JudgeBench Maj@2: a pair whose responses get one Correct vote each is not won
+    records = [record([C, I], [I, C], pair="tied"), record([C, C], [C, I], pair="won")]
+    table = jb.majority_table(records, [2], resamples=0)
+    pooled = table[table["category"] == "pooled"].iloc[0]
+    assert pooled["accuracy"] == 0.5 and pooled[jb.TIES_HALF] == 0.75 and pooled["ties"] == 0.5
 
 
 def test_majority_table_per_category_and_pooled():
     records = [record([C, C], [I, I], pair="p1", category="math"),        # always won
                record([I, I], [C, C], pair="p2", category="math"),        # always lost
-               record([C, I], [I, I], pair="p3", category="coding")]      # Maj@1 0.75, Maj@2 1
+               record([C, I], [I, I], pair="p3", category="coding")]      # Maj@1 won 1/2 (tied 1/2), Maj@2 won
     table = jb.majority_table(records, resamples=200, seed=1)
     got = {(r.category, r.k): r.accuracy for r in table.itertuples()}
-    assert got == {("math", 1): 0.5, ("math", 2): 0.5, ("coding", 1): 0.75, ("coding", 2): 1.0,
-                   ("all", 1): pytest.approx((1 + 0 + 0.75) / 3), ("all", 2): pytest.approx((1 + 0 + 1) / 3)}
-    assert list(table["category"].unique()) == ["math", "coding", "all"]
-    pooled = table[(table["category"] == "all") & (table["k"] == 2)].iloc[0]
+    assert got == {("math", 1): 0.5, ("math", 2): 0.5, ("coding", 1): 0.5, ("coding", 2): 1.0,
+                   ("pooled", 1): pytest.approx((1 + 0 + 0.5) / 3), ("pooled", 2): pytest.approx((1 + 0 + 1) / 3)}
+    assert list(table["category"].unique()) == ["math", "coding", "pooled"]
+    pooled = table[(table["category"] == "pooled") & (table["k"] == 2)].iloc[0]
     assert pooled.pairs == 3 and pooled.lo <= pooled.accuracy <= pooled.hi
     assert table[table["category"] == "coding"]["ties"].tolist() == [0.5, 0.0]
+    assert table[table["category"] == "coding"][jb.TIES_HALF].tolist() == [0.75, 1.0]
 
 
 def test_the_better_response_can_be_b():
@@ -113,13 +126,32 @@ def test_position_swaps():
     assert jb.preference_scores(always_first) == (1.0, 0.0, False)
     assert jb.preference_scores(consistent_wrong) == (0.0, 0.0, True)
     assert jb.preference_scores(unparsed) == (1.0, 0.0, False)
+    # JudgeBench's rule: +1 right, -1 wrong, 0 unparsed; correct only when the sum is > 0
+    assert [jb.judgebench_score(r) for r in (consistent_right, always_first, consistent_wrong, unparsed)] == \
+        [1.0, 0.0, 0.0, 1.0]
     table = jb.preference_table([consistent_right, always_first, consistent_wrong, unparsed], resamples=0)
-    pooled = table[table["category"] == "all"].iloc[0]
-    assert pooled["accuracy"] == pytest.approx((1 + 0.5 + 0 + 0.5) / 4)
+    pooled = table[table["category"] == "pooled"].iloc[0]
+    assert pooled["accuracy"] == pytest.approx(2 / 4)
+    assert pooled[jb.ORDER_AVERAGE] == pytest.approx((1 + 0.5 + 0 + 0.5) / 4)
     assert pooled["accuracy (A,B)"] == 0.75 and pooled["accuracy (B,A)"] == 0.25
     assert pooled["consistency"] == 0.5 and pooled["unparsed"] == 1 / 8
     lo, hi = pooled["consistency lo"], pooled["consistency hi"]
     assert 0 < lo < 0.5 < hi < 1
+
+
+def test_judgebench_pairwise_rule_scores_an_inconsistent_pair_zero():
+    # JudgeBench utils/metrics.py: one trial right (+1) and one wrong (-1) sum to 0, not > 0: the pair
+    # is not correct, where the order average would give it 1/2
+    assert judgebench_pair_score(["A", "B"], "A") == 0.0
+    assert judgebench_pair_score(["B", "A"], "A") == 0.0
+    assert judgebench_pair_score(["A", "A"], "A") == 1.0
+    assert judgebench_pair_score(["B", "B"], "A") == 0.0
+    assert judgebench_pair_score(["B", None], "B") == 1.0  # right and unparsed: +1
+    assert judgebench_pair_score([None, None], "A") == 0.0
+    inconsistent = record([], [], better="B", picks=(2, 2))  # B then A: one right, one wrong
+    assert jb.judgebench_score(inconsistent) == 0.0 and np.mean(jb.preference_scores(inconsistent)[:2]) == 0.5
+    with pytest.raises(ValueError):
+        judgebench_pair_score(["A", "A"], "C")
 
 
 def test_position_swap_when_b_is_better():
@@ -286,7 +318,7 @@ def test_run_judgebench_judges_saves_and_tabulates(tmp_path, monkeypatch):
     assert set(run.pooled()["category"]) == {jb.POOLED} and set(run.at_most_critiques()["k"]) == {2}
     assert set(run.pairwise["critic"]) == {SELF_CRITIQUE, "critic"}
     assert set(run.differences["baseline"]) == {SELF_CRITIQUE} and len(run.differences) == 2  # Maj@2, pairwise
-    mine = pd.DataFrame({"source": ["all"], "method": ["m"]})
+    mine = pd.DataFrame({"source": ["pooled"], "method": ["m"]})
     assert len(run.extend(mine)) == 3 and run.extend(mine).iloc[0]["method"] == "m"
     quiet = dataclasses.replace(run, differences=pd.DataFrame(columns=run.differences.columns))
     assert quiet.extend(mine) is mine  # no JudgeBench rows: the table is left as it was

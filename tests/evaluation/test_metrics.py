@@ -294,28 +294,45 @@ def pair(good: str, bad: str, pid: str = "x") -> PairJudgments:
 def test_pairwise_wins_losses_and_ties() -> None:
     assert evaluation.pair_score(pair("CCI", "CII")) == 1.0
     assert evaluation.pair_score(pair("CII", "CCI")) == 0.0
-    assert evaluation.pair_score(pair("CI", "IC")) == 0.5  # tie: half a point by default
-    assert evaluation.pair_score(pair("CI", "IC"), ties="wrong") == 0.0
-    assert evaluation.pair_score(pair("??", "II")) == 0.5  # unparseable is not a Correct vote
-    assert evaluation.pair_score(pair("CIII", "ICCC"), k=1) == 1.0  # only the first k critiques
+    assert evaluation.pair_score(pair("CI", "IC")) == 0.0  # tie: not correct (the headline)
+    assert evaluation.pair_score(pair("CI", "IC"), ties="half") == 0.5
+    assert evaluation.pair_score(pair("??", "II"), ties="half") == 0.5  # unparseable is not a Correct vote
+    # k=1 of 4 critiques, averaged over every choice: the passing one wins only when it draws its
+    # one Correct (1/4) and the failing one draws its one Incorrect (1/4)
+    assert evaluation.pair_score(pair("CIII", "ICCC"), k=1) == pytest.approx(1 / 16)
+    assert evaluation.pair_score(pair("CIII", "ICCC"), k=1, ties="half") == pytest.approx(1 / 16 + 0.375 / 2)
     pairs = [pair("CC", "II"), pair("CI", "CI"), pair("II", "CC"), pair("CC", "CI")]
-    assert evaluation.pairwise_accuracy(pairs) == pytest.approx((1 + 0.5 + 0 + 1) / 4)
-    assert evaluation.pairwise_accuracy(pairs, ties="wrong") == pytest.approx(2 / 4)
+    assert evaluation.pairwise_accuracy(pairs) == pytest.approx(2 / 4)
+    assert evaluation.pairwise_accuracy(pairs, ties="half") == pytest.approx((1 + 0.5 + 0 + 1) / 4)
     with pytest.raises(ValueError):
         evaluation.pair_score(pair("C", "II"), k=2)
     with pytest.raises(ValueError):
         evaluation.pair_score(pair("C", "I"), ties="coin")  # type: ignore[arg-type]
 
 
-def test_majority_curve() -> None:
+def test_maj_at_2_with_a_tie_is_not_correct() -> None:
+    # Two critiques per response, one Correct each: Maj@2 always ties. JudgeBench's metric, and
+    # CTRL's 22.6% at 2 votes, count that as not correct; the secondary column counts it ½.
+    curve = evaluation.majority_curve([pair("CI", "IC")]).set_index("k")
+    assert curve.loc[2, "accuracy"] == 0.0 and curve.loc[2, evaluation.TIES_HALF] == 0.5
+    assert curve.loc[2, "ties"] == 1.0
+    # Maj@1 of the same pair: win 1/4, tie 1/2
+    assert curve.loc[1, "accuracy"] == pytest.approx(0.25) and curve.loc[1, evaluation.TIES_HALF] == 0.5
+
+
+def test_majority_curve_averages_over_every_choice_of_k_critiques() -> None:
     pairs = [pair("CIC", "ICI"), pair("ICC", "CII"), pair("CCC", "CCC")]
     curve = evaluation.majority_curve(pairs)
     assert curve["k"].tolist() == [1, 2, 3]
-    # k=1: win, loss, tie; k=2: tie, tie, tie; k=3: win, win, tie
-    assert curve["accuracy"].tolist() == pytest.approx([1.5 / 3, 1.5 / 3, 2.5 / 3])
-    assert curve["ties"].tolist() == pytest.approx([1 / 3, 1.0, 1 / 3])
-    wrong = evaluation.majority_curve(pairs, ties="wrong")
-    assert wrong["accuracy"].tolist() == pytest.approx([1 / 3, 0, 2 / 3])
+    # the first two pairs: 2 of 3 Correct against 1 of 3; Maj@1 win 4/9, tie 4/9; Maj@2 win 5/9,
+    # tie 4/9; Maj@3 win. The third pair always ties.
+    assert curve["accuracy"].tolist() == pytest.approx([8 / 27, 10 / 27, 2 / 3])
+    assert curve["ties"].tolist() == pytest.approx([17 / 27, 17 / 27, 1 / 3])
+    assert curve[evaluation.TIES_HALF].tolist() == pytest.approx(list(curve["accuracy"] + curve["ties"] / 2))
+    for k in (1, 2):  # the same estimator as a brute-force average over the subsets
+        brute = np.mean([float(sum(v == "correct" for v in g) > sum(v == "correct" for v in b))
+                         for p in pairs for g in combinations(p.correct, k) for b in combinations(p.incorrect, k)])
+        assert curve.loc[k - 1, "accuracy"] == pytest.approx(brute)
     assert evaluation.majority_curve([]).empty
 
 
@@ -366,6 +383,45 @@ def test_tables_per_benchmark_with_a_pooled_extra() -> None:
     assert set(one["source"]) == {"humaneval"}  # a single benchmark needs no pooled rows
     with pytest.raises(KeyError, match="m1"):
         evaluation.per_benchmark(evaluation.round_table, ts, {"h1": "x", "h2": "x"}, resamples=0)
+
+
+def test_table_3_average_is_the_unweighted_mean_over_benchmarks() -> None:
+    # CTRL Table 3, zero-shot (Qwen2.5-Coder-32B-Ins): CodeContests 7.88, LiveCodeBench 30.54,
+    # MBPP+ 77.83, Average 38.75. The sample counts differ by benchmark, so the pooled row does not
+    # reproduce the paper's average; the average row does.
+    benchmarks = {"codecontests": (7.88, 165), "livecodebench": (30.54, 268), "mbppplus": (77.83, 378)}
+    rows = [{"source": s, "method": "zero_shot", "round": 0, evaluation.PASS: p, evaluation.UP: 0.0,
+             evaluation.DOWN: 0.0, "n": n} for s, (p, n) in benchmarks.items()]
+    pooled = sum(p * n for p, n in benchmarks.values()) / sum(n for _, n in benchmarks.values())
+    rows.append({"source": evaluation.POOLED, "method": "zero_shot", "round": 0, evaluation.PASS: pooled,
+                 evaluation.UP: 0.0, evaluation.DOWN: 0.0, "n": 811})
+    table = pd.DataFrame(rows)
+    table.attrs["scale"] = 100.0
+    out = evaluation.benchmark_average(table).set_index("source")
+    assert out.loc[evaluation.AVERAGE, evaluation.PASS] == pytest.approx(38.75, abs=0.005)
+    assert out.loc[evaluation.AVERAGE, "n"] == 811
+    assert abs(out.loc[evaluation.POOLED, evaluation.PASS] - 38.75) > 5  # the pooled row is another number
+    evaluation.check_delta_identity(out.reset_index())
+
+
+def test_average_rows_from_trajectories_keep_the_delta_identity() -> None:
+    # humaneval: 1 problem, Δ↑ on its one sample; mbpp: 3 problems, one Δ↓ among them
+    ts = [traj("wc", "h1", method="a"), traj("cw", "m1", method="a"), traj("cc", "m2", method="a"),
+          traj("ww", "m3", method="a"), traj("cc", "h1", method="b")]  # b ran on humaneval only
+    sources = {"h1": "humaneval", "m1": "mbpp", "m2": "mbpp", "m3": "mbpp"}
+    table = evaluation.per_benchmark(evaluation.round_table, ts, sources, resamples=0)
+    final = evaluation.percent(evaluation.benchmark_average(evaluation.final_rows(table)))
+    average = final[final["source"] == evaluation.AVERAGE].set_index("method")
+    assert list(average.index) == ["a"]  # b lacks a benchmark: no average
+    assert average.loc["a", evaluation.PASS] == pytest.approx((100 + 100 / 3) / 2)
+    assert average.loc["a", evaluation.UP] == pytest.approx(50.0)
+    assert average.loc["a", evaluation.DOWN] == pytest.approx(100 / 6)
+    evaluation.check_delta_identity(final)
+    pooled = final[(final["source"] == evaluation.POOLED) & (final["method"] == "a")].iloc[0]
+    assert pooled[evaluation.PASS] == pytest.approx(50.0)  # 2 of 4 samples
+    assert len(evaluation.pooled_rows(final)) == 2  # the pooled rows, not the average
+    one = evaluation.final_rows(evaluation.per_benchmark(evaluation.round_table, ts[:1], sources, resamples=0))
+    assert evaluation.benchmark_average(one).equals(one)  # one benchmark: nothing to average
 
 
 def test_pass_at_k_by_hand() -> None:

@@ -68,6 +68,7 @@ def figures() -> dict[str, Callable[[], Figure]]:
         "c_to_i": lambda: plots.plot_correct_to_incorrect(analysis.markov_table(ts), colors=colors),
         "strategies": lambda: plots.plot_strategies(analysis.strategy_distribution(labels)),
         "similarity": lambda: plots.plot_similarity(analysis.revision_similarity(ts)),
+        "abilities": lambda: plots.plot_abilities(analysis.simulate_abilities(rounds=3, runs=200)),
         "crl": lambda: plots.plot_crl_comparison(pd.DataFrame({
             "policy": ["start", "ratio 0", "ratio 0.2", "ratio 0.2", "ratio 0.2", "ratio 0.2"],
             "seed": ["-", "0", "0", "1", "mean", "sd"],

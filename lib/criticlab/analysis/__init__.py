@@ -2,6 +2,7 @@
 code similarity.
 """
 
+from criticlab.analysis.abilities import abilities_exact, simulate_abilities
 from criticlab.analysis.compounding import (
     CriticModel,
     critic_loop_curve,
@@ -97,6 +98,7 @@ __all__ = [
     "Rate",
     "StrategyMatch",
     "StrategyRule",
+    "abilities_exact",
     "agreement",
     "analysis_metrics",
     "classify_strategies",
@@ -124,6 +126,7 @@ __all__ = [
     "read_critiques",
     "revision_similarity",
     "shipped_validation_set",
+    "simulate_abilities",
     "simulate_chain",
     "simulate_critic_loop",
     "simulated_loops",

@@ -88,7 +88,7 @@ def code_outcomes(executed: Sequence[tuple[Problem, int, Round]]) -> list[dict[s
 
 
 def code_scores(outcomes: Sequence[dict[str, Any]], max_k: int) -> list[dict[str, Any]]:
-    """Unbiased Pass@k for k = 1..``max_k``, per benchmark and pooled (``source`` ``all``, only when
+    """Unbiased Pass@k for k = 1..``max_k``, per benchmark and pooled (``source`` ``pooled``, only when
     there are several benchmarks): the mean over problems of :func:`criticlab.stats.pass_at_k`;
     beside it ``reward``, the mean test pass rate of the scored samples (what code RL rewards, the
     same for every k).

@@ -2,10 +2,13 @@
 
 :mod:`~criticlab.evaluation.judgebench` evaluates the critics on JudgeBench's real pairs (Maj@k,
 pairwise mode with position swaps); its functions are reached as ``evaluation.judgebench.<name>``.
+:mod:`~criticlab.evaluation.majority` is the one Maj@k estimator of both Maj@k tables (a tie is not
+correct; ties ½ as a secondary column) and JudgeBench's pairwise rule.
 """
 
 from criticlab.evaluation import judgebench
 from criticlab.evaluation.judgebench import JudgeBenchRun, JudgeRecord, run_judgebench
+from criticlab.evaluation.majority import TIES_HALF, judgebench_pair_score, majority_score
 from criticlab.evaluation.methods import (
     BASELINES,
     PAIRWISE_POOL_METHOD,
@@ -25,6 +28,7 @@ from criticlab.evaluation.methods import (
 )
 from criticlab.evaluation.metrics import (
     ALWAYS_CORRECT,
+    AVERAGE,
     DIFFERENCE_COLUMNS,
     DOWN,
     IDENTITY_TOLERANCE,
@@ -36,6 +40,7 @@ from criticlab.evaluation.metrics import (
     DeltaIdentityError,
     PairJudgments,
     Ties,
+    benchmark_average,
     check_delta_identity,
     difference_table,
     discrimination_table,
@@ -55,6 +60,7 @@ from criticlab.stats import pass_at_k  # the estimator lives in stats (06 uses i
 
 __all__ = [
     "ALWAYS_CORRECT",
+    "AVERAGE",
     "BASELINES",
     "DIFFERENCE_COLUMNS",
     "DOWN",
@@ -65,6 +71,7 @@ __all__ = [
     "POOLED",
     "ROUND_COLUMNS",
     "SELF_CRITIQUE",
+    "TIES_HALF",
     "TRAINED",
     "UP",
     "DeltaIdentityError",
@@ -74,6 +81,7 @@ __all__ = [
     "PairJudgments",
     "ResponsePair",
     "Ties",
+    "benchmark_average",
     "check_delta_identity",
     "checkpoint_for",
     "critique_pairs",
@@ -82,8 +90,10 @@ __all__ = [
     "evaluation_metrics",
     "final_rows",
     "judgebench",
+    "judgebench_pair_score",
     "loop_config",
     "majority_curve",
+    "majority_score",
     "pair_score",
     "pairwise_accuracy",
     "pairwise_critics",

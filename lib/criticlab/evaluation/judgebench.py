@@ -7,12 +7,15 @@ protocols run on the same pairs:
   response (:func:`~criticlab.rollout.prompts.answer_critique_prompt`: the critique format of the
   code critic, for a question of any kind), each ending in ``Overall judgment: Correct`` or
   ``Incorrect`` (:func:`~criticlab.rollout.prompts.parse_judgment`). A pair is won when its better
-  response collects more Correct votes than the other; a tie counts ½.
+  response collects more Correct votes than the other; the headline counts a tie as not correct
+  (JudgeBench's rule; CTRL's 22.6% at 2 votes fits only it), ``accuracy (ties ½)`` counts it ½.
 - **Pairwise, both orders.** The critic sees the two responses and names the better one
   (:func:`~criticlab.rollout.prompts.preference_prompt`), once in the pair's order (A, B) and once
-  swapped (B, A), greedily, so the two answers differ only by the order. Accuracy averages the
-  two orders; *position-swap consistency* is the share of pairs whose two picks name the same
-  response.
+  swapped (B, A), greedily, so the two answers differ only by the order. The headline accuracy is
+  JudgeBench's (``utils/metrics.py``): +1 for a right pick, −1 for a wrong one, 0 for an unparsed
+  one, and the pair is correct only when the sum is > 0, so an inconsistent pair scores 0. The
+  average of the two orders stays as ``accuracy (order average)``; *position-swap consistency* is
+  the share of pairs whose two picks name the same response.
 
 Counting rules (each a choice, stated here once):
 
@@ -22,19 +25,16 @@ Counting rules (each a choice, stated here once):
   share of such critiques is reported (``unparsed``), so a critic that rarely finishes with a
   judgment shows up as such instead of hiding in the ties. An unparsed pick of the pairwise mode
   is neither correct nor consistent.
-- **Maj@k for k < K is averaged over subsets.** With c of a response's K critiques Correct, the
-  Correct votes among k of them chosen at random are hypergeometric; the pair's Maj@k score is
-  P(better wins) + ½·P(tie) over the two responses' independent draws, i.e. the exact average over
-  every choice of k critiques of each response. That is the unbiased estimate (a U-statistic, like
-  Chen et al.'s pass@k) of the accuracy of a critic that writes k critiques; using only the first
-  k critiques would also be unbiased but throws the other K − k away.
+- **Maj@k for k < K is averaged over subsets**, the estimator of :mod:`criticlab.evaluation.majority`
+  that 07's own-sample Maj@k table uses too: the exact average over every choice of k critiques of
+  each response.
 - **k runs over 1, 2, 4, …** and always ends at K (:func:`majority_ks`).
 - **Intervals** (95%): percentile bootstrap over pairs for accuracies (a pair's score is a fraction;
   :func:`criticlab.stats.bootstrap_ratio`), Wilson for consistency (a count of pairs). Differences
   between critics use :func:`criticlab.stats.paired_bootstrap` over the pairs both judged.
 - **Categories** follow the JudgeBench paper: MMLU-Pro (``mmlu-pro-*``) is *knowledge*,
   ``livebench-reasoning`` *reasoning*, ``livebench-math`` *math*, ``livecodebench`` *coding*.
-  Every table has one row set per category and one over all pairs (``all``).
+  Every table has one row set per category and one over all pairs (``pooled``).
 """
 
 from __future__ import annotations
@@ -51,6 +51,13 @@ import pandas as pd
 from criticlab import stages
 from criticlab.config import Profile
 from criticlab.data import JudgePair, id_score, load_judgebench, read_pairs
+from criticlab.evaluation.majority import (
+    TIES_HALF,
+    correct_votes,
+    judgebench_pair_score,
+    majority_ks,
+    majority_score,
+)
 from criticlab.evaluation.metrics import DIFFERENCE_COLUMNS, POOLED
 from criticlab.io import write_jsonl
 from criticlab.llm import sampling_for
@@ -61,9 +68,12 @@ from criticlab.stats import bootstrap_ratio, paired_bootstrap, wilson_interval
 CATEGORIES = ("knowledge", "reasoning", "math", "coding")
 SOURCE = "judgebench"
 """The ``source`` of JudgeBench rows in the difference table."""
-MAJORITY_COLUMNS = ("critic", "category", "k", "accuracy", "lo", "hi", "ties", "unparsed", "errors", "pairs")
-PREFERENCE_COLUMNS = ("critic", "category", "accuracy", "lo", "hi", "accuracy (A,B)", "accuracy (B,A)",
-                      "consistency", "consistency lo", "consistency hi", "unparsed", "pairs")
+ORDER_AVERAGE = "accuracy (order average)"
+"""The pairwise mode's secondary accuracy: the mean of the two orders' picks."""
+MAJORITY_COLUMNS = ("critic", "category", "k", "accuracy", "lo", "hi", TIES_HALF, "ties", "unparsed", "errors",
+                    "pairs")
+PREFERENCE_COLUMNS = ("critic", "category", "accuracy", "lo", "hi", ORDER_AVERAGE, "accuracy (A,B)",
+                      "accuracy (B,A)", "consistency", "consistency lo", "consistency hi", "unparsed", "pairs")
 PAIRWISE = "JudgeBench pairwise"
 
 
@@ -226,55 +236,19 @@ def judge_pairs(
 # --------------------------------------------------------------------------------------------
 
 
-def correct_votes(judgments: Iterable[str | None]) -> int:
-    """Correct judgments; anything else (Incorrect, unparsed) is no Correct vote."""
-    return sum(1 for j in judgments if isinstance(j, str) and j.lower() == "correct")
-
-
-def majority_ks(critiques: int) -> list[int]:
-    """1, 2, 4, … below ``critiques``, then ``critiques`` itself."""
-    if critiques < 1:
-        return []
-    ks = [1 << i for i in range(critiques.bit_length()) if 1 << i < critiques]
-    return [*ks, critiques]
-
-
-def _hypergeometric(total: int, successes: int, k: int) -> np.ndarray:
-    """P(x of k draws without replacement are successes), x = 0..k."""
-    ways = math.comb(total, k)
-    return np.array([math.comb(successes, x) * math.comb(total - successes, k - x) / ways for x in range(k + 1)])
-
-
-def majority_score(good: int, bad: int, total: int, k: int, total_bad: int | None = None) -> tuple[float, float]:
-    """A pair's expected Maj@k score (ties ½) and its chance of a tie, over every choice of k critiques.
-
-    ``good``/``bad``: Correct votes among the ``total`` critiques of the better / the worse response
-    (``total_bad`` when the worse one has a different number).
-    """
-    total_bad = total if total_bad is None else total_bad
-    if not (1 <= k <= total and k <= total_bad):
-        raise ValueError(f"Maj@{k} needs k between 1 and the critiques per response ({total}, {total_bad})")
-    if not (0 <= good <= total and 0 <= bad <= total_bad):
-        raise ValueError(f"votes out of range: {good}/{total} and {bad}/{total_bad}")
-    joint = np.outer(_hypergeometric(total, good, k), _hypergeometric(total_bad, bad, k))  # [good x, bad y]
-    tie = float(np.trace(joint))
-    win = float(np.tril(joint, -1).sum())
-    return win + 0.5 * tie, tie
-
-
 def _scores(records: Sequence[JudgeRecord], ks: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs × ks matrices of Maj@k scores and tie chances."""
-    score = np.zeros((len(records), len(ks)))
-    tie = np.zeros_like(score)
+    """Pairs × ks matrices of the chance the better response wins Maj@k (a tie is not a win) and of a tie."""
+    win = np.zeros((len(records), len(ks)))
+    tie = np.zeros_like(win)
     for i, r in enumerate(records):
         for j, k in enumerate(ks):
-            score[i, j], tie[i, j] = majority_score(correct_votes(r.good), correct_votes(r.bad),
-                                                    len(r.good), k, len(r.bad))
-    return score, tie
+            win[i, j], tie[i, j] = majority_score(correct_votes(r.good), correct_votes(r.bad),
+                                                  len(r.good), k, len(r.bad))
+    return win, tie
 
 
 def _groups(records: Sequence[JudgeRecord]) -> dict[tuple[str, str], list[JudgeRecord]]:
-    """Records per (critic, category), categories in :data:`CATEGORIES` order, then ``all``."""
+    """Records per (critic, category), categories in :data:`CATEGORIES` order, then ``pooled``."""
     out: dict[tuple[str, str], list[JudgeRecord]] = {}
     critics = list(dict.fromkeys(r.critic for r in records))
     for critic in critics:
@@ -294,10 +268,11 @@ def majority_table(
     seed: int = 0,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """Maj@k accuracy per critic, category (and ``all``) and k, with a bootstrap interval over pairs.
+    """Maj@k accuracy per critic, category (and ``pooled``) and k, with a bootstrap interval over pairs.
 
-    ``ks`` defaults to :func:`majority_ks` of the fewest critiques any response has. ``ties`` is
-    the expected share of tied pairs (each counted ½ in ``accuracy``); ``unparsed`` the share of
+    ``ks`` defaults to :func:`majority_ks` of the fewest critiques any response has. ``accuracy``
+    (and its interval) counts a tie as not correct; ``accuracy (ties ½)`` counts it ½; ``ties`` is
+    the expected share of tied pairs; ``unparsed`` the share of
     critiques without a judgment; ``errors`` the generations the engine failed (pointwise and
     pairwise, e.g. prompts longer than the context), whose judgments count as unparsed.
     """
@@ -309,12 +284,13 @@ def majority_table(
     for (critic, category), group in _groups(records).items():
         score, tie = _scores(group, ks)
         lo, hi = bootstrap_ratio(score, np.ones(len(group)), resamples=resamples, seed=seed, confidence=confidence)
+        half = score + 0.5 * tie
         judgments = [j for r in group for j in (*r.judgments_a, *r.judgments_b)]
         unparsed = sum(j is None for j in judgments) / len(judgments) if judgments else math.nan
         for j, k in enumerate(ks):
             rows.append(dict(zip(MAJORITY_COLUMNS, (critic, category, k, float(score[:, j].mean()), float(lo[j]),
-                                                    float(hi[j]), float(tie[:, j].mean()), unparsed,
-                                                    sum(r.errors for r in group), len(group)))))
+                                                    float(hi[j]), float(half[:, j].mean()), float(tie[:, j].mean()),
+                                                    unparsed, sum(r.errors for r in group), len(group)))))
     return pd.DataFrame(rows, columns=MAJORITY_COLUMNS)
 
 
@@ -330,22 +306,30 @@ def preference_scores(record: JudgeRecord) -> tuple[float, float, bool]:
             first is not None and first == second)
 
 
+def judgebench_score(record: JudgeRecord) -> float:
+    """JudgeBench's score of the pair's two picks (:func:`~criticlab.evaluation.majority.judgebench_pair_score`):
+    1.0 when right picks outnumber wrong ones, so an inconsistent pair scores 0."""
+    return judgebench_pair_score(record.chosen(), record.better)
+
+
 def preference_table(
     records: Sequence[JudgeRecord], *, resamples: int = 1000, seed: int = 0, confidence: float = 0.95
 ) -> pd.DataFrame:
-    """Pairwise accuracy (both orders averaged, and each order) and position-swap consistency, per
-    critic and category (and ``all``), with a bootstrap interval over pairs and a Wilson interval."""
+    """Pairwise accuracy per critic and category (and ``pooled``): JudgeBench's score (``accuracy``,
+    with a bootstrap interval over pairs), the average of the two orders and each order, and
+    position-swap consistency with a Wilson interval."""
     rows = []
     for (critic, category), group in _groups(records).items():
         scores = np.array([preference_scores(r) for r in group], dtype=float)
-        both = scores[:, :2].mean(axis=1)
-        lo, hi = bootstrap_ratio(both, np.ones(len(group)), resamples=resamples, seed=seed, confidence=confidence)
+        headline = np.array([judgebench_score(r) for r in group])
+        lo, hi = bootstrap_ratio(headline, np.ones(len(group)), resamples=resamples, seed=seed, confidence=confidence)
         consistent = int(scores[:, 2].sum())
         c_lo, c_hi = wilson_interval(consistent, len(group), confidence)
         unparsed = sum((r.pick_ab is None) + (r.pick_ba is None) for r in group) / (2 * len(group))
         rows.append(dict(zip(PREFERENCE_COLUMNS, (
-            critic, category, float(both.mean()), float(lo[0]), float(hi[0]), float(scores[:, 0].mean()),
-            float(scores[:, 1].mean()), consistent / len(group), c_lo, c_hi, unparsed, len(group)))))
+            critic, category, float(headline.mean()), float(lo[0]), float(hi[0]), float(scores[:, :2].mean()),
+            float(scores[:, 0].mean()), float(scores[:, 1].mean()), consistent / len(group), c_lo, c_hi, unparsed,
+            len(group)))))
     return pd.DataFrame(rows, columns=PREFERENCE_COLUMNS)
 
 
@@ -369,7 +353,8 @@ def judgebench_differences(
     confidence: float = 0.95,
 ) -> pd.DataFrame:
     """Every critic against ``baseline`` on the pairs both judged: the paired difference of Maj@k
-    accuracy (``k`` defaults to the most critiques every response has) and of pairwise accuracy,
+    accuracy (a tie not correct; ``k`` defaults to the most critiques every response has) and of
+    pairwise accuracy (JudgeBench's score),
     with a bootstrap interval over pairs (one draw serves both critics).
 
     Rows have the columns of :func:`criticlab.evaluation.difference_table` behind ``source`` =
@@ -392,7 +377,7 @@ def judgebench_differences(
         theirs = [by_critic[baseline][i] for i in ids]
         statistics = {
             majority_statistic(k): (_scores(ours, [k])[0][:, 0], _scores(theirs, [k])[0][:, 0]),
-            PAIRWISE: tuple(np.array([np.mean(preference_scores(r)[:2]) for r in side]) for side in (ours, theirs)),
+            PAIRWISE: tuple(np.array([judgebench_score(r) for r in side]) for side in (ours, theirs)),
         }
         for name, (a, b) in statistics.items():
             def statistic(index: np.ndarray, a: np.ndarray = a, b: np.ndarray = b) -> tuple[float, float]:
@@ -439,7 +424,7 @@ class JudgeBenchRun:
         return f"JudgeBench: {len(self.pairs)} pairs from {self.origin}{left_out}"
 
     def pooled(self) -> pd.DataFrame:
-        """The Maj@k rows over all pairs (category ``all``): the curve of the figure."""
+        """The Maj@k rows over all pairs (category ``pooled``): the curve of the figure."""
         return self.majority[self.majority["category"] == POOLED]
 
     def at_most_critiques(self) -> pd.DataFrame:

@@ -10,8 +10,11 @@ pairwise accuracy and Maj@k. The counting rules shared with analysis are in
 - **Confidence intervals** resample *problems* with replacement (all samples of a drawn problem come
   along), because samples of one problem are correlated; percentile intervals, seeded
   (:func:`criticlab.stats.bootstrap_ratio`).
-- **Pairwise accuracy.** The response judged Correct more often wins; a tie counts 0.5 by default
-  (``ties="half"``) or as wrong (``ties="wrong"``). An unparseable judgment is not a Correct vote.
+- **Pairwise accuracy (Maj@k).** The response judged Correct more often wins; a tie counts as not
+  correct (the headline, as JudgeBench counts it) and ½ in a secondary column. An unparseable
+  judgment is not a Correct vote. Maj@k for k below the critiques per response averages over every
+  choice of k critiques: the estimator of :mod:`criticlab.evaluation.majority`, which JudgeBench's
+  Maj@k table uses too.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from criticlab.evaluation.majority import TIES_HALF, Ties, pair_majority, tied_score
 from criticlab.rollout.outcomes import (
     ALWAYS_CORRECT,
     by_method,
@@ -41,9 +45,6 @@ from criticlab.stats import (
     mean_pass_at_k,
     paired_bootstrap,
 )
-
-Ties = Literal["half", "wrong"]
-
 
 PASS, UP, DOWN = "pass@1", "Δ↑", "Δ↓"
 
@@ -223,7 +224,9 @@ def check_delta_identity(table: pd.DataFrame, tolerance: float = IDENTITY_TOLERA
                 f"{reference + row[UP] - row[DOWN]!r}"
             )
         if {"correct", "up", "down", "n"} <= set(rows.columns):
-            _check_counts(str(method), rows, scale)
+            counted = rows[rows[["correct", "up", "down", "n"]].notna().all(axis=1)]  # averages have no counts
+            if len(counted):
+                _check_counts(str(method), counted, scale)
 
 
 def _check_counts(method: str, rows: pd.DataFrame, scale: float) -> None:
@@ -315,12 +318,10 @@ class PairJudgments:
     meta: dict = field(default_factory=dict)
 
 
-def _votes(judgments: Sequence[str | None], k: int) -> int:
-    return sum(1 for v in judgments[:k] if isinstance(v, str) and v.lower() == "correct")
-
-
-def pair_score(pair: PairJudgments, k: int | None = None, ties: Ties = "half") -> float:
-    """1 if the passing response got more Correct votes in the first k critiques, 0 if fewer; see ``ties``."""
+def pair_score(pair: PairJudgments, k: int | None = None, ties: Ties = "wrong") -> float:
+    """The pair's Maj@k score: the chance that k of its critiques per response (every choice of k
+    averaged) give the passing response more Correct votes; a tie counts per ``ties``
+    (:func:`criticlab.evaluation.majority.majority_score`). ``k`` defaults to the fewer critiques."""
     if ties not in ("half", "wrong"):
         raise ValueError(f"ties must be 'half' or 'wrong', got {ties!r}")
     k = min(len(pair.correct), len(pair.incorrect)) if k is None else k
@@ -329,43 +330,36 @@ def pair_score(pair: PairJudgments, k: int | None = None, ties: Ties = "half") -
             f"pair {pair.pair_id!r}: need {k} critiques per response, has "
             f"{len(pair.correct)} and {len(pair.incorrect)}"
         )
-    good, bad = _votes(pair.correct, k), _votes(pair.incorrect, k)
-    if good == bad:
-        return 0.5 if ties == "half" else 0.0
-    return float(good > bad)
+    return tied_score(*pair_majority(pair.correct, pair.incorrect, k), ties)
 
 
-def pairwise_accuracy(pairs: Sequence[PairJudgments], k: int | None = None, ties: Ties = "half") -> float:
+def pairwise_accuracy(pairs: Sequence[PairJudgments], k: int | None = None, ties: Ties = "wrong") -> float:
     """Mean :func:`pair_score` over pairs (NaN with no pairs)."""
     if not pairs:
         return math.nan
     return float(np.mean([pair_score(p, k, ties) for p in pairs]))
 
 
-def majority_curve(
-    pairs: Sequence[PairJudgments], max_k: int | None = None, ties: Ties = "half"
-) -> pd.DataFrame:
-    """Maj@k: pairwise accuracy using the first k critiques per response, k = 1..K.
+MAJORITY_CURVE_COLUMNS = ("k", "accuracy", TIES_HALF, "ties", "n")
 
-    K defaults to the fewest critiques any response has. Columns: k, accuracy, ties (share of
-    tied pairs, so either tie convention can be read off), n.
+
+def majority_curve(pairs: Sequence[PairJudgments], max_k: int | None = None) -> pd.DataFrame:
+    """Maj@k for k = 1..K: ``accuracy`` counts a tie as not correct (the headline), ``accuracy
+    (ties ½)`` counts it ½, ``ties`` is the expected share of tied pairs; n pairs.
+
+    K defaults to the fewest critiques any response has; each k averages over every choice of k
+    critiques per response (:mod:`criticlab.evaluation.majority`, as JudgeBench's table).
     """
     if not pairs:
-        return pd.DataFrame(columns=["k", "accuracy", "ties", "n"])
+        return pd.DataFrame(columns=MAJORITY_CURVE_COLUMNS)
     available = min(min(len(p.correct), len(p.incorrect)) for p in pairs)
     last = available if max_k is None else max_k
     rows = []
     for k in range(1, last + 1):
-        tied = sum(_votes(p.correct, k) == _votes(p.incorrect, k) for p in pairs)
-        rows.append(
-            {
-                "k": k,
-                "accuracy": pairwise_accuracy(pairs, k, ties),
-                "ties": tied / len(pairs),
-                "n": len(pairs),
-            }
-        )
-    return pd.DataFrame(rows, columns=["k", "accuracy", "ties", "n"])
+        win, tie = np.array([pair_majority(p.correct, p.incorrect, k) for p in pairs]).T
+        rows.append(dict(zip(MAJORITY_CURVE_COLUMNS, (k, float(win.mean()), float((win + 0.5 * tie).mean()),
+                                                      float(tie.mean()), len(pairs)))))
+    return pd.DataFrame(rows, columns=MAJORITY_CURVE_COLUMNS)
 
 
 def percent(df: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFrame:
@@ -414,11 +408,54 @@ def per_benchmark(
     return out
 
 
+AVERAGE = "average"
+"""The ``source`` of rows that average over benchmarks, each benchmark counted once (CTRL Table 3's
+"Average": 38.75 = (7.88 + 30.54 + 77.83) / 3 for zero-shot), beside the :data:`POOLED` rows."""
+
+
+def benchmark_average(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with an :data:`AVERAGE` row set appended: per method (and round), the unweighted mean
+    over benchmarks of Pass@1, Δ↑ and Δ↓, as CTRL's Table 3 averages its benchmarks.
+
+    Only the per-benchmark rows count (not :data:`POOLED` nor earlier averages), and only methods
+    present in every benchmark get an average (a mean over fewer benchmarks is not the paper's).
+    With one benchmark nothing is added. The identity Pass@1(k) = Pass@1(0) + Δ↑ − Δ↓ still holds
+    on the average rows (it is linear). They carry no sample counts (``correct``, ``up``, ``down``)
+    nor interval; ``n`` and ``problems`` are the totals behind them.
+    """
+    if "source" not in table.columns:
+        return table
+    own = table[~table["source"].isin([POOLED, AVERAGE])]
+    benchmarks = list(dict.fromkeys(own["source"]))
+    if len(benchmarks) < 2:
+        return table
+    # a per-round table averages each round; a final-rows table (one row per benchmark and method)
+    # averages each method's final rows, whose round may differ by benchmark for a +stop method
+    per_round = "round" in own.columns and own.duplicated(["source", "method"]).any()
+    keys = ["method", "round"] if per_round else ["method"]
+    rows = []
+    for key, group in own.groupby(keys, sort=False):
+        if set(group["source"]) != set(benchmarks) or len(group) != len(benchmarks):
+            continue
+        key = key if isinstance(key, tuple) else (key,)
+        row: dict[str, Any] = {"source": AVERAGE, **dict(zip(keys, key))}
+        if "round" in group and not per_round:
+            row["round"] = int(group["round"].max())
+        row.update({stat: float(group[stat].mean()) for stat in (PASS, UP, DOWN) if stat in group})
+        row.update({c: int(group[c].sum()) for c in ("n", "problems", "excluded") if c in group})
+        rows.append(row)
+    if not rows:
+        return table
+    out = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
+    out.attrs.update(table.attrs)
+    return out
+
+
 def pooled_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The rows over every benchmark: the pooled ones, or all rows when there was one benchmark."""
     if "source" not in table.columns:
         return table
-    sources = set(table["source"])
+    sources = list(dict.fromkeys(s for s in table["source"] if s != AVERAGE))
     keep = POOLED if POOLED in sources else next(iter(sources), None)
     return table[table["source"] == keep].reset_index(drop=True)
 

@@ -38,7 +38,7 @@ TABLES = (
     (stages.TABLE_FINAL, "Pass@1, Δ↑, Δ↓ after the last round (%), 95% bootstrap intervals over problems"),
     (stages.TABLE_DIFFERENCES, "Each method against self-critique: paired differences, 95% intervals"),
     (stages.TABLE_DISCRIMINATION, "Discrimination: the critics' judgments against execution"),
-    (stages.TABLE_MAJORITY, "Pairwise accuracy against critiques per response (Maj@k)"),
+    (stages.TABLE_MAJORITY, "Pairwise accuracy against critiques per response (Maj@k; a tie is not correct)"),
     (stages.TABLE_TRANSITION_RATES, "Markov transition rates per round"),
 )
 

@@ -185,6 +185,31 @@ def plot_markov(
     return fig
 
 
+def plot_abilities(grid: pd.DataFrame, percent: bool = True, title: str = "") -> Figure:
+    """CTRL Figure 3: simulated pass rate against critique→revision rounds, one colour per critiquing
+    ability and one line style per discrimination ability, with ±2 standard errors as a band.
+
+    ``grid`` is :func:`criticlab.analysis.simulate_abilities`' table.
+    """
+    fig, ax, scale = _single_panel(percent)
+    colors = colors_for(list(dict.fromkeys(grid["critiquing"])))
+    styles = dict(zip(dict.fromkeys(grid["discrimination"]), ("-", "--", ":", "-.")))
+    with figure_style():
+        for (critiquing, discrimination), rows in grid.groupby(["critiquing", "discrimination"], sort=False):
+            value, band = rows["pass"] * scale, 2 * rows["se"] * scale
+            ax.plot(rows["round"], value, color=colors[critiquing], linestyle=styles.get(discrimination, "-"),
+                    label=f"{critiquing} critiquing, {discrimination}")
+            ax.fill_between(rows["round"], value - band, value + band, color=colors[critiquing], alpha=0.15,
+                            linewidth=0)
+        _integer_x(ax)
+        ax.set_xlabel("critique→revision rounds")
+        ax.set_ylabel("pass rate (%)" if percent else "pass rate")
+        if title:
+            ax.set_title(title)
+        ax.legend(fontsize="small")
+    return fig
+
+
 def plot_critic_compounding(curves: pd.DataFrame, percent: bool = True, title: str = "") -> Figure:
     """Each critic's simulated Pass@1 (line, bootstrap band) against attempts, beside its observed
     Pass@1 per round (markers, Wilson bars); one colour per critic, dashed for the stop-at-Correct loop.
