@@ -29,7 +29,7 @@ LLAMA_WHEELS := $(HOME)/.cache/criticlab/wheels/llama-cpp-python-$(LLAMA_VERSION
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints/cpu.txt | cksum | cut -d' ' -f1)-$(EXTRAS)-$(LLAMA_ISA)
 
-.PHONY: help setup setup-gpu gpu-smoke models run test test-fast lint bench bench-sandbox bench-engines bench-train notebooks clean-outputs
+.PHONY: help setup setup-gpu gpu-smoke models run test test-fast lint format bench bench-sandbox bench-engines bench-train notebooks clean-outputs
 
 # The test that runs every notebook on the smoke profile (tests/test_notebooks.py); test-fast and
 # lint leave it out by name.
@@ -72,9 +72,13 @@ test: setup ## the whole test suite, the smoke run of every notebook included (C
 test-fast: setup ## the suite without the notebooks' smoke run, for the edit-test loop
 	$(PY) -m pytest -k "not $(SMOKE_RUN)" $(PYTEST_ARGS)
 
-lint: setup ## ruff, and the notebooks' pairing and no-outputs checks
+lint: setup ## ruff (lint, and the format of lib/ and tests/), and the notebooks' pairing and no-outputs checks
 	$(VENV)/bin/ruff check lib tests notebooks
+	$(VENV)/bin/ruff format --check lib tests
 	$(PY) -m pytest -q tests/test_notebooks.py -k "not $(SMOKE_RUN)"
+
+format: setup ## ruff format lib/ and tests/ (notebooks keep their paired layout: jupytext writes them)
+	$(VENV)/bin/ruff format lib tests
 
 bench: bench-sandbox bench-engines bench-train ## the three benchmarks below, in turn
 

@@ -9,15 +9,36 @@ from __future__ import annotations
 from criticlab.data.types import Problem, Test
 from criticlab.llm.base import Completion, SamplingParams, error_completion
 
-ADD = Problem(id="add", source="t", question="def add(a, b):\n    'Return a + b.'\n", kind="functional",
-              entry_point="add", tests=[Test(kind="call", args=[1, 2], expected=3),
-                                        Test(kind="call", args=[-1, 1], expected=0)])
-ECHO = Problem(id="echo", source="t", question="Read n and print n + 1.", kind="stdio",
-               tests=[Test(kind="stdio", input="1\n", output="2\n"), Test(kind="stdio", input="5\n", output="6\n")])
-PROSE = Problem(id="prose", source="t", question="NOCODE: explain add.", kind="functional", entry_point="add",
-                tests=[Test(kind="call", args=[1, 1], expected=2)])
-BROKEN = Problem(id="broken", source="t", question="ENGINE-ERROR please", kind="stdio",
-                 tests=[Test(kind="stdio", input="", output="x\n")])
+ADD = Problem(
+    id="add",
+    source="t",
+    question="def add(a, b):\n    'Return a + b.'\n",
+    kind="functional",
+    entry_point="add",
+    tests=[Test(kind="call", args=[1, 2], expected=3), Test(kind="call", args=[-1, 1], expected=0)],
+)
+ECHO = Problem(
+    id="echo",
+    source="t",
+    question="Read n and print n + 1.",
+    kind="stdio",
+    tests=[Test(kind="stdio", input="1\n", output="2\n"), Test(kind="stdio", input="5\n", output="6\n")],
+)
+PROSE = Problem(
+    id="prose",
+    source="t",
+    question="NOCODE: explain add.",
+    kind="functional",
+    entry_point="add",
+    tests=[Test(kind="call", args=[1, 1], expected=2)],
+)
+BROKEN = Problem(
+    id="broken",
+    source="t",
+    question="ENGINE-ERROR please",
+    kind="stdio",
+    tests=[Test(kind="stdio", input="", output="x\n")],
+)
 
 WRONG = {"add": "def add(a, b):\n    return a - b\n", "echo": "print(int(input()) + 2)\n"}
 RIGHT = {"add": "def add(a, b):\n    return a + b\n", "echo": "print(int(input()) + 1)\n"}
@@ -44,7 +65,9 @@ class ScriptedEngine:
         if last.startswith("You are an expert programmer reviewing"):
             wrong = any(code.strip() in last for code in WRONG.values())
             judgment = "Incorrect" if wrong else "Correct"
-            return Completion(text=f"Analysis:\nlooked.\nImprovement suggestions:\nnone\nOverall judgment: {judgment}")
+            return Completion(
+                text=f"Analysis:\nlooked.\nImprovement suggestions:\nnone\nOverall judgment: {judgment}"
+            )
         pid = "add" if "def add" in conv[0]["content"] else "echo"
         if "NOCODE" in conv[0]["content"]:
             return Completion(text="You should add the numbers.")

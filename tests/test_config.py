@@ -52,7 +52,10 @@ def test_paper_profile_has_the_papers_numbers() -> None:
 
 def test_paper_profile_rewards_and_reads_as_the_reference_code_and_small_profiles_keep_theirs() -> None:
     paper = load_profile("paper")
-    assert (paper.grpo.judgment_gate, paper.grpo.revision_input) == ("substring", "sanitized")  # critic-rl critic_rm.py
+    assert (paper.grpo.judgment_gate, paper.grpo.revision_input) == (
+        "substring",
+        "sanitized",
+    )  # critic-rl critic_rm.py
     assert (paper.prompts.revision_request, paper.prompts.parser) == ("reference", "reference")
     for name in ("smoke", "cpu", "cpu-study"):  # the workbook's choices, as before these options existed
         small = load_profile(name)
@@ -63,7 +66,9 @@ def test_paper_profile_rewards_and_reads_as_the_reference_code_and_small_profile
 
 def test_the_judgment_gate_names_a_rule(params: Path) -> None:
     write(params / "gate.yaml", "grpo:\n  judgment_gate: true\n")
-    with pytest.raises(ConfigError, match="'grpo.judgment_gate' must be one of 'none', 'last_line', 'substring'"):
+    with pytest.raises(
+        ConfigError, match="'grpo.judgment_gate' must be one of 'none', 'last_line', 'substring'"
+    ):
         load_profile("gate")
 
 
@@ -77,7 +82,9 @@ def test_unknown_key_names_key_file_and_suggestion(params: Path) -> None:
 
 def test_unknown_top_level_section(params: Path) -> None:
     write(params / "bad.yaml", "evaluaton:\n  rounds: 2\n")
-    with pytest.raises(ConfigError, match=r"bad\.yaml: unknown key 'evaluaton' \(did you mean 'evaluation'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"bad\.yaml: unknown key 'evaluaton' \(did you mean 'evaluation'\?\)"
+    ):
         load_profile("bad")
 
 
@@ -163,7 +170,9 @@ def test_outputs_env_overrides_root(params: Path, tmp_path: Path, monkeypatch: p
     assert load_profile("mine").paths.root == tmp_path / "elsewhere" / "mine"
 
 
-def test_profile_by_path_and_name_default(params: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_profile_by_path_and_name_default(
+    params: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     other = write(tmp_path / "custom.yml", "name: renamed\n")
     assert load_profile(str(other)).name == "renamed"
     write(params / "smoke.yaml", "")

@@ -66,7 +66,9 @@ def test_the_top_level_holds_only_the_shared_contracts_and_subpackages() -> None
 def test_imports_flow_one_way(path: Path) -> None:
     own = path.relative_to(LIB).parts[0].removesuffix(".py")
     for part in imported(path) - {own}:
-        assert LAYER_OF[part] <= LAYER_OF[own], f"{path.relative_to(LIB)} ({own}) imports {part}, a layer above it"
+        assert LAYER_OF[part] <= LAYER_OF[own], (
+            f"{path.relative_to(LIB)} ({own}) imports {part}, a layer above it"
+        )
         if own in STAGE_PACKAGES:
             assert part not in STAGE_PACKAGES, f"stage package {own} imports stage package {part}"
 
@@ -111,8 +113,11 @@ records, the judge and the llama.cpp decode loop are each one job and fit)."""
 
 
 def test_no_module_is_longer_than_one_job() -> None:
-    long = [f"{path.relative_to(LIB)} ({lines} lines)" for path in MODULES
-            if (lines := path.read_text().count("\n")) > MAX_MODULE_LINES]
+    long = [
+        f"{path.relative_to(LIB)} ({lines} lines)"
+        for path in MODULES
+        if (lines := path.read_text().count("\n")) > MAX_MODULE_LINES
+    ]
     assert not long, f"modules over {MAX_MODULE_LINES} lines: split them by job: {long}"
 
 
@@ -123,9 +128,16 @@ TRAINING_NOTEBOOKS = sorted(p for p in NOTEBOOKS.glob("0[5-6]_*.py"))
 @pytest.mark.parametrize("notebook", TRAINING_NOTEBOOKS, ids=lambda p: p.stem)
 def test_training_notebooks_define_nothing_and_wire_no_training(notebook: Path) -> None:
     tree = ast.parse(notebook.read_text())
-    defined = [getattr(node, "name", "lambda") for node in ast.walk(tree)
-               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))]
+    defined = [
+        getattr(node, "name", "lambda")
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))
+    ]
     assert not defined, f"{notebook.name} defines {defined}: move them to its stage package"
-    called = {node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
+    called = {
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
     wiring = called & {"train_grpo", "train_sft", "StepTimer", "CTRLReward", "MixedReward"}
     assert not wiring, f"{notebook.name} wires training by hand: {sorted(wiring)}"

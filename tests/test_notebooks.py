@@ -38,22 +38,30 @@ def test_pair_is_in_sync(script: Path) -> None:
 @pytest.mark.parametrize("script", PAIRS, ids=lambda p: p.stem)
 def test_committed_notebook_has_no_outputs(script: Path) -> None:
     nb = json.loads(script.with_suffix(".ipynb").read_text())
-    dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
-    assert not dirty, f"{script.with_suffix('.ipynb').name}: cells {dirty} carry outputs; run `make notebooks`"
+    dirty = [
+        i
+        for i, c in enumerate(nb["cells"])
+        if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))
+    ]
+    assert not dirty, (
+        f"{script.with_suffix('.ipynb').name}: cells {dirty} carry outputs; run `make notebooks`"
+    )
 
 
 @pytest.mark.parametrize("script", PAIRS, ids=lambda p: p.stem)
 def test_one_literal_parameters_cell_with_known_names(script: Path) -> None:
     nb = jupytext.read(script)
     cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(cells) == 1, f"{script.name}: expected exactly one cell tagged 'parameters', found {len(cells)}"
+    assert len(cells) == 1, (
+        f"{script.name}: expected exactly one cell tagged 'parameters', found {len(cells)}"
+    )
     section = config.NOTEBOOK_SECTIONS[script.stem[:2]]
     known = {"profile", *config.schema_keys(section)}
     names = []
     for node in ast.parse(cells[0].source).body:
-        assert isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name), (
-            f"{script.name}: the parameters cell may hold only `name = literal` lines"
-        )
+        assert (
+            isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+        ), f"{script.name}: the parameters cell may hold only `name = literal` lines"
         ast.literal_eval(node.value)  # raises on anything but a plain literal
         names.append(node.targets[0].id)
     assert "profile" in names
@@ -84,7 +92,9 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
     entries = [*cfg.data.sources, *cfg.data.train_sources, *cfg.data.eval_sources]
     assert train > 0 and evaluated > 0
     assert train + data.counts["validation"] + evaluated <= sum(source_cap(cfg.data, e) for e in entries)
-    assert data.counts["validation"] == eval_count(train + data.counts["validation"], cfg.data.validation_fraction)
+    assert data.counts["validation"] == eval_count(
+        train + data.counts["validation"], cfg.data.validation_fraction
+    )
 
     sandbox = records[stages.SANDBOX]
     assert sandbox.references_total > 0 and sandbox.references_accepted == sandbox.references_total
@@ -102,7 +112,9 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
         assert counted.total == 0 or math.isclose(counted.correct_share + counted.incorrect_share, 1.0), step
     assert mix["samples"].total == made.samples and mix["samples"].correct == made.zero_shot_passed
     assert mix["sft_critiques"].total == made.kept_after_filters
-    assert mix["sft_rows"].total == made.sft_rows and mix["sft_rows"].correct == made.sft_judgments.get("correct", 0)
+    assert mix["sft_rows"].total == made.sft_rows and mix["sft_rows"].correct == made.sft_judgments.get(
+        "correct", 0
+    )
     assert mix["grpo_prompts"].total == made.rl_rows and mix["grpo_heldout"].total == made.rl_heldout_rows
     if cfg.synthesis.balance_judgments and mix["sft_critiques"].correct and mix["sft_critiques"].incorrect:
         assert mix["sft_rows"].correct == mix["sft_rows"].incorrect
@@ -113,7 +125,11 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
     assert sft.rows == made.sft_rows
     if sft.rows:
         assert sft.run.trained and sft.run.steps == cfg.sft.max_steps
-        assert math.isfinite(sft.loss.first_quarter) and math.isfinite(sft.loss.last_quarter) and sft.loss.se >= 0
+        assert (
+            math.isfinite(sft.loss.first_quarter)
+            and math.isfinite(sft.loss.last_quarter)
+            and sft.loss.se >= 0
+        )
 
     grpo = records[stages.GRPO]
     assert grpo.rl_rows == made.rl_rows
@@ -129,16 +145,24 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
             critiqued = run.run.steps * cfg.grpo.prompts_per_step * cfg.grpo.group_size
             assert run.trained_mix.total == critiqued
         assert grpo.across_seeds["reward rise"]["seeds"] == len(grpo.seeds)
-        assert math.isclose(grpo.across_seeds["reward rise"]["mean"],
-                            sum(run.learned.difference for run in grpo.seeds) / len(grpo.seeds))
+        assert math.isclose(
+            grpo.across_seeds["reward rise"]["mean"],
+            sum(run.learned.difference for run in grpo.seeds) / len(grpo.seeds),
+        )
     limit = cfg.grpo.max_prompts or made.rl_rows
     assert grpo.prompts_mix.total == min(limit, made.rl_rows)
-    assert grpo.heldout_rows == grpo.heldout_mix.total == min(cfg.grpo.heldout_prompts or made.rl_heldout_rows,
-                                                              made.rl_heldout_rows)
+    assert (
+        grpo.heldout_rows
+        == grpo.heldout_mix.total
+        == min(cfg.grpo.heldout_prompts or made.rl_heldout_rows, made.rl_heldout_rows)
+    )
     assert grpo.heldout_mix == made.judgments["grpo_heldout"] or cfg.grpo.heldout_prompts is not None
     if grpo.rl_rows and grpo.heldout_rows:
         for score in [grpo.heldout_before] + [run.after for run in grpo.seeds]:
-            assert score.prompts == grpo.heldout_rows and score.critiques == score.prompts * cfg.grpo.heldout_critiques
+            assert (
+                score.prompts == grpo.heldout_rows
+                and score.critiques == score.prompts * cfg.grpo.heldout_critiques
+            )
             assert share(score.accuracy) and score.accuracy_lo <= score.accuracy <= score.accuracy_hi
             assert share(score.reward) and score.reward_lo <= score.reward <= score.reward_hi
 
@@ -151,7 +175,11 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
             assert share(mixed.summary["code_reward"])
         if mixed.ratio > 0:  # a short run may draw only code rows: no training accuracy then
             trained_on_crl = mixed.summary["crl_samples"] > 0
-            assert share(mixed.summary["crl_accuracy"]) if trained_on_crl else math.isnan(mixed.summary["crl_accuracy"])
+            assert (
+                share(mixed.summary["crl_accuracy"])
+                if trained_on_crl
+                else math.isnan(mixed.summary["crl_accuracy"])
+            )
             assert share(mixed.after["crl_accuracy"])
     # Critique-Coder's comparison: held-out judge rows never trained on, every policy run as a coder
     seeds = [cfg.seed + i for i in range(cfg.crl.seeds)]
@@ -169,7 +197,9 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
         assert share(judge["crl_always_T_accuracy"]) and judge["crl_accuracy_lo"] <= judge["crl_accuracy"]
     assert all(m.before == crl.start_judge for m in crl.ratios)
     assert (crl.comparison[0]["policy"], crl.comparison[0]["seed"]) == ("start", "-")
-    assert len(crl.comparison) == 1 + len(crl.ratios) + 2 * len(set(m.ratio for m in crl.ratios)) * (len(seeds) > 1)
+    assert len(crl.comparison) == 1 + len(crl.ratios) + 2 * len(set(m.ratio for m in crl.ratios)) * (
+        len(seeds) > 1
+    )
     assert (root / stages.TABLES_DIR / f"{stages.TABLE_CRL_COMPARISON}.md").is_file()
 
     evaluation = records[stages.EVALUATION]
@@ -192,13 +222,20 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
     tested = [row for row in evaluation.differences if row["source"] != "judgebench"]
     compared = {row["method"] for row in tested}
     assert compared == set(evaluation.methods) - {"self_critique"}
-    assert all(row["problems"] <= evaluation.problems and isinstance(row["excludes 0"], bool) for row in tested)
+    assert all(
+        row["problems"] <= evaluation.problems and isinstance(row["excludes 0"], bool) for row in tested
+    )
     check_judgebench(cfg, evaluation)
 
     for stage in (stages.SYNTHESIS, stages.GRPO, stages.CRL, stages.EVALUATION):
         made = records[stage].throughput
         assert made is not None, f"{stage} records no throughput"
-        assert made.tokens >= 0 and made.sequences >= 0 and made.generation_seconds >= 0 and made.wall_seconds > 0
+        assert (
+            made.tokens >= 0
+            and made.sequences >= 0
+            and made.generation_seconds >= 0
+            and made.wall_seconds > 0
+        )
         assert math.isfinite(made.tokens_per_second) and made.tokens_per_second >= 0
         assert (made.tokens > 0) == (made.tokens_per_second > 0)
         if made.parts:
@@ -220,48 +257,78 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
             assert row["n"] > 0 and share(row["value"]) and row["lo"] <= row["value"] <= row["hi"]
         else:
             assert row["status"].startswith("not estimable: ") and row["n"] == 0 and math.isnan(row["value"])
-    loops = {"revise every round": ("p_init", "p_cc", "p_wc"), "stop at Correct": ("p_init", "p_cc", "p_wc", "tpr", "tnr")}
+    loops = {
+        "revise every round": ("p_init", "p_cc", "p_wc"),
+        "stop at Correct": ("p_init", "p_cc", "p_wc", "tpr", "tnr"),
+    }
     for critic in critics:
         for loop, needs in loops.items():
             key = f"{critic} · {loop}"
             estimable = all(status[critic, rate] == "estimated" for rate in needs)
-            assert (key in analysis.simulated) == estimable and (key in analysis.not_simulated) == (not estimable)
+            assert (key in analysis.simulated) == estimable and (key in analysis.not_simulated) == (
+                not estimable
+            )
     if cfg.evaluation.problem_ids:  # the smoke run pins a problem always solved and one never solved
         assert analysis.simulated, f"no critic simulated: {analysis.not_simulated}"
     # strategies are multi-label shares of critiques; the validation set is scored by the rules
     for row in analysis.strategies:
-        assert all(share(row[label]) for label in ("algorithm_improvement", "static_analysis",
-                                                   "strategic_debugging", "dynamic_testing", "other"))
+        assert all(
+            share(row[label])
+            for label in (
+                "algorithm_improvement",
+                "static_analysis",
+                "strategic_debugging",
+                "dynamic_testing",
+                "other",
+            )
+        )
     assert analysis.strategy_validation_n >= 40  # the committed hand-labelled set
     scored = {(row["mode"], row["label"]) for row in analysis.strategy_validation}
     assert {("rules", "micro"), ("rules", "macro")} <= scored
-    assert all(math.isnan(row["precision"]) or share(row["precision"]) for row in analysis.strategy_validation)
+    assert all(
+        math.isnan(row["precision"]) or share(row["precision"]) for row in analysis.strategy_validation
+    )
 
 
 def check_judgebench(cfg: config.Profile, evaluation: stages.EvaluationMetrics) -> None:
     """JudgeBench's Maj@k and pairwise tables cover every critic, category and k, and agree on the pairs."""
     pairs, k_max = evaluation.judgebench_pairs, evaluation.judgebench_critiques
     assert pairs == cfg.evaluation.judgebench_pairs and k_max == cfg.evaluation.judgebench_critiques
-    critics = {"self_critique"} | {m for m in evaluation.methods if not m.endswith("+stop")
-                                   and (m in ("ctrl_sft", "ctrl_grpo") or m.startswith("critic:"))}
+    critics = {"self_critique"} | {
+        m
+        for m in evaluation.methods
+        if not m.endswith("+stop") and (m in ("ctrl_sft", "ctrl_grpo") or m.startswith("critic:"))
+    }
     for table in (evaluation.judgebench, evaluation.judgebench_pairwise):
         assert {row["critic"] for row in table} == critics
         pooled = [row for row in table if row["category"] == POOLED]
         assert all(row["pairs"] == pairs for row in pooled)
         for critic in critics:
-            per_category = {(row["category"], row["pairs"]) for row in table
-                            if row["critic"] == critic and row["category"] != POOLED}
+            per_category = {
+                (row["category"], row["pairs"])
+                for row in table
+                if row["critic"] == critic and row["category"] != POOLED
+            }
             assert sum(n for _, n in per_category) == pairs
             assert {c for c, _ in per_category} <= {"knowledge", "reasoning", "math", "coding"}
         assert all(share(row["accuracy"]) and share(row["unparsed"]) for row in table)
         assert all(row["lo"] <= row["hi"] for row in table if math.isfinite(row["lo"]))
     ks = sorted({row["k"] for row in evaluation.judgebench})
-    assert ks[-1] == k_max and ks == sorted({1 << i for i in range(k_max.bit_length()) if 1 << i < k_max} | {k_max})
+    assert ks[-1] == k_max and ks == sorted(
+        {1 << i for i in range(k_max.bit_length()) if 1 << i < k_max} | {k_max}
+    )
     assert all(share(row["ties"]) for row in evaluation.judgebench)
-    assert all(row["accuracy"] == pytest.approx(row["accuracy (ties ½)"] - row["ties"] / 2) for row in evaluation.judgebench)
+    assert all(
+        row["accuracy"] == pytest.approx(row["accuracy (ties ½)"] - row["ties"] / 2)
+        for row in evaluation.judgebench
+    )
     for row in evaluation.judgebench_pairwise:
-        assert share(row["consistency"]) and row["consistency lo"] <= row["consistency"] <= row["consistency hi"]
-        assert row["accuracy (order average)"] == pytest.approx((row["accuracy (A,B)"] + row["accuracy (B,A)"]) / 2)
+        assert (
+            share(row["consistency"]) and row["consistency lo"] <= row["consistency"] <= row["consistency hi"]
+        )
+        assert row["accuracy (order average)"] == pytest.approx(
+            (row["accuracy (A,B)"] + row["accuracy (B,A)"]) / 2
+        )
         assert row["accuracy"] <= row["accuracy (order average)"] + 0.5 * (1 - row["consistency"]) + 1e-9
     judged = [row for row in evaluation.differences if row["source"] == "judgebench"]
     assert {row["method"] for row in judged} == critics - {"self_critique"}
@@ -285,8 +352,11 @@ def test_every_library_name_a_notebook_uses_exists(script: Path) -> None:
                 except ModuleNotFoundError:  # a name, not a module: it must exist in its module
                     assert hasattr(importlib.import_module(node.module), alias.name), f"{script.name}: {full}"
     missing = sorted(
-        f"{node.value.id}.{node.attr}" for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+        f"{node.value.id}.{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in modules
         and not hasattr(modules[node.value.id], node.attr)
     )
     assert not missing, f"{script.name} uses names the library does not have: {missing}"

@@ -79,17 +79,24 @@ def test_a_figure_is_a_pdf_and_a_png_and_plot_skips_an_empty_frame(tmp_path: Pat
     assert out.plot(lambda frame, **kw: drawn.append(kw), pd.DataFrame(), "01_empty", title="t") == []
     assert drawn == []  # an empty frame is not even drawn
     frame = pd.DataFrame({"k": [1, 2], "accuracy": [0.5, 0.75]})
-    assert [p.name for p in out.plot(plots.plot_majority_curve, frame, "01_curve", title="Maj@k")] == \
-        ["01_curve.pdf", "01_curve.png"]
+    assert [p.name for p in out.plot(plots.plot_majority_curve, frame, "01_curve", title="Maj@k")] == [
+        "01_curve.pdf",
+        "01_curve.png",
+    ]
     assert sorted(p.name for p in out.paths.figures_dir.iterdir()) == [
-        "01_counts.pdf", "01_counts.png", "01_curve.pdf", "01_curve.png"]
+        "01_counts.pdf",
+        "01_counts.png",
+        "01_curve.pdf",
+        "01_curve.png",
+    ]
     assert not tmp_files(tmp_path)
 
 
 def test_finish_writes_the_record_atomically(tmp_path: Path) -> None:
     out = outputs.Paths(tmp_path).stage(stages.SFT)
-    record = stages.SFTMetrics(rows=4, run=stages.TrainingRun(trained=True, steps=2),
-                               loss=LearningCheck(1.0, 0.5, -0.5, 0.1, True))
+    record = stages.SFTMetrics(
+        rows=4, run=stages.TrainingRun(trained=True, steps=2), loss=LearningCheck(1.0, 0.5, -0.5, 0.1, True)
+    )
     assert out.finish(record) == record
     path = stages.metrics_path(tmp_path, stages.SFT)
     assert out.written == [path] and stages.read_metrics(tmp_path, stages.SFT) == record
@@ -99,16 +106,25 @@ def test_finish_writes_the_record_atomically(tmp_path: Path) -> None:
         out.finish(broken)
     assert path.read_bytes() == before and not tmp_files(tmp_path)  # the old record stays whole
     with pytest.raises(TypeError, match="record of 08_analysis, not of 04_sft"):
-        out.finish(stages.AnalysisMetrics(trajectories=0, methods=[], transition_rates=[], strategies=[],
-                                          strategy_agreement=None, similarity_mean={}))
+        out.finish(
+            stages.AnalysisMetrics(
+                trajectories=0,
+                methods=[],
+                transition_rates=[],
+                strategies=[],
+                strategy_agreement=None,
+                similarity_mean={},
+            )
+        )
     assert path.read_bytes() == before
 
 
 def test_finish_takes_the_throughput_from_the_watch(tmp_path: Path) -> None:
     out = outputs.Paths(tmp_path).stage(stages.SYNTHESIS, watch=FakeWatch)
     assert (out.watch.root, out.watch.stage) == (tmp_path, stages.SYNTHESIS)
-    record = stages.SynthesisMetrics(problems=1, datasets=stages.DatasetReport(), zero_shot_pass_rate=0.0,
-                                     critiques=0, revisions_passed=0)
+    record = stages.SynthesisMetrics(
+        problems=1, datasets=stages.DatasetReport(), zero_shot_pass_rate=0.0, critiques=0, revisions_passed=0
+    )
     saved = out.finish(record)
     assert saved.throughput == FakeWatch(tmp_path, "").record() and record.throughput is None
     assert stages.read_metrics(tmp_path, stages.SYNTHESIS).throughput.tokens == 12

@@ -33,11 +33,21 @@ class Outer:
 
 
 def test_decode_builds_nested_records_and_widens_ints_everywhere_a_float_is_declared() -> None:
-    raw = {"count": 2, "inner": {"rate": 1}, "maybe": {"rate": 3, "label": "x"}, "ratios": [0, 0.5],
-           "sizes": {"m": 4}, "mode": "b", "cap": None, "anything": [1, "two"]}
+    raw = {
+        "count": 2,
+        "inner": {"rate": 1},
+        "maybe": {"rate": 3, "label": "x"},
+        "ratios": [0, 0.5],
+        "sizes": {"m": 4},
+        "mode": "b",
+        "cap": None,
+        "anything": [1, "two"],
+    }
     out = records.decode(Outer, raw)
     assert out == Outer(2, Inner(1.0), Inner(3.0, "x"), [0.0, 0.5], {"m": 4.0}, "b", None, False, [1, "two"])
-    assert all(isinstance(v, float) for v in (out.inner.rate, out.maybe.rate, *out.ratios, *out.sizes.values()))
+    assert all(
+        isinstance(v, float) for v in (out.inner.rate, out.maybe.rate, *out.ratios, *out.sizes.values())
+    )
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,13 @@ from criticlab.stats import LearningCheck
 
 
 def test_metrics_records_round_trip_and_name_what_does_not_match(tmp_path) -> None:
-    record = stages.GRPOMetrics(rl_rows=4, start="sft", run=stages.TrainingRun(trained=True, steps=2),
-                                reward_per_step=[0.25, 1.0], learned=LearningCheck(0.25, 1.0, 0.75, 0.0, True))
+    record = stages.GRPOMetrics(
+        rl_rows=4,
+        start="sft",
+        run=stages.TrainingRun(trained=True, steps=2),
+        reward_per_step=[0.25, 1.0],
+        learned=LearningCheck(0.25, 1.0, 0.75, 0.0, True),
+    )
     path = stages.write_metrics(tmp_path, record)
     assert path == tmp_path / stages.GRPO / stages.METRICS_FILE
     assert stages.read_metrics(tmp_path, stages.GRPO) == record
@@ -19,7 +24,9 @@ def test_metrics_records_round_trip_and_name_what_does_not_match(tmp_path) -> No
     write_json(path, {"stage": stages.GRPO, "rl_rows": "four", "start": "sft", "run": {"trained": True}})
     with pytest.raises(stages.MetricsError, match=r"metrics.json: field 'rl_rows' should be an integer"):
         stages.read_metrics(tmp_path, stages.GRPO)
-    write_json(path, {"stage": stages.GRPO, "rl_rows": 4, "start": "sft", "run": {"trained": True, "step": 3}})
+    write_json(
+        path, {"stage": stages.GRPO, "rl_rows": 4, "start": "sft", "run": {"trained": True, "step": 3}}
+    )
     with pytest.raises(stages.MetricsError, match=r"unknown field\(s\) \['step'\] in run"):
         stages.read_metrics(tmp_path, stages.GRPO)
     write_json(path, {"stage": stages.GRPO, "start": "sft", "run": {"trained": True}})
@@ -28,7 +35,9 @@ def test_metrics_records_round_trip_and_name_what_does_not_match(tmp_path) -> No
 
 
 def test_grpo_records_written_when_the_gate_was_a_boolean_still_read(tmp_path) -> None:
-    path = stages.write_metrics(tmp_path, stages.GRPOMetrics(rl_rows=1, start="sft", run=stages.TrainingRun(trained=True)))
+    path = stages.write_metrics(
+        tmp_path, stages.GRPOMetrics(rl_rows=1, start="sft", run=stages.TrainingRun(trained=True))
+    )
     from criticlab.io import read_json
 
     raw = read_json(path)

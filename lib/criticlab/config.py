@@ -7,6 +7,7 @@ silent default (the check is :mod:`criticlab.records`' codec). Output paths
 (``outputs/<profile>/...``) come from :class:`Paths` and nowhere else. A profile that declares a
 card (``gpu.memory_gb``) is also checked against it when it loads (:mod:`criticlab.gpu_plan`).
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -67,7 +67,9 @@ def weights_gb(reference: str, gpu: GPUSection) -> float:
     return params * 1e9 * 2 / GIB
 
 
-def training_gb(weights: float, *, lora: bool, load_in_4bit: bool, reference_copy: bool) -> list[tuple[str, float]]:
+def training_gb(
+    weights: float, *, lora: bool, load_in_4bit: bool, reference_copy: bool
+) -> list[tuple[str, float]]:
     """What training a policy of ``weights`` GiB (bf16) holds on the card, part by part.
 
     The base in bf16 (about 0.28 of it in 4 bit with its scales); full fine-tuning adds bf16
@@ -75,7 +77,12 @@ def training_gb(weights: float, *, lora: bool, load_in_4bit: bool, reference_cop
     small and left to the reserve. ``reference_copy``: TRL keeps a frozen copy for the KL term
     when the policy is not a LoRA adapter (with one, it disables the adapter instead).
     """
-    parts = [("policy weights" + (" (4 bit)" if load_in_4bit else " (bf16)"), weights * (0.28 if load_in_4bit else 1.0))]
+    parts = [
+        (
+            "policy weights" + (" (4 bit)" if load_in_4bit else " (bf16)"),
+            weights * (0.28 if load_in_4bit else 1.0),
+        )
+    ]
     if not lora:
         parts.append(("gradients + AdamW moments", 3 * weights))
         if reference_copy:
@@ -105,7 +112,9 @@ def memory_plan(profile: Profile) -> tuple[list[PlanLine], list[str]]:
     gpu, models = profile.gpu, profile.models
     card = gpu.memory_gb
     if card is None:
-        raise PlanError(f"{profile.source or profile.name}: gpu.memory_gb is not set; the memory plan needs the card's size")
+        raise PlanError(
+            f"{profile.source or profile.name}: gpu.memory_gb is not set; the memory plan needs the card's size"
+        )
     gen_w, critic_w = weights_gb(models.generator, gpu), weights_gb(models.critic, gpu)
     policy = profile.crl.policy_model or models.generator
     policy_w = weights_gb(policy, gpu)
@@ -120,21 +129,32 @@ def memory_plan(profile: Profile) -> tuple[list[PlanLine], list[str]]:
         return (f"{label} {share:g}×{card:g}", share * card)
 
     in_process = models.engine == "vllm"
-    generator = [engine("generator vLLM", gpu.generator_memory, models.generator, gen_w)] if in_process else []
+    generator = (
+        [engine("generator vLLM", gpu.generator_memory, models.generator, gen_w)] if in_process else []
+    )
     reserve = [("reserve", gpu.reserve_gb)]
     g = profile.grpo
     rollouts = (
         [engine("TRL vLLM", g.vllm_memory, "the policy", max(critic_w, policy_w))]
-        if g.use_vllm and g.vllm_mode == "colocate" else []
+        if g.use_vllm and g.vllm_mode == "colocate"
+        else []
     )
 
     def train(weights: float, section: SFTSection | GRPOSection, *, kl: bool) -> list[tuple[str, float]]:
-        return training_gb(weights, lora=section.lora, load_in_4bit=section.use_unsloth and section.load_in_4bit,
-                           reference_copy=kl)
+        return training_gb(
+            weights,
+            lora=section.lora,
+            load_in_4bit=section.use_unsloth and section.load_in_4bit,
+            reference_copy=kl,
+        )
 
     lora_critics = profile.sft.lora and profile.grpo.lora and g.from_adapter == "continue"
     separate_critic = models.critic != models.generator or gpu.serve_adapters == "merge" or not lora_critics
-    critic = [engine("critic vLLM", gpu.critic_memory, models.critic, critic_w)] if in_process and separate_critic else []
+    critic = (
+        [engine("critic vLLM", gpu.critic_memory, models.critic, critic_w)]
+        if in_process and separate_critic
+        else []
+    )
     kl = g.kl_coef > 0
     lines = [
         PlanLine("03", generator + reserve),
@@ -165,7 +185,8 @@ def check_memory_plan(profile: Profile) -> None:
     if over or short:
         raise PlanError(
             f"{profile.source}: the one-GPU memory plan does not fit the declared {card:g} GiB card "
-            f"(gpu.memory_gb): " + "; ".join(over + short)
+            f"(gpu.memory_gb): "
+            + "; ".join(over + short)
             + ". Lower the shares (gpu.generator_memory, gpu.critic_memory, grpo.vllm_memory), use LoRA "
             "or 4 bit, a smaller model, or a bigger card."
         )

@@ -330,7 +330,9 @@ class StageOutputs:
         self.written.extend(paths)
         return paths
 
-    def plot(self, draw: Callable[..., Figure], frame: pd.DataFrame, stem: str, **options: object) -> list[Path]:
+    def plot(
+        self, draw: Callable[..., Figure], frame: pd.DataFrame, stem: str, **options: object
+    ) -> list[Path]:
         """The figure of a table: ``draw(frame, **options)`` saved as ``figures/<stem>`` (:meth:`figure`).
 
         An empty frame draws nothing and writes nothing, as :meth:`table` skips it, so a table and
@@ -348,8 +350,9 @@ class StageOutputs:
         the field itself with ``watch.record(extra=...)``).
         """
         if self.name != record.STAGE:
-            raise TypeError(f"{type(record).__name__} is the record of {record.STAGE or 'no stage'}, "
-                            f"not of {self.name}")
+            raise TypeError(
+                f"{type(record).__name__} is the record of {record.STAGE or 'no stage'}, not of {self.name}"
+            )
         if self.watch is not None and getattr(record, "throughput", False) is None:
             record = dataclasses.replace(record, throughput=self.watch.record())
         self.written.append(stages.write_metrics(self.root, record))

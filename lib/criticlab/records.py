@@ -58,7 +58,9 @@ def fields(cls: type, *, internal: bool = False) -> dict[str, Any]:
     out unless ``internal`` is true (building a record may set them; a file may not).
     """
     hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if internal or not f.metadata.get("internal")}
+    return {
+        f.name: hints[f.name] for f in dataclasses.fields(cls) if internal or not f.metadata.get("internal")
+    }
 
 
 def check(cls: type, raw: Any, *, at: str = "") -> None:

@@ -304,8 +304,10 @@ class JudgmentMix:
         return self.correct + self.incorrect
 
     def __str__(self) -> str:
-        return (f"{self.total} ({self.correct} Correct / {self.incorrect} Incorrect, "
-                f"{100 * self.incorrect_share:.0f}% Incorrect)")
+        return (
+            f"{self.total} ({self.correct} Correct / {self.incorrect} Incorrect, "
+            f"{100 * self.incorrect_share:.0f}% Incorrect)"
+        )
 
 
 MIX_STAGES = ("samples", "sft_critiques", "sft_rows", "grpo_prompts", "grpo_heldout")
@@ -375,7 +377,6 @@ class SFTMetrics(StageMetrics):
     run: TrainingRun
     loss: LearningCheck | None = None
     """Loss in the first vs the last quarter of steps (``above_noise``: it *rose*; expect False)."""
-
 
 
 @dataclass
@@ -574,8 +575,16 @@ class AnalysisMetrics(StageMetrics):
 
 RECORDS: dict[str, type[StageMetrics]] = {
     cls.STAGE: cls
-    for cls in (DataMetrics, SandboxMetrics, SynthesisMetrics, SFTMetrics, GRPOMetrics, CRLMetrics,
-                EvaluationMetrics, AnalysisMetrics)
+    for cls in (
+        DataMetrics,
+        SandboxMetrics,
+        SynthesisMetrics,
+        SFTMetrics,
+        GRPOMetrics,
+        CRLMetrics,
+        EvaluationMetrics,
+        AnalysisMetrics,
+    )
 }
 
 

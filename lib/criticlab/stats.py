@@ -287,7 +287,9 @@ def bootstrap_interval(
     if problems == 0 or resamples <= 0:
         return nan, nan
     rng = np.random.default_rng(seed)
-    values = np.asarray([statistic(rng.integers(0, problems, size=problems)) for _ in range(resamples)], dtype=float)
+    values = np.asarray(
+        [statistic(rng.integers(0, problems, size=problems)) for _ in range(resamples)], dtype=float
+    )
     values = values[np.isfinite(values)]
     if not values.size:
         return nan, nan

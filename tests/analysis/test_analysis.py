@@ -291,7 +291,10 @@ def test_parse_strategy_answer_multi_label() -> None:
     assert parse("Strategy: dynamic testing.") == (analysis.TESTING,)
     assert parse("mostly dynamic_testing") == (analysis.TESTING,)
     assert parse("static_analysis or dynamic_testing") == (analysis.STATIC, analysis.TESTING)
-    assert parse("It reads code.\nStrategies: dynamic_testing, static_analysis") == (analysis.STATIC, analysis.TESTING)
+    assert parse("It reads code.\nStrategies: dynamic_testing, static_analysis") == (
+        analysis.STATIC,
+        analysis.TESTING,
+    )
     # the last Strategies line decides, not labels named in the reasoning above it
     assert parse("Not algorithm_improvement.\n**Strategies:** strategic-debugging") == (analysis.DEBUGGING,)
     assert parse("Strategies: other") == (analysis.OTHER,)
@@ -327,9 +330,21 @@ def test_strategy_agreement_hand_computed_counts() -> None:
 
 def test_strategy_distribution_is_multi_label() -> None:
     dist = analysis.strategy_distribution(
-        {"c": [(analysis.STATIC, analysis.TESTING), (analysis.STATIC,), (analysis.OTHER,), (analysis.ALGORITHM,)]}
+        {
+            "c": [
+                (analysis.STATIC, analysis.TESTING),
+                (analysis.STATIC,),
+                (analysis.OTHER,),
+                (analysis.ALGORITHM,),
+            ]
+        }
     ).iloc[0]
-    assert (dist[analysis.STATIC], dist[analysis.TESTING], dist[analysis.OTHER], dist["n"]) == (0.5, 0.25, 0.25, 4)
+    assert (dist[analysis.STATIC], dist[analysis.TESTING], dist[analysis.OTHER], dist["n"]) == (
+        0.5,
+        0.25,
+        0.25,
+        4,
+    )
     assert sum(dist[label] for label in analysis.STRATEGIES) == pytest.approx(1.25)
 
 

@@ -18,8 +18,15 @@ BAD = ExecResult(Verdict.WRONG_ANSWER, 0, 1)
 INFRA = ExecResult.sandbox_error("sandbox died", problem_id="p9", total=1)
 
 
-def revised(problem: str, sample: int, method: str, before: bool, after: bool, judgment: str | None,
-            stop: bool = False) -> Trajectory:
+def revised(
+    problem: str,
+    sample: int,
+    method: str,
+    before: bool,
+    after: bool,
+    judgment: str | None,
+    stop: bool = False,
+) -> Trajectory:
     """A one-revision trajectory whose round-0 solution was critiqued with ``judgment``."""
     first = Round("", "x = 0", OK if before else BAD, critique="...", judgment=judgment)
     if stop:
@@ -76,7 +83,9 @@ def test_each_critic_is_simulated_from_its_own_rates_with_its_observed_chain() -
         revised("p1", 1, "self_critique+stop", False, False, "incorrect"),
     ]
     # a second critic that never fixes anything and breaks every correct solution
-    other = [revised(f"q{i}", 0, "critic:x", i < 2, False, "incorrect" if i < 2 else "correct") for i in range(4)]
+    other = [
+        revised(f"q{i}", 0, "critic:x", i < 2, False, "incorrect" if i < 2 else "correct") for i in range(4)
+    ]
     result = analysis.compounding_by_critic(four_samples() + stop + other, attempts=3, resamples=200)
     assert result.skipped == {}
     curves = result.curves.set_index(["critic", "loop", "attempt"]).sort_index()
@@ -147,14 +156,26 @@ def test_bootstrap_ratio_replicates() -> None:
 
 
 def test_the_analysis_record_keeps_the_tables_as_rows() -> None:
-    curves = pd.DataFrame({"critic": ["a", "a", "b"], "loop": ["revise", "revise", "stop"], "attempt": [0, 1, 0]})
-    compounding = analysis.Compounding(rates=pd.DataFrame({"critic": ["a"], "rate": ["p_cc"], "value": [0.9]}),
-                                       curves=curves, skipped={"c · stop": "tnr"})
+    curves = pd.DataFrame(
+        {"critic": ["a", "a", "b"], "loop": ["revise", "revise", "stop"], "attempt": [0, 1, 0]}
+    )
+    compounding = analysis.Compounding(
+        rates=pd.DataFrame({"critic": ["a"], "rate": ["p_cc"], "value": [0.9]}),
+        curves=curves,
+        skipped={"c · stop": "tnr"},
+    )
     similarity = pd.DataFrame({"method": ["a", "a", "b"], "similarity": [0.5, 1.0, 0.25]})
     record = analysis.analysis_metrics(
-        trajectories=3, methods=("a", "b"), rates=pd.DataFrame({"method": ["a"], "c→i rate": [0.1]}),
-        compounding=compounding, distribution=pd.DataFrame(), agreement=analysis.Agreement(4, 75.0, 0.5),
-        validation=pd.DataFrame(), validation_n=0, similarity=similarity)
+        trajectories=3,
+        methods=("a", "b"),
+        rates=pd.DataFrame({"method": ["a"], "c→i rate": [0.1]}),
+        compounding=compounding,
+        distribution=pd.DataFrame(),
+        agreement=analysis.Agreement(4, 75.0, 0.5),
+        validation=pd.DataFrame(),
+        validation_n=0,
+        similarity=similarity,
+    )
     assert isinstance(record, stages.AnalysisMetrics)
     assert record.simulated == ["a · revise", "b · stop"] and record.not_simulated == {"c · stop": "tnr"}
     assert record.similarity_mean == {"a": 0.75, "b": 0.25} and record.strategies == []

@@ -33,7 +33,14 @@ class FakeJudge:
 
 def write_set(directory: Path, critiques: dict[str, str], labels: dict[str, str]) -> Path:
     rows = [
-        {"id": i, "critic": "m", "problem_id": "p", "solution_passed": True, "judgment": None, "critique": text}
+        {
+            "id": i,
+            "critic": "m",
+            "problem_id": "p",
+            "solution_passed": True,
+            "judgment": None,
+            "critique": text,
+        }
         for i, text in critiques.items()
     ]
     (directory / CRITIQUES_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -50,9 +57,15 @@ def test_load_and_score_a_small_set(tmp_path: Path) -> None:
     }
     labels = {"a": "dynamic_testing;static_analysis", "b": "other", "c": "static_analysis"}
     items = analysis.load_validation_set(write_set(tmp_path, critiques, labels))
-    assert [i.labels for i in items] == [(analysis.STATIC, analysis.TESTING), (analysis.OTHER,), (analysis.STATIC,)]
+    assert [i.labels for i in items] == [
+        (analysis.STATIC, analysis.TESTING),
+        (analysis.OTHER,),
+        (analysis.STATIC,),
+    ]
     judge = FakeJudge(["Strategies: dynamic_testing", "Strategies: other", "Strategies: static_analysis"])
-    scores = analysis.validation_scores(items, {"llm": analysis.label_strategies_with_llm(items_text(items), judge)})
+    scores = analysis.validation_scores(
+        items, {"llm": analysis.label_strategies_with_llm(items_text(items), judge)}
+    )
     llm = scores[scores["mode"] == "llm"].set_index("label")
     # the judge missed static analysis on "a": static TP 1, FN 1; testing TP 1; other TP 1
     assert llm.loc[analysis.STATIC, ["tp", "fp", "fn"]].tolist() == [1, 0, 1]

@@ -15,11 +15,19 @@ from criticlab.bench.cli import main
 
 
 def test_ratios_are_to_the_first_build_and_use_medians() -> None:
-    row = {"system_info": "AVX2 = 1", "prompt_tokens": 100, "decode_tok_per_s": 50.0, "end_to_end_tok_per_s": 20.0}
+    row = {
+        "system_info": "AVX2 = 1",
+        "prompt_tokens": 100,
+        "decode_tok_per_s": 50.0,
+        "end_to_end_tok_per_s": 20.0,
+    }
     runs = {
         "old": [{**row, "prefill_tok_per_s": 80.0}, {**row, "prefill_tok_per_s": 90.0}],
-        "new": [{**row, "prefill_tok_per_s": 170.0}, {**row, "prefill_tok_per_s": 1000.0},
-                {**row, "prefill_tok_per_s": 160.0}],
+        "new": [
+            {**row, "prefill_tok_per_s": 170.0},
+            {**row, "prefill_tok_per_s": 1000.0},
+            {**row, "prefill_tok_per_s": 160.0},
+        ],
     }
     summary = summarise(runs)
     assert summary["old"]["ratio_prefill_tok_per_s"] == 1.0
@@ -35,8 +43,30 @@ def test_two_builds_are_measured_in_their_own_processes(tmp_path: Path) -> None:
     other.mkdir()
     os.symlink(Path(llama_cpp.__file__).parent, other / "llama_cpp")
     out = tmp_path / "builds.json"
-    assert main(["builds", "--build", INSTALLED, "--build", str(other), "--model", "smollm2-135m-instruct",
-                 "--prompts", "2", "--parallel", "2", "--max-tokens", "4", "--repeats", "1", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "builds",
+                "--build",
+                INSTALLED,
+                "--build",
+                str(other),
+                "--model",
+                "smollm2-135m-instruct",
+                "--prompts",
+                "2",
+                "--parallel",
+                "2",
+                "--max-tokens",
+                "4",
+                "--repeats",
+                "1",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert set(result["summary"]) == {INSTALLED, str(other)}
     (run,) = result["runs"][str(other)]

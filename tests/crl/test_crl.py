@@ -48,13 +48,20 @@ def test_format_warmup_answers_are_balanced_and_independent_of_the_labels() -> N
 def test_summarize_run_separates_a_rise_from_the_base_rate() -> None:
     def record(step: int, label: bool, conclusion: str | None) -> dict:
         right = conclusion == ("T" if label else "F")
-        return {"task": "crl", "problem_id": "p", "reward": float(right), "conclusion": conclusion, "label": label,
-                "step": step}
+        return {
+            "task": "crl",
+            "problem_id": "p",
+            "reward": float(right),
+            "conclusion": conclusion,
+            "label": label,
+            "step": step,
+        }
 
     # 4 steps × 4 conclusions, 3 of 4 labels True; the policy drifts from F to always-T
     records = []
-    for step, conclusions in enumerate([["F", "F", "F", None], ["F", "T", "F", "F"], ["T", "T", "F", "T"],
-                                     ["T", "T", "T", "T"]]):
+    for step, conclusions in enumerate(
+        [["F", "F", "F", None], ["F", "T", "F", "F"], ["T", "T", "F", "T"], ["T", "T", "T", "T"]]
+    ):
         records += [record(step, label, v) for label, v in zip([True, True, True, False], conclusions)]
     records.append({"task": "code", "problem_id": "q", "reward": 0.5, "step": 0})
     summary = crl.summarize_run(records)
@@ -81,8 +88,14 @@ def test_sampled_conclusions_are_scored_against_the_labels() -> None:
 
             return [[Completion(text=answer(c[0]["content"]))] * n for c in conversations]
 
-    rows = crl.crl_rows([(ADD, "def add(a, b):\n    return a - b\n", 0.0), (ADD, "right", 1.0),
-                         (ECHO, "print(1)", 0.0), (ECHO, "# ramble", 1.0)])
+    rows = crl.crl_rows(
+        [
+            (ADD, "def add(a, b):\n    return a - b\n", 0.0),
+            (ADD, "right", 1.0),
+            (ECHO, "print(1)", 0.0),
+            (ECHO, "# ramble", 1.0),
+        ]
+    )
     records = crl.sample_conclusions(Policy(), rows + crl.code_rows([ADD]), SamplingParams(), n=3)
     assert len(records) == 12 and [r.problem_id for r in records[::3]] == ["add", "add", "echo", "echo"]
     assert [r.conclusion for r in records[::3]] == ["T", "T", "F", None]  # the last conclusion wins
@@ -107,6 +120,10 @@ def test_the_probe_reads_by_the_chosen_rule_and_06_counts_where_the_rules_part()
     assert [r.conclusion for r in workbook] == [None] * 4 and [r.conclusion for r in reference] == ["T"] * 4
     before = crl.conclusion_stats(reference)
     assert before["crl_accuracy"] == 0.5 and before["crl_parser_disagreements"] == 4
-    run = CRLRatioRun(ratio=0.2, run=TrainingRun(trained=True), summary={"crl_parser_disagreements": 3},
-                      after={"crl_parser_disagreements": 1})
+    run = CRLRatioRun(
+        ratio=0.2,
+        run=TrainingRun(trained=True),
+        summary={"crl_parser_disagreements": 3},
+        after={"crl_parser_disagreements": 1},
+    )
     assert crl.parser_disagreements(before, [run]) == 8

@@ -31,35 +31,51 @@ def profile(tmp_path, monkeypatch) -> config.Profile:
         f"extends: smoke.yaml\nmodels:\n  critic: {TINY_RANDOM}\n"
         "grpo:\n  max_steps: 2\n  group_size: 2\n  prompts_per_step: 1\n  max_completion_length: 8\n"
         "  max_prompt_length: 1024\n  heldout_prompts: 2\n  heldout_critiques: 2\n  seeds: 2\n  judgment_gate: last_line\n"
-        "  lora: true\n  lora_r: 4\n  lora_alpha: 8\n")
+        "  lora: true\n  lora_r: 4\n  lora_alpha: 8\n"
+    )
     monkeypatch.setenv(config.OUTPUTS_ENV, str(tmp_path / "outputs"))
     monkeypatch.setattr(ctrl_grpo, "policy_engine", lambda cfg, model: ScriptedEngine())
     return config.load_profile(str(params / "tiny.yaml"))
 
 
 def rows() -> list[dict]:
-    return ctrl.grpo_rows([{"problem": p.to_dict(), "response": fenced(WRONG[p.id]), "passed": False}
-                           for p in (ADD, ECHO)])
+    return ctrl.grpo_rows(
+        [{"problem": p.to_dict(), "response": fenced(WRONG[p.id]), "passed": False} for p in (ADD, ECHO)]
+    )
 
 
 def heldout() -> list[dict]:
-    return ctrl.grpo_rows([{"problem": ADD.to_dict(), "response": fenced(code), "passed": passed}
-                           for code, passed in ((RIGHT["add"], True), (WRONG["add"], False))])
+    return ctrl.grpo_rows(
+        [
+            {"problem": ADD.to_dict(), "response": fenced(code), "passed": passed}
+            for code, passed in ((RIGHT["add"], True), (WRONG["add"], False))
+        ]
+    )
 
 
 def test_the_reward_follows_the_profile(profile, executor, tmp_path) -> None:
     reward = ctrl.reward_for(profile, ScriptedEngine(), executor, tmp_path / "r.jsonl")
     assert reward.judgment_gate == "last_line" and reward.sampling == sampling_for(profile, "revision")
     assert reward.log_path == tmp_path / "r.jsonl"
-    assert (reward.revision_input, reward.revision_request, reward.parser) == ("response", "workbook", "workbook")
+    assert (reward.revision_input, reward.revision_request, reward.parser) == (
+        "response",
+        "workbook",
+        "workbook",
+    )
     import dataclasses
 
     ungated = dataclasses.replace(profile.grpo, judgment_gate="none", revision_input="sanitized")
-    as_reference = dataclasses.replace(profile, prompts=dataclasses.replace(profile.prompts, parser="reference",
-                                                                            revision_request="reference"))
+    as_reference = dataclasses.replace(
+        profile,
+        prompts=dataclasses.replace(profile.prompts, parser="reference", revision_request="reference"),
+    )
     other = ctrl.reward_for(as_reference, ScriptedEngine(), executor, grpo=ungated)
     assert (other.judgment_gate, other.revision_input, other.revision_request, other.parser) == (
-        "none", "sanitized", "reference", "reference")
+        "none",
+        "sanitized",
+        "reference",
+        "reference",
+    )
 
 
 def test_heldout_score_samples_as_grpo_and_rewrites_its_log(profile, executor, tmp_path) -> None:
@@ -76,8 +92,10 @@ def test_heldout_score_samples_as_grpo_and_rewrites_its_log(profile, executor, t
 
 def test_a_seed_trains_logs_and_is_measured_on_the_heldout_prompts(profile, executor) -> None:
     generator = ScriptedEngine()
-    first, second = (ctrl.train_seed(profile, TINY_RANDOM, rows(), generator, executor, seed, heldout())
-                     for seed in (profile.seed, profile.seed + 1))
+    first, second = (
+        ctrl.train_seed(profile, TINY_RANDOM, rows(), generator, executor, seed, heldout())
+        for seed in (profile.seed, profile.seed + 1)
+    )
     stage_dir = profile.paths.stage_dir(stages.GRPO)
     for seeded, suffix in ((first, ""), (second, f"_seed{profile.seed + 1}")):
         run = seeded.run
@@ -97,5 +115,7 @@ def test_a_seed_trains_logs_and_is_measured_on_the_heldout_prompts(profile, exec
     assert [step for step, _ in curves["KL"][f"seed {profile.seed}"]] == [1, 2]
     assert ctrl.training_curves(profile, []) == {title: {} for title in ctrl.CURVES}
     summary = ctrl.across_seeds([first.run, second.run])
-    assert summary["held-out accuracy after"]["mean"] == 1.0 and summary["held-out accuracy after"]["sd"] == 0.0
+    assert (
+        summary["held-out accuracy after"]["mean"] == 1.0 and summary["held-out accuracy after"]["sd"] == 0.0
+    )
     assert math.isclose(summary["reward rise"]["seeds"], 2.0)

@@ -33,8 +33,14 @@ class HintedEngine:
                 correct = "The solution is correct" in text
                 leak = "As the hint says, " if pid == "echo" and not correct else ""
                 judgment = "Correct" if correct else "Incorrect"
-                out.append([Completion(text=f"Analysis:\n{leak}check the arithmetic.\n"
-                                            f"Improvement suggestions:\nnone\nOverall judgment: {judgment}")])
+                out.append(
+                    [
+                        Completion(
+                            text=f"Analysis:\n{leak}check the arithmetic.\n"
+                            f"Improvement suggestions:\nnone\nOverall judgment: {judgment}"
+                        )
+                    ]
+                )
             elif len(conv) == 1:
                 out.append([Completion(text=fenced((WRONG if i % 2 == 0 else RIGHT)[pid])) for i in range(n)])
             else:
@@ -57,7 +63,9 @@ def test_synthesis_records_hints_critiques_and_revisions(executor, tmp_path) -> 
     # the hint reached the critic, and the resumable file holds every record
     assert any("## Private hint" in conv[-1]["content"] for conv in engine.seen)
     assert len(read_jsonl(tmp_path / "s.jsonl")) == 4
-    again = ctrl.synthesize([ADD, ECHO], HintedEngine(), HintedEngine(), executor, options, tmp_path / "s.jsonl")
+    again = ctrl.synthesize(
+        [ADD, ECHO], HintedEngine(), HintedEngine(), executor, options, tmp_path / "s.jsonl"
+    )
     assert [r.to_dict() for r in again] == [r.to_dict() for r in records]
 
 
@@ -69,8 +77,14 @@ def test_long_hints_are_dropped_before_critique(executor, tmp_path) -> None:
 
 
 def test_sft_rows_remove_the_hint_and_keep_the_critique(executor, tmp_path) -> None:
-    records = ctrl.synthesize([ADD, ECHO], HintedEngine(), HintedEngine(), executor,
-                                   SynthesisOptions(samples_per_problem=2), tmp_path / "s.jsonl")
+    records = ctrl.synthesize(
+        [ADD, ECHO],
+        HintedEngine(),
+        HintedEngine(),
+        executor,
+        SynthesisOptions(samples_per_problem=2),
+        tmp_path / "s.jsonl",
+    )
     report = ctrl.write_datasets(records, {"add": ADD, "echo": ECHO}, tmp_path, balance_judgments=False)
     sft = read_jsonl(tmp_path / stages.SFT_ROWS)
     assert report.sft_rows == len(sft) == 3 and report.dropped == {"mentions_hint": 1}
@@ -88,17 +102,30 @@ def record(judgment: str, passed_revision: bool, i: int) -> SynthesisRecord:
 
     ok = ExecResult(Verdict.ACCEPTED, 1, 1)
     bad = ExecResult(Verdict.WRONG_ANSWER, 0, 1)
-    return SynthesisRecord(problem_id="add", sample=i, response="", code="x", result=ok if judgment == "correct" else bad,
-                           critique=f"Overall judgment: {judgment.title()}", judgment=judgment,
-                           revision_result=ok if passed_revision else bad)
+    return SynthesisRecord(
+        problem_id="add",
+        sample=i,
+        response="",
+        code="x",
+        result=ok if judgment == "correct" else bad,
+        critique=f"Overall judgment: {judgment.title()}",
+        judgment=judgment,
+        revision_result=ok if passed_revision else bad,
+    )
 
 
 def test_options_keep_successful_revisions_and_balance() -> None:
-    records = [record("correct", True, 0), record("correct", True, 1), record("correct", False, 2),
-               record("incorrect", True, 3), record("incorrect", False, 4)]
+    records = [
+        record("correct", True, 0),
+        record("correct", True, 1),
+        record("correct", False, 2),
+        record("incorrect", True, 3),
+        record("incorrect", False, 4),
+    ]
     report = stages.DatasetReport()
-    rows = build_sft_rows(records, {"add": ADD}, keep_only_successful_revisions=True, balance_judgments=True,
-                          report=report)
+    rows = build_sft_rows(
+        records, {"add": ADD}, keep_only_successful_revisions=True, balance_judgments=True, report=report
+    )
     assert report.dropped_revision_failed == 2 and report.dropped_for_balance == 1
     assert sorted(r["judgment"] for r in rows) == ["correct", "incorrect"]
 
@@ -113,19 +140,36 @@ def test_balance_is_deterministic_and_keeps_order() -> None:
 def test_critiques_that_quote_the_hints_failing_test_are_dropped() -> None:
     from criticlab.sandbox.types import ExecResult, TestRecord, Verdict
 
-    tests = [TestRecord(index=0, kind="stdio", verdict=Verdict.ACCEPTED),
-             TestRecord(index=1, kind="stdio", verdict=Verdict.WRONG_ANSWER, input="120 7 19 44\n",
-                        expected="190\n", actual="189\n")]
+    tests = [
+        TestRecord(index=0, kind="stdio", verdict=Verdict.ACCEPTED),
+        TestRecord(
+            index=1,
+            kind="stdio",
+            verdict=Verdict.WRONG_ANSWER,
+            input="120 7 19 44\n",
+            expected="190\n",
+            actual="189\n",
+        ),
+    ]
     result = ExecResult(Verdict.WRONG_ANSWER, 1, 2, tests)
     hint = prompts.execution_hint(result)
     assert "120 7 19 44" in hint
 
     def critiqued(text: str) -> SynthesisRecord:
-        return SynthesisRecord(problem_id="echo", sample=0, response="", code="x", result=result, hint=hint,
-                               critique=f"Analysis:\n{text}\nImprovement suggestions:\nfix it\nOverall judgment: Incorrect",
-                               judgment="incorrect")
+        return SynthesisRecord(
+            problem_id="echo",
+            sample=0,
+            response="",
+            code="x",
+            result=result,
+            hint=hint,
+            critique=f"Analysis:\n{text}\nImprovement suggestions:\nfix it\nOverall judgment: Incorrect",
+            judgment="incorrect",
+        )
 
-    assert ctrl.drop_reason(critiqued("On the input 120  7 19\n44 it prints one too few.")) == "quotes_hint_test"
+    assert (
+        ctrl.drop_reason(critiqued("On the input 120  7 19\n44 it prints one too few.")) == "quotes_hint_test"
+    )
     # the expected output is short (3 characters): naming it is not counted as a quote
     assert ctrl.drop_reason(critiqued("The sum is off by one, so 190 becomes 189.")) == ""
     assert ctrl.drop_reason(critiqued("As the hint shows, the sum is off by one.")) == "mentions_hint"
@@ -149,7 +193,9 @@ def test_balance_keeps_the_smaller_class_and_spreads_the_larger_over_problems() 
 
 
 def test_balance_in_sft_rows_reports_the_mix_and_what_it_dropped() -> None:
-    records = [record("correct", True, i) for i in range(5)] + [record("incorrect", True, 5 + i) for i in range(2)]
+    records = [record("correct", True, i) for i in range(5)] + [
+        record("incorrect", True, 5 + i) for i in range(2)
+    ]
     report = stages.DatasetReport()
     rows = build_sft_rows(records, {"add": ADD}, balance_judgments=True, report=report)
     assert report.dropped_for_balance == 3 and len(rows) == 4
@@ -180,7 +226,9 @@ def test_rl_mix_reaches_the_share_in_every_prefix() -> None:
 
 
 def test_judgment_mix_counts_labels_and_judgments() -> None:
-    assert stages.JudgmentMix.of([True, False, "correct", "incorrect", None]) == stages.JudgmentMix(2, 3, 0.4, 0.6)
+    assert stages.JudgmentMix.of([True, False, "correct", "incorrect", None]) == stages.JudgmentMix(
+        2, 3, 0.4, 0.6
+    )
     assert stages.JudgmentMix.of([]) == stages.JudgmentMix(0, 0, 0.0, 0.0)
     assert str(stages.JudgmentMix.of([True, False])) == "2 (1 Correct / 1 Incorrect, 50% Incorrect)"
 
@@ -192,10 +240,22 @@ def test_heldout_samples_are_not_critiqued_and_datasets_mix_them(executor, tmp_p
     assert len(held) == 4 and not any(r.critique for r in held)
     assert all(len(conv) == 1 for conv in engine.seen)  # generation prompts only, no critique or revision
     assert options.problems_per_chunk == 1
-    records = ctrl.synthesize([ADD, ECHO], HintedEngine(), HintedEngine(), executor,
-                              SynthesisOptions(samples_per_problem=2), tmp_path / "s.jsonl")
-    report = ctrl.write_datasets(records, {"add": ADD, "echo": ECHO}, tmp_path, balance_judgments=False,
-                                 rl_incorrect_share=0.5, heldout_records=held)
+    records = ctrl.synthesize(
+        [ADD, ECHO],
+        HintedEngine(),
+        HintedEngine(),
+        executor,
+        SynthesisOptions(samples_per_problem=2),
+        tmp_path / "s.jsonl",
+    )
+    report = ctrl.write_datasets(
+        records,
+        {"add": ADD, "echo": ECHO},
+        tmp_path,
+        balance_judgments=False,
+        rl_incorrect_share=0.5,
+        heldout_records=held,
+    )
     heldout = read_jsonl(tmp_path / stages.RL_HELDOUT)
     assert report.rl_heldout_rows == len(heldout) == 4
     assert report.judgments["grpo_heldout"] == stages.JudgmentMix(2, 2, 0.5, 0.5)
@@ -208,20 +268,36 @@ def test_critiques_that_quote_a_failing_test_line_or_its_exception_are_dropped()
     from criticlab.sandbox.types import ExecResult, TestRecord, Verdict
 
     def failing(line: str, exception: str) -> ExecResult:
-        tb = f'Traceback (most recent call last):\n  File "t.py", line 9, in <module>\n    {line}\n{exception}'
-        test = TestRecord(index=0, kind="call", verdict=Verdict.RUNTIME_ERROR, exception=exception, traceback=tb)
+        tb = (
+            f'Traceback (most recent call last):\n  File "t.py", line 9, in <module>\n    {line}\n{exception}'
+        )
+        test = TestRecord(
+            index=0, kind="call", verdict=Verdict.RUNTIME_ERROR, exception=exception, traceback=tb
+        )
         return ExecResult(Verdict.RUNTIME_ERROR, 0, 1, [test])
 
     code = "def up(s):\n    n = int(s)\n    return s.lower()\n"
 
     def critiqued(result: ExecResult, text: str) -> SynthesisRecord:
-        return SynthesisRecord(problem_id="p", sample=0, response="", code=code, result=result,
-                               hint=prompts.execution_hint(result), judgment="incorrect",
-                               critique=f"Analysis:\n{text}\nOverall judgment: Incorrect")
+        return SynthesisRecord(
+            problem_id="p",
+            sample=0,
+            response="",
+            code=code,
+            result=result,
+            hint=prompts.execution_hint(result),
+            judgment="incorrect",
+            critique=f"Analysis:\n{text}\nOverall judgment: Incorrect",
+        )
 
     test_line = failing('assert up("person") == "PERSON"', "AssertionError")
-    assert ctrl.drop_reason(critiqued(test_line, 'It fails assert up("person") == "PERSON".')) == "quotes_hint_test"
-    assert ctrl.drop_reason(critiqued(test_line, "It lowers instead of raising the case; AssertionError.")) == ""
+    assert (
+        ctrl.drop_reason(critiqued(test_line, 'It fails assert up("person") == "PERSON".'))
+        == "quotes_hint_test"
+    )
+    assert (
+        ctrl.drop_reason(critiqued(test_line, "It lowers instead of raising the case; AssertionError.")) == ""
+    )
     own_line = failing("n = int(s)", "ValueError: invalid literal for int() with base 10: 'M'")
     assert ctrl.drop_reason(critiqued(own_line, "The line n = int(s) converts a string of letters.")) == ""
     leaked = "It raises ValueError: invalid literal for int() with base 10: 'M'."

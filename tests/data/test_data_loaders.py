@@ -28,7 +28,10 @@ LOADERS: dict[str, tuple[Callable[..., LoadResult], str]] = {
     "codecontests-hub": (data.load_codecontests, "codecontests_hub_sample.jsonl"),
     "codecontests-sandboxfusion": (data.load_codecontests, "code_contests_sandboxfusion_schema_sample.jsonl"),
     "livecodebench-hub": (data.load_livecodebench, "livecodebench_hub_sample.jsonl"),
-    "livecodebench-sandboxfusion": (data.load_livecodebench, "livecodebench_sandboxfusion_schema_sample.jsonl"),
+    "livecodebench-sandboxfusion": (
+        data.load_livecodebench,
+        "livecodebench_sandboxfusion_schema_sample.jsonl",
+    ),
     "judgebench": (data.load_judgebench, "judgebench_schema_sample.jsonl"),
 }
 
@@ -69,8 +72,18 @@ def test_humaneval_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "skipped"),
     [
-        ("taco", {"field 'input_output' is not valid JSON": 1, "missing field 'question'": 1, "invalid JSON line": 1}),
-        ("codecontests-hub", {"missing field 'description'": 1, "field 'public_tests' has unpaired tests": 1}),
+        (
+            "taco",
+            {
+                "field 'input_output' is not valid JSON": 1,
+                "missing field 'question'": 1,
+                "invalid JSON line": 1,
+            },
+        ),
+        (
+            "codecontests-hub",
+            {"missing field 'description'": 1, "field 'public_tests' has unpaired tests": 1},
+        ),
         ("livecodebench-hub", {"private tests are not decodable": 1}),
         ("mbppplus", {"MBPP+ test program does not parse": 1}),
     ],
@@ -102,7 +115,9 @@ def test_source_without_a_valid_row_is_an_error_naming_the_file(tmp_path: Path) 
 def test_a_non_object_row_is_counted_not_fatal(tmp_path: Path) -> None:
     rows = read_jsonl(FIXTURES / "judgebench_schema_sample.jsonl")
     path = tmp_path / "jb.jsonl"
-    path.write_text("\n".join([json.dumps(rows[0]), "[1, 2]", json.dumps({**rows[1], "label": "A=B"})]) + "\n")
+    path.write_text(
+        "\n".join([json.dumps(rows[0]), "[1, 2]", json.dumps({**rows[1], "label": "A=B"})]) + "\n"
+    )
     result = data.load_judgebench(path)
     assert len(result.records) == 1
     assert dict(result.skipped) == {"row is not an object": 1, "unknown label": 1}
@@ -139,7 +154,12 @@ def test_parquet_json_gz_and_directory_inputs_give_the_same_problems(tmp_path: P
     expected = data.load_apps(FIXTURES / "apps_schema_sample.jsonl").records
     # hub-style parquet: JSON-in-string fields, as codeparrot/apps and BAAI/TACO store them
     flat = [  # every row gets every column (pyarrow takes the schema from the first row)
-        {"starter_code": None, **r, "input_output": json.dumps(r["input_output"]), "solutions": json.dumps(r["solutions"])}
+        {
+            "starter_code": None,
+            **r,
+            "input_output": json.dumps(r["input_output"]),
+            "solutions": json.dumps(r["solutions"]),
+        }
         for r in rows
     ]
     pq.write_table(pa.Table.from_pylist(flat), tmp_path / "train-00000.parquet")
@@ -163,7 +183,9 @@ def test_codecontests_parquet_with_list_of_struct_tests(tmp_path: Path) -> None:
 
     row = read_jsonl(FIXTURES / "codecontests_hub_sample.jsonl")[0]
     for group in ("public_tests", "private_tests", "generated_tests"):
-        row[group] = [{"input": i, "output": o} for i, o in zip(row[group]["input"], row[group]["output"], strict=True)]
+        row[group] = [
+            {"input": i, "output": o} for i, o in zip(row[group]["input"], row[group]["output"], strict=True)
+        ]
     row["solutions"] = [
         {"language": lang, "solution": code}
         for lang, code in zip(row["solutions"]["language"], row["solutions"]["solution"], strict=True)
@@ -265,20 +287,31 @@ def test_mbppplus_call_tests_tolerance_and_replayed_asserts() -> None:
     shared = problems["mbppplus/9004"]
     assert shared.metadata["test_form"] == "replayed_assertion" and shared.entry_point == "shared"
     assert [t.kind for t in shared.tests] == ["assert", "assert"]
-    assert shared.tests[1].code == "inp = [(1, 2), (3,)]\nexp = ()\nassertion(set(shared(*inp)), set(exp), 0)\n"
+    assert (
+        shared.tests[1].code == "inp = [(1, 2), (3,)]\nexp = ()\nassertion(set(shared(*inp)), set(exp), 0)\n"
+    )
     assert "def assertion(out, exp, atol):" in shared.test_setup
     assert "inputs = " not in shared.test_setup  # the data lives in the tests, not the setup
 
 
 def test_apps_stdio_and_call_based_problems() -> None:
     problems = by_id(load("apps"))
-    assert sorted(problems) == ["apps/train/0001", "apps/train/0111", "apps/train/2287", "apps/train/2404", "apps/train/4184"]
+    assert sorted(problems) == [
+        "apps/train/0001",
+        "apps/train/0111",
+        "apps/train/2287",
+        "apps/train/2404",
+        "apps/train/4184",
+    ]
     first = problems["apps/train/0001"]
     assert first.kind == "stdio" and first.entry_point == ""
     assert first.tests[0].input == "3\n2 2 3\n4 3 7\n10 1 9\n" and first.tests[0].output == "1\n6\n-1\n"
     assert first.difficulty == "interview" and first.metadata["url"].endswith("/1036/B")
     assert len(first.solutions) == 5  # 24 in the sample, capped by max_solutions
-    assert len(data.load_apps(FIXTURES / "apps_schema_sample.jsonl", max_solutions=None).records[0].solutions) == 24
+    assert (
+        len(data.load_apps(FIXTURES / "apps_schema_sample.jsonl", max_solutions=None).records[0].solutions)
+        == 24
+    )
     leet = problems["apps/train/2404"]
     assert leet.kind == "functional" and leet.entry_point == "Solution.findKthPositive"
     assert leet.tests[0].args == [[2, 3, 4, 7, 11], 5] and leet.tests[0].expected == 9
@@ -322,7 +355,9 @@ def test_codecontests_hub_layout() -> None:
     assert socks.kind == "stdio" and len(socks.tests) == 10  # 2 public + 1 private + 12 generated, first 10
     assert [t.input for t in socks.tests[:4]] == ["2 2\n", "9 3\n", "1 2\n", "3 3\n"]
     assert socks.metadata["test_counts"] == {"public_tests": 2, "private_tests": 1, "generated_tests": 12}
-    assert socks.solutions == ["n, m = map(int, input().split())\nprint(n + (n - 1) // (m - 1))\n"]  # Python 3 only
+    assert socks.solutions == [
+        "n, m = map(int, input().split())\nprint(n + (n - 1) // (m - 1))\n"
+    ]  # Python 3 only
     assert socks.time_limit == 1.5 and socks.difficulty == "A" and socks.metadata["origin"] == "CODEFORCES"
     assert socks.metadata["cf_rating"] == 900
     brackets = problems["codecontests/brcktsrm"]
@@ -369,12 +404,22 @@ def test_livecodebench_sandboxfusion_layout() -> None:
 def test_livecodebench_hub_layout_private_tests_and_date_window() -> None:
     problems = by_id(load("livecodebench-hub"))
     sums = problems["livecodebench/atcoder/abc900_a"]
-    assert [(t.input, t.output) for t in sums.tests] == [("2\n4 5\n", "9\n"), ("3\n1 2 3\n", "6\n"), ("1\n7\n", "7\n")]
-    assert sums.metadata["n_public"] == 1 and sums.metadata["n_private"] == 2  # private from the compressed pickle
+    assert [(t.input, t.output) for t in sums.tests] == [
+        ("2\n4 5\n", "9\n"),
+        ("3\n1 2 3\n", "6\n"),
+        ("1\n7\n", "7\n"),
+    ]
+    assert (
+        sums.metadata["n_public"] == 1 and sums.metadata["n_private"] == 2
+    )  # private from the compressed pickle
     assert sums.metadata["contest_date"] == "2024-09-07T00:00:00"
     add = problems["livecodebench/leetcode/9001"]
     assert add.entry_point == "Solution.addAll"
-    assert [(t.args, t.expected) for t in add.tests] == [([[0], 1], [1]), ([[1, 2, 3], 2], [3, 4, 5]), ([[], 5], [])]
+    assert [(t.args, t.expected) for t in add.tests] == [
+        ([[0], 1], [1]),
+        ([[1, 2, 3], 2], [3, 4, 5]),
+        ([[], 5], []),
+    ]
     window = load("livecodebench-hub", start_date="2024-09-01", end_date="2024-09-30")
     assert sorted(p.id for p in window.records) == ["livecodebench/atcoder/abc900_a"]
     assert window.skipped["outside the date window"] == 2
@@ -395,6 +440,8 @@ def test_judgebench_pairs() -> None:
     first = result.records[0]
     assert first.id == "b5ce1305-50fe-5a5e-b785-325ab15c6d2b" and first.original_id == 6603
     assert first.category == "mmlu-pro-health" and first.response_model == "claude-3-5-sonnet-20240620"
-    assert first.question.startswith("In the brain stem") and first.response_a.startswith("Let's break this down")
+    assert first.question.startswith("In the brain stem") and first.response_a.startswith(
+        "Let's break this down"
+    )
     chem = load("judgebench", category_prefix="mmlu-pro-chem")
     assert [p.original_id for p in chem.records] == [4665] and chem.skipped["other category"] == 2

@@ -45,7 +45,9 @@ def test_offline_default_splits_humaneval_deterministically(tmp_path: Path) -> N
     again = prepare_data(DataSection())
     assert [p.id for p in again.train] == [p.id for p in prepared.train]
     assert [p.id for p in again.eval] == [p.id for p in prepared.eval]
-    written = data.write_outputs(prepared, tmp_path / "train.jsonl", tmp_path / "eval.jsonl", tmp_path / "pairs.jsonl")
+    written = data.write_outputs(
+        prepared, tmp_path / "train.jsonl", tmp_path / "eval.jsonl", tmp_path / "pairs.jsonl"
+    )
     assert set(written) == {"train", "eval"}  # no judge pairs, no pairs file
     assert data.read_problems(tmp_path / "eval.jsonl") == prepared.eval
     metrics = prepared.metrics()
@@ -59,7 +61,9 @@ def test_smoke_sized_run_caps_then_splits() -> None:
     assert len(prepared.train) + len(prepared.eval) + len(prepared.removed_contaminated) == 8
     assert len(prepared.eval) == 4 and prepared.capped == {"humaneval": 156}
     other_seed = prepare_data(DataSection(max_problems=8, split_seed=3))
-    assert {p.id for p in other_seed.train + other_seed.eval} != {p.id for p in prepared.train + prepared.eval}
+    assert {p.id for p in other_seed.train + other_seed.eval} != {
+        p.id for p in prepared.train + prepared.eval
+    }
 
 
 def test_paper_layout_train_on_taco_evaluate_on_the_rest(tmp_path: Path) -> None:
@@ -97,7 +101,10 @@ def test_final_decontamination_removes_training_duplicates() -> None:
     assert prepared.removed_contaminated == ["taco/train/7"]
     assert "taco/train/7" not in {p.id for p in prepared.train}
     summary = prepared.decontamination.summary()
-    assert summary["exact_train"] == 1 and summary["examples"][0]["eval_id"] == "codecontests/460_A. Vasya and Socks"
+    assert (
+        summary["exact_train"] == 1
+        and summary["examples"][0]["eval_id"] == "codecontests/460_A. Vasya and Socks"
+    )
     kept = prepare_data(paper_like(taco_exclude_codecontests=False, drop_contaminated=False))
     assert "taco/train/7" in {p.id for p in kept.train} and kept.removed_contaminated == []
 
@@ -107,7 +114,9 @@ def test_per_source_caps_and_overrides() -> None:
     counts = prepared.counts()["by_source"]
     assert counts["livecodebench"]["eval"] == 1 and counts["codecontests"]["eval"] == 2
     assert counts["judgebench"]["pairs"] == 2
-    narrowed = prepare_data(paper_like(livecodebench_start_date="2024-09-01", livecodebench_end_date="2024-09-30"))
+    narrowed = prepare_data(
+        paper_like(livecodebench_start_date="2024-09-01", livecodebench_end_date="2024-09-30")
+    )
     assert [p.id for p in narrowed.eval if p.source == "livecodebench"] == ["livecodebench/atcoder/abc900_a"]
     assert narrowed.loads["livecodebench"].skipped["outside the date window"] == 2
     fewer_tests = prepare_data(paper_like(max_tests=3))
@@ -143,8 +152,10 @@ def test_registry_covers_every_named_source() -> None:
 
 def test_entries_name_splits_so_one_source_feeds_both_sides() -> None:
     cfg = DataSection(
-        sources=[], train_sources=["mbpp:prompt", "mbpp:validation", "mbpp:train"],
-        eval_sources=["humaneval", "mbpp:test"], drop_contaminated=False,
+        sources=[],
+        train_sources=["mbpp:prompt", "mbpp:validation", "mbpp:train"],
+        eval_sources=["humaneval", "mbpp:test"],
+        drop_contaminated=False,
     )
     prepared = prepare_data(cfg)
     assert prepared.roles == {"mbpp:prompt": "train", "mbpp:validation": "train", "mbpp:train": "train",
@@ -155,16 +166,31 @@ def test_entries_name_splits_so_one_source_feeds_both_sides() -> None:
     assert len(prepared.train) == 10 + 90 + 374
     assert prepared.counts()["by_source"]["mbpp"] == {"train": 474, "validation": 0, "eval": 499}
     assert {int(p.id.split("/")[1]) for p in prepared.train} == set(range(1, 11)) | set(range(511, 975))
-    capped = prepare_data(DataSection(sources=[], train_sources=["mbpp:train"], eval_sources=["mbpp:test"],
-                                      max_problems=6, max_problems_per_source={"mbpp:test": 3}))
+    capped = prepare_data(
+        DataSection(
+            sources=[],
+            train_sources=["mbpp:train"],
+            eval_sources=["mbpp:test"],
+            max_problems=6,
+            max_problems_per_source={"mbpp:test": 3},
+        )
+    )
     assert len(capped.eval) == 3 and len(capped.train) + len(capped.removed_contaminated) == 6
 
 
 @pytest.mark.parametrize(
     ("changes", "error", "message"),
     [
-        ({"eval_sources": ["mbpp:tset"]}, ValueError, r"data\.eval_sources entry 'mbpp:tset'.*did you mean mbpp:test"),
-        ({"train_sources": ["mbpp:"]}, ValueError, r"data\.train_sources entry 'mbpp:' must be 'name' or 'name:split'"),
+        (
+            {"eval_sources": ["mbpp:tset"]},
+            ValueError,
+            r"data\.eval_sources entry 'mbpp:tset'.*did you mean mbpp:test",
+        ),
+        (
+            {"train_sources": ["mbpp:"]},
+            ValueError,
+            r"data\.train_sources entry 'mbpp:' must be 'name' or 'name:split'",
+        ),
         ({"train_sources": ["mbbp:train"]}, KeyError, "did you mean 'mbpp'"),
         # a bare mbpp in training reads its train split, as does mbpp:train
         ({"train_sources": ["mbpp", "mbpp:train"]}, ValueError, r"listed twice .*split 'train'"),
@@ -182,16 +208,26 @@ def test_entry_mistakes_are_named(changes: dict, error: type, message: str) -> N
 
 
 def test_validation_split_is_held_out_of_training_by_id_hash(tmp_path: Path) -> None:
-    cfg = DataSection(sources=[], train_sources=["mbpp:train"], eval_sources=["humaneval"],
-                      max_problems=20, validation_fraction=0.25, drop_contaminated=False)
+    cfg = DataSection(
+        sources=[],
+        train_sources=["mbpp:train"],
+        eval_sources=["humaneval"],
+        max_problems=20,
+        validation_fraction=0.25,
+        drop_contaminated=False,
+    )
     prepared = prepare_data(cfg)
     assert len(prepared.validation) == 5 and len(prepared.train) == 15
     assert not {p.id for p in prepared.validation} & {p.id for p in prepared.train}
     assert [p.id for p in prepare_data(cfg).validation] == [p.id for p in prepared.validation]
     cfg.split_seed = 1
     assert {p.id for p in prepare_data(cfg).validation} != {p.id for p in prepared.validation}
-    written = data.write_outputs(prepared, tmp_path / "train.jsonl", tmp_path / "eval.jsonl",
-                                 validation_path=tmp_path / "validation.jsonl")
+    written = data.write_outputs(
+        prepared,
+        tmp_path / "train.jsonl",
+        tmp_path / "eval.jsonl",
+        validation_path=tmp_path / "validation.jsonl",
+    )
     assert data.read_problems(written["validation"]) == prepared.validation
     assert prepared.counts()["validation"] == 5
     none = prepare_data(DataSection(max_problems=8))
@@ -201,7 +237,9 @@ def test_validation_split_is_held_out_of_training_by_id_hash(tmp_path: Path) -> 
 def test_the_record_names_written_files_relative_to_the_output_root(tmp_path: Path) -> None:
     prepared = prepare_data(DataSection(max_problems=8))
     data_dir = tmp_path / "data"
-    written = data.write_outputs(prepared, data_dir / "train.jsonl", data_dir / "eval.jsonl", data_dir / "pairs.jsonl")
+    written = data.write_outputs(
+        prepared, data_dir / "train.jsonl", data_dir / "eval.jsonl", data_dir / "pairs.jsonl"
+    )
     record = prepared.record(written, tmp_path)
     assert record.written == {"train": "data/train.jsonl", "eval": "data/eval.jsonl"}
     assert record.counts == prepared.metrics()["counts"] and record.capped == {"humaneval": 156}

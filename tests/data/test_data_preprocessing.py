@@ -57,7 +57,10 @@ def test_taco_rules_on_the_fixture_count_each_removal_once() -> None:
 
 
 def test_rules_can_be_switched_off_and_say_so() -> None:
-    problems = [_p("a", "Look at <img src='x.png'> and answer."), _p("b", "Look at <img src='x.png'> and answer.")]
+    problems = [
+        _p("a", "Look at <img src='x.png'> and answer."),
+        _p("b", "Look at <img src='x.png'> and answer."),
+    ]
     kept, report = preprocess(problems, drop_images=False, dedup=False, drop_html=False)
     assert len(kept) == 2
     assert set(report.not_applied) == {"kind_not_kept", "has_images", "has_html", "token_length", "duplicate_text",
@@ -194,11 +197,20 @@ def test_first_per_source_takes_benchmarks_in_turn() -> None:
     problems = [dataclasses.replace(_p(f"h{i}", "q"), source="humaneval") for i in range(3)]
     problems += [dataclasses.replace(_p(f"m{i}", "q"), source="mbpp") for i in range(2)]
     assert [p.id for p in first_per_source(problems, 3)] == ["h0", "m0", "h1"]
-    assert [p.id for p in first_per_source(problems, 5)] == ["h0", "m0", "h1", "m1", "h2"]  # all, still in turn
+    assert [p.id for p in first_per_source(problems, 5)] == [
+        "h0",
+        "m0",
+        "h1",
+        "m1",
+        "h2",
+    ]  # all, still in turn
     assert first_per_source(problems, 9) == first_per_source(problems, 5)
     assert [p.id for p in first_per_source(problems, 4)] == ["h0", "m0", "h1", "m1"]
     assert first_per_source(problems, 2) == first_per_source(problems, 4)[:2]  # 06's subset of 07's
-    assert first_per_source(problems, None) == first_per_source(problems, 5) and first_per_source(problems, 0) == []
+    assert (
+        first_per_source(problems, None) == first_per_source(problems, 5)
+        and first_per_source(problems, 0) == []
+    )
     with pytest.raises(ValueError, match="limit"):
         first_per_source(problems, -1)
 

@@ -40,7 +40,9 @@ def problems_with_solutions() -> list[Problem]:
     out += data.load_mbppplus(FIXTURES / "mbppplus_hub_sample.jsonl").records
     out += data.load_apps(FIXTURES / "apps_schema_sample.jsonl").records
     out += [p for p in data.load_taco(FIXTURES / "taco_hub_sample.jsonl").records if p.tests]
-    out += [p for p in data.load_codecontests(FIXTURES / "codecontests_hub_sample.jsonl").records if p.solutions]
+    out += [
+        p for p in data.load_codecontests(FIXTURES / "codecontests_hub_sample.jsonl").records if p.solutions
+    ]
     assert all(p.solutions for p in out)
     return out
 
@@ -120,9 +122,13 @@ def _close(actual: Any, expected: Any, atol: float | None) -> bool:
             return False
         return math.isclose(actual, expected, rel_tol=1e-6, abs_tol=atol or 1e-6)
     if isinstance(expected, list) and isinstance(actual, list):
-        return len(actual) == len(expected) and all(_close(a, e, atol) for a, e in zip(actual, expected, strict=True))
+        return len(actual) == len(expected) and all(
+            _close(a, e, atol) for a, e in zip(actual, expected, strict=True)
+        )
     if isinstance(expected, dict) and isinstance(actual, dict):
-        return actual.keys() == expected.keys() and all(_close(actual[k], expected[k], atol) for k in expected)
+        return actual.keys() == expected.keys() and all(
+            _close(actual[k], expected[k], atol) for k in expected
+        )
     return actual == expected
 
 
@@ -154,7 +160,9 @@ def run_reference(problem: Problem, solution: str) -> list[str]:
                 timeout=max(10.0, problem.time_limit * 5),
             )
             if out.returncode != 0 or not _same_stdout(out.stdout, test.output):
-                failures.append(f"test {index}: rc={out.returncode} got {out.stdout[:80]!r} want {test.output[:80]!r}")
+                failures.append(
+                    f"test {index}: rc={out.returncode} got {out.stdout[:80]!r} want {test.output[:80]!r}"
+                )
         return failures
     spec = {
         "solution": solution,
@@ -164,7 +172,11 @@ def run_reference(problem: Problem, solution: str) -> list[str]:
         "tests": [t.to_dict() for t in problem.tests],
     }
     out = subprocess.run(
-        [sys.executable, "-I", "-c", _DRIVER], input=json.dumps(spec), capture_output=True, text=True, timeout=60
+        [sys.executable, "-I", "-c", _DRIVER],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if "__RESULTS__" not in out.stdout:
         return [f"driver failed: {out.stderr[-400:]}"]

@@ -49,7 +49,11 @@ def test_problem_round_trips_through_jsonl(tmp_path: Path) -> None:
 
 
 def test_test_dict_is_compact_per_kind() -> None:
-    assert Test(kind="stdio", input="a", output="b").to_dict() == {"kind": "stdio", "input": "a", "output": "b"}
+    assert Test(kind="stdio", input="a", output="b").to_dict() == {
+        "kind": "stdio",
+        "input": "a",
+        "output": "b",
+    }
     assert Test(kind="call", args=[1], expected=2).to_dict() == {"kind": "call", "args": [1], "expected": 2}
     assert Test(kind="assert", code="assert 1").to_dict() == {"kind": "assert", "code": "assert 1"}
 

@@ -27,8 +27,12 @@ def test_mbpp_loads_offline_by_name_with_upstream_splits(offline) -> None:
     sizes = {split: len(load_mbpp(split=split).records) for split in MBPP_SPLITS}
     assert sizes == {"prompt": 10, "test": 500, "validation": 90, "train": 374}  # 974 in all
     test = load_mbpp(split="test").records
-    assert test[0].id.endswith("11") and all(p.tests for p in test) and all(p.kind == "functional" for p in test)
-    assert [p.id for p in load_source("mbpp", split="train").records] == [p.id for p in load_mbpp(split="train").records]
+    assert (
+        test[0].id.endswith("11") and all(p.tests for p in test) and all(p.kind == "functional" for p in test)
+    )
+    assert [p.id for p in load_source("mbpp", split="train").records] == [
+        p.id for p in load_mbpp(split="train").records
+    ]
     with pytest.raises(ValueError, match="no split 'dev'"):
         load_mbpp(split="dev")
 

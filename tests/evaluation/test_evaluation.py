@@ -41,13 +41,18 @@ def test_a_profile_can_evaluate_only_the_critic_under_study(profile) -> None:
     for name in ("sft", "grpo"):
         (profile.paths.checkpoints_dir / name / "final").mkdir(parents=True)
         (profile.paths.checkpoints_dir / name / "final" / "config.json").write_text("{}")
-    only_grpo = dataclasses.replace(profile, evaluation=dataclasses.replace(profile.evaluation,
-                                                                            trained_critics=["ctrl_grpo"]))
+    only_grpo = dataclasses.replace(
+        profile, evaluation=dataclasses.replace(profile.evaluation, trained_critics=["ctrl_grpo"])
+    )
     methods, skipped = evaluation.resolve_methods(only_grpo, ["zero_shot"])
     assert [m.name for m in methods] == ["zero_shot", "ctrl_grpo", "ctrl_grpo+stop"] and not skipped
-    asked, _ = evaluation.resolve_methods(only_grpo, ["zero_shot", "ctrl_sft"])  # asked for by name: still run
+    asked, _ = evaluation.resolve_methods(
+        only_grpo, ["zero_shot", "ctrl_sft"]
+    )  # asked for by name: still run
     assert "ctrl_sft" in [m.name for m in asked]
-    typo = dataclasses.replace(profile, evaluation=dataclasses.replace(profile.evaluation, trained_critics=["ctrl_rl"]))
+    typo = dataclasses.replace(
+        profile, evaluation=dataclasses.replace(profile.evaluation, trained_critics=["ctrl_rl"])
+    )
     with pytest.raises(ValueError, match="trained_critics of smoke: unknown critic 'ctrl_rl'"):
         evaluation.resolve_methods(typo, ["zero_shot"])
 
@@ -69,8 +74,13 @@ def traj(pid: str, sample: int, correct: bool, code: str) -> Trajectory:
 
 
 def test_pairs_need_a_passing_and_a_failing_sample() -> None:
-    pool = [traj("add", 0, False, "bad"), traj("add", 1, True, "good"), traj("add", 2, True, "good2"),
-            traj("other", 0, True, "x"), traj("other", 1, True, "y")]
+    pool = [
+        traj("add", 0, False, "bad"),
+        traj("add", 1, True, "good"),
+        traj("add", 2, True, "good2"),
+        traj("other", 0, True, "x"),
+        traj("other", 1, True, "y"),
+    ]
     pairs = evaluation.response_pairs({"add": ADD, "other": ADD}, pool)
     assert [(p.problem.id, p.correct_code, p.incorrect_code) for p in pairs] == [("add", "good", "bad")]
 
@@ -110,15 +120,17 @@ def test_run_methods_sends_every_methods_round_to_one_engine_call(profile, execu
         return engines.setdefault(model or role, Recording())
 
     monkeypatch.setattr(module, "engine_for", fake_engine_for)
-    chosen, _ = evaluation.resolve_methods(profile, ["zero_shot", "execution_feedback", "self_critique",
-                                                     "critic:judge"])
+    chosen, _ = evaluation.resolve_methods(
+        profile, ["zero_shot", "execution_feedback", "self_critique", "critic:judge"]
+    )
     out = {}
     for together in (False, True):
         engines.clear()
         folder = profile.paths.root / f"together-{together}"
         results = evaluation.run_methods([ADD, ECHO], profile, executor, chosen, folder, together=together)
-        out[together] = {name: [json.dumps(read_jsonl(folder / f"{name.replace(':', '_')}.jsonl"))]
-                         for name in results}
+        out[together] = {
+            name: [json.dumps(read_jsonl(folder / f"{name.replace(':', '_')}.jsonl"))] for name in results
+        }
         if together:
             generator, critic = engines["generator"], engines["judge"]
             # round 0 once (2 problems); the self-critiques, the same for both variants, asked
@@ -147,7 +159,9 @@ def _untimed(rows: list[str]):
     return [strip(json.loads(row)) for row in rows]
 
 
-def test_the_curve_follows_a_subset_further_and_repeats_the_main_rounds(profile, executor, monkeypatch) -> None:
+def test_the_curve_follows_a_subset_further_and_repeats_the_main_rounds(
+    profile, executor, monkeypatch
+) -> None:
     """evaluation.curve_rounds > rounds: the first curve_problems run again for more rounds, into
     curve/; their first rounds are the main run's (the same requests)."""
     import dataclasses
@@ -163,7 +177,9 @@ def test_the_curve_follows_a_subset_further_and_repeats_the_main_rounds(profile,
     ev = dataclasses.replace(profile.evaluation, rounds=1, curve_rounds=1, curve_problems=1)
     one_round = dataclasses.replace(profile, evaluation=ev)
     stage_dir = profile.paths.root / "07"
-    assert evaluation.run_curve([ADD, ECHO], one_round, executor, chosen, stage_dir) == {}  # no further rounds
+    assert (
+        evaluation.run_curve([ADD, ECHO], one_round, executor, chosen, stage_dir) == {}
+    )  # no further rounds
     main = evaluation.run_methods([ADD, ECHO], one_round, executor, chosen, stage_dir)
     longer = dataclasses.replace(one_round, evaluation=dataclasses.replace(ev, curve_rounds=3))
     curve = evaluation.run_curve([ADD, ECHO], longer, executor, chosen, stage_dir)
@@ -195,8 +211,12 @@ def test_the_pairwise_pool_takes_the_first_pairwise_problems(profile, executor, 
     monkeypatch.setattr(module, "engine_for", lambda cfg, role, *, model=None, cached=True: ScriptedEngine())
     for limit, expected in ((1, [ADD.id]), (None, [ADD.id, ECHO.id])):
         ev = dataclasses.replace(profile.evaluation, pairwise_samples=2, pairwise_problems=limit)
-        pool = evaluation.pairwise_pool([ADD, ECHO], dataclasses.replace(profile, evaluation=ev), executor,
-                                        profile.paths.root / f"pool-{limit}")
+        pool = evaluation.pairwise_pool(
+            [ADD, ECHO],
+            dataclasses.replace(profile, evaluation=ev),
+            executor,
+            profile.paths.root / f"pool-{limit}",
+        )
         assert sorted({t.problem_id for t in pool}) == expected
         assert len(pool) == 2 * len(expected)  # pairwise_samples per problem
 
@@ -208,24 +228,69 @@ def test_the_evaluation_record_keeps_the_tables_as_rows() -> None:
     from criticlab.evaluation.judgebench import JudgeBenchRun
 
     settings = config.EvaluationSection(rounds=2, curve_rounds=4)
-    final = pd.DataFrame([{"source": "pooled", "method": "m", "round": 2, evaluation.PASS: 50.0, evaluation.UP: 25.0,
-                           evaluation.DOWN: 0.0, "n": 4, f"{evaluation.PASS} lo": 10.0}])
+    final = pd.DataFrame(
+        [
+            {
+                "source": "pooled",
+                "method": "m",
+                "round": 2,
+                evaluation.PASS: 50.0,
+                evaluation.UP: 25.0,
+                evaluation.DOWN: 0.0,
+                "n": 4,
+                f"{evaluation.PASS} lo": 10.0,
+            }
+        ]
+    )
     final = final.reindex(columns=["source", *evaluation.ROUND_COLUMNS, f"{evaluation.PASS} lo"])
-    judge = JudgeBenchRun(pairs=[], origin="shipped", too_long=3, max_chars=100, critiques=2, records=[], ks=[1, 2],
-                          majority=pd.DataFrame({"critic": ["c"], "k": [2]}), pairwise=pd.DataFrame(),
-                          differences=pd.DataFrame())
+    judge = JudgeBenchRun(
+        pairs=[],
+        origin="shipped",
+        too_long=3,
+        max_chars=100,
+        critiques=2,
+        records=[],
+        ks=[1, 2],
+        majority=pd.DataFrame({"critic": ["c"], "k": [2]}),
+        pairwise=pd.DataFrame(),
+        differences=pd.DataFrame(),
+    )
     curve = [Trajectory(problem_id=pid, sample=0, method="m", rounds=[]) for pid in ("a", "a", "b")]
     record = evaluation.evaluation_metrics(
-        problems=4, settings=settings, methods=["m"], skipped={"ctrl": "no checkpoint"}, excluded={"m": 1},
-        final=final, pass_at_k=pd.DataFrame({"k": [1]}), discrimination=pd.DataFrame(), differences=pd.DataFrame(),
-        pairs=2, majority=pd.DataFrame(), judgebench=judge, curve=curve)
+        problems=4,
+        settings=settings,
+        methods=["m"],
+        skipped={"ctrl": "no checkpoint"},
+        excluded={"m": 1},
+        final=final,
+        pass_at_k=pd.DataFrame({"k": [1]}),
+        discrimination=pd.DataFrame(),
+        differences=pd.DataFrame(),
+        pairs=2,
+        majority=pd.DataFrame(),
+        judgebench=judge,
+        curve=curve,
+    )
     assert isinstance(record, stages.EvaluationMetrics) and record.throughput is None
-    assert list(record.final[0]) == ["source", *evaluation.ROUND_COLUMNS]  # the interval columns stay in the table
+    assert list(record.final[0]) == [
+        "source",
+        *evaluation.ROUND_COLUMNS,
+    ]  # the interval columns stay in the table
     assert (record.rounds, record.curve_rounds, record.curve_problems) == (2, 4, 2)
     assert (record.judgebench_pairs, record.judgebench_too_long, record.judgebench_critiques) == (0, 3, 2)
     assert record.judgebench == [{"critic": "c", "k": 2}] and record.pass_at_k == [{"k": 1}]
     no_curve = evaluation.evaluation_metrics(
-        problems=4, settings=settings, methods=["m"], skipped={}, excluded={}, final=final,
-        pass_at_k=pd.DataFrame(), discrimination=pd.DataFrame(), differences=pd.DataFrame(), pairs=0,
-        majority=pd.DataFrame(), judgebench=judge)
+        problems=4,
+        settings=settings,
+        methods=["m"],
+        skipped={},
+        excluded={},
+        final=final,
+        pass_at_k=pd.DataFrame(),
+        discrimination=pd.DataFrame(),
+        differences=pd.DataFrame(),
+        pairs=0,
+        majority=pd.DataFrame(),
+        judgebench=judge,
+    )
     assert (no_curve.curve_rounds, no_curve.curve_problems) == (0, 0)

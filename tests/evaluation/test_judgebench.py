@@ -20,10 +20,20 @@ from criticlab.rollout import prompts
 C, I, U = "correct", "incorrect", None  # noqa: E741 - the three judgments, spelled short
 
 
-def record(good, bad, *, critic="c", pair="p", category="math", better="A", picks=(None, None)) -> jb.JudgeRecord:
+def record(
+    good, bad, *, critic="c", pair="p", category="math", better="A", picks=(None, None)
+) -> jb.JudgeRecord:
     a, b = (good, bad) if better == "A" else (bad, good)
-    return jb.JudgeRecord(critic=critic, pair_id=pair, category=category, better=better, judgments_a=list(a),
-                          judgments_b=list(b), pick_ab=picks[0], pick_ba=picks[1])
+    return jb.JudgeRecord(
+        critic=critic,
+        pair_id=pair,
+        category=category,
+        better=better,
+        judgments_a=list(a),
+        judgments_b=list(b),
+        pick_ab=picks[0],
+        pick_ba=picks[1],
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -84,13 +94,21 @@ def test_judgebench_maj_at_2_counts_a_tie_as_not_correct():
 
 
 def test_majority_table_per_category_and_pooled():
-    records = [record([C, C], [I, I], pair="p1", category="math"),        # always won
-               record([I, I], [C, C], pair="p2", category="math"),        # always lost
-               record([C, I], [I, I], pair="p3", category="coding")]      # Maj@1 won 1/2 (tied 1/2), Maj@2 won
+    records = [
+        record([C, C], [I, I], pair="p1", category="math"),  # always won
+        record([I, I], [C, C], pair="p2", category="math"),  # always lost
+        record([C, I], [I, I], pair="p3", category="coding"),
+    ]  # Maj@1 won 1/2 (tied 1/2), Maj@2 won
     table = jb.majority_table(records, resamples=200, seed=1)
     got = {(r.category, r.k): r.accuracy for r in table.itertuples()}
-    assert got == {("math", 1): 0.5, ("math", 2): 0.5, ("coding", 1): 0.5, ("coding", 2): 1.0,
-                   ("pooled", 1): pytest.approx((1 + 0 + 0.5) / 3), ("pooled", 2): pytest.approx((1 + 0 + 1) / 3)}
+    assert got == {
+        ("math", 1): 0.5,
+        ("math", 2): 0.5,
+        ("coding", 1): 0.5,
+        ("coding", 2): 1.0,
+        ("pooled", 1): pytest.approx((1 + 0 + 0.5) / 3),
+        ("pooled", 2): pytest.approx((1 + 0 + 1) / 3),
+    }
     assert list(table["category"].unique()) == ["math", "coding", "pooled"]
     pooled = table[(table["category"] == "pooled") & (table["k"] == 2)].iloc[0]
     assert pooled.pairs == 3 and pooled.lo <= pooled.accuracy <= pooled.hi
@@ -119,7 +137,7 @@ def test_majority_score_rejects_impossible_counts():
 def test_position_swaps():
     # A is better. Shown (A,B) the pick 1 is A; shown (B,A) the pick 2 is A.
     consistent_right = record([], [], pair="p1", picks=(1, 2))
-    always_first = record([], [], pair="p2", picks=(1, 1))      # picks whatever comes first: A then B
+    always_first = record([], [], pair="p2", picks=(1, 1))  # picks whatever comes first: A then B
     consistent_wrong = record([], [], pair="p3", picks=(2, 1))
     unparsed = record([], [], pair="p4", picks=(1, None))
     assert jb.preference_scores(consistent_right) == (1.0, 1.0, True)
@@ -127,8 +145,12 @@ def test_position_swaps():
     assert jb.preference_scores(consistent_wrong) == (0.0, 0.0, True)
     assert jb.preference_scores(unparsed) == (1.0, 0.0, False)
     # JudgeBench's rule: +1 right, -1 wrong, 0 unparsed; correct only when the sum is > 0
-    assert [jb.judgebench_score(r) for r in (consistent_right, always_first, consistent_wrong, unparsed)] == \
-        [1.0, 0.0, 0.0, 1.0]
+    assert [jb.judgebench_score(r) for r in (consistent_right, always_first, consistent_wrong, unparsed)] == [
+        1.0,
+        0.0,
+        0.0,
+        1.0,
+    ]
     table = jb.preference_table([consistent_right, always_first, consistent_wrong, unparsed], resamples=0)
     pooled = table[table["category"] == "pooled"].iloc[0]
     assert pooled["accuracy"] == pytest.approx(2 / 4)
@@ -188,8 +210,11 @@ def test_difference_includes_zero_when_critics_split_evenly():
 
 
 def test_difference_uses_only_common_pairs_and_needs_the_baseline():
-    records = [record([C], [I], critic="trained", pair="p1"), record([C], [I], critic="trained", pair="p2"),
-               record([I], [C], critic="base", pair="p1")]
+    records = [
+        record([C], [I], critic="trained", pair="p1"),
+        record([C], [I], critic="trained", pair="p2"),
+        record([I], [C], critic="base", pair="p1"),
+    ]
     table = jb.judgebench_differences(records, "base", resamples=0)
     assert set(table["problems"]) == {1} and table["difference"].iloc[0] == 1.0
     assert jb.judgebench_differences(records, "missing").empty
@@ -201,7 +226,9 @@ def test_difference_uses_only_common_pairs_and_needs_the_baseline():
 
 
 def pair(i: int, category: str, size: int = 10) -> JudgePair:
-    return JudgePair(id=f"id{i}", question="q" * size, response_a="a", response_b="b", label="A>B", category=category)
+    return JudgePair(
+        id=f"id{i}", question="q" * size, response_a="a", response_b="b", label="A>B", category=category
+    )
 
 
 def test_categories_of_the_shipped_pairs():
@@ -211,8 +238,15 @@ def test_categories_of_the_shipped_pairs():
 
 
 def test_select_pairs_covers_every_category_and_leaves_out_long_ones():
-    pairs = [pair(i, source) for i, source in enumerate(
-        ["mmlu-pro-law"] * 5 + ["livebench-reasoning"] * 5 + ["livebench-math"] * 5 + ["livecodebench"] * 5)]
+    pairs = [
+        pair(i, source)
+        for i, source in enumerate(
+            ["mmlu-pro-law"] * 5
+            + ["livebench-reasoning"] * 5
+            + ["livebench-math"] * 5
+            + ["livecodebench"] * 5
+        )
+    ]
     pairs.append(pair(99, "livecodebench", size=1000))
     chosen, too_long = jb.select_pairs(pairs, limit=4, max_chars=100)
     assert too_long == 1
@@ -249,20 +283,44 @@ class Judge:
             else:
                 shown = text.split("## Candidate response")[1]
                 verdict = "Correct" if "RIGHT" in shown else "Incorrect"
-                out.append([Completion(f"Analysis:\nok\nImprovement suggestions:\nnone\nOverall judgment: {verdict}")] * n)
+                out.append(
+                    [
+                        Completion(
+                            f"Analysis:\nok\nImprovement suggestions:\nnone\nOverall judgment: {verdict}"
+                        )
+                    ]
+                    * n
+                )
         return out
 
 
 def test_judge_pairs_batches_each_chunk_and_parses_everything():
-    pairs = [JudgePair(id=f"p{i}", question="What is 2+2?", response_a="RIGHT: 4" if i % 2 else "wrong: 5",
-                       response_b="wrong: 5" if i % 2 else "RIGHT: 4", label="A>B" if i % 2 else "B>A",
-                       category="livebench-math") for i in range(3)]
-    pairs.append(JudgePair(id="long", question="TOO-LONG", response_a="a", response_b="b", label="A>B",
-                           category="livecodebench"))
+    pairs = [
+        JudgePair(
+            id=f"p{i}",
+            question="What is 2+2?",
+            response_a="RIGHT: 4" if i % 2 else "wrong: 5",
+            response_b="wrong: 5" if i % 2 else "RIGHT: 4",
+            label="A>B" if i % 2 else "B>A",
+            category="livebench-math",
+        )
+        for i in range(3)
+    ]
+    pairs.append(
+        JudgePair(
+            id="long",
+            question="TOO-LONG",
+            response_a="a",
+            response_b="b",
+            label="A>B",
+            category="livecodebench",
+        )
+    )
     engine = Judge()
     done = []
-    records = jb.judge_pairs(pairs, engine, "critic", SamplingParams(temperature=0.7), 3, chunk_size=3,
-                             progress=done.append)
+    records = jb.judge_pairs(
+        pairs, engine, "critic", SamplingParams(temperature=0.7), 3, chunk_size=3, progress=done.append
+    )
     # chunk of 3 pairs: 6 pointwise conversations × 3 samples, then 6 greedy pairwise ones; then the last pair
     assert engine.calls == [(6, 3, 0.7), (6, 1, 0.0), (2, 3, 0.7), (2, 1, 0.0)]
     assert done == [3, 1]
@@ -291,9 +349,11 @@ def test_prompts_parse_their_own_endings():
 
 def test_empty_inputs():
     assert jb.majority_table([]).empty and jb.preference_table([]).empty
-    assert math.isnan(jb.judgebench_differences(
-        [record([C], [I], critic="a"), record([C], [I], critic="b", pair="other")], "b", resamples=10
-    )["difference"].iloc[0])
+    assert math.isnan(
+        jb.judgebench_differences(
+            [record([C], [I], critic="a"), record([C], [I], critic="b", pair="other")], "b", resamples=10
+        )["difference"].iloc[0]
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,18 +366,25 @@ def test_run_judgebench_judges_saves_and_tabulates(tmp_path, monkeypatch):
     from criticlab.evaluation import SELF_CRITIQUE
 
     monkeypatch.setenv(config.OUTPUTS_ENV, str(tmp_path))  # no data/judge_pairs.jsonl: the shipped pairs
-    cfg = config.load_profile("smoke", overrides={"evaluation": {"judgebench_pairs": 4, "judgebench_critiques": 2,
-                                                                 "judgebench_max_chars": 3000}})
+    cfg = config.load_profile(
+        "smoke",
+        overrides={
+            "evaluation": {"judgebench_pairs": 4, "judgebench_critiques": 2, "judgebench_max_chars": 3000}
+        },
+    )
     path = tmp_path / "judgebench.jsonl"
-    run = jb.run_judgebench(cfg, {SELF_CRITIQUE: Judge(), "critic": Judge()}, path, SELF_CRITIQUE,
-                            resamples=20, seed=1)
+    run = jb.run_judgebench(
+        cfg, {SELF_CRITIQUE: Judge(), "critic": Judge()}, path, SELF_CRITIQUE, resamples=20, seed=1
+    )
     assert len(run.pairs) == 4 and run.origin.endswith("(shipped)") and run.ks == [1, 2]
     assert run.summary().startswith("JudgeBench: 4 pairs from ")
     assert ("left out as longer than 3000 characters" in run.summary()) == (run.too_long > 0)
     assert len(run.records) == 8 and len(path.read_text().splitlines()) == 8
     assert set(run.pooled()["category"]) == {jb.POOLED} and set(run.at_most_critiques()["k"]) == {2}
     assert set(run.pairwise["critic"]) == {SELF_CRITIQUE, "critic"}
-    assert set(run.differences["baseline"]) == {SELF_CRITIQUE} and len(run.differences) == 2  # Maj@2, pairwise
+    assert (
+        set(run.differences["baseline"]) == {SELF_CRITIQUE} and len(run.differences) == 2
+    )  # Maj@2, pairwise
     mine = pd.DataFrame({"source": ["pooled"], "method": ["m"]})
     assert len(run.extend(mine)) == 3 and run.extend(mine).iloc[0]["method"] == "m"
     quiet = dataclasses.replace(run, differences=pd.DataFrame(columns=run.differences.columns))

@@ -170,7 +170,9 @@ def test_methods_keep_their_order_and_shorter_methods_carry_their_last_round() -
 
 
 def test_method_with_only_infra_errors_is_reported_not_scored() -> None:
-    table = evaluation.round_table([traj("x", "a", method="broken"), traj("c", "a", method="ok")], resamples=10)
+    table = evaluation.round_table(
+        [traj("x", "a", method="broken"), traj("c", "a", method="ok")], resamples=10
+    )
     broken = table[table.method == "broken"].iloc[0]
     assert broken["n"] == 0 and broken["excluded"] == 1 and math.isnan(broken["pass@1"])
     evaluation.check_delta_identity(table)
@@ -268,7 +270,9 @@ def test_discrimination_table_interval_and_always_correct_base_rate() -> None:
     ts = [judged(p, "critic", c, right[p]) for p, c in truth.items()]
     ts += [judged(p, "self_critique", c, "correct") for p, c in truth.items()]
     ts.append(Trajectory("a", 0, "zero_shot", [rnd(True)]))
-    table = evaluation.discrimination_table(ts, resamples=300, seed=1, always_correct=True).set_index("method")
+    table = evaluation.discrimination_table(ts, resamples=300, seed=1, always_correct=True).set_index(
+        "method"
+    )
     assert list(table.index) == ["critic", "self_critique", evaluation.ALWAYS_CORRECT]
     base = table.loc[evaluation.ALWAYS_CORRECT]
     assert base["n"] == 3 and base["accuracy"] == pytest.approx(1 / 3)
@@ -330,8 +334,14 @@ def test_majority_curve_averages_over_every_choice_of_k_critiques() -> None:
     assert curve["ties"].tolist() == pytest.approx([17 / 27, 17 / 27, 1 / 3])
     assert curve[evaluation.TIES_HALF].tolist() == pytest.approx(list(curve["accuracy"] + curve["ties"] / 2))
     for k in (1, 2):  # the same estimator as a brute-force average over the subsets
-        brute = np.mean([float(sum(v == "correct" for v in g) > sum(v == "correct" for v in b))
-                         for p in pairs for g in combinations(p.correct, k) for b in combinations(p.incorrect, k)])
+        brute = np.mean(
+            [
+                float(sum(v == "correct" for v in g) > sum(v == "correct" for v in b))
+                for p in pairs
+                for g in combinations(p.correct, k)
+                for b in combinations(p.incorrect, k)
+            ]
+        )
         assert curve.loc[k - 1, "accuracy"] == pytest.approx(brute)
     assert evaluation.majority_curve([]).empty
 
@@ -367,8 +377,12 @@ def test_markdown_escapes_pipes_and_blanks_nan() -> None:
 
 
 def test_tables_per_benchmark_with_a_pooled_extra() -> None:
-    ts = [traj("wc", "h1", method="a"), traj("cc", "h2", method="a"), traj("ww", "m1", method="a"),
-          traj("cw", "m2", method="a")]
+    ts = [
+        traj("wc", "h1", method="a"),
+        traj("cc", "h2", method="a"),
+        traj("ww", "m1", method="a"),
+        traj("cw", "m2", method="a"),
+    ]
     sources = {"h1": "humaneval", "h2": "humaneval", "m1": "mbpp", "m2": "mbpp"}
     table = evaluation.per_benchmark(evaluation.round_table, ts, sources, resamples=0)
     assert list(table.columns[:2]) == ["source", "method"]
@@ -390,11 +404,30 @@ def test_table_3_average_is_the_unweighted_mean_over_benchmarks() -> None:
     # MBPP+ 77.83, Average 38.75. The sample counts differ by benchmark, so the pooled row does not
     # reproduce the paper's average; the average row does.
     benchmarks = {"codecontests": (7.88, 165), "livecodebench": (30.54, 268), "mbppplus": (77.83, 378)}
-    rows = [{"source": s, "method": "zero_shot", "round": 0, evaluation.PASS: p, evaluation.UP: 0.0,
-             evaluation.DOWN: 0.0, "n": n} for s, (p, n) in benchmarks.items()]
+    rows = [
+        {
+            "source": s,
+            "method": "zero_shot",
+            "round": 0,
+            evaluation.PASS: p,
+            evaluation.UP: 0.0,
+            evaluation.DOWN: 0.0,
+            "n": n,
+        }
+        for s, (p, n) in benchmarks.items()
+    ]
     pooled = sum(p * n for p, n in benchmarks.values()) / sum(n for _, n in benchmarks.values())
-    rows.append({"source": evaluation.POOLED, "method": "zero_shot", "round": 0, evaluation.PASS: pooled,
-                 evaluation.UP: 0.0, evaluation.DOWN: 0.0, "n": 811})
+    rows.append(
+        {
+            "source": evaluation.POOLED,
+            "method": "zero_shot",
+            "round": 0,
+            evaluation.PASS: pooled,
+            evaluation.UP: 0.0,
+            evaluation.DOWN: 0.0,
+            "n": 811,
+        }
+    )
     table = pd.DataFrame(rows)
     table.attrs["scale"] = 100.0
     out = evaluation.benchmark_average(table).set_index("source")
@@ -406,8 +439,13 @@ def test_table_3_average_is_the_unweighted_mean_over_benchmarks() -> None:
 
 def test_average_rows_from_trajectories_keep_the_delta_identity() -> None:
     # humaneval: 1 problem, Δ↑ on its one sample; mbpp: 3 problems, one Δ↓ among them
-    ts = [traj("wc", "h1", method="a"), traj("cw", "m1", method="a"), traj("cc", "m2", method="a"),
-          traj("ww", "m3", method="a"), traj("cc", "h1", method="b")]  # b ran on humaneval only
+    ts = [
+        traj("wc", "h1", method="a"),
+        traj("cw", "m1", method="a"),
+        traj("cc", "m2", method="a"),
+        traj("ww", "m3", method="a"),
+        traj("cc", "h1", method="b"),
+    ]  # b ran on humaneval only
     sources = {"h1": "humaneval", "m1": "mbpp", "m2": "mbpp", "m3": "mbpp"}
     table = evaluation.per_benchmark(evaluation.round_table, ts, sources, resamples=0)
     final = evaluation.percent(evaluation.benchmark_average(evaluation.final_rows(table)))
@@ -420,7 +458,9 @@ def test_average_rows_from_trajectories_keep_the_delta_identity() -> None:
     pooled = final[(final["source"] == evaluation.POOLED) & (final["method"] == "a")].iloc[0]
     assert pooled[evaluation.PASS] == pytest.approx(50.0)  # 2 of 4 samples
     assert len(evaluation.pooled_rows(final)) == 2  # the pooled rows, not the average
-    one = evaluation.final_rows(evaluation.per_benchmark(evaluation.round_table, ts[:1], sources, resamples=0))
+    one = evaluation.final_rows(
+        evaluation.per_benchmark(evaluation.round_table, ts[:1], sources, resamples=0)
+    )
     assert evaluation.benchmark_average(one).equals(one)  # one benchmark: nothing to average
 
 
@@ -435,13 +475,16 @@ def test_pass_at_k_by_hand() -> None:
 def test_a_difference_beyond_noise_excludes_zero_and_one_within_it_does_not() -> None:
     problems = [f"p{i}" for i in range(20)]
     # the method fixes every problem the baseline leaves wrong: +100 points, every resample agrees
-    better = [traj("wc", p, method="critic") for p in problems] + [traj("ww", p, method="base") for p in problems]
+    better = [traj("wc", p, method="critic") for p in problems] + [
+        traj("ww", p, method="base") for p in problems
+    ]
     diff = evaluation.difference_table(better, "base", resamples=200).set_index("statistic")
     assert diff.loc["pass@1", "difference"] == 1.0 and diff.loc["pass@1", "excludes 0"]
     assert diff.loc["pass@1", "lo"] == 1.0 and diff.loc["pass@1", "problems"] == 20
     # half the problems go one way, half the other: a difference of 0 with an interval around it
-    mixed = ([traj("wc" if i % 2 else "ww", p, method="critic") for i, p in enumerate(problems)]
-             + [traj("ww" if i % 2 else "wc", p, method="base") for i, p in enumerate(problems)])
+    mixed = [traj("wc" if i % 2 else "ww", p, method="critic") for i, p in enumerate(problems)] + [
+        traj("ww" if i % 2 else "wc", p, method="base") for i, p in enumerate(problems)
+    ]
     diff = evaluation.difference_table(mixed, "base", resamples=200).set_index("statistic")
     assert diff.loc["pass@1", "difference"] == 0.0 and not diff.loc["pass@1", "excludes 0"]
     assert diff.loc["pass@1", "lo"] < 0 < diff.loc["pass@1", "hi"]
@@ -459,7 +502,9 @@ def test_difference_of_judgment_f1_is_paired_on_the_critiqued_solutions() -> Non
         ts += [judged(f"p{i}", "critic", truth, correct), judged(f"p{i}", "base", "correct", correct)]
     diff = evaluation.difference_table(ts, "base", resamples=200).set_index("statistic")
     # the critic is always right (F1 1); the baseline always says Correct (F1 (2/3 + 0) / 2 = 1/3)
-    assert diff.loc["macro F1", "value"] == 1.0 and diff.loc["macro F1", "baseline value"] == pytest.approx(1 / 3)
+    assert diff.loc["macro F1", "value"] == 1.0 and diff.loc["macro F1", "baseline value"] == pytest.approx(
+        1 / 3
+    )
     assert diff.loc["macro F1", "excludes 0"]
 
 

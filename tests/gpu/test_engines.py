@@ -62,8 +62,16 @@ def test_lora_rank_slots_and_same_model(tmp_path: Path) -> None:
 
 def test_engine_args_take_the_plans_share_never_vllms_default() -> None:
     args = engine_args("m", max_model_len=4096, memory_share=0.3, dtype="bfloat16", lora_rank=12, seed=3)
-    assert args == {"model": "m", "max_model_len": 4096, "gpu_memory_utilization": 0.3, "dtype": "bfloat16",
-                    "seed": 3, "enable_lora": True, "max_lora_rank": 16, "max_loras": 2}
+    assert args == {
+        "model": "m",
+        "max_model_len": 4096,
+        "gpu_memory_utilization": 0.3,
+        "dtype": "bfloat16",
+        "seed": 3,
+        "enable_lora": True,
+        "max_lora_rank": 16,
+        "max_loras": 2,
+    }
     assert "enable_lora" not in engine_args("m", max_model_len=1, memory_share=0.5, dtype="float16")
     with pytest.raises(EngineError, match="between 0 and 1, got 1.2"):
         engine_args("m", max_model_len=1, memory_share=1.2, dtype="auto")
@@ -83,7 +91,12 @@ def test_engine_choice_per_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     lora = choose_engine(cfg, str(adapter))
     # a LoRA critic of the generator's model: a request on the generator's engine, rank slot widened
     assert (lora.model, lora.slot, lora.memory_share, lora.lora_rank, lora.merge) == (
-        cfg.models.generator, "generator", 0.3, 32, False)
+        cfg.models.generator,
+        "generator",
+        0.3,
+        32,
+        False,
+    )
     merged = choose_engine(gpu_profile(tmp_path, monkeypatch, serve_adapters="merge"), str(adapter))
     assert merged.merge and merged.model.endswith(f"final-merged-{merged.adapter.digest}")
     assert (merged.slot, merged.memory_share, merged.lora_rank) == ("critic", 0.3, None)

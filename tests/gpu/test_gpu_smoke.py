@@ -30,13 +30,19 @@ def test_without_cuda_make_gpu_smoke_stops_at_once_with_one_sentence() -> None:
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA card: make gpu-smoke would run")
-    out = subprocess.run(["make", "-s", "gpu-smoke", f"PY={sys.executable}", "MODEL=/nowhere"], cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["make", "-s", "gpu-smoke", f"PY={sys.executable}", "MODEL=/nowhere"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode != 0
     assert "Traceback" not in out.stderr + out.stdout
     sentence = [line for line in out.stderr.splitlines() if not line.startswith(("make:", "make["))]
-    assert sentence == ["make gpu-smoke needs a CUDA GPU and this machine has none (torch sees no CUDA device); "
-                        "run it on a GPU machine after `make setup-gpu`."]
+    assert sentence == [
+        "make gpu-smoke needs a CUDA GPU and this machine has none (torch sees no CUDA device); "
+        "run it on a GPU machine after `make setup-gpu`."
+    ]
 
 
 def test_preflight_sentences(tmp_path: Path) -> None:
@@ -59,29 +65,52 @@ def test_the_written_profile_uses_the_local_model_and_its_plan_fits(tmp_path: Pa
     (model / "model.safetensors").write_bytes(b"\0" * 1024)
     monkeypatch.setenv(config.OUTPUTS_ENV, str(tmp_path / "outputs"))
     profile = config.load_profile(gpu_smoke.write_profile(str(model), tmp_path / "outputs"))
-    assert profile.name == "gpu-smoke" and profile.models.generator == profile.models.critic == str(model.resolve())
+    assert profile.name == "gpu-smoke" and profile.models.generator == profile.models.critic == str(
+        model.resolve()
+    )
     assert profile.models.engine == "vllm" and profile.grpo.use_vllm and profile.grpo.use_unsloth
     assert profile.sft.lora and profile.grpo.from_adapter == "continue"
     assert {"ctrl_sft", "ctrl_grpo"} <= set(profile.evaluation.methods)
 
 
 def lay_out_a_run(root: Path, adapter: Path, *, unsloth: bool = True) -> None:
-    stages.write_metrics(root, SynthesisMetrics(problems=2, datasets=DatasetReport(), zero_shot_pass_rate=0.5, critiques=4,
-                                                revisions_passed=2))
+    stages.write_metrics(
+        root,
+        SynthesisMetrics(
+            problems=2, datasets=DatasetReport(), zero_shot_pass_rate=0.5, critiques=4, revisions_passed=2
+        ),
+    )
     stages.write_metrics(root, SFTMetrics(rows=4, run=TrainingRun(True, 4, str(adapter))))
-    stages.write_metrics(root, GRPOMetrics(rl_rows=2, start=str(adapter), run=TrainingRun(True, 3, str(adapter))))
-    stages.write_metrics(root, EvaluationMetrics(problems=2, rounds=1, methods=["zero_shot", "ctrl_sft", "ctrl_grpo"],
-                                                 skipped={}, excluded_infra={}, final=[], discrimination=[], pairs=0,
-                                                 majority=[]))
+    stages.write_metrics(
+        root, GRPOMetrics(rl_rows=2, start=str(adapter), run=TrainingRun(True, 3, str(adapter)))
+    )
+    stages.write_metrics(
+        root,
+        EvaluationMetrics(
+            problems=2,
+            rounds=1,
+            methods=["zero_shot", "ctrl_sft", "ctrl_grpo"],
+            skipped={},
+            excluded_infra={},
+            final=[],
+            discrimination=[],
+            pairs=0,
+            majority=[],
+        ),
+    )
     for run, rollouts in ((stages.SFT_CHECKPOINTS, None), (stages.GRPO_CHECKPOINTS, "vllm")):
         path = root / stages.CHECKPOINTS_DIR / run / POLICY_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"loader": "unsloth" if unsloth else "transformers", "rollouts": rollouts}))
+        path.write_text(
+            json.dumps({"loader": "unsloth" if unsloth else "transformers", "rollouts": rollouts})
+        )
     from criticlab.training import write_verl_parquet
 
     (root / stages.GRPO).mkdir(parents=True, exist_ok=True)
-    write_verl_parquet([{"task": "crl", "problem": "{}", "prompt": [{"role": "user", "content": "x"}], "label": True}],
-                       root / stages.GRPO / stages.VERL_TRAIN)
+    write_verl_parquet(
+        [{"task": "crl", "problem": "{}", "prompt": [{"role": "user", "content": "x"}], "label": True}],
+        root / stages.GRPO / stages.VERL_TRAIN,
+    )
 
 
 @pytest.fixture
@@ -103,7 +132,10 @@ def test_checks_pass_on_a_complete_run(tmp_path: Path, adapter: Path) -> None:
 def test_checks_name_what_failed(tmp_path: Path, adapter: Path) -> None:
     lay_out_a_run(tmp_path, adapter, unsloth=False)
     (tmp_path / stages.GRPO / stages.VERL_TRAIN).unlink()
-    checks = {c.component: c for c in gpu_smoke.check_outputs(config.load_profile("gpu-smoke"), tmp_path, card_gb=8.0)}
+    checks = {
+        c.component: c
+        for c in gpu_smoke.check_outputs(config.load_profile("gpu-smoke"), tmp_path, card_gb=8.0)
+    }
     assert not checks["memory plan"].ok and "the card has 8.0 GiB" in checks["memory plan"].detail
     assert not checks["unsloth"].ok and "transformers" in checks["unsloth"].detail
     assert not checks["verl export"].ok and checks["verl export"].line().startswith("FAIL  verl export")

@@ -27,13 +27,17 @@ def test_weights_come_from_the_table_the_name_a_checkpoint_or_the_profile(tmp_pa
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(ckpt)}))
     (adapter / "adapter_model.safetensors").write_bytes(b"\0" * 16)
-    assert gpu_plan.weights_gb(str(adapter), gpu) == pytest.approx(4096 / GIB)  # the base's, not the adapter's
+    assert gpu_plan.weights_gb(str(adapter), gpu) == pytest.approx(
+        4096 / GIB
+    )  # the base's, not the adapter's
     with pytest.raises(PlanError, match=r"gpu.weights_gb.*'mystery-model'"):
         gpu_plan.weights_gb("mystery-model", gpu)
 
 
 def test_training_memory_by_hand() -> None:
-    assert gpu_plan.training_gb(10.0, lora=True, load_in_4bit=False, reference_copy=True) == [("policy weights (bf16)", 10.0)]
+    assert gpu_plan.training_gb(10.0, lora=True, load_in_4bit=False, reference_copy=True) == [
+        ("policy weights (bf16)", 10.0)
+    ]
     parts = gpu_plan.training_gb(10.0, lora=False, load_in_4bit=False, reference_copy=True)
     assert sum(gb for _, gb in parts) == pytest.approx(10 + 30 + 10)
     four = gpu_plan.training_gb(10.0, lora=True, load_in_4bit=True, reference_copy=False)
@@ -64,8 +68,14 @@ def test_a_24_gb_card_is_refused_with_the_numbers(tmp_path: Path) -> None:
     assert "small.yaml" in text and "24 GiB card (gpu.memory_gb)" in text
     # the failure: TRL's 30%-ish share of 24 GB is smaller than the 7B model's bf16 weights
     assert "TRL vLLM share 0.25 × 24 = 6.0 GiB cannot hold the policy's 14.2 GiB" in text
-    assert "generator vLLM share 0.3 × 24 = 7.2 GiB cannot hold Qwen/Qwen2.5-Coder-7B-Instruct's 14.2 GiB" in text
-    assert "notebook 05: generator vLLM 0.3×24 7.2 + policy weights (bf16) 14.2 + TRL vLLM 0.25×24 6.0 + reserve 12.0 = 39.4 GiB > 24 GiB" in text
+    assert (
+        "generator vLLM share 0.3 × 24 = 7.2 GiB cannot hold Qwen/Qwen2.5-Coder-7B-Instruct's 14.2 GiB"
+        in text
+    )
+    assert (
+        "notebook 05: generator vLLM 0.3×24 7.2 + policy weights (bf16) 14.2 + TRL vLLM 0.25×24 6.0 + reserve 12.0 = 39.4 GiB > 24 GiB"
+        in text
+    )
 
 
 def test_vllms_default_share_is_refused_next_to_trls() -> None:
@@ -80,7 +90,9 @@ def test_the_paper_profile_needs_more_than_one_card() -> None:
     cfg = load_profile("paper")
     assert cfg.gpu.memory_gb is None  # a cluster, as its header says
     one_card = dataclasses.replace(cfg, gpu=dataclasses.replace(cfg.gpu, memory_gb=80.0))
-    with pytest.raises(PlanError, match=r"notebook 04: policy weights \(bf16\) 61.0 \+ gradients \+ AdamW moments 183.1"):
+    with pytest.raises(
+        PlanError, match=r"notebook 04: policy weights \(bf16\) 61.0 \+ gradients \+ AdamW moments 183.1"
+    ):
         gpu_plan.check_memory_plan(one_card)
     header = Path(cfg.source).read_text()
     assert "61 GiB" in header and "183 GiB" in header and "80 GB cards" in header

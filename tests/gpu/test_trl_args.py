@@ -60,9 +60,20 @@ def test_the_trl_floor_in_pyproject_has_every_grpo_field_we_use() -> None:
     text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert '"trl>=0.23"' in text
     assert set(grpo_args(GRPOSection(), Path("x"))) - set(sft_args(SFTSection(), Path("x"))) == {
-        "num_generations", "beta", "epsilon", "temperature", "top_p", "max_completion_length",
-        "mask_truncated_completions", "use_vllm", "vllm_mode", "vllm_gpu_memory_utilization",
-        "vllm_enable_sleep_mode", "vllm_max_model_length", "steps_per_generation", "log_completions",
+        "num_generations",
+        "beta",
+        "epsilon",
+        "temperature",
+        "top_p",
+        "max_completion_length",
+        "mask_truncated_completions",
+        "use_vllm",
+        "vllm_mode",
+        "vllm_gpu_memory_utilization",
+        "vllm_enable_sleep_mode",
+        "vllm_max_model_length",
+        "steps_per_generation",
+        "log_completions",
     } - {"per_device_train_batch_size", "gradient_accumulation_steps"}
 
 
@@ -71,8 +82,12 @@ def test_unsloth_sees_prompt_plus_completion_and_an_explicit_4bit(tmp_path: Path
     assert grpo_max_length(cfg) == 2304
     plan = plan_start("Qwen/Qwen2.5-Coder-7B-Instruct", lora=True)
     args = unsloth_load_args(plan, max_seq_length=grpo_max_length(cfg), load_in_4bit=cfg.load_in_4bit)
-    assert args == {"model_name": "Qwen/Qwen2.5-Coder-7B-Instruct", "max_seq_length": 2304, "load_in_4bit": False,
-                    "dtype": None}
+    assert args == {
+        "model_name": "Qwen/Qwen2.5-Coder-7B-Instruct",
+        "max_seq_length": 2304,
+        "load_in_4bit": False,
+        "dtype": None,
+    }
     full = unsloth_load_args(plan_start("m", lora=False), max_seq_length=10, load_in_4bit=False)
     assert full["full_finetuning"] is True
 
@@ -92,9 +107,13 @@ def test_start_plans(tmp_path: Path) -> None:
     adapter = make_adapter(tmp_path / "sft" / "final", "base-model")
     cont = plan_start(str(adapter), lora=True, from_adapter="continue")
     assert (cont.load, cont.attach, cont.peft_config_to_trl) == ("base-model", "continue", False)
-    assert unsloth_load_args(cont, max_seq_length=8, load_in_4bit=True)["model_name"] == str(adapter.resolve())
+    assert unsloth_load_args(cont, max_seq_length=8, load_in_4bit=True)["model_name"] == str(
+        adapter.resolve()
+    )
     merged = plan_start(str(adapter), lora=True, from_adapter="merge")
-    assert merged.merge and merged.load == str(merged_dir(read_adapter(adapter))) and merged.peft_config_to_trl
+    assert (
+        merged.merge and merged.load == str(merged_dir(read_adapter(adapter))) and merged.peft_config_to_trl
+    )
 
 
 def test_bf16_on_cuda_float32_on_cpu() -> None:
@@ -113,10 +132,19 @@ def test_step_timer_answers_every_trainer_event() -> None:
 
 @pytest.fixture(scope="module")
 def sft_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rows = [{"prompt": [{"role": "user", "content": f"Critique {i}: return a - b"}],
-             "completion": [{"role": "assistant", "content": "Overall judgment: Incorrect"}]} for i in range(2)]
-    cfg = SFTSection(batch_size=2, per_device_batch_size=2, max_steps=1, max_length=64, lora=True, lora_r=4, lora_alpha=8)
-    result = training.train_sft(TINY_RANDOM, rows, cfg, tmp_path_factory.mktemp("sft") / "sft", progress=False)
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": f"Critique {i}: return a - b"}],
+            "completion": [{"role": "assistant", "content": "Overall judgment: Incorrect"}],
+        }
+        for i in range(2)
+    ]
+    cfg = SFTSection(
+        batch_size=2, per_device_batch_size=2, max_steps=1, max_length=64, lora=True, lora_r=4, lora_alpha=8
+    )
+    result = training.train_sft(
+        TINY_RANDOM, rows, cfg, tmp_path_factory.mktemp("sft") / "sft", progress=False
+    )
     assert read_adapter(result.final_dir) is not None
     return result.final_dir
 
@@ -129,13 +157,26 @@ def length_reward(completions: list, **kwargs: object) -> list[float]:
 def test_grpo_starts_from_an_sft_adapter(sft_adapter: Path, tmp_path: Path, from_adapter: str) -> None:
     """TRL refuses a PeftModel together with a peft_config: both ways of starting from 04's adapter train."""
     rows = [{"prompt": [{"role": "user", "content": f"Critique {i}"}]} for i in range(2)]
-    cfg = GRPOSection(group_size=2, prompts_per_step=1, max_steps=1, max_completion_length=4, max_prompt_length=64,
-                      lora=True, lora_r=4, lora_alpha=8, from_adapter=from_adapter)  # type: ignore[arg-type]
-    result = training.train_grpo(str(sft_adapter), rows, length_reward, cfg, tmp_path / "grpo", progress=False)
+    cfg = GRPOSection(
+        group_size=2,
+        prompts_per_step=1,
+        max_steps=1,
+        max_completion_length=4,
+        max_prompt_length=64,
+        lora=True,
+        lora_r=4,
+        lora_alpha=8,
+        from_adapter=from_adapter,
+    )  # type: ignore[arg-type]
+    result = training.train_grpo(
+        str(sft_adapter), rows, length_reward, cfg, tmp_path / "grpo", progress=False
+    )
     assert result.global_step == 1
     trained = read_adapter(result.final_dir)
     assert trained is not None
     if from_adapter == "continue":
         assert trained.base == read_adapter(sft_adapter).base  # the same adapter, trained further
     else:
-        assert Path(trained.base) == merged_dir(read_adapter(sft_adapter))  # a new adapter on the merged SFT critic
+        assert Path(trained.base) == merged_dir(
+            read_adapter(sft_adapter)
+        )  # a new adapter on the merged SFT critic

@@ -57,7 +57,9 @@ def fake(monkeypatch: pytest.MonkeyPatch):
 
 
 def register_fake(name: str, **capabilities: bool) -> BackendSpec:
-    return backends.register(BackendSpec(name=name, description="a test backend", module=FAKE_MODULE, **capabilities))
+    return backends.register(
+        BackendSpec(name=name, description="a test backend", module=FAKE_MODULE, **capabilities)
+    )
 
 
 def profile_on(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **models: Any):
@@ -74,8 +76,11 @@ def adapter_dir(root: Path, base: str, rank: int = 8) -> Path:
 
 
 def test_an_unknown_backend_is_an_error_naming_it_and_the_known_ones(tmp_path, monkeypatch) -> None:
-    with pytest.raises(EngineError, match=r"unknown engine backend 'llama\.cpp' \(did you mean 'llamacpp'\?\); known: "
-                                          r"hf, llamacpp, openai, vllm"):
+    with pytest.raises(
+        EngineError,
+        match=r"unknown engine backend 'llama\.cpp' \(did you mean 'llamacpp'\?\); known: "
+        r"hf, llamacpp, openai, vllm",
+    ):
         get_backend("llama.cpp")
     with pytest.raises(EngineError, match="unknown engine backend 'torch'"):
         llm.make_engine("m", "torch")
@@ -97,7 +102,9 @@ def test_every_registered_backend_names_a_module_that_exists() -> None:
 
 def test_make_engine_builds_through_the_backends_module_with_the_options(fake) -> None:
     register_fake("fake")
-    engine = llm.make_engine("some-model", "fake", context_length=512, threads=3, parallel=2, hf_dtype="float32")
+    engine = llm.make_engine(
+        "some-model", "fake", context_length=512, threads=3, parallel=2, hf_dtype="float32"
+    )
     assert engine is fake.built[0] and engine.model_id == "some-model"
     assert (engine.options.context_length, engine.options.threads, engine.options.parallel) == (512, 3, 2)
 
@@ -114,7 +121,9 @@ def test_a_backend_that_cannot_serve_checkpoints_leaves_them_to_the_checkpoint_b
     assert llm.choose_engine(profile_on("dirs", tmp_path, monkeypatch), str(checkpoint)).backend == "dirs"
 
 
-def test_a_gguf_reader_serves_a_checkpoint_as_its_conversion_unless_turned_off(fake, tmp_path, monkeypatch) -> None:
+def test_a_gguf_reader_serves_a_checkpoint_as_its_conversion_unless_turned_off(
+    fake, tmp_path, monkeypatch
+) -> None:
     from criticlab.llm import gguf_export
 
     register_fake("gguf-only", reads_gguf=True)
@@ -127,7 +136,10 @@ def test_a_gguf_reader_serves_a_checkpoint_as_its_conversion_unless_turned_off(f
     llm.engine_for(cfg, "critic", model=str(checkpoint), cached=False)
     assert fake.built[-1].model_id == str(converted)
     off = profile_on("gguf-only", tmp_path, monkeypatch, checkpoint_gguf=False)
-    assert llm.checkpoint_as_gguf(off.models, str(checkpoint)) == (str(checkpoint), backends.CHECKPOINT_BACKEND)
+    assert llm.checkpoint_as_gguf(off.models, str(checkpoint)) == (
+        str(checkpoint),
+        backends.CHECKPOINT_BACKEND,
+    )
     # the policy being trained is never converted: the checkpoint backend samples it
     llm.policy_engine(cfg, str(checkpoint))
     assert fake.built[-1].model_id == str(checkpoint) and len(fake.built) == 2
@@ -136,11 +148,18 @@ def test_a_gguf_reader_serves_a_checkpoint_as_its_conversion_unless_turned_off(f
 def test_lora_requests_put_an_adapter_on_its_base_models_engine(fake, tmp_path, monkeypatch) -> None:
     register_fake("lora", serves_checkpoints=True, lora_requests=True)
     cfg = profile_on("lora", tmp_path, monkeypatch)
-    cfg = dataclasses.replace(cfg, sft=dataclasses.replace(cfg.sft, lora=True, lora_r=8))  # trains LoRA critics
+    cfg = dataclasses.replace(
+        cfg, sft=dataclasses.replace(cfg.sft, lora=True, lora_r=8)
+    )  # trains LoRA critics
     adapter = adapter_dir(tmp_path / "adapter", cfg.models.generator, rank=12)
     choice = llm.choose_engine(cfg, str(adapter))
     # the rank slot widens to the adapter's, and the generator's engine is started with it
-    assert (choice.backend, choice.model, choice.lora_rank, choice.slot) == ("lora", cfg.models.generator, 12, "generator")
+    assert (choice.backend, choice.model, choice.lora_rank, choice.slot) == (
+        "lora",
+        cfg.models.generator,
+        12,
+        "generator",
+    )
     cfg = dataclasses.replace(cfg, sft=dataclasses.replace(cfg.sft, lora_r=16))
     assert choice.memory_share is None  # not on a card
     generator = llm.engine_for(cfg, "generator", cached=False)
@@ -166,9 +185,16 @@ def test_an_in_process_gpu_backend_takes_its_share_and_one_critic_slot(fake, tmp
     llm.engine_for(cfg, "critic", model="org/critic-A-1.5B", cached=False)
     llm.engine_for(cfg, "critic", model="org/critic-B-1.5B", cached=False)
     # the first critic closes before the second starts: the plan holds the generator and one critic
-    assert fake.log[-3:] == [("start", "org/critic-A-1.5B"), ("close", "org/critic-A-1.5B"), ("start", "org/critic-B-1.5B")]
-    assert [e.options.memory_share for e in fake.built] == [cfg.gpu.generator_memory, cfg.gpu.critic_memory,
-                                                           cfg.gpu.critic_memory]
+    assert fake.log[-3:] == [
+        ("start", "org/critic-A-1.5B"),
+        ("close", "org/critic-A-1.5B"),
+        ("start", "org/critic-B-1.5B"),
+    ]
+    assert [e.options.memory_share for e in fake.built] == [
+        cfg.gpu.generator_memory,
+        cfg.gpu.critic_memory,
+        cfg.gpu.critic_memory,
+    ]
     assert llm.release_engines() == ["org/critic-B-1.5B"] and not fake.built[0].closed
 
 
@@ -194,6 +220,7 @@ def test_the_pool_starts_an_engine_once_and_closes_what_the_plan_replaces() -> N
         def go() -> Closing:
             log.append(f"start {name}")
             return Closing(name, log)
+
         return go
 
     gen = pool.get(("g",), start("g"), slot="generator")

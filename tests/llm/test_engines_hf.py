@@ -43,7 +43,9 @@ def test_shape_and_identity(tiny: HFEngine) -> None:
     rows = tiny.generate([A, B, C], HOT, n=3)
     assert [len(r) for r in rows] == [3, 3, 3]
     assert all(c.ok and c.completion_tokens > 0 and c.prompt_tokens > 0 for r in rows for c in r)
-    assert tiny.backend == "hf" and tiny.model_id.startswith(f"{models.TINY_RANDOM}@")  # a checkpoint: its weights
+    assert tiny.backend == "hf" and tiny.model_id.startswith(
+        f"{models.TINY_RANDOM}@"
+    )  # a checkpoint: its weights
     assert tiny.generate([], HOT) == []
 
 

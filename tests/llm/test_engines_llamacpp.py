@@ -165,7 +165,11 @@ def test_qwen_short_batched_run() -> None:
 
 
 def test_prefix_cache_reuses_prompts_without_changing_answers(smol: LlamaCppEngine) -> None:
-    follow_up = [*A, {"role": "assistant", "content": "def add(a, b):\n    return a + b"}, *chat("Add a docstring.")]
+    follow_up = [
+        *A,
+        {"role": "assistant", "content": "def add(a, b):\n    return a + b"},
+        *chat("Add a docstring."),
+    ]
     smol.generate([A], GREEDY)
     before = dict(smol.stats)
     warm = smol.generate([follow_up, A], GREEDY)
@@ -195,7 +199,9 @@ def test_concurrent_callers_are_serialised(smol: LlamaCppEngine) -> None:
 
     expected = texts(smol.generate([A, B], HOT))
     got: list[list[list[str]]] = []
-    threads = [threading.Thread(target=lambda: got.append(texts(smol.generate([A, B], HOT)))) for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda: got.append(texts(smol.generate([A, B], HOT)))) for _ in range(3)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

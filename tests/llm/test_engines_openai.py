@@ -64,8 +64,13 @@ class Scripted(BaseHTTPRequestHandler):
             return self._send(400, '{"error": "context too long"}')
         content = None if prompt == "empty" else f"echo {prompt} seed={body['seed']} t={body['temperature']}"
         answer = {
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                         "finish_reason": "length" if prompt == "long" else "stop"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "length" if prompt == "long" else "stop",
+                }
+            ],
             "usage": {"prompt_tokens": 5, "completion_tokens": 7},
         }
         self._send(200, json.dumps(answer))
@@ -167,9 +172,23 @@ def llama_server() -> Iterator[str]:
     path = models.fetch("smollm2-135m-instruct", quiet=True)
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--model_alias",
+            "smollm2",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}/v1"
     try:
@@ -193,8 +212,11 @@ def llama_server() -> Iterator[str]:
 def test_against_llama_cpp_server(llama_server: str) -> None:
     engine = OpenAIEngine(llama_server, "smollm2", max_concurrency=2)
     assert "smollm2" in engine.check()
-    out = engine.generate([CONV, [{"role": "user", "content": "Count to three."}]],
-                          SamplingParams(temperature=0.0, max_tokens=8), n=1)
+    out = engine.generate(
+        [CONV, [{"role": "user", "content": "Count to three."}]],
+        SamplingParams(temperature=0.0, max_tokens=8),
+        n=1,
+    )
     assert all(row[0].ok and row[0].text for row in out)
     assert out[0][0].completion_tokens <= 8
     again = engine.generate([CONV], SamplingParams(temperature=0.0, max_tokens=8), n=1)

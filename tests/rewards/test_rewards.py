@@ -23,17 +23,23 @@ def as_chat(text: str) -> list[dict]:
     return [{"role": "assistant", "content": text}]
 
 
-CRITIQUES = ["Analysis: wrong sign.\nOverall judgment: Incorrect",  # judgment → revised → passes → 1
-             "Analysis: I am not sure.",                            # no judgment: still revised (the paper)
-             "Overall judgment: Correct"]                           # judgment → revised → 1
+CRITIQUES = [
+    "Analysis: wrong sign.\nOverall judgment: Incorrect",  # judgment → revised → passes → 1
+    "Analysis: I am not sure.",  # no judgment: still revised (the paper)
+    "Overall judgment: Correct",
+]  # judgment → revised → 1
 
 
 def ctrl_reward_of_critiques(executor, tmp_path, **options):
     generator = ScriptedEngine()
     reward = CTRLReward(generator, executor, log_path=tmp_path / "r.jsonl", **options)
     rows = [json.dumps(ADD.to_dict()), json.dumps(ECHO.to_dict()), json.dumps(ADD.to_dict())]
-    rewards = reward(prompts=["p"] * 3, completions=[as_chat(c) for c in CRITIQUES], problem=rows,
-                     response=[fenced(WRONG["add"]), fenced(WRONG["echo"]), fenced(RIGHT["add"])])
+    rewards = reward(
+        prompts=["p"] * 3,
+        completions=[as_chat(c) for c in CRITIQUES],
+        problem=rows,
+        response=[fenced(WRONG["add"]), fenced(WRONG["echo"]), fenced(RIGHT["add"])],
+    )
     return rewards, generator.samples, read_jsonl(tmp_path / "r.jsonl")
 
 
@@ -75,7 +81,9 @@ def test_the_judgment_gates_as_the_reference_and_the_workbook_read_it(executor, 
     critiques = [MID_TEXT, "Analysis: I am not sure.", "Overall judgment: Correct"]
     rewards = reward.score(critiques, [ADD] * 3, [fenced(WRONG["add"])] * 3)
     assert generator.samples == revised
-    assert rewards == {"none": [1.0, 1.0, 1.0], "substring": [1.0, 0.0, 1.0], "last_line": [0.0, 0.0, 1.0]}[gate]
+    assert (
+        rewards == {"none": [1.0, 1.0, 1.0], "substring": [1.0, 0.0, 1.0], "last_line": [0.0, 0.0, 1.0]}[gate]
+    )
     assert [r.outcome == "no judgment" for r in reward.last] == [r == 0.0 for r in rewards]
 
 
@@ -89,11 +97,17 @@ def test_the_reward_revision_shows_the_sanitized_code_and_the_papers_request(exe
     generator = RecordingEngine()
     CTRLReward(generator, executor).score(["Overall judgment: Incorrect"], [ADD], [response])
     CTRLReward(generator, executor, revision_input="sanitized", revision_request="reference").score(
-        ["Overall judgment: Incorrect"], [ADD], [response])
+        ["Overall judgment: Incorrect"], [ADD], [response]
+    )
     today, paper = generator.conversations
-    assert today[1]["content"] == response and today[2]["content"].endswith(": your complete code in a single ```python code block.")
+    assert today[1]["content"] == response and today[2]["content"].endswith(
+        ": your complete code in a single ```python code block."
+    )
     assert paper[1]["content"] == "```python\n" + WRONG["add"].strip() + "\n```"
-    assert paper[2]["content"] == "Overall judgment: Incorrect\n\nPlease finalize your answer accordingly using the same format."
+    assert (
+        paper[2]["content"]
+        == "Overall judgment: Incorrect\n\nPlease finalize your answer accordingly using the same format."
+    )
 
 
 def test_rewards_log_where_the_reference_parse_reads_otherwise(executor, tmp_path) -> None:
@@ -101,14 +115,20 @@ def test_rewards_log_where_the_reference_parse_reads_otherwise(executor, tmp_pat
 
     reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / "r.jsonl", parser="reference")
     reward.score([MID_TEXT, "Overall judgment: Correct"], [ADD, ADD], ["x", "y"])
-    assert [r.judgment for r in reward.last] == ["incorrect", "correct"]  # the reference reads mid-text judgments
+    assert [r.judgment for r in reward.last] == [
+        "incorrect",
+        "correct",
+    ]  # the reference reads mid-text judgments
     assert [r.parsers_disagree for r in reward.last] == [True, False]
     assert parser_disagreements(read_jsonl(tmp_path / "r.jsonl")) == 1
 
 
 def test_the_crl_reward_reads_conclusions_by_the_chosen_rule() -> None:
-    answers = ["The code is right. \\conclusion{True}", "<think>\\conclusion{F}</think> so \\conclusion{T}",
-               "\\conclusion{T} ... on reflection \\conclusion{F}"]
+    answers = [
+        "The code is right. \\conclusion{True}",
+        "<think>\\conclusion{F}</think> so \\conclusion{T}",
+        "\\conclusion{T} ... on reflection \\conclusion{F}",
+    ]
     workbook, reference = CRLReward(), CRLReward(parser="reference")
     assert workbook.score(answers, [True, True, False]) == [0.0, 1.0, 1.0]
     assert reference.score(answers, [True, True, False]) == [1.0, 1.0, 1.0]
@@ -136,7 +156,12 @@ def test_ctrl_reward_for_a_revision_that_still_fails(executor) -> None:
 def test_crl_reward_matches_the_label() -> None:
     reward = CRLReward()
     answers = ["fine \\conclusion{T}", "bug \\conclusion{F}", "fine \\conclusion{T}", "no conclusion"]
-    assert reward(prompts=[""] * 4, completions=answers, label=[True, True, False, False]) == [1.0, 0.0, 0.0, 0.0]
+    assert reward(prompts=[""] * 4, completions=answers, label=[True, True, False, False]) == [
+        1.0,
+        0.0,
+        0.0,
+        0.0,
+    ]
 
 
 def test_code_reward_is_the_pass_rate(executor) -> None:
@@ -149,8 +174,13 @@ def test_code_reward_is_the_pass_rate(executor) -> None:
 def test_mixed_reward_dispatches_on_task(executor) -> None:
     reward = MixedReward(CodeReward(executor), CRLReward())
     rows = [json.dumps(ADD.to_dict())] * 3
-    rewards = reward(prompts=[""] * 3, completions=["\\conclusion{F}", fenced(RIGHT["add"]), "\\conclusion{T}"],
-                     task=["crl", "code", "crl"], problem=rows, label=[False, None, False])
+    rewards = reward(
+        prompts=[""] * 3,
+        completions=["\\conclusion{F}", fenced(RIGHT["add"]), "\\conclusion{T}"],
+        task=["crl", "code", "crl"],
+        problem=rows,
+        label=[False, None, False],
+    )
     assert rewards == [1.0, 1.0, 0.0]
     assert sorted(r.task for r in reward.last) == ["code", "crl", "crl"]
     with pytest.raises(ValueError, match="unknown task"):
@@ -165,9 +195,15 @@ def test_per_step_reward_and_judgment_accuracy(executor, tmp_path) -> None:
     from criticlab.rewards import per_step
 
     reward = CTRLReward(ScriptedEngine(), executor, log_path=tmp_path / "r.jsonl", judgment_gate="last_line")
-    reward.score(["Overall judgment: Incorrect", "Overall judgment: Correct"], [ADD, ADD], ["x", "y"],
-                 passed=[False, False])
-    reward.score(["no judgment here", "Overall judgment: Correct"], [ADD, ADD], ["x", "y"], passed=[True, True])
+    reward.score(
+        ["Overall judgment: Incorrect", "Overall judgment: Correct"],
+        [ADD, ADD],
+        ["x", "y"],
+        passed=[False, False],
+    )
+    reward.score(
+        ["no judgment here", "Overall judgment: Correct"], [ADD, ADD], ["x", "y"], passed=[True, True]
+    )
     steps = per_step(read_jsonl(tmp_path / "r.jsonl"))
     assert [s["step"] for s in steps] == [1, 2]
     assert steps[0]["accuracy"] == 0.5 and steps[1]["accuracy"] == 0.5
@@ -178,12 +214,21 @@ def test_the_table_names_one_reward_per_task_and_each_scores_rows_by_column(exec
     assert {task: cls.task for task, cls in REWARDS.items()} == {task: task for task in REWARDS}
     assert all(issubclass(cls, LoggedReward) for cls in REWARDS.values())
     problem = json.dumps(ADD.to_dict())
-    rows = {"critique": {"problem": problem, "response": fenced(WRONG["add"])},
-            "crl": {"problem": problem, "label": True}, "code": {"problem": problem}}
-    answers = {"critique": "Overall judgment: Incorrect", "crl": "\\conclusion{T}", "code": fenced(RIGHT["add"])}
+    rows = {
+        "critique": {"problem": problem, "response": fenced(WRONG["add"])},
+        "crl": {"problem": problem, "label": True},
+        "code": {"problem": problem},
+    }
+    answers = {
+        "critique": "Overall judgment: Incorrect",
+        "crl": "\\conclusion{T}",
+        "code": fenced(RIGHT["add"]),
+    }
     made = []
     for task, cls in REWARDS.items():
-        reward = cls.build(lambda: made.append("executor") or executor, lambda: made.append("generator") or ScriptedEngine())
+        reward = cls.build(
+            lambda: made.append("executor") or executor, lambda: made.append("generator") or ScriptedEngine()
+        )
         assert reward.score_rows([answers[task]], [rows[task]]) == [1.0]
         assert reward.last[0].task == task and reward.last[0].problem_id == ADD.id
     assert made == ["generator", "executor", "executor"]  # CRL needs neither
@@ -193,9 +238,17 @@ def test_mixed_reward_scores_in_table_order_and_adds_up_its_parts_seconds(execut
     code, crl = CodeReward(executor), CRLReward()
     reward = MixedReward(code, crl, log_path=tmp_path / "mix.jsonl")
     rows = [json.dumps(ADD.to_dict())] * 2
-    reward(prompts=[""] * 2, completions=[fenced(RIGHT["add"]), "\\conclusion{T}"], task=["code", "crl"],
-           problem=rows, label=[None, True])
-    assert [r["task"] for r in read_jsonl(tmp_path / "mix.jsonl")] == ["crl", "code"]  # REWARDS order, as before
+    reward(
+        prompts=[""] * 2,
+        completions=[fenced(RIGHT["add"]), "\\conclusion{T}"],
+        task=["code", "crl"],
+        problem=rows,
+        label=[None, True],
+    )
+    assert [r["task"] for r in read_jsonl(tmp_path / "mix.jsonl")] == [
+        "crl",
+        "code",
+    ]  # REWARDS order, as before
     assert reward.seconds["execution"] == code.seconds["execution"] > 0 and reward.seconds["revision"] == 0.0
     with pytest.raises(TypeError):
         MixedReward(code, object())  # type: ignore[arg-type]

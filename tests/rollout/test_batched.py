@@ -38,8 +38,10 @@ class HashEngine:
         last = conv[-1]["content"]
         bit = self._bit(conv, seed)
         if last.startswith("You are an expert programmer reviewing"):
-            return Completion(text=f"Analysis:\nhm.\nOverall judgment: {'Correct' if bit else 'Incorrect'}",
-                              completion_tokens=7)
+            return Completion(
+                text=f"Analysis:\nhm.\nOverall judgment: {'Correct' if bit else 'Incorrect'}",
+                completion_tokens=7,
+            )
         pid = "add" if "def add" in conv[0]["content"] else "echo"
         return Completion(text=fenced((RIGHT if bit else WRONG)[pid]), completion_tokens=11)
 
@@ -69,11 +71,18 @@ def configs(rounds: int = 2, samples: int = 2, chunk_size: int = 16) -> list[tup
     """(config, uses the external critic) for every kind of method of notebook 07."""
     out = []
     for mode in ("none", "execution_feedback", "self_critique", "self_critique_exec", "critic"):
-        for stop in ((False,) if mode == "none" else (False, True)):
+        for stop in (False,) if mode == "none" else (False, True):
             name = mode + ("+stop" if stop else "")
-            config = LoopConfig(method=name, critic_mode=mode, rounds=rounds, samples=samples,  # type: ignore[arg-type]
-                                stop_when_correct=stop, solution_sampling=SAMPLED, critique_sampling=SAMPLED,
-                                chunk_size=chunk_size)
+            config = LoopConfig(
+                method=name,
+                critic_mode=mode,
+                rounds=rounds,
+                samples=samples,  # type: ignore[arg-type]
+                stop_when_correct=stop,
+                solution_sampling=SAMPLED,
+                critique_sampling=SAMPLED,
+                chunk_size=chunk_size,
+            )
             out.append((config, mode == "critic"))
     return out
 
@@ -87,8 +96,10 @@ def test_methods_run_together_equal_methods_run_alone(executor, tmp_path) -> Non
         alone[config.method] = run_loop(problems, HashEngine(), executor, config, critic=critic, out_path=out)
 
     generator, critic = HashEngine(), HashEngine("critic")
-    methods = [LoopMethod(c, critic if external else None, tmp_path / "together" / f"{c.method}.jsonl")
-               for c, external in configs()]
+    methods = [
+        LoopMethod(c, critic if external else None, tmp_path / "together" / f"{c.method}.jsonl")
+        for c, external in configs()
+    ]
     together = run_loops(problems, generator, executor, methods)
 
     assert list(together) == list(alone)
@@ -121,7 +132,9 @@ def test_a_round_of_several_methods_is_one_engine_call(executor) -> None:
     # revisions of every method that revises, in one greedy call
     revision_calls = [convs for convs, s, _ in generator.calls if s.greedy]
     assert len(revision_calls) == 1
-    assert any("Overall judgment" not in conv[-1]["content"] for conv in revision_calls[0])  # execution feedback
+    assert any(
+        "Overall judgment" not in conv[-1]["content"] for conv in revision_calls[0]
+    )  # execution feedback
     assert any("Overall judgment" in conv[-1]["content"] for conv in revision_calls[0])  # a critic's critique
     assert len(generator.calls) == 3
 
@@ -138,8 +151,12 @@ def test_methods_alone_call_the_engine_once_per_method_and_phase(executor) -> No
 
 def test_interrupted_batched_run_resumes_per_method(executor, tmp_path) -> None:
     problems = [ADD, ECHO]
-    reference = run_loops(problems, HashEngine(), executor,
-                          [LoopMethod(c) for c, external in configs(chunk_size=1) if not external])
+    reference = run_loops(
+        problems,
+        HashEngine(),
+        executor,
+        [LoopMethod(c) for c, external in configs(chunk_size=1) if not external],
+    )
 
     class Dying(HashEngine):
         def generate(self, conversations, sampling, n=1):
@@ -148,8 +165,11 @@ def test_interrupted_batched_run_resumes_per_method(executor, tmp_path) -> None:
             return super().generate(conversations, sampling, n)
 
     cache = tmp_path / "cache.sqlite"
-    methods = [LoopMethod(c, None, tmp_path / f"{c.method}.jsonl") for c, external in configs(chunk_size=1)
-               if not external]
+    methods = [
+        LoopMethod(c, None, tmp_path / f"{c.method}.jsonl")
+        for c, external in configs(chunk_size=1)
+        if not external
+    ]
     with pytest.raises(KeyboardInterrupt):
         run_loops(problems, CachedEngine(Dying(), cache), executor, methods)
     assert all([r["problem_id"] for r in read_jsonl(m.out_path)] == ["add"] * 2 for m in methods)
@@ -158,7 +178,11 @@ def test_interrupted_batched_run_resumes_per_method(executor, tmp_path) -> None:
     for name, trajectories in reference.items():
         assert records(resumed[name]) == records(trajectories)
         assert [(r["problem_id"], r["sample"]) for r in read_jsonl(tmp_path / f"{name}.jsonl")] == [
-            ("add", 0), ("add", 1), ("echo", 0), ("echo", 1)]
+            ("add", 0),
+            ("add", 1),
+            ("echo", 0),
+            ("echo", 1),
+        ]
 
 
 def test_a_method_already_done_is_not_run_again(executor, tmp_path) -> None:
@@ -182,8 +206,14 @@ def test_drive_together_groups_by_engine_sampling_and_n() -> None:
         second = yield Request(engine, [conv], greedy, 1)
         return [row[0].text for row in first + second]
 
-    out = drive_together([worker(a, [conv], greedy), worker(a, [conv, other], greedy), worker(b, [conv], greedy),
-                          worker(a, [conv], SAMPLED)])
+    out = drive_together(
+        [
+            worker(a, [conv], greedy),
+            worker(a, [conv, other], greedy),
+            worker(b, [conv], greedy),
+            worker(a, [conv], SAMPLED),
+        ]
+    )
     assert out[0] == [a._answer(conv, 0).text] * 2 and out[2] == [b._answer(conv, 0).text] * 2
     assert out[1] == [a._answer(conv, 0).text, a._answer(other, 0).text, a._answer(conv, 0).text]
     # step 1: a/greedy gets conv once and other once; b alone; a/sampled alone; step 2: a/greedy, b

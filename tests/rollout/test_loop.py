@@ -15,9 +15,18 @@ from criticlab.sandbox import Verdict
 def test_self_critique_rounds_fix_the_solution(executor) -> None:
     config = LoopConfig(method="self", critic_mode="self_critique", rounds=2, samples=2)
     trajectories = run_loop([ADD, ECHO], ScriptedEngine(), executor, config)
-    assert [(t.problem_id, t.sample) for t in trajectories] == [("add", 0), ("add", 1), ("echo", 0), ("echo", 1)]
+    assert [(t.problem_id, t.sample) for t in trajectories] == [
+        ("add", 0),
+        ("add", 1),
+        ("echo", 0),
+        ("echo", 1),
+    ]
     for t in trajectories:
-        assert [r.result.verdict for r in t.rounds] == [Verdict.WRONG_ANSWER, Verdict.ACCEPTED, Verdict.ACCEPTED]
+        assert [r.result.verdict for r in t.rounds] == [
+            Verdict.WRONG_ANSWER,
+            Verdict.ACCEPTED,
+            Verdict.ACCEPTED,
+        ]
         assert [r.judgment for r in t.rounds] == ["incorrect", "correct", None]
         assert t.rounds[0].critique.endswith("Overall judgment: Incorrect")
         assert t.correct_after(0) is False and t.correct_after(1) is True and t.correct_after(5) is True
@@ -46,7 +55,9 @@ def test_execution_feedback_shows_the_failing_test(executor) -> None:
 
 def test_execution_feedback_with_stop_stops_when_every_test_passes(executor) -> None:
     # the scripted generator answers wrong first and right once revised
-    config = LoopConfig(method="exec+stop", critic_mode="execution_feedback", rounds=3, stop_when_correct=True)
+    config = LoopConfig(
+        method="exec+stop", critic_mode="execution_feedback", rounds=3, stop_when_correct=True
+    )
     generator = ScriptedEngine()
     [t] = run_loop([ADD], generator, executor, config)
     assert [r.judgment for r in t.rounds] == ["incorrect", "correct"] and t.final.correct
@@ -56,7 +67,9 @@ def test_execution_feedback_with_stop_stops_when_every_test_passes(executor) -> 
 def test_external_critic_engine_is_used(executor) -> None:
     critic = ScriptedEngine()
     generator = ScriptedEngine()
-    run_loop([ADD], generator, executor, LoopConfig(method="c", critic_mode="critic", rounds=1), critic=critic)
+    run_loop(
+        [ADD], generator, executor, LoopConfig(method="c", critic_mode="critic", rounds=1), critic=critic
+    )
     assert critic.samples == 1 and generator.samples == 2
     with pytest.raises(ValueError, match="needs a critic engine"):
         run_loop([ADD], generator, executor, LoopConfig(method="c", critic_mode="critic"))
@@ -73,8 +86,9 @@ def test_malformed_answers_are_recorded_outcomes(executor) -> None:
 
 def test_trajectories_round_trip_through_jsonl(executor, tmp_path) -> None:
     out = tmp_path / "t.jsonl"
-    trajectories = run_loop([ADD, ECHO], ScriptedEngine(), executor,
-                            LoopConfig(method="rt", rounds=1), out_path=out)
+    trajectories = run_loop(
+        [ADD, ECHO], ScriptedEngine(), executor, LoopConfig(method="rt", rounds=1), out_path=out
+    )
     again = [Trajectory.from_dict(row) for row in read_jsonl(out)]
     assert [t.to_dict() for t in again] == [t.to_dict() for t in trajectories]
 
@@ -122,7 +136,9 @@ class RecordingGenerator(ScriptedEngine):
 
 
 @pytest.mark.parametrize("parser, judgment", [("workbook", None), ("reference", "incorrect")])
-def test_the_loop_reads_judgments_and_asks_for_revisions_as_its_profile_says(executor, parser, judgment) -> None:
+def test_the_loop_reads_judgments_and_asks_for_revisions_as_its_profile_says(
+    executor, parser, judgment
+) -> None:
     from criticlab.evaluation import parser_disagreements
 
     generator = RecordingGenerator()
@@ -130,6 +146,9 @@ def test_the_loop_reads_judgments_and_asks_for_revisions_as_its_profile_says(exe
     [t] = run_loop([ADD], generator, executor, config, critic=TrailingCritic())
     assert t.rounds[0].judgment == judgment
     request = generator.conversations[-1][-1]["content"]
-    assert request.endswith("Please finalize your answer accordingly using the same format." if parser == "reference"
-                            else "in a single ```python code block.")
+    assert request.endswith(
+        "Please finalize your answer accordingly using the same format."
+        if parser == "reference"
+        else "in a single ```python code block."
+    )
     assert parser_disagreements([t]) == 1  # either way, the count says the two rules read it otherwise

@@ -26,9 +26,16 @@ from criticlab.rollout.loop import LoopConfig, run_loop
 from criticlab.rollout.trajectory import load_trajectories
 
 SHORT = SamplingParams(temperature=0.7, max_tokens=12, seed=3)
-CONFIG = LoopConfig(method="self", critic_mode="self_critique", rounds=1, samples=2, chunk_size=1,
-                    solution_sampling=SHORT, critique_sampling=SHORT,
-                    revision_sampling=SHORT.with_(temperature=0.0))
+CONFIG = LoopConfig(
+    method="self",
+    critic_mode="self_critique",
+    rounds=1,
+    samples=2,
+    chunk_size=1,
+    solution_sampling=SHORT,
+    critique_sampling=SHORT,
+    revision_sampling=SHORT.with_(temperature=0.0),
+)
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +87,14 @@ DRIVER = textwrap.dedent("""
 def test_killed_run_resumes_without_repeating_work(tiny, executor, tmp_path) -> None:
     out, cache = tmp_path / "t.jsonl", tmp_path / "cache.sqlite"
     script = tmp_path / "driver.py"
-    script.write_text(DRIVER.format(tests=str(Path(__file__).parents[1]), here=str(Path(__file__).parent),
-                                    cache=str(cache), out=str(out)))
+    script.write_text(
+        DRIVER.format(
+            tests=str(Path(__file__).parents[1]),
+            here=str(Path(__file__).parent),
+            cache=str(cache),
+            out=str(out),
+        )
+    )
     proc = subprocess.Popen([sys.executable, str(script)], start_new_session=True)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:
@@ -108,8 +121,14 @@ def test_one_short_run_with_the_embedded_model(executor, tmp_path) -> None:
     with LlamaCppEngine("qwen2.5-coder-0.5b-instruct", n_ctx=2048) as engine:
         cached = CachedEngine(engine, tmp_path / "cache.sqlite")
         sampling = SamplingParams(temperature=0.7, max_tokens=160, seed=0)
-        config = LoopConfig(method="self", critic_mode="self_critique", rounds=1, solution_sampling=sampling,
-                            critique_sampling=sampling, revision_sampling=sampling.with_(temperature=0.0))
+        config = LoopConfig(
+            method="self",
+            critic_mode="self_critique",
+            rounds=1,
+            solution_sampling=sampling,
+            critique_sampling=sampling,
+            revision_sampling=sampling.with_(temperature=0.0),
+        )
         [t] = run_loop([ADD], cached, executor, config)
         assert len(t.rounds) == 2 and t.rounds[0].code is not None  # the real coder answers with code
         assert t.rounds[0].critique and not t.has_infra_error

@@ -9,13 +9,25 @@ from criticlab.rollout import prompts
 from criticlab.rollout.prompts import extract_code, parse_conclusion, parse_judgment
 from criticlab.sandbox.types import ExecResult, TestRecord, Verdict
 
-FN = Problem(id="p1", source="t", question="def add(a, b):\n    \"\"\"Add.\"\"\"\n", kind="functional",
-             entry_point="add", tests=[Test(kind="call", args=[1, 2], expected=3)])
-IO = Problem(id="p2", source="t", question="Read n, print n+1.", kind="stdio",
-             tests=[Test(kind="stdio", input="1\n", output="2\n")])
+FN = Problem(
+    id="p1",
+    source="t",
+    question='def add(a, b):\n    """Add."""\n',
+    kind="functional",
+    entry_point="add",
+    tests=[Test(kind="call", args=[1, 2], expected=3)],
+)
+IO = Problem(
+    id="p2",
+    source="t",
+    question="Read n, print n+1.",
+    kind="stdio",
+    tests=[Test(kind="stdio", input="1\n", output="2\n")],
+)
 
 
 # --- code extraction ----------------------------------------------------------------------------
+
 
 def test_first_python_fence() -> None:
     text = "Here:\n```python\nprint(1)\n```\nand also\n```python\nprint(2)\n```\n"
@@ -50,6 +62,7 @@ def test_inline_backticks_are_not_fences() -> None:
 
 
 # --- judgments -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("critique", "expected"),
@@ -95,6 +108,7 @@ def test_verdict_mid_text_contradicted_at_the_end() -> None:
 
 # --- CRL conclusions ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
@@ -116,17 +130,24 @@ def test_conclusion(answer: str, expected: str | None) -> None:
 
 # --- the reference code's rules (critic-rl, Critique-Coder) and where they part from the workbook's --
 
+
 @pytest.mark.parametrize(
     ("critique", "expected"),
     [
         # critic-rl's own strings: the critique format of ctrl/gen/prompt.py, and a judgment anywhere
-        ("Analysis:\nThe loop is fine.\n\nImprovement suggestions:\nNone.\n\nOverall judgment: Correct", "correct"),
+        (
+            "Analysis:\nThe loop is fine.\n\nImprovement suggestions:\nNone.\n\nOverall judgment: Correct",
+            "correct",
+        ),
         ("...Overall judgment: Correct, but I would rename the variable.", "correct"),
         ("Analysis: off by one. Overall judgment: Incorrect\nFix the bound.", "incorrect"),
         ("**Overall judgment:** Correct", None),  # exact text only: no decoration inside the phrase
         ("**Overall judgment: Correct**", "correct"),
         ("overall judgment: correct", None),  # and exact case
-        ("Overall judgment: Correct\n...\nOverall judgment: Incorrect", "correct"),  # as run_gen.py: Correct wins
+        (
+            "Overall judgment: Correct\n...\nOverall judgment: Incorrect",
+            "correct",
+        ),  # as run_gen.py: Correct wins
         ("no judgment", None),
     ],
 )
@@ -147,12 +168,19 @@ def test_reference_judgment_is_a_substring_anywhere(critique: str, expected: str
         ("nothing", None),
     ],
 )
-def test_reference_conclusion_is_the_last_match_over_the_whole_answer(answer: str, expected: str | None) -> None:
+def test_reference_conclusion_is_the_last_match_over_the_whole_answer(
+    answer: str, expected: str | None
+) -> None:
     assert prompts.parse_conclusion(answer, "reference") == prompts.reference_conclusion(answer) == expected
 
 
 def test_parser_disagreements_count_where_the_rules_read_otherwise() -> None:
-    critiques = ["Overall judgment: Correct\nBut wait.", "x\nOverall judgment: Incorrect", "nothing", "**Overall judgment:** Correct"]
+    critiques = [
+        "Overall judgment: Correct\nBut wait.",
+        "x\nOverall judgment: Incorrect",
+        "nothing",
+        "**Overall judgment:** Correct",
+    ]
     assert [prompts.parsers_disagree(c, "judgment") for c in critiques] == [True, False, False, True]
     assert prompts.parser_disagreements(critiques, "judgment") == 2
     answers = ["\\conclusion{True}", "\\conclusion{T}", "<think>\\conclusion{T}</think>"]
@@ -160,19 +188,27 @@ def test_parser_disagreements_count_where_the_rules_read_otherwise() -> None:
 
 
 def test_sanitize_keeps_the_first_code_block_fenced_as_critic_rl_does() -> None:
-    assert prompts.sanitize("Sure:\n```python\ndef f():\n    return 1\n```\nDone.") == "```python\ndef f():\n    return 1\n```"
+    assert (
+        prompts.sanitize("Sure:\n```python\ndef f():\n    return 1\n```\nDone.")
+        == "```python\ndef f():\n    return 1\n```"
+    )
     assert prompts.sanitize("```\nprint(1)\n```") == "```python\nprint(1)\n```"
-    assert prompts.sanitize("```python\nprint(2)") == "```python\nprint(2)\n```"  # an unterminated fence counts
+    assert (
+        prompts.sanitize("```python\nprint(2)") == "```python\nprint(2)\n```"
+    )  # an unterminated fence counts
     assert prompts.sanitize("no code here") == "no code here"
     assert prompts.sanitize("```python\n```") == "```python\n```"  # an empty block: the text unchanged
 
 
 # --- prompts ------------------------------------------------------------------------------------------
 
+
 def test_generation_prompts_say_how_to_answer() -> None:
     assert "standard input" in prompts.generation_prompt(IO)
     assert "`add`" in prompts.generation_prompt(FN) and "```python" in prompts.generation_prompt(FN)
-    assert all(prompts.generation_prompt(p).endswith(prompts.CODE_ONLY) for p in (IO, FN))  # only the code is read
+    assert all(
+        prompts.generation_prompt(p).endswith(prompts.CODE_ONLY) for p in (IO, FN)
+    )  # only the code is read
 
 
 def test_critique_prompt_forbids_code_and_asks_for_the_format() -> None:
@@ -192,7 +228,9 @@ def test_hinted_prompt_carries_hint_and_the_leak_filter_catches_mentions() -> No
 
 
 def test_revision_shows_only_the_latest_solution() -> None:
-    conv = prompts.revision_conversation(FN, "```python\nv2\n```", "Analysis: bad\nOverall judgment: Incorrect")
+    conv = prompts.revision_conversation(
+        FN, "```python\nv2\n```", "Analysis: bad\nOverall judgment: Incorrect"
+    )
     assert [m["role"] for m in conv] == ["user", "assistant", "user"]
     assert conv[1]["content"] == "```python\nv2\n```"
     assert conv[2]["content"].endswith(prompts.FINALIZE)
@@ -200,18 +238,25 @@ def test_revision_shows_only_the_latest_solution() -> None:
 
 def test_revision_options_the_sanitized_code_and_the_papers_request() -> None:
     response = "I think:\n```python\nv2\n```\nThat is all."
-    conv = prompts.revision_conversation(FN, response, "Overall judgment: Incorrect", previous="sanitized",
-                                         request="reference")
+    conv = prompts.revision_conversation(
+        FN, response, "Overall judgment: Incorrect", previous="sanitized", request="reference"
+    )
     assert conv[1]["content"] == "```python\nv2\n```"
-    assert conv[2]["content"] == "Overall judgment: Incorrect\n\nPlease finalize your answer accordingly using the same format."
+    assert (
+        conv[2]["content"]
+        == "Overall judgment: Incorrect\n\nPlease finalize your answer accordingly using the same format."
+    )
     assert prompts.revision_conversation(FN, response, "c")[1]["content"] == response  # the default: whole
 
 
 def test_crl_prompt_names_the_conclusion_format() -> None:
-    assert "\\conclusion{T}" in prompts.crl_prompt(FN, "x") and "\\conclusion{F}" in prompts.crl_prompt(FN, "x")
+    assert "\\conclusion{T}" in prompts.crl_prompt(FN, "x") and "\\conclusion{F}" in prompts.crl_prompt(
+        FN, "x"
+    )
 
 
 # --- hints --------------------------------------------------------------------------------------------
+
 
 def record(index: int, verdict: Verdict, **kw) -> TestRecord:
     return TestRecord(index=index, kind="stdio", verdict=verdict, **kw)
@@ -229,7 +274,10 @@ def test_hint_every_test_wrong_means_start_afresh() -> None:
 
 
 def test_hint_wrong_answer_shows_one_failing_test() -> None:
-    tests = [record(0, Verdict.ACCEPTED), record(1, Verdict.WRONG_ANSWER, input="5\n", expected="6", actual="7")]
+    tests = [
+        record(0, Verdict.ACCEPTED),
+        record(1, Verdict.WRONG_ANSWER, input="5\n", expected="6", actual="7"),
+    ]
     hint = prompts.execution_hint(ExecResult(Verdict.WRONG_ANSWER, 1, 2, tests))
     assert "Input:\n5" in hint and "Expected output:\n6" in hint and "Actual output:\n7" in hint
 

@@ -21,6 +21,9 @@ def test_stage_loader_reads_methods_and_skips_the_pool_and_judgebench_files(tmp_
     pool = Trajectory("add", 0, "pairwise_pool", [rnd("x = 1\n", False)])
     write_jsonl(tmp_path / stages.PAIRWISE_POOL, [pool.to_dict()])
     # a JudgeBench record has no problem_id: read as a trajectory it would raise KeyError
-    write_jsonl(tmp_path / stages.JUDGEBENCH_JUDGMENTS, [{"critic": "self_critique", "pair_id": "p1", "votes": [1, 0]}])
+    write_jsonl(
+        tmp_path / stages.JUDGEBENCH_JUDGMENTS,
+        [{"critic": "self_critique", "pair_id": "p1", "votes": [1, 0]}],
+    )
     loaded = load_stage_trajectories(tmp_path)
     assert [(t.problem_id, t.method, t.rounds[0].correct) for t in loaded] == [("add", "self_critique", True)]

@@ -27,14 +27,28 @@ every child that was forked while the leave job's data was in reach gets its tur
 
 
 def call(expected: object, args: list | None = None, **kw: object) -> Problem:
-    return Problem(id="between-jobs", source="test", question="q", kind="functional", entry_point="f",
-                   tests=[Test(kind="call", args=args if args is not None else [0], expected=expected)],
-                   time_limit=LIMIT, **kw)  # type: ignore[arg-type]
+    return Problem(
+        id="between-jobs",
+        source="test",
+        question="q",
+        kind="functional",
+        entry_point="f",
+        tests=[Test(kind="call", args=args if args is not None else [0], expected=expected)],
+        time_limit=LIMIT,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def stdio(output: str = "ok", **kw: object) -> Problem:
-    return Problem(id="between-jobs-io", source="test", question="q", kind="stdio",
-                   tests=[Test(kind="stdio", input="", output=output)], time_limit=LIMIT, **kw)  # type: ignore[arg-type]
+    return Problem(
+        id="between-jobs-io",
+        source="test",
+        question="q",
+        kind="stdio",
+        tests=[Test(kind="stdio", input="", output=output)],
+        time_limit=LIMIT,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -84,20 +98,28 @@ def test_an_ipc_object_is_gone_for_the_next_job(one_worker: LocalExecutor, kind:
     key = _ipc_key()
     create = {
         "shm": f"ident = libc.shmget({key}, 1 << 20, IPC_CREAT | 0o666)\n"
-               "if ident >= 0:\n"
-               "    libc.shmat.restype = ctypes.c_void_p\n"
-               "    addr = libc.shmat(ident, None, 0)\n"
-               "    ctypes.memmove(addr, b'the answer is 42', 16)\n",
+        "if ident >= 0:\n"
+        "    libc.shmat.restype = ctypes.c_void_p\n"
+        "    addr = libc.shmat(ident, None, 0)\n"
+        "    ctypes.memmove(addr, b'the answer is 42', 16)\n",
         "sem": f"ident = libc.semget({key}, 4, IPC_CREAT | 0o666)\n",
         "msg": f"ident = libc.msgget({key}, IPC_CREAT | 0o666)\n"
-               "if ident >= 0:\n"
-               "    buf = ctypes.create_string_buffer(8 + 16)\n"
-               "    ctypes.memmove(ctypes.addressof(buf), (1).to_bytes(8, 'little') + b'the answer is 42', 24)\n"
-               "    libc.msgsnd(ident, buf, 16, 0)\n",
+        "if ident >= 0:\n"
+        "    buf = ctypes.create_string_buffer(8 + 16)\n"
+        "    ctypes.memmove(ctypes.addressof(buf), (1).to_bytes(8, 'little') + b'the answer is 42', 24)\n"
+        "    libc.msgsnd(ident, buf, 16, 0)\n",
     }[kind]
-    leave = LIBC + "def f(x):\n" + "".join(f"    {line}\n" for line in create.splitlines()) + \
-        "    return 'left' if ident >= 0 else ctypes.get_errno()\n"
-    get = {"shm": f"libc.shmget({key}, 0, 0)", "sem": f"libc.semget({key}, 0, 0)", "msg": f"libc.msgget({key}, 0, 0)"}
+    leave = (
+        LIBC
+        + "def f(x):\n"
+        + "".join(f"    {line}\n" for line in create.splitlines())
+        + "    return 'left' if ident >= 0 else ctypes.get_errno()\n"
+    )
+    get = {
+        "shm": f"libc.shmget({key}, 0, 0)",
+        "sem": f"libc.semget({key}, 0, 0)",
+        "msg": f"libc.msgget({key}, 0, 0)",
+    }
     look = LIBC + f"def f(x):\n    ident = {get[kind]}\n    return [ident] if ident >= 0 else []\n"
     assert set(leave_then_look(one_worker, leave, look)) == {NOTHING}
 
@@ -125,9 +147,13 @@ def test_a_private_segment_id_cannot_be_attached_by_the_next_job(one_worker: Loc
 
 def test_ipc_objects_are_removed_in_minimal_mode(minimal_worker: LocalExecutor) -> None:
     key = _ipc_key()
-    leave = LIBC + f"def f(x):\n    ident = libc.shmget({key}, 4096, IPC_CREAT | 0o600)\n" \
+    leave = (
+        LIBC + f"def f(x):\n    ident = libc.shmget({key}, 4096, IPC_CREAT | 0o600)\n"
         "    return 'left' if ident >= 0 else ctypes.get_errno()\n"
-    look = LIBC + f"def f(x):\n    ident = libc.shmget({key}, 0, 0)\n    return [ident] if ident >= 0 else []\n"
+    )
+    look = (
+        LIBC + f"def f(x):\n    ident = libc.shmget({key}, 0, 0)\n    return [ident] if ident >= 0 else []\n"
+    )
     assert set(leave_then_look(minimal_worker, leave, look)) == {NOTHING}
     table = Path("/proc/sysvipc/shm")
     if table.exists():  # nothing pins host memory after the job either
@@ -167,11 +193,14 @@ def test_a_key_is_not_there_for_the_next_job(one_worker: LocalExecutor, ring: in
     assert set(leave_then_look(one_worker, leave, look)) == {NOTHING}
 
 
-@pytest.mark.parametrize("op", [
-    (22, -1, -4),  # KEYCTL_GET_PERSISTENT: the uid's persistent keyring (kept for days)
-    (1, 0),  # KEYCTL_JOIN_SESSION_KEYRING: a new anonymous session keyring
-    (0, -4, 0),  # KEYCTL_GET_KEYRING_ID of the user keyring
-])
+@pytest.mark.parametrize(
+    "op",
+    [
+        (22, -1, -4),  # KEYCTL_GET_PERSISTENT: the uid's persistent keyring (kept for days)
+        (1, 0),  # KEYCTL_JOIN_SESSION_KEYRING: a new anonymous session keyring
+        (0, -4, 0),  # KEYCTL_GET_KEYRING_ID of the user keyring
+    ],
+)
 def test_no_keyring_operation_is_allowed(one_worker: LocalExecutor, op: tuple[int, ...]) -> None:
     code = KEYS + f"def f(x):\n    r = keyctl({op[0]}, *{op[1:]!r})\n    return [r, ctypes.get_errno()]\n"
     result = one_worker.run(call([-1, 1]), code)
@@ -242,21 +271,26 @@ def test_cleanup_follows_no_symlink_out_of_the_job(minimal_worker: LocalExecutor
     outside.mkdir()
     (outside / "precious").write_text("x")
     tmp_path.chmod(0o755)
-    leave = f"import os\ndef f(x):\n    os.symlink({str(outside)!r}, 'link')\n    os.mkdir('d')\n" \
+    leave = (
+        f"import os\ndef f(x):\n    os.symlink({str(outside)!r}, 'link')\n    os.mkdir('d')\n"
         f"    os.symlink({str(outside)!r}, 'd/link')\n    return 'left'\n"
+    )
     assert set(leave_then_look(minimal_worker, leave, LOOK_FILES)) == {NOTHING}
     assert (outside / "precious").read_text() == "x"
 
 
 def test_a_deep_chain_is_removed_in_minimal_mode(minimal_worker: LocalExecutor) -> None:
-    leave = "import os\ndef f(x):\n    for _ in range(1500):\n        os.mkdir('d')\n        os.chdir('d')\n" \
+    leave = (
+        "import os\ndef f(x):\n    for _ in range(1500):\n        os.mkdir('d')\n        os.chdir('d')\n"
         "    os.chmod('.', 0)\n    return 'left'\n"
+    )
     assert set(leave_then_look(minimal_worker, leave, LOOK_FILES)) == {NOTHING}
 
 
 # ------------------------------------------------------------------------------------------
 # memory: no forked job child holds another job's message
 # ------------------------------------------------------------------------------------------
+
 
 def _marker() -> str:
     return "LEFTBEHIND" + secrets.token_hex(8)
@@ -360,7 +394,9 @@ PRELUDE_FAILURE = "{'ph': 'load', 's': 'prelude', 'e': 'ImportError', 'm': 'nump
 
 @pytest.mark.parametrize("finder", [FIND_EMIT_BY_FRAME, FIND_EMIT_BY_GC], ids=["frames", "gc"])
 @pytest.mark.parametrize("where", ["top-level", "in-the-call"])
-def test_a_forged_prelude_failure_is_the_programs_failure(one_worker: LocalExecutor, finder: str, where: str) -> None:
+def test_a_forged_prelude_failure_is_the_programs_failure(
+    one_worker: LocalExecutor, finder: str, where: str
+) -> None:
     forge = f"find_emit()({PRELUDE_FAILURE})\nimport os\nos._exit(0)\n"
     if where == "top-level":
         code = finder + forge + "def f(x):\n    return 1\n"
@@ -371,9 +407,13 @@ def test_a_forged_prelude_failure_is_the_programs_failure(one_worker: LocalExecu
 
 
 @pytest.mark.parametrize("finder", [FIND_EMIT_BY_FRAME, FIND_EMIT_BY_GC], ids=["frames", "gc"])
-def test_a_forged_prelude_failure_on_stdio_is_the_programs_failure(one_worker: LocalExecutor, finder: str) -> None:
-    code = finder + "find_emit()({'i': 0, 's': 'prelude', 't': 0.0, 'e': 'ImportError', 'm': 'x', 'tb': ''})\n" \
+def test_a_forged_prelude_failure_on_stdio_is_the_programs_failure(
+    one_worker: LocalExecutor, finder: str
+) -> None:
+    code = (
+        finder + "find_emit()({'i': 0, 's': 'prelude', 't': 0.0, 'e': 'ImportError', 'm': 'x', 'tb': ''})\n"
         "import os\nos._exit(0)\n"
+    )
     result = one_worker.run(stdio(), code)
     assert not result.is_infra_error and not result.accepted, result.summary()
 
@@ -382,8 +422,11 @@ def test_a_problem_with_a_prelude_still_trusts_only_the_harness(one_worker: Loca
     """With a prelude, a failure reported after the program started is still forged; a prelude
     that really fails is still the data's problem."""
     problem = call(2, prelude="import math\n")
-    forged = one_worker.run(problem, FIND_EMIT_BY_FRAME + f"find_emit()({PRELUDE_FAILURE})\nimport os\nos._exit(0)\n"
-                            "def f(x):\n    return 1\n")
+    forged = one_worker.run(
+        problem,
+        FIND_EMIT_BY_FRAME + f"find_emit()({PRELUDE_FAILURE})\nimport os\nos._exit(0)\n"
+        "def f(x):\n    return 1\n",
+    )
     assert not forged.is_infra_error and not forged.accepted, forged.summary()
     broken = call(2, prelude="import module_that_does_not_exist\n")
     real = one_worker.run(broken, "def f(x):\n    return x + 2\n")
@@ -396,13 +439,16 @@ def test_a_problem_with_a_prelude_still_trusts_only_the_harness(one_worker: Loca
 
 
 def _nested(kind: str, depth: int) -> str:
-    return {"list": f"'[' * {depth} + ']' * {depth}", "dict": f"'{{\"a\":' * {depth} + '1' + '}}' * {depth}"}[kind]
+    return {"list": f"'[' * {depth} + ']' * {depth}", "dict": f"'{{\"a\":' * {depth} + '1' + '}}' * {depth}"}[
+        kind
+    ]
 
 
 @pytest.mark.parametrize("depth", [400, 978, 981, 983, 984, 985, 987])
 @pytest.mark.parametrize("kind", ["list", "dict"])
-def test_a_deeply_nested_forged_record_is_the_programs_failure(one_worker: LocalExecutor, kind: str,
-                                                               depth: int) -> None:
+def test_a_deeply_nested_forged_record_is_the_programs_failure(
+    one_worker: LocalExecutor, kind: str, depth: int
+) -> None:
     code = FIND_EMIT_BY_FRAME + (
         "import json, os\n"
         "def f(x):\n"
@@ -415,8 +461,15 @@ def test_a_deeply_nested_forged_record_is_the_programs_failure(one_worker: Local
 
 
 def test_a_deeply_nested_forged_probe_is_the_programs_failure(one_worker: LocalExecutor) -> None:
-    problem = Problem(id="nested-probe", source="test", question="q", kind="functional", entry_point="f",
-                      tests=[Test(kind="assert", code="assert f(1) == 2")], time_limit=LIMIT)
+    problem = Problem(
+        id="nested-probe",
+        source="test",
+        question="q",
+        kind="functional",
+        entry_point="f",
+        tests=[Test(kind="assert", code="assert f(1) == 2")],
+        time_limit=LIMIT,
+    )
     code = FIND_EMIT_BY_FRAME + (
         "import json, os\n"
         "def f(x):\n"
@@ -438,14 +491,18 @@ def test_a_deeply_nested_return_value_is_a_wrong_answer(one_worker: LocalExecuto
 # ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("expected", "code", "type_name"), [
-    (1.5, "from decimal import Decimal\ndef f(x):\n    return Decimal('sNaN')\n", "Decimal"),
-    ([1.5], "from decimal import Decimal\ndef f(x):\n    return [Decimal('sNaN')]\n", "list"),
-    ({"1": 1}, "def f(x):\n    return {10 ** 5000: 1}\n", "dict"),
-    (1.5, "from decimal import Decimal\ndef f(x):\n    return Decimal('-sNaN123')\n", "Decimal"),
-])
-def test_a_value_that_raises_when_compared_is_a_wrong_answer(one_worker: LocalExecutor, expected: object,
-                                                            code: str, type_name: str) -> None:
+@pytest.mark.parametrize(
+    ("expected", "code", "type_name"),
+    [
+        (1.5, "from decimal import Decimal\ndef f(x):\n    return Decimal('sNaN')\n", "Decimal"),
+        ([1.5], "from decimal import Decimal\ndef f(x):\n    return [Decimal('sNaN')]\n", "list"),
+        ({"1": 1}, "def f(x):\n    return {10 ** 5000: 1}\n", "dict"),
+        (1.5, "from decimal import Decimal\ndef f(x):\n    return Decimal('-sNaN123')\n", "Decimal"),
+    ],
+)
+def test_a_value_that_raises_when_compared_is_a_wrong_answer(
+    one_worker: LocalExecutor, expected: object, code: str, type_name: str
+) -> None:
     result = one_worker.run(call(expected), code)
     assert result.verdict is Verdict.WRONG_ANSWER, result.summary()
     assert type_name in result.tests[0].note or type_name in result.tests[0].actual or result.tests[0].note
@@ -461,17 +518,21 @@ def test_a_huge_integer_is_described_without_raising(one_worker: LocalExecutor) 
 # ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("expected", "returned", "verdict"), [
-    (1_000_000_000, "1000008000.0", Verdict.WRONG_ANSWER),  # within 1e-5 relative, still wrong
-    (1_000_000_000, "1000000000.0", Verdict.ACCEPTED),  # a float exactly equal to the int
-    (1_000_000_000, "1000000000", Verdict.ACCEPTED),
-    ([10, 1_000_000_000], "[10, 1000000001.0]", Verdict.WRONG_ANSWER),
-    (0.3, "0.1 + 0.2", Verdict.ACCEPTED),  # a float expectation keeps its tolerance
-    (1_000_000.5, "1000000.5000001", Verdict.ACCEPTED),
-    (True, "1.0", Verdict.WRONG_ANSWER),
-])
-def test_an_int_expectation_needs_an_exact_answer(one_worker: LocalExecutor, expected: object, returned: str,
-                                                  verdict: Verdict) -> None:
+@pytest.mark.parametrize(
+    ("expected", "returned", "verdict"),
+    [
+        (1_000_000_000, "1000008000.0", Verdict.WRONG_ANSWER),  # within 1e-5 relative, still wrong
+        (1_000_000_000, "1000000000.0", Verdict.ACCEPTED),  # a float exactly equal to the int
+        (1_000_000_000, "1000000000", Verdict.ACCEPTED),
+        ([10, 1_000_000_000], "[10, 1000000001.0]", Verdict.WRONG_ANSWER),
+        (0.3, "0.1 + 0.2", Verdict.ACCEPTED),  # a float expectation keeps its tolerance
+        (1_000_000.5, "1000000.5000001", Verdict.ACCEPTED),
+        (True, "1.0", Verdict.WRONG_ANSWER),
+    ],
+)
+def test_an_int_expectation_needs_an_exact_answer(
+    one_worker: LocalExecutor, expected: object, returned: str, verdict: Verdict
+) -> None:
     result = one_worker.run(call(expected), f"def f(x):\n    return {returned}\n")
     assert result.verdict is verdict, result.summary()
 
@@ -581,24 +642,24 @@ def test_selfcheck_prints_every_guarantee(capsys: pytest.CaptureFixture[str], tm
 
 CONTROLS = {
     "deep-recursion": "import sys\nsys.setrecursionlimit(100000)\n"
-                      "def depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\n"
-                      "def f(x):\n    return depth(20000) // 10000\n",
+    "def depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\n"
+    "def f(x):\n    return depth(20000) // 10000\n",
     "daemon-thread": "import threading, time\n"
-                     "def spin():\n    while True:\n        time.sleep(0.01)\n"
-                     "def f(x):\n    threading.Thread(target=spin, daemon=True).start()\n    return x + 1\n",
+    "def spin():\n    while True:\n        time.sleep(0.01)\n"
+    "def f(x):\n    threading.Thread(target=spin, daemon=True).start()\n    return x + 1\n",
     "own-fork-and-pipe": "import os\n"
-                         "def f(x):\n    r, w = os.pipe()\n    pid = os.fork()\n    if pid == 0:\n"
-                         "        os.write(w, str(x + 1).encode())\n        os._exit(0)\n"
-                         "    os.close(w)\n    value = int(os.read(r, 16))\n    os.waitpid(pid, 0)\n    return value\n",
+    "def f(x):\n    r, w = os.pipe()\n    pid = os.fork()\n    if pid == 0:\n"
+    "        os.write(w, str(x + 1).encode())\n        os._exit(0)\n"
+    "    os.close(w)\n    value = int(os.read(r, 16))\n    os.waitpid(pid, 0)\n    return value\n",
     "own-timer-handler": "import signal\n"
-                         "def f(x):\n    hits = []\n    signal.signal(signal.SIGALRM, lambda *_: hits.append(1))\n"
-                         "    signal.setitimer(signal.ITIMER_REAL, 0.01)\n"
-                         "    while not hits:\n        pass\n    return x + len(hits)\n",
+    "def f(x):\n    hits = []\n    signal.signal(signal.SIGALRM, lambda *_: hits.append(1))\n"
+    "    signal.setitimer(signal.ITIMER_REAL, 0.01)\n"
+    "    while not hits:\n        pass\n    return x + len(hits)\n",
     "600-MiB-touched": "def f(x):\n    block = bytearray(600 << 20)\n"
-                       "    for i in range(0, len(block), 4096):\n        block[i] = 1\n"
-                       "    return x + block[4096]\n",
+    "    for i in range(0, len(block), 4096):\n        block[i] = 1\n"
+    "    return x + block[4096]\n",
     "ipc-inside-the-job": LIBC + "def f(x):\n    ident = libc.shmget(0, 4096, IPC_CREAT | 0o600)\n"
-                          "    libc.shmctl(ident, 0, None)\n    return x + 1 if ident >= 0 else -1\n",
+    "    libc.shmctl(ident, 0, None)\n    return x + 1 if ident >= 0 else -1\n",
 }
 
 

@@ -89,7 +89,9 @@ class _Handler(BaseHTTPRequestHandler):
             if action == "400":
                 return self._send(400, {"detail": "bad request"})
             if action == "sandbox_error":
-                return self._send(200, {"status": "SandboxError", "message": "pod evicted", "run_result": None})
+                return self._send(
+                    200, {"status": "SandboxError", "message": "pod evicted", "run_result": None}
+                )
             if action == "drop":
                 self.close_connection = True
                 self.connection.close()
@@ -106,17 +108,38 @@ class _Handler(BaseHTTPRequestHandler):
         assert request["language"] == "python"
         started = time.monotonic()
         try:
-            proc = subprocess.run([sys.executable, "-I", "-c", request["code"]], input=request.get("stdin") or "",
-                                  capture_output=True, text=True, timeout=request["run_timeout"])
-            run = {"status": "Finished", "return_code": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+            proc = subprocess.run(
+                [sys.executable, "-I", "-c", request["code"]],
+                input=request.get("stdin") or "",
+                capture_output=True,
+                text=True,
+                timeout=request["run_timeout"],
+            )
+            run = {
+                "status": "Finished",
+                "return_code": proc.returncode,
+                "stdout": proc.stdout,
+                "stderr": proc.stderr,
+            }
         except subprocess.TimeoutExpired as err:
-            run = {"status": "TimeLimitExceeded", "return_code": None,
-                   "stdout": (err.stdout or b"").decode() if isinstance(err.stdout, bytes) else (err.stdout or ""),
-                   "stderr": ""}
+            run = {
+                "status": "TimeLimitExceeded",
+                "return_code": None,
+                "stdout": (err.stdout or b"").decode()
+                if isinstance(err.stdout, bytes)
+                else (err.stdout or ""),
+                "stderr": "",
+            }
         run["execution_time"] = time.monotonic() - started
         status = "Success" if run["return_code"] == 0 else "Failed"
-        return {"status": status, "message": "", "compile_result": None, "run_result": run,
-                "executor_pod_name": None, "files": {}}
+        return {
+            "status": status,
+            "message": "",
+            "compile_result": None,
+            "run_result": run,
+            "executor_pod_name": None,
+            "files": {},
+        }
 
 
 @pytest.fixture
@@ -136,13 +159,26 @@ def client(server: FakeSandboxFusion) -> Iterator[SandboxFusionExecutor]:
 
 
 def functional(tests: list[Test], entry: str = "f", time_limit: float = 2.0) -> Problem:
-    return Problem(id="sf", source="test", question="q", kind="functional", entry_point=entry, tests=tests,
-                   time_limit=time_limit)
+    return Problem(
+        id="sf",
+        source="test",
+        question="q",
+        kind="functional",
+        entry_point=entry,
+        tests=tests,
+        time_limit=time_limit,
+    )
 
 
 def stdio(pairs: list[tuple[str, str]], time_limit: float = 2.0) -> Problem:
-    return Problem(id="sf-io", source="test", question="q", kind="stdio",
-                   tests=[Test(kind="stdio", input=i, output=o) for i, o in pairs], time_limit=time_limit)
+    return Problem(
+        id="sf-io",
+        source="test",
+        question="q",
+        kind="stdio",
+        tests=[Test(kind="stdio", input=i, output=o) for i, o in pairs],
+        time_limit=time_limit,
+    )
 
 
 def test_ping(client: SandboxFusionExecutor) -> None:
@@ -166,11 +202,16 @@ def test_call_stdio_and_failure_verdicts(client: SandboxFusionExecutor) -> None:
     calls = functional([Test(kind="call", args=[2], expected=4), Test(kind="call", args=[3], expected=9)])
     assert client.run(calls, "def f(x):\n    return x * x\n").accepted
     wrong = client.run(calls, "def f(x):\n    return x + x\n")
-    assert [t.verdict for t in wrong.tests] == [Verdict.ACCEPTED, Verdict.WRONG_ANSWER] and wrong.tests[1].actual == "6"
+    assert [t.verdict for t in wrong.tests] == [Verdict.ACCEPTED, Verdict.WRONG_ANSWER] and wrong.tests[
+        1
+    ].actual == "6"
     crash = client.run(calls, "def f(x):\n    return 1 / 0\n")
     assert crash.verdict is Verdict.RUNTIME_ERROR and "ZeroDivisionError" in crash.tests[0].exception
     assert client.run(calls, "def f(x) return").verdict is Verdict.COMPILE_ERROR
-    assert client.run(calls, "import os\nos._exit(0)\ndef f(x):\n    return x * x\n").verdict is Verdict.NO_RESULT
+    assert (
+        client.run(calls, "import os\nos._exit(0)\ndef f(x):\n    return x * x\n").verdict
+        is Verdict.NO_RESULT
+    )
     always = "class A:\n    def __eq__(self, o): return True\ndef f(x):\n    return A()\n"
     assert client.run(calls, always).verdict is Verdict.WRONG_ANSWER
 
@@ -183,7 +224,9 @@ def test_call_stdio_and_failure_verdicts(client: SandboxFusionExecutor) -> None:
     assert slow.verdict is Verdict.TIME_LIMIT_EXCEEDED
 
 
-def test_stop_on_first_failure_sends_fewer_requests(server: FakeSandboxFusion, client: SandboxFusionExecutor) -> None:
+def test_stop_on_first_failure_sends_fewer_requests(
+    server: FakeSandboxFusion, client: SandboxFusionExecutor
+) -> None:
     problem = functional([Test(kind="call", args=[i], expected=-1) for i in range(5)])
     before = server.requests
     result = client.run(problem, "def f(x):\n    return x\n", stop_on_first_failure=True)
@@ -195,16 +238,20 @@ def test_stop_on_first_failure_sends_fewer_requests(server: FakeSandboxFusion, c
 def test_transient_failures_are_retried(server: FakeSandboxFusion, failures: list[str]) -> None:
     server.script = list(failures)
     # a request may take its run time limit (2 x 0.3 s here) plus 0.1 s + 1 s before it counts as lost
-    with SandboxFusionExecutor(server.url, retries=3, backoff=0.01, http_timeout=1.0, compile_timeout=0.1) as client:
-        result = client.run(functional([Test(kind="call", args=[1], expected=1)], time_limit=0.3),
-                            "def f(x):\n    return x\n")
+    with SandboxFusionExecutor(
+        server.url, retries=3, backoff=0.01, http_timeout=1.0, compile_timeout=0.1
+    ) as client:
+        result = client.run(
+            functional([Test(kind="call", args=[1], expected=1)], time_limit=0.3), "def f(x):\n    return x\n"
+        )
     assert result.accepted, result.summary()
     assert client.stats["retries"] >= len(failures)
 
 
 @pytest.mark.parametrize("failure", ["500", "sandbox_error"])
-def test_persistent_failures_are_infrastructure_errors(server: FakeSandboxFusion, client: SandboxFusionExecutor,
-                                                       failure: str) -> None:
+def test_persistent_failures_are_infrastructure_errors(
+    server: FakeSandboxFusion, client: SandboxFusionExecutor, failure: str
+) -> None:
     server.script = [failure] * 10
     result = client.run(functional([Test(kind="call", args=[1], expected=1)]), "def f(x):\n    return x\n")
     assert result.verdict is Verdict.SANDBOX_ERROR and result.is_infra_error
@@ -236,10 +283,18 @@ def test_keep_alive_and_bounded_concurrency(server: FakeSandboxFusion, client: S
 
 
 def test_harness_program_reports_through_stdout() -> None:
-    spec = {"code": "def f(x):\n    print('noise')\n    return x + 1\n", "entry": "f", "needs_entry": True,
-            "tests": [{"k": "call", "a": "[1]"}], "first": 0, "last": 1}
+    spec = {
+        "code": "def f(x):\n    print('noise')\n    return x + 1\n",
+        "entry": "f",
+        "needs_entry": True,
+        "tests": [{"k": "call", "a": "[1]"}],
+        "first": 0,
+        "last": 1,
+    }
     program = harness_program(spec, "nonce123")
-    out = subprocess.run([sys.executable, "-I", "-c", program], capture_output=True, text=True, timeout=30).stdout
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", program], capture_output=True, text=True, timeout=30
+    ).stdout
     records, rest = parse_records(out, "nonce123")
     assert [r.get("ph") or r.get("s") for r in records] == ["run", "loaded", "ok"] and records[2]["v"] == 2
     assert "noise" in rest and "@@criticlab" not in rest
@@ -252,34 +307,55 @@ def test_harness_program_reports_through_stdout() -> None:
 
 
 def test_executors_built_from_one_profile_judge_by_equal_options() -> None:
-    cfg = SandboxSection(time_limit=1.5, time_scale=2.0, sample_timeout=45.0, compare="strict", float_tol=1e-3,
-                         stop_on_first_failure=True)
+    cfg = SandboxSection(
+        time_limit=1.5,
+        time_scale=2.0,
+        sample_timeout=45.0,
+        compare="strict",
+        float_tol=1e-3,
+        stop_on_first_failure=True,
+    )
     local = make_executor(cfg)
     remote = make_executor(dataclasses.replace(cfg, executor="sandboxfusion"))
     assert isinstance(local, LocalExecutor) and isinstance(remote, SandboxFusionExecutor)
-    expected = JudgeOptions(time_limit=1.5, time_scale=2.0, sample_timeout=45.0, compare="strict", float_tol=1e-3,
-                            stop_on_first_failure=True)
+    expected = JudgeOptions(
+        time_limit=1.5,
+        time_scale=2.0,
+        sample_timeout=45.0,
+        compare="strict",
+        float_tol=1e-3,
+        stop_on_first_failure=True,
+    )
     assert local.options == remote.options == expected
     problem = functional([Test(kind="call", args=[1], expected=1)])
-    assert local.plan(problem, "x = 1").deadline == remote.plan(problem, "x = 1").deadline == 8.0  # 2 × 1.5 × 2 + 2
+    assert (
+        local.plan(problem, "x = 1").deadline == remote.plan(problem, "x = 1").deadline == 8.0
+    )  # 2 × 1.5 × 2 + 2
     # keywords given to make_executor still win over the profile, even None (the problem's own limit)
     assert make_executor(cfg, time_limit=None, compare="tokens").options == dataclasses.replace(
-        expected, time_limit=None, compare="tokens")
+        expected, time_limit=None, compare="tokens"
+    )
     # a section without a sample timeout leaves each executor its own default
     partial = SimpleNamespace(compare="strict", stop_on_first_failure=True)
     assert LocalExecutor.from_config(partial).options == JudgeOptions(
-        compare="strict", stop_on_first_failure=True, sample_timeout=60.0)
+        compare="strict", stop_on_first_failure=True, sample_timeout=60.0
+    )
     assert SandboxFusionExecutor.from_config(partial).options == JudgeOptions(
-        compare="strict", stop_on_first_failure=True, sample_timeout=300.0)
+        compare="strict", stop_on_first_failure=True, sample_timeout=300.0
+    )
 
 
-@pytest.mark.parametrize("build", [
-    lambda: JudgeOptions(compare="exact"),
-    lambda: LocalExecutor(workers=1, compare="exact"),
-    lambda: SandboxFusionExecutor(compare="exact"),
-    lambda: SandboxFusionExecutor.from_config(SimpleNamespace(compare="exact")),
-    lambda: LocalExecutor(workers=1, options=JudgeOptions(compare="strict"), compare="exact"),
-], ids=["record", "local", "sandboxfusion", "sandboxfusion-config", "local-over-record"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: JudgeOptions(compare="exact"),
+        lambda: LocalExecutor(workers=1, compare="exact"),
+        lambda: SandboxFusionExecutor(compare="exact"),
+        lambda: SandboxFusionExecutor.from_config(SimpleNamespace(compare="exact")),
+        lambda: LocalExecutor(workers=1, options=JudgeOptions(compare="strict"), compare="exact"),
+    ],
+    ids=["record", "local", "sandboxfusion", "sandboxfusion-config", "local-over-record"],
+)
 def test_an_unknown_compare_rule_is_rejected_naming_the_argument(build: Callable[[], object]) -> None:
     with pytest.raises(ValueError, match=r"compare must be 'tokens' or 'strict', got 'exact'"):
         build()
@@ -290,18 +366,33 @@ def test_an_options_record_and_the_loose_keywords_give_the_same_record(executor_
     def any_order(_test: Any, _actual: Any) -> bool:
         return True
 
-    keywords: dict[str, Any] = {"time_limit": 0.7, "time_scale": 1.5, "sample_timeout": 20.0, "compare": "strict",
-                                "float_tol": 1e-3, "stop_on_first_failure": True, "checkers": {"any": any_order}}
+    keywords: dict[str, Any] = {
+        "time_limit": 0.7,
+        "time_scale": 1.5,
+        "sample_timeout": 20.0,
+        "compare": "strict",
+        "float_tol": 1e-3,
+        "stop_on_first_failure": True,
+        "checkers": {"any": any_order},
+    }
     record = JudgeOptions(**keywords)
     from_record = executor_class(options=record)
     from_keywords = executor_class(**keywords)
     assert from_record.options == from_keywords.options == record
     # the old attributes read through to the record
-    assert (from_keywords.time_limit, from_keywords.time_scale, from_keywords.sample_timeout, from_keywords.compare,
-            from_keywords.float_tol, from_keywords.stop_on_first_failure) == (0.7, 1.5, 20.0, "strict", 1e-3, True)
+    assert (
+        from_keywords.time_limit,
+        from_keywords.time_scale,
+        from_keywords.sample_timeout,
+        from_keywords.compare,
+        from_keywords.float_tol,
+        from_keywords.stop_on_first_failure,
+    ) == (0.7, 1.5, 20.0, "strict", 1e-3, True)
     assert dict(from_keywords.checkers) == {"any": any_order}
     # keywords given next to a record replace its fields; the record itself is frozen
-    assert executor_class(options=record, compare="tokens").options == dataclasses.replace(record, compare="tokens")
+    assert executor_class(options=record, compare="tokens").options == dataclasses.replace(
+        record, compare="tokens"
+    )
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.compare = "tokens"  # type: ignore[misc]
     # a record that leaves the sample timeout open gets the executor's own default

@@ -28,14 +28,27 @@ LIMIT = 0.5
 
 
 def functional(tests: list[Test] | None = None, **kw: object) -> Problem:
-    return Problem(id="hostile", source="test", question="q", kind="functional", entry_point="f",
-                   tests=tests if tests is not None else [Test(kind="call", args=[1], expected=2)],
-                   time_limit=LIMIT, **kw)  # type: ignore[arg-type]
+    return Problem(
+        id="hostile",
+        source="test",
+        question="q",
+        kind="functional",
+        entry_point="f",
+        tests=tests if tests is not None else [Test(kind="call", args=[1], expected=2)],
+        time_limit=LIMIT,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def stdio(inp: str = "", out: str = "ok") -> Problem:
-    return Problem(id="hostile-io", source="test", question="q", kind="stdio",
-                   tests=[Test(kind="stdio", input=inp, output=out)], time_limit=LIMIT)
+    return Problem(
+        id="hostile-io",
+        source="test",
+        question="q",
+        kind="stdio",
+        tests=[Test(kind="stdio", input=inp, output=out)],
+        time_limit=LIMIT,
+    )
 
 
 def _descendants(root: int) -> set[int]:
@@ -75,7 +88,9 @@ def _describe(strays: dict[int, set[int]]) -> dict[int, list[str]]:
             try:
                 stat = Path(f"/proc/{pid}/stat").read_bytes()
                 state, ppid = stat[stat.rfind(b")") + 2 :].split()[:2]
-                rows.append(f"{pid} state={state.decode()} ppid={ppid.decode()} uid={os.stat(f'/proc/{pid}').st_uid}")
+                rows.append(
+                    f"{pid} state={state.decode()} ppid={ppid.decode()} uid={os.stat(f'/proc/{pid}').st_uid}"
+                )
             except OSError:
                 rows.append(f"{pid} (gone)")
         out[worker] = rows
@@ -261,7 +276,11 @@ def test_huge_return_value(contained: LocalExecutor) -> None:
 )
 def test_deep_recursion(contained: LocalExecutor, code: str) -> None:
     result = contained.run(functional(), code)
-    assert result.verdict in (Verdict.RUNTIME_ERROR, Verdict.MEMORY_LIMIT_EXCEEDED, Verdict.TIME_LIMIT_EXCEEDED)
+    assert result.verdict in (
+        Verdict.RUNTIME_ERROR,
+        Verdict.MEMORY_LIMIT_EXCEEDED,
+        Verdict.TIME_LIMIT_EXCEEDED,
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -354,7 +373,9 @@ def test_stdin_is_empty_when_no_input_is_given(contained: LocalExecutor) -> None
     started = time.monotonic()
     result = contained.run(functional(), "import sys\ndef f(x):\n    return int(sys.stdin.read() or 0) + 2\n")
     assert result.accepted and time.monotonic() - started < 5
-    assert contained.run(functional(), "def f(x):\n    return int(input())\n").verdict is Verdict.RUNTIME_ERROR
+    assert (
+        contained.run(functional(), "def f(x):\n    return int(input())\n").verdict is Verdict.RUNTIME_ERROR
+    )
     assert contained.run(stdio(out="0"), "import sys\nprint(len(sys.stdin.read()))\n").accepted
 
 
@@ -379,7 +400,10 @@ def test_exit_before_the_tests_is_no_result(contained: LocalExecutor, code: str)
 
 
 def test_exit_inside_a_test_is_a_runtime_error(contained: LocalExecutor) -> None:
-    assert contained.run(functional(), "import sys\ndef f(x):\n    sys.exit(0)\n").verdict is Verdict.RUNTIME_ERROR
+    assert (
+        contained.run(functional(), "import sys\ndef f(x):\n    sys.exit(0)\n").verdict
+        is Verdict.RUNTIME_ERROR
+    )
 
 
 ALWAYS_EQUAL = (
@@ -402,8 +426,13 @@ ALWAYS_EQUAL = (
     [
         [Test(kind="call", args=[1], expected=2)],
         [Test(kind="assert", code="assert f(1) == 2")],
-        [Test(kind="assert", code="def check(candidate):\n    assert candidate(1) == 2\n"
-                                  "    assert abs(candidate(1.5) - 0.5) < 1e-6\n")],
+        [
+            Test(
+                kind="assert",
+                code="def check(candidate):\n    assert candidate(1) == 2\n"
+                "    assert abs(candidate(1.5) - 0.5) < 1e-6\n",
+            )
+        ],
         [Test(kind="assert", code="for x in range(3):\n    assert f(x) == x + 1\n")],
     ],
     ids=["call", "mbpp-assert", "humaneval-check", "in-child-assert"],
@@ -430,7 +459,10 @@ def test_expected_values_are_not_in_the_child(contained: LocalExecutor) -> None:
         "        frame = frame.f_back\n"
         "    return 'not found'\n"
     )
-    for tests in ([Test(kind="call", args=[1], expected=secret)], [Test(kind="assert", code=f"assert f(1) == {secret!r}")]):
+    for tests in (
+        [Test(kind="call", args=[1], expected=secret)],
+        [Test(kind="assert", code=f"assert f(1) == {secret!r}")],
+    ):
         result = contained.run(functional(tests), code)
         assert result.verdict is Verdict.WRONG_ANSWER, result.summary()
         assert secret not in result.tests[0].actual
@@ -443,11 +475,7 @@ def test_expected_values_on_disk_are_out_of_reach(contained: LocalExecutor, tmp_
     data.write_text(f'{{"expected": "{secret}"}}\n')
     os.chmod(tmp_path, 0o755)
     os.chmod(data, 0o644)
-    code = (
-        "import json\n"
-        "def f(x):\n"
-        f"    return json.loads(open({str(data)!r}).read())['expected']\n"
-    )
+    code = f"import json\ndef f(x):\n    return json.loads(open({str(data)!r}).read())['expected']\n"
     result = contained.run(functional([Test(kind="call", args=[1], expected=secret)]), code)
     assert result.verdict is Verdict.RUNTIME_ERROR and "FileNotFoundError" in result.tests[0].exception
 
@@ -490,7 +518,9 @@ def test_bad_input_gets_a_clear_verdict(contained: LocalExecutor) -> None:
     verdicts = [r.verdict for r in results]
     assert verdicts[:5] == [Verdict.COMPILE_ERROR] * 5
     assert verdicts[5:8] == [Verdict.SANDBOX_ERROR] * 3
-    assert "does not parse" in results[5].error and "JSON" in results[6].error and "no tests" in results[7].error
+    assert (
+        "does not parse" in results[5].error and "JSON" in results[6].error and "no tests" in results[7].error
+    )
     assert verdicts[8:] == [Verdict.WRONG_ANSWER, Verdict.WRONG_ANSWER, Verdict.ACCEPTED]
     for result in results:
         result.to_json()  # every result, even of binary garbage, serializes
@@ -515,13 +545,18 @@ def minimal() -> Iterator[LocalExecutor]:
         (stdio(), "while True:\n    print('x' * 10000)\n", Verdict.OUTPUT_LIMIT_EXCEEDED),
         (functional(), "import os\nos._exit(0)\ndef f(x):\n    return 2\n", Verdict.NO_RESULT),
         (functional(), ALWAYS_EQUAL, Verdict.WRONG_ANSWER),
-        (functional(), "import os, time\ndef f(x):\n    if os.fork() == 0:\n        os.setsid()\n"
-                       "        if os.fork() == 0:\n            time.sleep(60)\n        os._exit(0)\n    return 2\n",
-         Verdict.ACCEPTED),
+        (
+            functional(),
+            "import os, time\ndef f(x):\n    if os.fork() == 0:\n        os.setsid()\n"
+            "        if os.fork() == 0:\n            time.sleep(60)\n        os._exit(0)\n    return 2\n",
+            Verdict.ACCEPTED,
+        ),
     ],
     ids=["loop", "memory", "output", "exit", "always-equal", "daemon"],
 )
-def test_minimal_mode_contains_the_basics(minimal: LocalExecutor, problem: Problem, code: str, verdict: Verdict) -> None:
+def test_minimal_mode_contains_the_basics(
+    minimal: LocalExecutor, problem: Problem, code: str, verdict: Verdict
+) -> None:
     assert minimal.run(problem, code).verdict is verdict
     assert_nothing_left(minimal)
     assert not any(Path(minimal._tmp_base).iterdir())  # type: ignore[arg-type]  # job dirs are removed
@@ -537,7 +572,9 @@ def test_no_temp_dirs_or_mounts_left_after_close() -> None:
     dead = next(pid for pid in range(4_000_000, 4_100_000) if not Path(f"/proc/{pid}").exists())
     stale = Path(tempfile.gettempdir()) / f"criticlab-sbx-{dead}-stale"
     (stale / "job-1").mkdir(parents=True)  # what an executor killed with SIGKILL leaves behind
-    before = {p.name for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith("criticlab-")} - {stale.name}
+    before = {p.name for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith("criticlab-")} - {
+        stale.name
+    }
     mounts_before = _tmp_mounts()
     with LocalExecutor(workers=1) as ex:
         ex.run(functional(), "open('x', 'w').write('y')\ndef f(x):\n    return 2\n")

@@ -22,14 +22,28 @@ from criticlab.sandbox import GUARANTEES, ExecResult, JudgeOptions, LocalExecuto
 
 
 def functional(tests: list[Test], entry: str = "f", **kw: object) -> Problem:
-    return Problem(id=str(kw.pop("id", "fn")), source="test", question="q", kind="functional", entry_point=entry,
-                   tests=tests, time_limit=float(kw.pop("time_limit", 2.0)), **kw)  # type: ignore[arg-type]
+    return Problem(
+        id=str(kw.pop("id", "fn")),
+        source="test",
+        question="q",
+        kind="functional",
+        entry_point=entry,
+        tests=tests,
+        time_limit=float(kw.pop("time_limit", 2.0)),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def stdio(pairs: list[tuple[str, str]], **kw: object) -> Problem:
-    return Problem(id=str(kw.pop("id", "io")), source="test", question="q", kind="stdio",
-                   tests=[Test(kind="stdio", input=i, output=o) for i, o in pairs],
-                   time_limit=float(kw.pop("time_limit", 2.0)), **kw)  # type: ignore[arg-type]
+    return Problem(
+        id=str(kw.pop("id", "io")),
+        source="test",
+        question="q",
+        kind="stdio",
+        tests=[Test(kind="stdio", input=i, output=o) for i, o in pairs],
+        time_limit=float(kw.pop("time_limit", 2.0)),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def call(*args: object, expected: object, atol: float | None = None) -> Test:
@@ -48,16 +62,19 @@ def sandbox() -> Iterator[LocalExecutor]:
 
 
 def test_call_tests_plain_function(sandbox: LocalExecutor) -> None:
-    problem = functional([call(2, 3, expected=5), call([1, 2], [3], expected=[1, 2, 3]), call(0.1, 0.2, expected=0.3)],
-                         entry="add")
+    problem = functional(
+        [call(2, 3, expected=5), call([1, 2], [3], expected=[1, 2, 3]), call(0.1, 0.2, expected=0.3)],
+        entry="add",
+    )
     result = sandbox.run(problem, "def add(a, b):\n    return a + b\n")
     assert result.verdict is Verdict.ACCEPTED and (result.passed, result.total) == (3, 3)
     assert [t.rule for t in result.tests] == ["exact", "exact", "float-tol(1e-05)"]
 
 
 def test_call_tests_class_method_entry_point(sandbox: LocalExecutor) -> None:
-    problem = functional([call([2, 7, 11, 15], 9, expected=[0, 1]), call([3, 3], 6, expected=[0, 1])],
-                         entry="Solution.twoSum")
+    problem = functional(
+        [call([2, 7, 11, 15], 9, expected=[0, 1]), call([3, 3], 6, expected=[0, 1])], entry="Solution.twoSum"
+    )
     code = (
         "class Solution:\n"
         "    def __init__(self):\n"
@@ -92,8 +109,12 @@ def test_wrong_call_result_records_expected_and_actual(sandbox: LocalExecutor) -
 
 def test_mbpp_style_asserts_with_setup(sandbox: LocalExecutor) -> None:
     problem = functional(
-        [Test(kind="assert", code="assert first_even(NUMS) == 4"), Test(kind="assert", code="assert first_even([1]) is None")],
-        entry="first_even", test_setup="NUMS = [1, 3, 4, 6]",
+        [
+            Test(kind="assert", code="assert first_even(NUMS) == 4"),
+            Test(kind="assert", code="assert first_even([1]) is None"),
+        ],
+        entry="first_even",
+        test_setup="NUMS = [1, 3, 4, 6]",
     )
     good = "def first_even(xs):\n    return next((x for x in xs if x % 2 == 0), None)\n"
     assert sandbox.run(problem, good).accepted
@@ -195,8 +216,11 @@ def test_compile_errors(sandbox: LocalExecutor) -> None:
 
 
 def test_prelude_runs_before_the_solution(sandbox: LocalExecutor) -> None:
-    problem = functional([call([3, 1, 2], expected=[1, 2, 3])], entry="Solution.sort",
-                         prelude="from typing import List\nfrom heapq import heapify, heappop\n")
+    problem = functional(
+        [call([3, 1, 2], expected=[1, 2, 3])],
+        entry="Solution.sort",
+        prelude="from typing import List\nfrom heapq import heapify, heappop\n",
+    )
     code = (
         "class Solution:\n"
         "    def sort(self, xs: List[int]) -> List[int]:\n"
@@ -206,12 +230,16 @@ def test_prelude_runs_before_the_solution(sandbox: LocalExecutor) -> None:
     assert sandbox.run(problem, code).accepted
     io = stdio([("", "3")], prelude="from math import *\n")
     assert sandbox.run(io, "print(isqrt(10))").accepted
-    broken = sandbox.run(functional([call(1, expected=1)], prelude="import not_a_module_xyz\n"), "def f(x):\n    return x\n")
+    broken = sandbox.run(
+        functional([call(1, expected=1)], prelude="import not_a_module_xyz\n"), "def f(x):\n    return x\n"
+    )
     assert broken.is_infra_error and "prelude" in broken.error
 
 
 def test_load_time_exception_fails_every_test(sandbox: LocalExecutor) -> None:
-    result = sandbox.run(functional([call(1, expected=1)] * 3), "raise ValueError('boom')\ndef f(x):\n    return x\n")
+    result = sandbox.run(
+        functional([call(1, expected=1)] * 3), "raise ValueError('boom')\ndef f(x):\n    return x\n"
+    )
     assert result.verdict is Verdict.RUNTIME_ERROR and len(result.tests) == 3
     assert all(t.exception == "ValueError: boom" for t in result.tests)
 
@@ -227,8 +255,12 @@ def test_runs_all_tests_by_default_and_stops_on_request(sandbox: LocalExecutor) 
     io_first = sandbox.run(stdio([("", "x"), ("", "y"), ("", "z")]), "print('q')", stop_on_first_failure=True)
     assert io_first.verdict is Verdict.WRONG_ANSWER and len(io_first.tests) < 3
     # a failed assertion stops the sample at once, and still decides the verdict
-    checks = functional([Test(kind="assert", code="import time\nassert f(1) == 2\ntime.sleep(5)\n"),
-                         Test(kind="assert", code="assert f(1) == 1")])
+    checks = functional(
+        [
+            Test(kind="assert", code="import time\nassert f(1) == 2\ntime.sleep(5)\n"),
+            Test(kind="assert", code="assert f(1) == 1"),
+        ]
+    )
     started = time.monotonic()
     stopped = sandbox.run(checks, code, stop_on_first_failure=True)
     assert stopped.verdict is Verdict.WRONG_ANSWER and [t.index for t in stopped.tests] == [0]
@@ -239,7 +271,11 @@ def test_a_killed_test_does_not_hide_the_others(sandbox: LocalExecutor) -> None:
     problem = functional([call(1, expected=1), call(0, expected=0), call(3, expected=3)], time_limit=0.3)
     code = "import time, os\ndef f(x):\n    if x == 0:\n        time.sleep(30)\n    return x\n"
     result = sandbox.run(problem, code)
-    assert [t.verdict for t in result.tests] == [Verdict.ACCEPTED, Verdict.TIME_LIMIT_EXCEEDED, Verdict.ACCEPTED]
+    assert [t.verdict for t in result.tests] == [
+        Verdict.ACCEPTED,
+        Verdict.TIME_LIMIT_EXCEEDED,
+        Verdict.ACCEPTED,
+    ]
     assert result.verdict is Verdict.TIME_LIMIT_EXCEEDED and result.passed == 2
 
 
@@ -264,7 +300,9 @@ def test_judge_options_passed_as_a_record_take_effect() -> None:
         assert ex.options.stop_on_first_failure and ex.options.time_limit == 1.0
         stopped = ex.run(wrong, identity)
         assert stopped.verdict is Verdict.WRONG_ANSWER and stopped.total == 3 and len(stopped.tests) < 3
-        assert len(ex.run(wrong, identity, stop_on_first_failure=False).tests) == 3  # a call's own choice wins
+        assert (
+            len(ex.run(wrong, identity, stop_on_first_failure=False).tests) == 3
+        )  # a call's own choice wins
         started = time.monotonic()
         timed_out = ex.run(slow, sleepy)
         elapsed = time.monotonic() - started
@@ -273,18 +311,25 @@ def test_judge_options_passed_as_a_record_take_effect() -> None:
 
 
 def test_result_round_trips_through_json(sandbox: LocalExecutor) -> None:
-    result = sandbox.run(stdio([("", "ok")]), "import sys\nsys.stdout.buffer.write(b'\\xff\\xfe')\nprint('ok')\n")
+    result = sandbox.run(
+        stdio([("", "ok")]), "import sys\nsys.stdout.buffer.write(b'\\xff\\xfe')\nprint('ok')\n"
+    )
     assert result.verdict is Verdict.WRONG_ANSWER
     text = result.to_json()
     json.loads(text)
     again = ExecResult.from_json(text)
     assert again == result and again.verdict is Verdict.WRONG_ANSWER
-    assert ExecResult.from_dict(json.loads(json.dumps(result.to_dict()))).tests[0].verdict is Verdict.WRONG_ANSWER
+    assert (
+        ExecResult.from_dict(json.loads(json.dumps(result.to_dict()))).tests[0].verdict
+        is Verdict.WRONG_ANSWER
+    )
 
 
 def test_results_carry_timings_and_isolation(sandbox: LocalExecutor) -> None:
     result = sandbox.run(functional([call(1, expected=1)]), "def f(x):\n    return x\n")
-    assert {"queued", "run", "wall"} <= set(result.timings) and result.timings["wall"] >= result.timings["run"] > 0
+    assert {"queued", "run", "wall"} <= set(result.timings) and result.timings["wall"] >= result.timings[
+        "run"
+    ] > 0
     assert result.tests[0].time is not None and result.tests[0].time >= 0
     report = sandbox.isolation_report()
     assert result.isolation == report.for_result() and result.isolation["mode"] == sandbox.mode
@@ -298,7 +343,14 @@ def test_isolation_self_test_holds_what_the_machine_allows(sandbox: LocalExecuto
         assert held[name], name
     if os.geteuid() == 0:
         assert sandbox.mode == "root"
-        for name in ("network_isolated", "fs_jail", "non_root_uid", "pid_namespace", "ipc_namespace", "process_cap"):
+        for name in (
+            "network_isolated",
+            "fs_jail",
+            "non_root_uid",
+            "pid_namespace",
+            "ipc_namespace",
+            "process_cap",
+        ):
             assert held[name], name
 
 
@@ -328,7 +380,11 @@ def test_batch_keeps_order_and_survives_bad_items(sandbox: LocalExecutor) -> Non
     ]
     results = sandbox.run_batch(items)
     assert [r.verdict for r in results] == [
-        Verdict.ACCEPTED, Verdict.SANDBOX_ERROR, Verdict.COMPILE_ERROR, Verdict.WRONG_ANSWER, Verdict.COMPILE_ERROR,
+        Verdict.ACCEPTED,
+        Verdict.SANDBOX_ERROR,
+        Verdict.COMPILE_ERROR,
+        Verdict.WRONG_ANSWER,
+        Verdict.COMPILE_ERROR,
     ]
     assert "bad batch item 1" in results[1].error
 
@@ -357,8 +413,10 @@ def test_first_use_from_many_threads_starts_once() -> None:
     problem = functional([call(3, expected=9)])
     ex = LocalExecutor(workers=1)
     results: list[ExecResult] = []
-    threads = [threading.Thread(target=lambda: results.append(ex.run(problem, "def f(x):\n    return x * x\n")))
-               for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: results.append(ex.run(problem, "def f(x):\n    return x * x\n")))
+        for _ in range(4)
+    ]
     try:
         for thread in threads:
             thread.start()
@@ -438,8 +496,10 @@ def test_mutated_humaneval_solutions_fail(sandbox: LocalExecutor, humaneval: lis
     results = sandbox.run_batch([(p, _mutate(p.solutions[0])) for p in chosen])
     assert all(not r.accepted for r in results), [p.id for p, r in zip(chosen, results) if r.accepted]
     # an infinite loop is a fair outcome too (HumanEval/39's is_prime never says True any more)
-    assert all(r.verdict in (Verdict.WRONG_ANSWER, Verdict.RUNTIME_ERROR, Verdict.TIME_LIMIT_EXCEEDED)
-               for r in results)
+    assert all(
+        r.verdict in (Verdict.WRONG_ANSWER, Verdict.RUNTIME_ERROR, Verdict.TIME_LIMIT_EXCEEDED)
+        for r in results
+    )
     assert sum(r.verdict is Verdict.WRONG_ANSWER for r in results) > 20
 
 

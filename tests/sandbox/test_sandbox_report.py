@@ -10,9 +10,16 @@ from criticlab.sandbox.report import check_mutants, check_references, measure, s
 
 def _problems() -> list[Problem]:
     return [
-        Problem(id=f"add-{k}", source="test", question="q", kind="functional", entry_point="f",
-                tests=[Test(kind="call", args=[k], expected=k + 1)], time_limit=2.0,
-                solutions=["def f(x):\n    return x + 1\n"])
+        Problem(
+            id=f"add-{k}",
+            source="test",
+            question="q",
+            kind="functional",
+            entry_point="f",
+            tests=[Test(kind="call", args=[k], expected=k + 1)],
+            time_limit=2.0,
+            solutions=["def f(x):\n    return x + 1\n"],
+        )
         for k in range(3)
     ]
 

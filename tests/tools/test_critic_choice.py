@@ -20,8 +20,15 @@ class AlwaysCorrect(ScriptedEngine):
     """A critic that approves everything (scripted revisions otherwise)."""
 
     def generate(self, conversations, sampling, n=1):
-        return [[type(row[0])(text="Analysis:\nfine.\nImprovement suggestions:\nnone\nOverall judgment: Correct")
-                 for _ in range(n)] for row in super().generate(conversations, sampling, n=1)]
+        return [
+            [
+                type(row[0])(
+                    text="Analysis:\nfine.\nImprovement suggestions:\nnone\nOverall judgment: Correct"
+                )
+                for _ in range(n)
+            ]
+            for row in super().generate(conversations, sampling, n=1)
+        ]
 
 
 @pytest.fixture
@@ -29,8 +36,10 @@ def profile(tmp_path, monkeypatch):
     monkeypatch.setenv(config.OUTPUTS_ENV, str(tmp_path))
     cfg = config.load_profile("smoke")
     cfg = dataclasses.replace(cfg, grpo=dataclasses.replace(cfg.grpo, heldout_prompts=3))
-    rows = [{"problem": ADD.to_dict(), "response": f"```python\n{code}```", "passed": passed}
-            for code, passed in ((RIGHT["add"], True), (WRONG["add"], False), (WRONG["add"], False))]
+    rows = [
+        {"problem": ADD.to_dict(), "response": f"```python\n{code}```", "passed": passed}
+        for code, passed in ((RIGHT["add"], True), (WRONG["add"], False), (WRONG["add"], False))
+    ]
     write_jsonl(cfg.paths.stage_dir(stages.SYNTHESIS) / stages.RL_HELDOUT, rows)
     engines = {"honest": ScriptedEngine(), "yes-man": AlwaysCorrect()}
     monkeypatch.setattr(choice, "engine_for", lambda cfg, role: ScriptedEngine())
@@ -45,7 +54,10 @@ def test_candidates_beside_the_base_rate(profile, tmp_path) -> None:
     assert honest["accuracy"] == 1.0 and honest["critiques"] == 6 and honest["unparsed"] == 0.0
     assert yes_man["accuracy"] == pytest.approx(base["accuracy"])  # approving everything is the base rate
     assert yes_man["accuracy_correct"] == 1.0 and yes_man["accuracy_incorrect"] == 0.0
-    assert math.isfinite(honest["reward"]) and honest["accuracy_lo"] <= honest["accuracy"] <= honest["accuracy_hi"]
+    assert (
+        math.isfinite(honest["reward"])
+        and honest["accuracy_lo"] <= honest["accuracy"] <= honest["accuracy_hi"]
+    )
     text = ctrl.choice_table(rows)
     assert f"| {ALWAYS_CORRECT} | 3 |" in text and "| honest | 3 | 6 | 32 | 1.000 [1.000, 1.000]" in text
 
@@ -66,20 +78,52 @@ def test_sft_candidates_are_fine_tuned_once_then_scored(tmp_path, monkeypatch, c
     cfg = config.load_profile("smoke")
     synthesis = cfg.paths.stage_dir(stages.SYNTHESIS)
     critique = "Analysis:\nwrong sign.\nImprovement suggestions:\nadd.\nOverall judgment: Incorrect"
-    write_jsonl(synthesis / stages.SFT_ROWS, [{"prompt": [{"role": "user", "content": f"Critique {i}: return a - b"}],
-                                               "completion": [{"role": "assistant", "content": critique}]}
-                                              for i in range(2)])
-    write_jsonl(synthesis / stages.RL_HELDOUT, [{"problem": ADD.to_dict(), "response": f"```python\n{WRONG['add']}```",
-                                                 "passed": False}])
+    write_jsonl(
+        synthesis / stages.SFT_ROWS,
+        [
+            {
+                "prompt": [{"role": "user", "content": f"Critique {i}: return a - b"}],
+                "completion": [{"role": "assistant", "content": critique}],
+            }
+            for i in range(2)
+        ],
+    )
+    write_jsonl(
+        synthesis / stages.RL_HELDOUT,
+        [{"problem": ADD.to_dict(), "response": f"```python\n{WRONG['add']}```", "passed": False}],
+    )
     seen = []
     monkeypatch.setattr(choice, "engine_for", lambda cfg, role: ScriptedEngine())
     monkeypatch.setattr(ctrl_grpo, "policy_engine", lambda cfg, model: seen.append(model) or ScriptedEngine())
-    assert critic_choice.sft_spec("m+sft-lora") == ("m", True) and critic_choice.sft_spec("m+sft") == ("m", False)
+    assert critic_choice.sft_spec("m+sft-lora") == ("m", True) and critic_choice.sft_spec("m+sft") == (
+        "m",
+        False,
+    )
     assert critic_choice.sft_spec("m") is None and critic_choice.sft_spec("+sft") is None
     full, lora = f"{TINY_RANDOM}+sft", f"{TINY_RANDOM}+sft-lora"
     out = tmp_path / "choice"
-    assert critic_choice.main(["--profile", "smoke", "--candidates", full, lora, "honest", "--critiques", "1",
-                               "--sft", "max_steps=1", "learning_rate=1e-3", "--heldout", "1", "--out", str(out)]) == 0
+    assert (
+        critic_choice.main(
+            [
+                "--profile",
+                "smoke",
+                "--candidates",
+                full,
+                lora,
+                "honest",
+                "--critiques",
+                "1",
+                "--sft",
+                "max_steps=1",
+                "learning_rate=1e-3",
+                "--heldout",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     trained = cfg.paths.checkpoints_dir / critic_choice.TRAINED_DIR
     assert (trained / full / stages.FINAL / "config.json").is_file()  # every weight
     assert (trained / lora / stages.FINAL / "adapter_config.json").is_file()  # an adapter

@@ -20,8 +20,9 @@ from criticlab.tools import grpo_settings
 
 
 def test_parse_grid_takes_every_combination_with_typed_values() -> None:
-    grid = grpo_settings.parse_grid(["grpo.learning_rate=1e-5,5e-5", "grpo.max_steps=8,16",
-                                      "grpo.lr_scheduler=constant"])
+    grid = grpo_settings.parse_grid(
+        ["grpo.learning_rate=1e-5,5e-5", "grpo.max_steps=8,16", "grpo.lr_scheduler=constant"]
+    )
     assert len(grid) == 4 and grid[0] == {"learning_rate": 1e-5, "max_steps": 8, "lr_scheduler": "constant"}
     assert grid[-1]["learning_rate"] == 5e-5 and grid[-1]["max_steps"] == 16
     assert grpo_settings.setting_name(grid[0]) == "learning_rate=1e-05_max_steps=8_lr_scheduler=constant"
@@ -33,12 +34,14 @@ def test_parse_grid_takes_every_combination_with_typed_values() -> None:
 
 
 def test_pick_maximises_the_criterion_and_ignores_context_rows() -> None:
-    rows = [{"candidate": "always-Correct", "accuracy": 0.9, "reward": math.nan},
-            {"candidate": "start", "accuracy": 0.8, "reward": 0.9},
-            {"setting": "a", "accuracy": 0.5, "reward": 0.7},
-            {"setting": "b", "accuracy": 0.6, "reward": 0.4},
-            {"setting": "c", "accuracy": 0.6, "reward": 0.5},
-            {"setting": "d", "accuracy": math.nan, "reward": 1.0}]
+    rows = [
+        {"candidate": "always-Correct", "accuracy": 0.9, "reward": math.nan},
+        {"candidate": "start", "accuracy": 0.8, "reward": 0.9},
+        {"setting": "a", "accuracy": 0.5, "reward": 0.7},
+        {"setting": "b", "accuracy": 0.6, "reward": 0.4},
+        {"setting": "c", "accuracy": 0.6, "reward": 0.5},
+        {"setting": "d", "accuracy": math.nan, "reward": 1.0},
+    ]
     assert grpo_settings.pick(rows)["setting"] == "c"  # accuracy ties broken by reward
     assert grpo_settings.pick(rows, by="reward")["setting"] == "d"  # by reward, d (no accuracy) counts
     assert grpo_settings.pick(rows[:5], by="reward")["setting"] == "a"
@@ -54,25 +57,38 @@ def profile_ref(tmp_path, monkeypatch):
     params.mkdir()
     for name in ("cpu.yaml", "smoke.yaml"):
         shutil.copy(config.project_root() / "params" / name, params / name)
-    (params / "tiny.yaml").write_text(f"extends: smoke.yaml\nmodels:\n  critic: {TINY_RANDOM}\n"
-                                      "grpo:\n  max_steps: 1\n  max_completion_length: 8\n  heldout_prompts: 3\n")
+    (params / "tiny.yaml").write_text(
+        f"extends: smoke.yaml\nmodels:\n  critic: {TINY_RANDOM}\n"
+        "grpo:\n  max_steps: 1\n  max_completion_length: 8\n  heldout_prompts: 3\n"
+    )
     monkeypatch.setenv(config.OUTPUTS_ENV, str(tmp_path / "outputs"))
     ref = str(params / "tiny.yaml")
     synthesis = config.load_profile(ref).paths.stage_dir(stages.SYNTHESIS)
-    write_jsonl(synthesis / stages.RL_ROWS, [{"problem": p.to_dict(), "response": fenced(WRONG[p.id]),
-                                             "passed": False} for p in (ADD, ECHO)])
-    write_jsonl(synthesis / stages.RL_HELDOUT, [
-        {"problem": ADD.to_dict(), "response": fenced(code), "passed": passed}
-        for code, passed in ((RIGHT["add"], True), (WRONG["add"], False), (WRONG["add"], False))])
+    write_jsonl(
+        synthesis / stages.RL_ROWS,
+        [{"problem": p.to_dict(), "response": fenced(WRONG[p.id]), "passed": False} for p in (ADD, ECHO)],
+    )
+    write_jsonl(
+        synthesis / stages.RL_HELDOUT,
+        [
+            {"problem": ADD.to_dict(), "response": fenced(code), "passed": passed}
+            for code, passed in ((RIGHT["add"], True), (WRONG["add"], False), (WRONG["add"], False))
+        ],
+    )
     monkeypatch.setattr(grpo_settings, "engine_for", lambda cfg, role: ScriptedEngine())
     monkeypatch.setattr(choice, "engine_for", lambda cfg, role: ScriptedEngine())
     # the setting with the larger learning rate stands for a critic that learned to discriminate
-    monkeypatch.setattr(ctrl_grpo, "policy_engine",
-                        lambda cfg, model: ScriptedEngine() if "learning_rate=0.001" in model else AlwaysCorrect())
+    monkeypatch.setattr(
+        ctrl_grpo,
+        "policy_engine",
+        lambda cfg, model: ScriptedEngine() if "learning_rate=0.001" in model else AlwaysCorrect(),
+    )
     return ref
 
 
-def test_settings_are_trained_scored_and_picked_on_the_heldout_prompts(profile_ref, tmp_path, monkeypatch) -> None:
+def test_settings_are_trained_scored_and_picked_on_the_heldout_prompts(
+    profile_ref, tmp_path, monkeypatch
+) -> None:
     settings = grpo_settings.parse_grid(["grpo.learning_rate=1e-4,1e-3"])
     result = grpo_settings.choose(profile_ref, settings, critiques=2)
     rows = {row["candidate"]: row for row in result["rows"]}
@@ -91,8 +107,23 @@ def test_settings_are_trained_scored_and_picked_on_the_heldout_prompts(profile_r
 
     monkeypatch.setattr(training, "train_grpo", no_training)
     out = tmp_path / "report"
-    assert grpo_settings.main(["--profile", profile_ref, "--grid", "grpo.learning_rate=1e-4,1e-3",
-                               "--by", "reward", "--heldout", "2", "--out", str(out)]) == 0
+    assert (
+        grpo_settings.main(
+            [
+                "--profile",
+                profile_ref,
+                "--grid",
+                "grpo.learning_rate=1e-4,1e-3",
+                "--by",
+                "reward",
+                "--heldout",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     saved = read_json(out / "scores.json")
     assert saved["heldout_prompts"] == 2 and {row["prompts"] for row in saved["rows"]} == {2}  # 2 of the 3
     assert saved["by"] == "reward" and saved["settings"]["learning_rate=0.001"] == {"learning_rate": 0.001}

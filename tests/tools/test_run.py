@@ -70,14 +70,20 @@ def test_failing_cell_is_named_and_run_stops(project: Path) -> None:
     with pytest.raises(run.RunError) as err:
         run.run_profile("tiny", echo=lambda *a, **k: None)
     message = str(err.value)
-    assert "02_bad" in message and "ValueError: no such column: tests" in message and "In[4] (`raise ValueError(" in message
+    assert (
+        "02_bad" in message
+        and "ValueError: no such column: tests" in message
+        and "In[4] (`raise ValueError(" in message
+    )
     assert not (nbs / "ran.txt").exists()
     saved = read_json(project / "outputs" / "tiny" / stages.RUN_FILE)
     assert [(r["notebook"], r["status"]) for r in saved["runs"]] == [("01_ok", "ok"), ("02_bad", "failed")]
 
 
 def test_dead_kernel_is_reported_as_such(project: Path) -> None:
-    notebook(project / "notebooks" / "01_oom.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    notebook(
+        project / "notebooks" / "01_oom.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
+    )
     with pytest.raises(run.RunError, match="kernel died"):
         run.run_profile("tiny", echo=lambda *a, **k: None)
 

@@ -58,7 +58,9 @@ def parquet(tmp_path: Path) -> Path:
     return write_verl_parquet(rows(), tmp_path / "train.parquet")
 
 
-def test_verls_rl_dataset_reads_the_export_with_our_tokenizer(parquet: Path, tokenizer, tmp_path: Path) -> None:
+def test_verls_rl_dataset_reads_the_export_with_our_tokenizer(
+    parquet: Path, tokenizer, tmp_path: Path
+) -> None:
     """verl 0.8's dataset hands the chat messages on (its agent loop applies the chat template) and
     measures each prompt with the tokenizer to drop the overlong: with a limit between our shortest
     and longest prompt, exactly the longer ones go."""
@@ -69,9 +71,15 @@ def test_verls_rl_dataset_reads_the_export_with_our_tokenizer(parquet: Path, tok
     assert min(lengths) < limit < max(lengths)
 
     def load(max_prompt_length: int) -> RLHFDataset:
-        config = OmegaConf.create({"prompt_key": "prompt", "max_prompt_length": max_prompt_length,
-                                   "filter_overlong_prompts": True, "filter_overlong_prompts_workers": 1,
-                                   "cache_dir": str(tmp_path / "verl-cache")})
+        config = OmegaConf.create(
+            {
+                "prompt_key": "prompt",
+                "max_prompt_length": max_prompt_length,
+                "filter_overlong_prompts": True,
+                "filter_overlong_prompts_workers": 1,
+                "cache_dir": str(tmp_path / "verl-cache"),
+            }
+        )
         return RLHFDataset(str(parquet), tokenizer, config)
 
     everything = load(4096)
@@ -88,7 +96,9 @@ def test_verls_rl_dataset_reads_the_export_with_our_tokenizer(parquet: Path, tok
 
 
 def row_source(row: dict) -> str:
-    return {"critique": "criticlab/ctrl", "crl": "criticlab/crl", "code": "criticlab/code"}[row.get("task", "critique")]
+    return {"critique": "criticlab/ctrl", "crl": "criticlab/crl", "code": "criticlab/code"}[
+        row.get("task", "critique")
+    ]
 
 
 def token_ids(tokenizer, messages: list) -> list[int]:
@@ -108,13 +118,23 @@ def batch_of(parquet: Path, tokenizer) -> verl.DataProto:
     plen, rlen = max(map(len, prompts)), max(map(len, responses))
     prompt_ids = torch.tensor([[pad] * (plen - len(p)) + list(p) for p in prompts])
     response_ids = torch.tensor([list(r) + [pad] * (rlen - len(r)) for r in responses])
-    mask = torch.tensor([[0] * (plen - len(p)) + [1] * len(p) + [1] * len(r) + [0] * (rlen - len(r))
-                         for p, r in zip(prompts, responses)])
+    mask = torch.tensor(
+        [
+            [0] * (plen - len(p)) + [1] * len(p) + [1] * len(r) + [0] * (rlen - len(r))
+            for p, r in zip(prompts, responses)
+        ]
+    )
     return verl.DataProto.from_dict(
-        tensors={"prompts": prompt_ids, "responses": response_ids, "attention_mask": mask,
-                 "input_ids": torch.cat([prompt_ids, response_ids], dim=1)},
-        non_tensors={name: np.array(list(frame[name]), dtype=object)
-                     for name in ("data_source", "reward_model", "extra_info")},
+        tensors={
+            "prompts": prompt_ids,
+            "responses": response_ids,
+            "attention_mask": mask,
+            "input_ids": torch.cat([prompt_ids, response_ids], dim=1),
+        },
+        non_tensors={
+            name: np.array(list(frame[name]), dtype=object)
+            for name in ("data_source", "reward_model", "extra_info")
+        },
     )
 
 
@@ -124,7 +144,9 @@ def our_rewards(executor) -> list[float]:
     for row, response in zip(rows(), RESPONSES):
         problem = problem_of(row["problem"])
         if row.get("task", "critique") == "critique":
-            out.append(CTRLReward(ScriptedEngine(), executor).score([response], [problem], [row["response"]])[0])
+            out.append(
+                CTRLReward(ScriptedEngine(), executor).score([response], [problem], [row["response"]])[0]
+            )
         elif row["task"] == "crl":
             out.append(CRLReward().score([response], [bool(row["label"])])[0])
         else:
@@ -139,7 +161,9 @@ def test_verls_reward_manager_gets_our_rewards(parquet: Path, tokenizer, executo
     assert expected == [1.0, 1.0, 0.0, 1.0, 0.0]  # each task, both outcomes where it has two
     verl_reward.set_generator(ScriptedEngine())
     try:
-        manager = NaiveRewardManager(tokenizer=tokenizer, num_examine=0, compute_score=verl_reward.compute_score)
+        manager = NaiveRewardManager(
+            tokenizer=tokenizer, num_examine=0, compute_score=verl_reward.compute_score
+        )
         scores = manager(batch_of(parquet, tokenizer))
     finally:
         verl_reward.set_generator(None)
@@ -153,10 +177,24 @@ def test_verl_loads_compute_score_from_our_file(parquet: Path) -> None:
     import pandas as pd
     from verl.trainer.ppo.reward import get_custom_reward_fn
 
-    fn = get_custom_reward_fn(OmegaConf.create({"reward": {"custom_reward_function": {
-        "path": verl_reward.__file__, "name": "compute_score", "reward_kwargs": {}}}}))
+    fn = get_custom_reward_fn(
+        OmegaConf.create(
+            {
+                "reward": {
+                    "custom_reward_function": {
+                        "path": verl_reward.__file__,
+                        "name": "compute_score",
+                        "reward_kwargs": {},
+                    }
+                }
+            }
+        )
+    )
     truth = pd.read_parquet(parquet)["reward_model"][1]["ground_truth"]
-    assert fn(data_source="criticlab/crl", solution_str="\\conclusion{F}", ground_truth=truth, extra_info={}) == 1.0
+    assert (
+        fn(data_source="criticlab/crl", solution_str="\\conclusion{F}", ground_truth=truth, extra_info={})
+        == 1.0
+    )
 
 
 def test_compute_score_is_safe_from_several_threads(parquet: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -69,19 +69,32 @@ def figures() -> dict[str, Callable[[], Figure]]:
         "strategies": lambda: plots.plot_strategies(analysis.strategy_distribution(labels)),
         "similarity": lambda: plots.plot_similarity(analysis.revision_similarity(ts)),
         "abilities": lambda: plots.plot_abilities(analysis.simulate_abilities(rounds=3, runs=200)),
-        "crl": lambda: plots.plot_crl_comparison(pd.DataFrame({
-            "policy": ["start", "ratio 0", "ratio 0.2", "ratio 0.2", "ratio 0.2", "ratio 0.2"],
-            "seed": ["-", "0", "0", "1", "mean", "sd"],
-            "humaneval pass@1": [0.1, 0.3, 0.2, 0.4, 0.3, 0.14], "mbpp pass@1": [0.2, 0.2, 0.3, 0.3, 0.3, 0.0],
-            "judge acc": [0.5, 0.5, 0.6, 0.7, 0.65, 0.07], "acc on T": [1.0, 0.9, 0.8, 0.7, 0.75, 0.07],
-            "acc on F": [0.0, 0.1, 0.4, 0.7, 0.55, 0.2], "always-T": [0.5] * 6,
-        })),
+        "crl": lambda: plots.plot_crl_comparison(
+            pd.DataFrame(
+                {
+                    "policy": ["start", "ratio 0", "ratio 0.2", "ratio 0.2", "ratio 0.2", "ratio 0.2"],
+                    "seed": ["-", "0", "0", "1", "mean", "sd"],
+                    "humaneval pass@1": [0.1, 0.3, 0.2, 0.4, 0.3, 0.14],
+                    "mbpp pass@1": [0.2, 0.2, 0.3, 0.3, 0.3, 0.0],
+                    "judge acc": [0.5, 0.5, 0.6, 0.7, 0.65, 0.07],
+                    "acc on T": [1.0, 0.9, 0.8, 0.7, 0.75, 0.07],
+                    "acc on F": [0.0, 0.1, 0.4, 0.7, 0.55, 0.2],
+                    "always-T": [0.5] * 6,
+                }
+            )
+        ),
         "counts": lambda: plots.plot_counts(pd.Series({"samples": 8, "kept": 5, "dropped: leak": 3})),
-        "data": lambda: plots.plot_data_overview(pd.DataFrame({
-            "source": ["humaneval"] * 6 + ["mbpp"] * 2, "split": ["train", "eval"] * 4,
-            "n_cases": [3, 5, 7, 2, 4, 9, 1, 1], "question_tokens": [40, 80, 120, 60, 30, 90, 20, 25],
-            "difficulty": ["", "", "", "", "", "", "easy", "hard"],
-        })),
+        "data": lambda: plots.plot_data_overview(
+            pd.DataFrame(
+                {
+                    "source": ["humaneval"] * 6 + ["mbpp"] * 2,
+                    "split": ["train", "eval"] * 4,
+                    "n_cases": [3, 5, 7, 2, 4, 9, 1, 1],
+                    "question_tokens": [40, 80, 120, 60, 30, 90, 20, 25],
+                    "difficulty": ["", "", "", "", "", "", "easy", "hard"],
+                }
+            )
+        ),
     }
 
 
@@ -166,10 +179,13 @@ def test_strategy_bars_are_shares_of_critiques_multi_label() -> None:
 def test_training_curves_draw_one_line_per_run_with_a_legend() -> None:
     from criticlab.viz import plots
 
-    fig = plots.plot_training_curves({
-        "reward": {"seed 0": [(1, 0.2), (2, 0.4), (3, 0.5)], "seed 1": [(1, 0.1), (2, 0.3), (3, 0.6)]},
-        "KL": [(1, 0.0), (2, 0.1)],
-    }, smooth=2)
+    fig = plots.plot_training_curves(
+        {
+            "reward": {"seed 0": [(1, 0.2), (2, 0.4), (3, 0.5)], "seed 1": [(1, 0.1), (2, 0.3), (3, 0.6)]},
+            "KL": [(1, 0.0), (2, 0.1)],
+        },
+        smooth=2,
+    )
     reward, kl = fig.axes
     assert [t.get_text() for t in reward.get_legend().get_texts()] == ["seed 0", "seed 1"]
     assert len(reward.lines) == 4 and kl.get_legend() is None and len(kl.lines) == 2

@@ -17,16 +17,23 @@ BAD = "def add(a, b):\n    return a - b\n"
 def rnd(code: str, critique: str | None = None, judgment: str | None = None) -> Round:
     ok = code == GOOD
     result = ExecResult(verdict=Verdict.ACCEPTED if ok else Verdict.WRONG_ANSWER, passed=int(ok), total=1)
-    return Round(response=f"```python\n{code}```", code=code, result=result, critique=critique, judgment=judgment)
+    return Round(
+        response=f"```python\n{code}```", code=code, result=result, critique=critique, judgment=judgment
+    )
 
 
 def talked_out_of_it() -> Trajectory:
     """A correct solution the critic wrongly calls incorrect; the revision breaks it, then a fix."""
-    return Trajectory("add", 0, "self_critique", [
-        rnd(GOOD, "Subtract instead.\nOverall judgment: Incorrect", "incorrect"),
-        rnd(BAD, "Add instead.\nOverall judgment: Incorrect", "incorrect"),
-        rnd(GOOD),
-    ])
+    return Trajectory(
+        "add",
+        0,
+        "self_critique",
+        [
+            rnd(GOOD, "Subtract instead.\nOverall judgment: Incorrect", "incorrect"),
+            rnd(BAD, "Add instead.\nOverall judgment: Incorrect", "incorrect"),
+            rnd(GOOD),
+        ],
+    )
 
 
 def test_transitions_and_verdicts_per_round() -> None:
@@ -60,15 +67,18 @@ def test_round_view_and_render() -> None:
     page = widgets.render(view)
     assert "correct→incorrect" in page and "&lt;" not in GOOD and "Subtract instead" in page
     assert widgets.code_diff(GOOD, GOOD) == ""
-    assert "identical" in widgets.render(widgets.round_view(
-        Trajectory("add", 0, "m", [rnd(GOOD, "fine", "correct"), rnd(GOOD)]), 1))
+    assert "identical" in widgets.render(
+        widgets.round_view(Trajectory("add", 0, "m", [rnd(GOOD, "fine", "correct"), rnd(GOOD)]), 1)
+    )
 
 
 def test_browser_widgets_follow_the_filters(tmp_path) -> None:
     pytest.importorskip("ipywidgets")
     from criticlab.io import write_jsonl
 
-    other = Trajectory("add", 1, "ctrl_grpo", [rnd(BAD, "Add.\nOverall judgment: Incorrect", "incorrect"), rnd(GOOD)])
+    other = Trajectory(
+        "add", 1, "ctrl_grpo", [rnd(BAD, "Add.\nOverall judgment: Incorrect", "incorrect"), rnd(GOOD)]
+    )
     write_jsonl(tmp_path / "self_critique.jsonl", [talked_out_of_it().to_dict()])
     write_jsonl(tmp_path / "ctrl_grpo.jsonl", [other.to_dict()])
     pool = Trajectory("add", 0, "pairwise_pool", [rnd(GOOD), rnd(BAD)])

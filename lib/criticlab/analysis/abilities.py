@@ -31,11 +31,26 @@ import pandas as pd
 P_INIT = 0.1
 CRITIQUING: dict[str, tuple[float, float] | None] = {"strong": (0.9, 0.3), "weak": (0.7, 0.15), "none": None}
 """Critiquing ability as (p_cc, p_cw); None: no critiquing, each revision an independent sample."""
-DISCRIMINATION: dict[str, tuple[float, float]] = {"TPR 0.7 / FPR 0.2": (0.7, 0.2), "TPR 0.6 / FPR 0.3": (0.6, 0.3)}
+DISCRIMINATION: dict[str, tuple[float, float]] = {
+    "TPR 0.7 / FPR 0.2": (0.7, 0.2),
+    "TPR 0.6 / FPR 0.3": (0.6, 0.3),
+}
 """Discrimination ability as (tpr, fpr): P(predicted correct | correct), P(predicted correct | incorrect)."""
 RUNS = 50_000
 ROUNDS = 10
-COLUMNS = ("critiquing", "discrimination", "p_cc", "p_cw", "tpr", "fpr", "round", "pass", "se", "exact", "runs")
+COLUMNS = (
+    "critiquing",
+    "discrimination",
+    "p_cc",
+    "p_cw",
+    "tpr",
+    "fpr",
+    "round",
+    "pass",
+    "se",
+    "exact",
+    "runs",
+)
 
 
 def _rates(p_init: float, critiquing: tuple[float, float] | None) -> tuple[float, float]:
@@ -50,7 +65,9 @@ def _check(p_init: float, p_cc: float, p_cw: float, tpr: float, fpr: float, roun
         raise ValueError(f"rounds must be >= 0, got {rounds}")
 
 
-def abilities_exact(p_init: float, p_cc: float, p_cw: float, tpr: float, fpr: float, rounds: int) -> np.ndarray:
+def abilities_exact(
+    p_init: float, p_cc: float, p_cw: float, tpr: float, fpr: float, rounds: int
+) -> np.ndarray:
     """Exact pass rate after 0..``rounds`` critique→revision rounds (array of rounds + 1).
 
     The state of a run not yet settled is (current solution correct, some incorrect solution
@@ -75,7 +92,14 @@ def abilities_exact(p_init: float, p_cc: float, p_cw: float, tpr: float, fpr: fl
 
 
 def simulate_run(
-    p_init: float, p_cc: float, p_cw: float, tpr: float, fpr: float, rounds: int, runs: int = RUNS, seed: int = 0
+    p_init: float,
+    p_cc: float,
+    p_cw: float,
+    tpr: float,
+    fpr: float,
+    rounds: int,
+    runs: int = RUNS,
+    seed: int = 0,
 ) -> np.ndarray:
     """Monte Carlo pass rate after 0..``rounds`` rounds over ``runs`` simulated problems (seeded)."""
     _check(p_init, p_cc, p_cw, tpr, fpr, rounds)
@@ -117,8 +141,26 @@ def simulate_abilities(
             exact = abilities_exact(p_init, p_cc, p_cw, tpr, fpr, rounds)
             for k in range(rounds + 1):
                 se = math.sqrt(simulated[k] * (1 - simulated[k]) / runs) if runs else math.nan
-                rows.append(dict(zip(COLUMNS, (c_name, d_name, p_cc, p_cw, tpr, fpr, k, float(simulated[k]), se,
-                                               float(exact[k]), runs))))
+                rows.append(
+                    dict(
+                        zip(
+                            COLUMNS,
+                            (
+                                c_name,
+                                d_name,
+                                p_cc,
+                                p_cw,
+                                tpr,
+                                fpr,
+                                k,
+                                float(simulated[k]),
+                                se,
+                                float(exact[k]),
+                                runs,
+                            ),
+                        )
+                    )
+                )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -77,7 +77,9 @@ def loop_pass_curves(
     The same chain as :func:`critic_loop_curve` (a critic judging Correct stops the loop), with
     each argument an array of one value per set (or a scalar).
     """
-    p_init, p_cc, p_wc, tpr, tnr = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (p_init, p_cc, p_wc, tpr, tnr)))
+    p_init, p_cc, p_wc, tpr, tnr = np.broadcast_arrays(
+        *(np.asarray(x, dtype=float) for x in (p_init, p_cc, p_wc, tpr, tnr))
+    )
     stop_c, stop_w = tpr, 1.0 - tnr
     active_c, active_w, kept_c = p_init.copy(), 1.0 - p_init, np.zeros_like(p_init)
     out = np.empty((*p_init.shape, attempts + 1))
@@ -85,7 +87,10 @@ def loop_pass_curves(
     for attempt in range(1, attempts + 1):
         kept_c = kept_c + stop_c * active_c
         revise_c, revise_w = (1.0 - stop_c) * active_c, (1.0 - stop_w) * active_w
-        active_c, active_w = revise_c * p_cc + revise_w * p_wc, revise_c * (1.0 - p_cc) + revise_w * (1.0 - p_wc)
+        active_c, active_w = (
+            revise_c * p_cc + revise_w * p_wc,
+            revise_c * (1.0 - p_cc) + revise_w * (1.0 - p_wc),
+        )
         out[..., attempt] = active_c + kept_c
     return out
 

@@ -156,8 +156,15 @@ def _observed(group: list[Trajectory], confidence: float) -> list[dict[str, floa
     for k in range(correct.shape[1]):
         hits = int(correct[:, k].sum())
         lo, hi = stats.wilson_interval(hits, len(correct), confidence)
-        rows.append({"attempt": k, "observed": hits / len(correct), "observed lo": lo, "observed hi": hi,
-                     "observed n": len(correct)})
+        rows.append(
+            {
+                "attempt": k,
+                "observed": hits / len(correct),
+                "observed lo": lo,
+                "observed hi": hi,
+                "observed n": len(correct),
+            }
+        )
     return rows
 
 
@@ -171,8 +178,19 @@ class Compounding:
 
 
 CURVE_COLUMNS = [
-    "critic", "loop", "attempt", "simulated", "lo", "hi", "resamples", "limit",
-    "observed method", "observed", "observed lo", "observed hi", "observed n",
+    "critic",
+    "loop",
+    "attempt",
+    "simulated",
+    "lo",
+    "hi",
+    "resamples",
+    "limit",
+    "observed method",
+    "observed",
+    "observed lo",
+    "observed hi",
+    "observed n",
 ]
 
 
@@ -213,14 +231,28 @@ def compounding_by_critic(
             keep = np.isfinite(replicates[:, [RATES.index(n) for n in needs]]).all(axis=1)
             band = loop_pass_curves(*_loop_rates(replicates[keep], loop), horizon)
             lo = np.percentile(band, 100 * alpha, axis=0) if keep.any() else np.full(horizon + 1, math.nan)
-            hi = np.percentile(band, 100 * (1 - alpha), axis=0) if keep.any() else np.full(horizon + 1, math.nan)
+            hi = (
+                np.percentile(band, 100 * (1 - alpha), axis=0)
+                if keep.any()
+                else np.full(horizon + 1, math.nan)
+            )
             model = CriticModel(critic, *(_loop_rates(point, loop)[3:]))
             limit = critic_loop_limit(point[0], point[1], point[2], model)
             frame = pd.DataFrame(
-                {"critic": critic, "loop": loop, "attempt": np.arange(horizon + 1), "simulated": curve,
-                 "lo": lo, "hi": hi, "resamples": int(keep.sum()), "limit": limit}
+                {
+                    "critic": critic,
+                    "loop": loop,
+                    "attempt": np.arange(horizon + 1),
+                    "simulated": curve,
+                    "lo": lo,
+                    "hi": hi,
+                    "resamples": int(keep.sum()),
+                    "limit": limit,
+                }
             )
-            seen = pd.DataFrame(observed, columns=["attempt", "observed", "observed lo", "observed hi", "observed n"])
+            seen = pd.DataFrame(
+                observed, columns=["attempt", "observed", "observed lo", "observed hi", "observed n"]
+            )
             frame = frame.merge(seen, on="attempt", how="left")
             frame["observed method"] = np.where(frame["observed"].notna(), observed_method, "")
             frames.append(frame[CURVE_COLUMNS])

@@ -47,9 +47,12 @@ def analysis_metrics(
         methods=list(methods),
         transition_rates=rates.to_dict(orient="records"),
         strategies=distribution.to_dict(orient="records") if len(distribution) else [],
-        strategy_agreement=None if agreement is None else {"n": agreement.n, "percent": agreement.percent,
-                                                           "kappa": agreement.kappa},
-        similarity_mean=similarity.groupby("method")["similarity"].mean().to_dict() if len(similarity) else {},
+        strategy_agreement=None
+        if agreement is None
+        else {"n": agreement.n, "percent": agreement.percent, "kappa": agreement.kappa},
+        similarity_mean=similarity.groupby("method")["similarity"].mean().to_dict()
+        if len(similarity)
+        else {},
         critic_rates=compounding.rates.to_dict(orient="records"),
         simulated=simulated_loops(compounding),
         not_simulated=dict(compounding.skipped),

@@ -81,7 +81,12 @@ def load_validation_set(directory: str | Path) -> list[LabelledCritique]:
         )
     return [
         LabelledCritique(
-            r["id"], r["critic"], r["problem_id"], bool(r["solution_passed"]), r.get("judgment"), r["critique"],
+            r["id"],
+            r["critic"],
+            r["problem_id"],
+            bool(r["solution_passed"]),
+            r.get("judgment"),
+            r["critique"],
             labelled[r["id"]],
         )
         for r in rows

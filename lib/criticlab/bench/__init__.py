@@ -1,2 +1,1 @@
-"""Benchmarks behind one command line: ``python -m criticlab.bench {sandbox,engines,train}``.
-"""
+"""Benchmarks behind one command line: ``python -m criticlab.bench {sandbox,engines,train}``."""

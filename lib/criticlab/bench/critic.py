@@ -24,7 +24,9 @@ from criticlab.machine import usable_cores
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a transformers checkpoint or LoRA adapter dir")
+    parser.add_argument(
+        "--checkpoint", required=True, type=Path, help="a transformers checkpoint or LoRA adapter dir"
+    )
     parser.add_argument("--precision", choices=["f32", "f16", "q8_0"], default="f16")
     parser.add_argument("--parallel", type=int, default=8, help="sequences in the batched runs (default 8)")
     parser.add_argument("--max-tokens", type=int, default=64)
@@ -42,11 +44,19 @@ def bench_critic(args: argparse.Namespace) -> int:
     threads = args.threads or usable_cores()
     started = time.perf_counter()
     gguf = gguf_for_checkpoint(args.checkpoint, args.precision)
-    results: dict[str, Any] = {"checkpoint": str(args.checkpoint), "gguf": gguf.name, "precision": args.precision,
-                               "max_tokens": args.max_tokens, "threads": threads,
-                               "convert_or_lookup_seconds": time.perf_counter() - started}
-    print(f"critic benchmark: {args.checkpoint} → {gguf.name} ({results['convert_or_lookup_seconds']:.1f} s to "
-          f"convert or find), greedy, max_tokens={args.max_tokens}, {threads} threads", flush=True)
+    results: dict[str, Any] = {
+        "checkpoint": str(args.checkpoint),
+        "gguf": gguf.name,
+        "precision": args.precision,
+        "max_tokens": args.max_tokens,
+        "threads": threads,
+        "convert_or_lookup_seconds": time.perf_counter() - started,
+    }
+    print(
+        f"critic benchmark: {args.checkpoint} → {gguf.name} ({results['convert_or_lookup_seconds']:.1f} s to "
+        f"convert or find), greedy, max_tokens={args.max_tokens}, {threads} threads",
+        flush=True,
+    )
     single = PROMPTS[: args.single]
     batch = [PROMPTS[i % len(PROMPTS)] for i in range(args.parallel)]
     texts: dict[str, list[str]] = {}
@@ -70,7 +80,9 @@ def bench_critic(args: argparse.Namespace) -> int:
     results["greedy_texts_equal"] = f"{agree}/{len(single)}"
     print("ratios llama.cpp GGUF / transformers: end-to-end | decode-only")
     for kind in ("single", "batch"):
-        print(f"  {kind:6s} {results[f'ratio_{kind}_tok_per_s']:5.2f}x | {results[f'ratio_{kind}_decode_tok_per_s']:5.2f}x")
+        print(
+            f"  {kind:6s} {results[f'ratio_{kind}_tok_per_s']:5.2f}x | {results[f'ratio_{kind}_decode_tok_per_s']:5.2f}x"
+        )
     print(f"greedy texts equal on {results['greedy_texts_equal']} single-stream prompts")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -193,8 +193,14 @@ def run_engines_bench(args: argparse.Namespace) -> dict[str, Any]:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     if args.model == DEFAULT_MODEL and not args.quick:  # the figure run summaries quote (see llm.throughput)
-        saved = write_json(bench_path(), {**results, "cpu": cpu_model(),
-                                          "measured": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        saved = write_json(
+            bench_path(),
+            {
+                **results,
+                "cpu": cpu_model(),
+                "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            },
+        )
         print(f"saved as this machine's engine benchmark: {saved}")
     return results
 

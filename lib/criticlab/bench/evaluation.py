@@ -58,8 +58,11 @@ def _run(cfg: config.Profile, problems: list, names: list[str], together: bool, 
 
     os.environ[config.OUTPUTS_ENV] = str(root)
     methods, _ = evaluation.resolve_methods(cfg, names)
-    engines = {id(e): e for e in [engine_for(cfg, "generator", cached=False)] +
-               [engine_for(cfg, "critic", model=m.critic_model, cached=False) for m in methods if m.critic_model]}
+    engines = {
+        id(e): e
+        for e in [engine_for(cfg, "generator", cached=False)]
+        + [engine_for(cfg, "critic", model=m.critic_model, cached=False) for m in methods if m.critic_model]
+    }
     for engine in engines.values():
         if hasattr(engine, "clear_prefix_cache"):
             engine.clear_prefix_cache()
@@ -96,9 +99,11 @@ def bench_evaluation(args: argparse.Namespace) -> int:
     if args.critic:
         names.append(f"critic:{Path(args.critic).resolve()}")
     problems = prepare_data(cfg.data).eval[: args.problems]
-    print(f"evaluation benchmark: profile {cfg.name}, {len(problems)} problems, {args.rounds} round(s), "
-          f"generator {cfg.models.generator} ({cfg.models.engine}, {cfg.models.parallel} slots), methods {', '.join(names)} (+stop variants)",
-          flush=True)
+    print(
+        f"evaluation benchmark: profile {cfg.name}, {len(problems)} problems, {args.rounds} round(s), "
+        f"generator {cfg.models.generator} ({cfg.models.engine}, {cfg.models.parallel} slots), methods {', '.join(names)} (+stop variants)",
+        flush=True,
+    )
     ways = WAYS if args.order == "before-first" else WAYS[::-1]
     results: dict[str, Any] = {"profile": cfg.name, "problems": len(problems), "rounds": args.rounds}
     saved = os.environ.get(config.OUTPUTS_ENV)
@@ -107,9 +112,12 @@ def bench_evaluation(args: argparse.Namespace) -> int:
             for way in ways:
                 row = _run(cfg, problems, names, way == "together", Path(tmp) / way)
                 results[way] = row
-                print(f"  {way:10s} {row['seconds']:7.1f} s, {row['tokens']:5d} tokens = {row['tok_per_s']:5.1f} tok/s "
-                      f"over the wall time, {row['engine_calls']} engine calls, "
-                      f"{row['sequences_per_call']:.1f} sequences per call", flush=True)
+                print(
+                    f"  {way:10s} {row['seconds']:7.1f} s, {row['tokens']:5d} tokens = {row['tok_per_s']:5.1f} tok/s "
+                    f"over the wall time, {row['engine_calls']} engine calls, "
+                    f"{row['sequences_per_call']:.1f} sequences per call",
+                    flush=True,
+                )
     finally:
         if saved is None:
             os.environ.pop(config.OUTPUTS_ENV, None)
@@ -118,12 +126,18 @@ def bench_evaluation(args: argparse.Namespace) -> int:
     before, after = results["per-method"], results["together"]
     results["wall_ratio"] = before["seconds"] / after["seconds"]
     same = before["trajectories"] == after["trajectories"]
-    differing = [m for m in before["trajectories"] if before["trajectories"][m] != after["trajectories"].get(m)]
+    differing = [
+        m for m in before["trajectories"] if before["trajectories"][m] != after["trajectories"].get(m)
+    ]
     results["same_trajectories"] = same
-    print(f"per-method / together wall time: {results['wall_ratio']:.2f}x; "
-          f"trajectories {'identical' if same else 'differ in ' + ', '.join(differing)}")
+    print(
+        f"per-method / together wall time: {results['wall_ratio']:.2f}x; "
+        f"trajectories {'identical' if same else 'differ in ' + ', '.join(differing)}"
+    )
     if args.json:
-        trimmed = {k: ({kk: vv for kk, vv in v.items() if kk != "trajectories"} if isinstance(v, dict) else v)
-                   for k, v in results.items()}
+        trimmed = {
+            k: ({kk: vv for kk, vv in v.items() if kk != "trajectories"} if isinstance(v, dict) else v)
+            for k, v in results.items()
+        }
         args.json.write_text(json.dumps(trimmed, indent=2))
     return 0

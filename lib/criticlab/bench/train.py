@@ -25,7 +25,9 @@ from criticlab.io import read_jsonl
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="smoke", help="profile name or YAML path (default: smoke)")
-    parser.add_argument("--steps", type=int, default=4, help="GRPO steps to time (default 4; the first is warm-up)")
+    parser.add_argument(
+        "--steps", type=int, default=4, help="GRPO steps to time (default 4; the first is warm-up)"
+    )
     parser.add_argument("--start", default=None, help="critic to train (default: the profile's critic model)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
 
@@ -46,7 +48,9 @@ def rl_rows_for(cfg: config.Profile, executor: Any, needed: int) -> tuple[list[d
     problems = prepare_data(cfg.data, progress=False).train[:needed]
     solved = zero_shot(problems, engine_for(cfg, "generator"), executor, sampling_for(cfg, "solution"), n=1)
     records = [SynthesisRecord(p.id, i, rnd.response, rnd.code, rnd.result) for p, i, rnd in solved]
-    return build_rl_rows(records, {p.id: p for p in problems}), f"zero-shot solutions to {len(problems)} problems"
+    return build_rl_rows(
+        records, {p.id: p for p in problems}
+    ), f"zero-shot solutions to {len(problems)} problems"
 
 
 def bench_train(args: argparse.Namespace) -> int:
@@ -57,18 +61,31 @@ def bench_train(args: argparse.Namespace) -> int:
 
     cfg = config.load_profile(args.profile, overrides={"grpo": {"max_steps": args.steps}})
     start = args.start or cfg.models.critic
-    print(f"profile {cfg.name}: critic {start}, generator {cfg.models.generator} ({cfg.models.engine}); "
-          f"group {cfg.grpo.group_size} × {cfg.grpo.prompts_per_step} prompt(s)/step, "
-          f"completions ≤ {cfg.grpo.max_completion_length} tokens, {args.steps} steps")
+    print(
+        f"profile {cfg.name}: critic {start}, generator {cfg.models.generator} ({cfg.models.engine}); "
+        f"group {cfg.grpo.group_size} × {cfg.grpo.prompts_per_step} prompt(s)/step, "
+        f"completions ≤ {cfg.grpo.max_completion_length} tokens, {args.steps} steps"
+    )
     began = time.perf_counter()
-    with make_executor(cfg.sandbox) as executor, tempfile.TemporaryDirectory(prefix="criticlab-bench-") as tmp:
+    with (
+        make_executor(cfg.sandbox) as executor,
+        tempfile.TemporaryDirectory(prefix="criticlab-bench-") as tmp,
+    ):
         # some prompts run over grpo.max_prompt_length and are dropped: solve more problems than steps need
         rows, source = rl_rows_for(cfg, executor, 3 * cfg.grpo.prompts_per_step * args.steps)
         print(f"RL rows: {len(rows)} from {source}")
         reward = ctrl.reward_for(cfg, engine_for(cfg, "generator", cached=False), executor)
         timer = StepTimer(reward)
-        ctrl.train_critic(cfg, start, ctrl.grpo_rows(rows, source), reward, Path(tmp) / "grpo",
-                          progress=False, save_steps=10**9, callbacks=[timer])
+        ctrl.train_critic(
+            cfg,
+            start,
+            ctrl.grpo_rows(rows, source),
+            reward,
+            Path(tmp) / "grpo",
+            progress=False,
+            save_steps=10**9,
+            callbacks=[timer],
+        )
     total = time.perf_counter() - began
     print(f"\n{'step':>4} {'total s':>8} " + " ".join(f"{p:>12}" for p in PARTS))
     for t in timer.times:
@@ -79,10 +96,20 @@ def bench_train(args: argparse.Namespace) -> int:
         print(f"\nmean of steps 2..{len(timer.times)}: {mean['seconds']:.1f} s/step — {shares.rstrip(',')}")
     print(f"whole benchmark (loading, data, steps): {total:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps({
-            "profile": cfg.name, "critic": start, "generator": cfg.models.generator,
-            "group_size": cfg.grpo.group_size, "prompts_per_step": cfg.grpo.prompts_per_step,
-            "max_completion_length": cfg.grpo.max_completion_length,
-            "steps": [t.to_dict() for t in timer.times], "mean": mean, "total_seconds": total,
-        }, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "profile": cfg.name,
+                    "critic": start,
+                    "generator": cfg.models.generator,
+                    "group_size": cfg.grpo.group_size,
+                    "prompts_per_step": cfg.grpo.prompts_per_step,
+                    "max_completion_length": cfg.grpo.max_completion_length,
+                    "steps": [t.to_dict() for t in timer.times],
+                    "mean": mean,
+                    "total_seconds": total,
+                },
+                indent=2,
+            )
+        )
     return 0

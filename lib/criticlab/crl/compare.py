@@ -81,8 +81,15 @@ def code_outcomes(executed: Sequence[tuple[Problem, int, Round]]) -> list[dict[s
     benchmark, sample index, verdict, whether it passed, and whether the sandbox failed (such a
     sample is left out of Pass@k, as 07 leaves it out)."""
     return [
-        {"problem_id": p.id, "source": p.source, "sample": i, "verdict": rnd.result.verdict.value,
-         "correct": bool(rnd.correct), "pass_rate": rnd.result.pass_rate, "infra_error": rnd.result.is_infra_error}
+        {
+            "problem_id": p.id,
+            "source": p.source,
+            "sample": i,
+            "verdict": rnd.result.verdict.value,
+            "correct": bool(rnd.correct),
+            "pass_rate": rnd.result.pass_rate,
+            "infra_error": rnd.result.is_infra_error,
+        }
         for p, i, rnd in executed
     ]
 
@@ -115,9 +122,16 @@ def code_scores(outcomes: Sequence[dict[str, Any]], max_k: int) -> list[dict[str
     for source, per_problem in groups.items():
         for k in range(1, max_k + 1):
             mean, problems = mean_pass_at_k(per_problem, k)
-            rows.append({"source": source, "k": k, "pass@k": mean,
-                         "reward": float(np.mean(rates[source])), "problems": problems,
-                         "excluded": excluded.get(source, 0)})
+            rows.append(
+                {
+                    "source": source,
+                    "k": k,
+                    "pass@k": mean,
+                    "reward": float(np.mean(rates[source])),
+                    "problems": problems,
+                    "excluded": excluded.get(source, 0),
+                }
+            )
     return rows
 
 
@@ -174,14 +188,17 @@ def comparison_table(
         rows.append(row)
         by_ratio.setdefault(run.ratio, []).append(row)
     columns = list(dict.fromkeys(c for r in rows for c in r))
-    spread_of = [c for c in columns if c not in ("policy", "seed") and not c.endswith((" lo", " hi"))
-                 and c != "judged"]
+    spread_of = [
+        c for c in columns if c not in ("policy", "seed") and not c.endswith((" lo", " hi")) and c != "judged"
+    ]
     out = [rows[0]]
     for ratio, group in by_ratio.items():
         out.extend(group)
         if len(group) >= 2:
             spread = {c: over_seeds((g.get(c, math.nan) for g in group), skip_nan=False) for c in spread_of}
-            out.append({"policy": policy_name(ratio), "seed": "mean", **{c: v.mean for c, v in spread.items()}})
+            out.append(
+                {"policy": policy_name(ratio), "seed": "mean", **{c: v.mean for c, v in spread.items()}}
+            )
             out.append({"policy": policy_name(ratio), "seed": "sd", **{c: v.sd for c, v in spread.items()}})
     return pd.DataFrame(out, columns=columns)
 

@@ -34,9 +34,16 @@ def conclusion_stats(records: Sequence[RewardRecord]) -> dict[str, float]:
     judged = [r for r in records if r.task == TASK_CRL and r.label is not None]
     on_t = [r for r in judged if r.label]
     on_f = [r for r in judged if not r.label]
-    out: dict[str, float] = {"crl_samples": len(judged), "crl_samples_T": len(on_t), "crl_samples_F": len(on_f)}
-    for key, rows in (("crl_accuracy", judged), ("crl_accuracy_on_correct", on_t),
-                      ("crl_accuracy_on_incorrect", on_f)):
+    out: dict[str, float] = {
+        "crl_samples": len(judged),
+        "crl_samples_T": len(on_t),
+        "crl_samples_F": len(on_f),
+    }
+    for key, rows in (
+        ("crl_accuracy", judged),
+        ("crl_accuracy_on_correct", on_t),
+        ("crl_accuracy_on_incorrect", on_f),
+    ):
         right = sum(bool(r.judged_right) for r in rows)
         out[key] = right / len(rows) if rows else float("nan")
         out[f"{key}_lo"], out[f"{key}_hi"] = wilson_interval(right, len(rows))
@@ -78,7 +85,10 @@ def summarize_run(records: Sequence[dict[str, Any]]) -> dict[str, float]:
 
 
 def sample_conclusions(
-    engine: Engine, rows: Sequence[dict[str, Any]], sampling: SamplingParams, n: int,
+    engine: Engine,
+    rows: Sequence[dict[str, Any]],
+    sampling: SamplingParams,
+    n: int,
     parser: prompts.ParserRule = "workbook",
 ) -> list[RewardRecord]:
     """``n`` sampled answers to every CRL row by ``engine``, their conclusions read by ``parser`` and
@@ -96,17 +106,30 @@ def sample_conclusions(
         for completion in completions:
             concluded = prompts.parse_conclusion(completion.text, parser)
             label = bool(row["label"])
-            records.append(RewardRecord(TASK_CRL, problem_id, float(concluded == prompts.conclusion_of(label)),
-                                        conclusion=concluded, label=label,
-                                        parsers_disagree=prompts.parsers_disagree(completion.text, "conclusion")))
+            records.append(
+                RewardRecord(
+                    TASK_CRL,
+                    problem_id,
+                    float(concluded == prompts.conclusion_of(label)),
+                    conclusion=concluded,
+                    label=label,
+                    parsers_disagree=prompts.parsers_disagree(completion.text, "conclusion"),
+                )
+            )
     return records
 
 
 def ratio_table(runs: Sequence[CRLRatioRun]) -> pd.DataFrame:
     """One row per CRL run (ratio, seed): the run's summary and the held-out probe before and after it."""
-    return pd.DataFrame([
-        {"ratio": run.ratio, "seed": run.seed, **run.summary,
-         **{f"before_{k}": v for k, v in run.before.items() if k != "crl_samples"},
-         **{f"after_{k}": v for k, v in run.after.items() if k != "crl_samples"}}
-        for run in runs
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "ratio": run.ratio,
+                "seed": run.seed,
+                **run.summary,
+                **{f"before_{k}": v for k, v in run.before.items() if k != "crl_samples"},
+                **{f"after_{k}": v for k, v in run.after.items() if k != "crl_samples"},
+            }
+            for run in runs
+        ]
+    )

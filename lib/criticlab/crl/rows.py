@@ -21,7 +21,9 @@ from criticlab.rollout import prompts
 from criticlab.sandbox.types import ExecResult
 
 
-def load_candidates(samples_path: str | Path, problems: Sequence[Problem]) -> list[tuple[Problem, str, float]]:
+def load_candidates(
+    samples_path: str | Path, problems: Sequence[Problem]
+) -> list[tuple[Problem, str, float]]:
     """The executed zero-shot solutions of 03 (``samples.jsonl``) as CRL candidates ``(problem, code,
     pass_rate)``: solutions with code, of ``problems``, not hit by an infrastructure error.
 
@@ -77,7 +79,9 @@ def code_rows(problems: Sequence[Problem]) -> list[dict[str, Any]]:
     ]
 
 
-def mix(code: Sequence[dict[str, Any]], crl: Sequence[dict[str, Any]], ratio: float, seed: int = 0) -> list[dict[str, Any]]:
+def mix(
+    code: Sequence[dict[str, Any]], crl: Sequence[dict[str, Any]], ratio: float, seed: int = 0
+) -> list[dict[str, Any]]:
     """Replace ``round(ratio × len(code))`` code rows by CRL rows (sampled with ``seed``), then shuffle.
 
     ``ratio`` 0 is pure code RL, 1 pure CRL. Asking for more CRL rows than exist is an error rather

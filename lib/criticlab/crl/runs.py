@@ -43,7 +43,9 @@ if TYPE_CHECKING:
 def grpo_section(profile: Profile) -> GRPOSection:
     """The profile's ``grpo`` section as CRL trains with it: ``crl.max_steps`` steps when set, and
     every row of the mixture (``max_prompts`` is a 05 setting)."""
-    return dataclasses.replace(profile.grpo, max_steps=profile.crl.max_steps or profile.grpo.max_steps, max_prompts=None)
+    return dataclasses.replace(
+        profile.grpo, max_steps=profile.crl.max_steps or profile.grpo.max_steps, max_prompts=None
+    )
 
 
 @dataclass
@@ -58,8 +60,10 @@ class WarmUp:
         losses = [h["loss"] for h in self.result.history if "loss" in h]
         if not losses:
             return "format warm-up: resumed, already done"
-        return (f"format warm-up: {self.rows} rows, {self.result.global_step} steps, "
-                f"loss {losses[0]:.2f} -> {losses[-1]:.2f}")
+        return (
+            f"format warm-up: {self.rows} rows, {self.result.global_step} steps, "
+            f"loss {losses[0]:.2f} -> {losses[-1]:.2f}"
+        )
 
 
 def format_warmup(profile: Profile, policy: str, crl_rows: Sequence[dict[str, Any]]) -> WarmUp | None:
@@ -70,8 +74,12 @@ def format_warmup(profile: Profile, policy: str, crl_rows: Sequence[dict[str, An
         return None
     rows = format_warmup_rows(crl_rows, seed=profile.seed)
     result = training.train_sft(
-        policy, rows, dataclasses.replace(profile.sft, epochs=profile.crl.format_warmup_epochs),
-        profile.paths.checkpoints_dir / stages.CRL_WARMUP_CHECKPOINTS, seed=profile.seed, progress=profile.progress,
+        policy,
+        rows,
+        dataclasses.replace(profile.sft, epochs=profile.crl.format_warmup_epochs),
+        profile.paths.checkpoints_dir / stages.CRL_WARMUP_CHECKPOINTS,
+        seed=profile.seed,
+        progress=profile.progress,
         source="06_crl format warm-up",
     )
     return WarmUp(rows=len(rows), result=result)
@@ -102,15 +110,27 @@ def evaluation_plan(profile: Profile, grpo: GRPOSection, heldout: Sequence[dict[
     conclusions per row as a GRPO group; the coder writes ``crl.eval_samples`` solutions (default
     ``evaluation.samples_per_problem``) at the profile's solution sampling to the first
     ``crl.eval_problems`` (default ``evaluation.max_problems``) of the problems 07 evaluates."""
-    n_eval = profile.crl.eval_problems if profile.crl.eval_problems is not None else profile.evaluation.max_problems
-    problems = evaluation_subset(read_problems(profile.paths.eval_jsonl), n_eval,  # the ones 07 evaluates
-                                 profile.evaluation.problem_ids, f"evaluation.problem_ids of {profile.name}")
+    n_eval = (
+        profile.crl.eval_problems
+        if profile.crl.eval_problems is not None
+        else profile.evaluation.max_problems
+    )
+    problems = evaluation_subset(
+        read_problems(profile.paths.eval_jsonl),
+        n_eval,  # the ones 07 evaluates
+        profile.evaluation.problem_ids,
+        f"evaluation.problem_ids of {profile.name}",
+    )
     return EvaluationPlan(
-        heldout=list(heldout), judgments=grpo.group_size,
-        judge_sampling=SamplingParams(temperature=grpo.temperature, top_p=1.0, max_tokens=grpo.max_completion_length,
-                                      seed=profile.seed),
-        problems=problems, samples=profile.crl.eval_samples or profile.evaluation.samples_per_problem,
-        code_sampling=sampling_for(profile, "solution"), stage_dir=profile.paths.stage_dir(stages.CRL),
+        heldout=list(heldout),
+        judgments=grpo.group_size,
+        judge_sampling=SamplingParams(
+            temperature=grpo.temperature, top_p=1.0, max_tokens=grpo.max_completion_length, seed=profile.seed
+        ),
+        problems=problems,
+        samples=profile.crl.eval_samples or profile.evaluation.samples_per_problem,
+        code_sampling=sampling_for(profile, "solution"),
+        stage_dir=profile.paths.stage_dir(stages.CRL),
         parser=profile.prompts.parser,
     )
 
@@ -124,9 +144,18 @@ def evaluate_policy(
     so its weights are freed before the next run trains."""
     engine = policy_engine(profile, model)
     try:
-        judged = (sample_conclusions(engine, plan.heldout, plan.judge_sampling, n=plan.judgments, parser=plan.parser)
-                  if plan.heldout else [])
-        outcomes = sample_code(engine, plan.problems, executor, plan.code_sampling, plan.samples) if plan.problems else []
+        judged = (
+            sample_conclusions(
+                engine, plan.heldout, plan.judge_sampling, n=plan.judgments, parser=plan.parser
+            )
+            if plan.heldout
+            else []
+        )
+        outcomes = (
+            sample_code(engine, plan.problems, executor, plan.code_sampling, plan.samples)
+            if plan.problems
+            else []
+        )
     finally:
         getattr(engine, "close", lambda: None)()
     write_jsonl(plan.stage_dir / code_file, outcomes)
@@ -136,8 +165,10 @@ def evaluate_policy(
 def describe(judge: dict[str, float], code: Sequence[dict[str, Any]]) -> str:
     """One line of a policy's evaluation: judge accuracy beside always-T, Pass@k per benchmark."""
     passed = ", ".join(f"{c['source']} pass@{c['k']} {c['pass@k']:.3f}" for c in code)
-    return (f"judge accuracy {judge.get('crl_accuracy', float('nan')):.3f} (always-T "
-            f"{judge.get('crl_always_T_accuracy', float('nan')):.3f}); {passed}")
+    return (
+        f"judge accuracy {judge.get('crl_accuracy', float('nan')):.3f} (always-T "
+        f"{judge.get('crl_always_T_accuracy', float('nan')):.3f}); {passed}"
+    )
 
 
 @dataclass
@@ -162,8 +193,15 @@ class RatioTraining:
 
 
 def train_ratio(
-    profile: Profile, policy: str, ratio: float, code_pool: Sequence[dict[str, Any]], crl_pool: Sequence[dict[str, Any]],
-    seeds: Sequence[int], plan: EvaluationPlan, executor: Executor, before: dict[str, float],
+    profile: Profile,
+    policy: str,
+    ratio: float,
+    code_pool: Sequence[dict[str, Any]],
+    crl_pool: Sequence[dict[str, Any]],
+    seeds: Sequence[int],
+    plan: EvaluationPlan,
+    executor: Executor,
+    before: dict[str, float],
     grpo: GRPOSection | None = None,
 ) -> RatioTraining:
     """Mix ``ratio`` of CRL rows into the code rows (:func:`criticlab.crl.run_size` rows, so the ratio
@@ -186,22 +224,46 @@ def train_ratio(
         named = seed if profile.crl.seeds > 1 else None
         log = stage_dir / stages.for_ratio(stages.CRL_REWARDS, ratio, named)
         reward = MixedReward(CodeReward(executor), CRLReward(parser=profile.prompts.parser), log_path=log)
-        timer = training.StepTimer(reward, log_path=stage_dir / stages.for_ratio(stages.CRL_STEP_TIMES, ratio, named))
+        timer = training.StepTimer(
+            reward, log_path=stage_dir / stages.for_ratio(stages.CRL_STEP_TIMES, ratio, named)
+        )
         result = training.train_grpo(
-            policy, rows, reward, grpo,
+            policy,
+            rows,
+            reward,
+            grpo,
             profile.paths.checkpoints_dir / stages.for_ratio(stages.CRL_CHECKPOINTS, ratio, named),
-            seed=seed, progress=profile.progress, callbacks=[timer],
+            seed=seed,
+            progress=profile.progress,
+            callbacks=[timer],
         )
         rollout = throughput.tokens_from_history(
-            result.history, grpo.group_size * grpo.prompts_per_step, sum(t.sampling for t in timer.times),
-            steps=len(timer.times))
+            result.history,
+            grpo.group_size * grpo.prompts_per_step,
+            sum(t.sampling for t in timer.times),
+            steps=len(timer.times),
+        )
         name = policy_name(ratio) + (f" · seed {seed}" if named is not None else "")
-        after, code = evaluate_policy(profile, str(result.final_dir), plan, stages.for_ratio(stages.CRL_CODE, ratio, named),
-                                      executor)
+        after, code = evaluate_policy(
+            profile, str(result.final_dir), plan, stages.for_ratio(stages.CRL_CODE, ratio, named), executor
+        )
         logged = read_jsonl(log)
-        out.runs.append(CRLRun(name=name, log=logged, rollout=rollout, run=CRLRatioRun(
-            ratio=ratio, run=result.record(), summary=summarize_run(logged), before=before, after=after, seed=named,
-            code=code)))
+        out.runs.append(
+            CRLRun(
+                name=name,
+                log=logged,
+                rollout=rollout,
+                run=CRLRatioRun(
+                    ratio=ratio,
+                    run=result.record(),
+                    summary=summarize_run(logged),
+                    before=before,
+                    after=after,
+                    seed=named,
+                    code=code,
+                ),
+            )
+        )
     return out
 
 
@@ -211,8 +273,10 @@ def training_curves(
     """``(reward, accuracy)``: per run name, the mean reward per step, and the conclusion accuracy
     per step on the CRL rows (runs without CRL rows left out)."""
     rewards = {name: [(s["step"], s["reward"]) for s in per_step(logged)] for name, logged in logs.items()}
-    accuracy = {name: [(s["step"], s["accuracy"]) for s in per_step([x for x in logged if x["task"] == TASK_CRL])]
-                for name, logged in logs.items()}
+    accuracy = {
+        name: [(s["step"], s["accuracy"]) for s in per_step([x for x in logged if x["task"] == TASK_CRL])]
+        for name, logged in logs.items()
+    }
     return rewards, {k: v for k, v in accuracy.items() if v}
 
 
@@ -242,11 +306,20 @@ def crl_metrics(
     left None, :meth:`criticlab.outputs.StageOutputs.finish` fills in the watch's engines alone.
     """
     return stages.CRLMetrics(
-        code_rows=code_rows, crl_rows=crl_rows, policy=policy,
-        format_warmup_epochs=profile.crl.format_warmup_epochs, ratios=list(runs), seeds=list(seeds),
-        train_crl_rows=train_crl_rows, heldout_crl_rows=len(plan.heldout),
+        code_rows=code_rows,
+        crl_rows=crl_rows,
+        policy=policy,
+        format_warmup_epochs=profile.crl.format_warmup_epochs,
+        ratios=list(runs),
+        seeds=list(seeds),
+        train_crl_rows=train_crl_rows,
+        heldout_crl_rows=len(plan.heldout),
         heldout_problems=sorted({row_problem_id(r) for r in plan.heldout}),
-        eval_problems=len(plan.problems), eval_samples=plan.samples, start_code=list(start_code),
-        start_judge=start_judge, comparison=comparison.to_dict(orient="records"),
-        parser_disagreements=parser_disagreements, throughput=throughput,
+        eval_problems=len(plan.problems),
+        eval_samples=plan.samples,
+        start_code=list(start_code),
+        start_judge=start_judge,
+        comparison=comparison.to_dict(orient="records"),
+        parser_disagreements=parser_disagreements,
+        throughput=throughput,
     )

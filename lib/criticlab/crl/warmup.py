@@ -1,5 +1,4 @@
-"""The CRL format warm-up: teach a small policy to end on ``\\conclusion{T|F}``, nothing more.
-"""
+"""The CRL format warm-up: teach a small policy to end on ``\\conclusion{T|F}``, nothing more."""
 
 from __future__ import annotations
 
@@ -25,7 +24,9 @@ def format_warmup_rows(crl: Sequence[dict[str, Any]], seed: int = 0) -> list[dic
     answers = [i % 2 == 0 for i in range(len(rows))]
     random.Random(seed).shuffle(answers)
     return [
-        {"prompt": row["prompt"],
-         "completion": [{"role": "assistant", "content": prompts.conclusion_tag(answer)}]}
+        {
+            "prompt": row["prompt"],
+            "completion": [{"role": "assistant", "content": prompts.conclusion_tag(answer)}],
+        }
         for row, answer in zip(rows, answers)
     ]

@@ -30,13 +30,23 @@ if TYPE_CHECKING:
 def always_correct(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The base rate: every solution judged Correct (its accuracy is the passing share)."""
     passing = sum(bool(r["passed"]) for r in rows)
-    return {"candidate": ALWAYS_CORRECT, "prompts": len(rows), "accuracy": passing / len(rows),
-            "accuracy_correct": 1.0 if passing else float("nan"),
-            "accuracy_incorrect": 0.0 if passing < len(rows) else float("nan"), "unparsed": 0.0}
+    return {
+        "candidate": ALWAYS_CORRECT,
+        "prompts": len(rows),
+        "accuracy": passing / len(rows),
+        "accuracy_correct": 1.0 if passing else float("nan"),
+        "accuracy_incorrect": 0.0 if passing < len(rows) else float("nan"),
+        "unparsed": 0.0,
+    }
 
 
-def score_candidates(profile: Profile, candidates: Sequence[str], critiques: int, log_dir: Path,
-                     grpo: Sequence[GRPOSection] | None = None) -> list[dict[str, Any]]:
+def score_candidates(
+    profile: Profile,
+    candidates: Sequence[str],
+    critiques: int,
+    log_dir: Path,
+    grpo: Sequence[GRPOSection] | None = None,
+) -> list[dict[str, Any]]:
     """Always-Correct, then each candidate's :class:`~criticlab.stages.HeldoutScore` on the profile's
     held-out prompts (03's ``rl_heldout.jsonl``, first ``grpo.heldout_prompts``), as rows.
 
@@ -46,7 +56,9 @@ def score_candidates(profile: Profile, candidates: Sequence[str], critiques: int
     and the seconds its scoring took."""
     path = profile.paths.stage_dir(stages.SYNTHESIS) / stages.RL_HELDOUT
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no held-out prompts; run notebook 03 for profile {profile.name} first")
+        raise FileNotFoundError(
+            f"{path}: no held-out prompts; run notebook 03 for profile {profile.name} first"
+        )
     rows = read_jsonl(path)[: profile.grpo.heldout_prompts]
     if not rows:
         raise ValueError(f"{path} holds no prompt")
@@ -59,14 +71,30 @@ def score_candidates(profile: Profile, candidates: Sequence[str], critiques: int
         generator = engine_for(profile, "generator")
         for i, (candidate, section) in enumerate(zip(candidates, sections)):
             started = time.perf_counter()
-            score = heldout_score(profile, candidate, prompts, generator, executor, log_dir / f"candidate_{i}.jsonl",
-                                  grpo=section, critiques=critiques)
+            score = heldout_score(
+                profile,
+                candidate,
+                prompts,
+                generator,
+                executor,
+                log_dir / f"candidate_{i}.jsonl",
+                grpo=section,
+                critiques=critiques,
+            )
             assert score is not None  # rows is not empty
-            out.append({"candidate": candidate, **dataclasses.asdict(score),
-                        "max_tokens": heldout_sampling(section, profile.seed).max_tokens,
-                        "seconds": time.perf_counter() - started})
-            print(f"{candidate}: accuracy {score.accuracy:.3f} [{score.accuracy_lo:.3f}, {score.accuracy_hi:.3f}], "
-                  f"reward {score.reward:.3f}, no judgment {score.unparsed:.3f}", flush=True)
+            out.append(
+                {
+                    "candidate": candidate,
+                    **dataclasses.asdict(score),
+                    "max_tokens": heldout_sampling(section, profile.seed).max_tokens,
+                    "seconds": time.perf_counter() - started,
+                }
+            )
+            print(
+                f"{candidate}: accuracy {score.accuracy:.3f} [{score.accuracy_lo:.3f}, {score.accuracy_hi:.3f}], "
+                f"reward {score.reward:.3f}, no judgment {score.unparsed:.3f}",
+                flush=True,
+            )
     return out
 
 
@@ -77,8 +105,18 @@ def outputs_name(profile: Profile, reference: str) -> str:
     return str(path.relative_to(profile.paths.root)) if path.is_relative_to(profile.paths.root) else reference
 
 
-CHOICE_COLUMNS = ("prompts", "critiques", "max_tokens", "accuracy", "accuracy_correct", "accuracy_incorrect", "reward",
-                  "unparsed", "seconds", "sft_seconds")
+CHOICE_COLUMNS = (
+    "prompts",
+    "critiques",
+    "max_tokens",
+    "accuracy",
+    "accuracy_correct",
+    "accuracy_incorrect",
+    "reward",
+    "unparsed",
+    "seconds",
+    "sft_seconds",
+)
 """The columns of :func:`choice_table`, after the candidate."""
 
 
@@ -94,5 +132,7 @@ def _cell(row: dict[str, Any], key: str) -> str:
 def choice_table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows of :func:`score_candidates` as a Markdown table, intervals beside their values."""
     lines = ["| candidate | " + " | ".join(CHOICE_COLUMNS) + " |", "|---" * (len(CHOICE_COLUMNS) + 1) + "|"]
-    lines += [f"| {row['candidate']} | " + " | ".join(_cell(row, k) for k in CHOICE_COLUMNS) + " |" for row in rows]
+    lines += [
+        f"| {row['candidate']} | " + " | ".join(_cell(row, k) for k in CHOICE_COLUMNS) + " |" for row in rows
+    ]
     return "\n".join(lines)

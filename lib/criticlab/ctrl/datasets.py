@@ -51,12 +51,14 @@ def grpo_rows(rl_rows: Sequence[dict[str, Any]], source: str = stages.RL_ROWS) -
     for row in rl_rows:
         problem = Problem.from_dict(row["problem"]) if isinstance(row["problem"], dict) else row["problem"]
         code = row.get("code") or row["response"]
-        out.append({
-            "prompt": prompts.critique_conversation(problem, code),
-            "problem": json.dumps(problem.to_dict()),
-            "response": row["response"],
-            "passed": bool(row.get("passed", False)),
-        })
+        out.append(
+            {
+                "prompt": prompts.critique_conversation(problem, code),
+                "problem": json.dumps(problem.to_dict()),
+                "response": row["response"],
+                "passed": bool(row.get("passed", False)),
+            }
+        )
     return out
 
 
@@ -92,15 +94,17 @@ def build_sft_rows(
     for r in kept:
         problem = problems[r.problem_id]
         code = r.code if r.code is not None else r.response
-        rows.append({
-            "prompt": prompts.critique_conversation(problem, code),
-            "completion": [{"role": "assistant", "content": r.critique}],
-            "problem_id": r.problem_id,
-            "sample": r.sample,
-            "judgment": r.judgment,
-            "solution_passed": r.passed,
-            "revision_passed": r.revision_passed,
-        })
+        rows.append(
+            {
+                "prompt": prompts.critique_conversation(problem, code),
+                "completion": [{"role": "assistant", "content": r.critique}],
+                "problem_id": r.problem_id,
+                "sample": r.sample,
+                "judgment": r.judgment,
+                "solution_passed": r.passed,
+                "revision_passed": r.revision_passed,
+            }
+        )
     report.sft_rows = len(rows)
     report.sft_judgments = dict(Counter(row["judgment"] for row in rows))
     report.judgments["sft_rows"] = JudgmentMix.of(row["judgment"] for row in rows)
@@ -215,8 +219,12 @@ def write_datasets(
     problems' samples, which become held-out GRPO prompts mixed to the same share)."""
     report = DatasetReport()
     sft = build_sft_rows(
-        records, problems, keep_only_successful_revisions=keep_only_successful_revisions,
-        balance_judgments=balance_judgments, seed=seed, report=report,
+        records,
+        problems,
+        keep_only_successful_revisions=keep_only_successful_revisions,
+        balance_judgments=balance_judgments,
+        seed=seed,
+        report=report,
     )
     rl, report.dropped_for_rl_mix = mix_rl_rows(build_rl_rows(records, problems), rl_incorrect_share, seed)
     heldout, _ = mix_rl_rows(build_rl_rows(heldout_records, problems), rl_incorrect_share, seed)

@@ -37,28 +37,54 @@ if TYPE_CHECKING:
 
 
 def reward_for(
-    profile: Profile, generator: Engine, executor: Executor, log_path: str | Path | None = None,
-    *, grpo: GRPOSection | None = None,
+    profile: Profile,
+    generator: Engine,
+    executor: Executor,
+    log_path: str | Path | None = None,
+    *,
+    grpo: GRPOSection | None = None,
 ) -> CTRLReward:
     """The CTRL reward of ``profile``: the generator revises at the profile's revision sampling, and
     ``grpo`` (default the profile's section; a grid setting's in the settings choice) decides the
     judgment gate and the previous answer the revision shows; ``prompts`` the revision request and
     the judgment parser. ``log_path``: where each sample's :class:`~criticlab.rewards.RewardRecord` goes."""
     section = grpo or profile.grpo
-    return CTRLReward(generator, executor, sampling_for(profile, "revision"), log_path=log_path,
-                      judgment_gate=section.judgment_gate, revision_input=section.revision_input,
-                      revision_request=profile.prompts.revision_request, parser=profile.prompts.parser)
+    return CTRLReward(
+        generator,
+        executor,
+        sampling_for(profile, "revision"),
+        log_path=log_path,
+        judgment_gate=section.judgment_gate,
+        revision_input=section.revision_input,
+        revision_request=profile.prompts.revision_request,
+        parser=profile.prompts.parser,
+    )
 
 
 def train_critic(
-    profile: Profile, start: str, rows: list[dict[str, Any]], reward: CTRLReward, output_dir: str | Path, *,
-    seed: int | None = None, callbacks: Sequence[Any] = (), progress: bool | None = None, save_steps: int = 10,
+    profile: Profile,
+    start: str,
+    rows: list[dict[str, Any]],
+    reward: CTRLReward,
+    output_dir: str | Path,
+    *,
+    seed: int | None = None,
+    callbacks: Sequence[Any] = (),
+    progress: bool | None = None,
+    save_steps: int = 10,
 ) -> training.TrainResult:
     """GRPO of the critic ``start`` on ``rows`` (:func:`criticlab.ctrl.grpo_rows`) with the profile's
     ``grpo`` section, LoRA rank included; ``seed`` defaults to the profile's, ``progress`` too."""
     return training.train_grpo(
-        start, rows, reward, profile.grpo, output_dir, seed=profile.seed if seed is None else seed,
-        progress=profile.progress if progress is None else progress, save_steps=save_steps, callbacks=callbacks,
+        start,
+        rows,
+        reward,
+        profile.grpo,
+        output_dir,
+        seed=profile.seed if seed is None else seed,
+        progress=profile.progress if progress is None else progress,
+        save_steps=save_steps,
+        callbacks=callbacks,
     )
 
 
@@ -68,8 +94,15 @@ def heldout_log(profile: Profile, when: str) -> Path:
 
 
 def heldout_score(
-    profile: Profile, critic: str, rows: Sequence[dict[str, Any]], generator: Engine, executor: Executor,
-    log_path: str | Path, *, grpo: GRPOSection | None = None, critiques: int | None = None,
+    profile: Profile,
+    critic: str,
+    rows: Sequence[dict[str, Any]],
+    generator: Engine,
+    executor: Executor,
+    log_path: str | Path,
+    *,
+    grpo: GRPOSection | None = None,
+    critiques: int | None = None,
 ) -> HeldoutScore | None:
     """The critic ``critic`` (a model reference) on the held-out prompts ``rows`` (GRPO rows), None
     without rows.
@@ -83,16 +116,24 @@ def heldout_score(
     section = grpo or profile.grpo
     reward = reward_for(profile, generator, executor, log_path, grpo=section)
     Path(log_path).unlink(missing_ok=True)
-    return measure_heldout(policy_engine(profile, critic), rows, reward, heldout_sampling(section, profile.seed),
-                           section.heldout_critiques if critiques is None else critiques, seed=profile.seed)
+    return measure_heldout(
+        policy_engine(profile, critic),
+        rows,
+        reward,
+        heldout_sampling(section, profile.seed),
+        section.heldout_critiques if critiques is None else critiques,
+        seed=profile.seed,
+    )
 
 
 def describe_heldout(score: HeldoutScore, when: str) -> str:
     """One line of a held-out score with its intervals, as 05 prints it."""
-    return (f"held-out ({when}): reward {score.reward:.3f} [{score.reward_lo:.3f}, {score.reward_hi:.3f}], "
-            f"verdict accuracy {score.accuracy:.3f} [{score.accuracy_lo:.3f}, {score.accuracy_hi:.3f}] "
-            f"(on Correct {score.accuracy_correct:.3f}, on Incorrect {score.accuracy_incorrect:.3f}), "
-            f"no judgment {score.unparsed:.3f}; {score.critiques} critiques of {score.prompts} prompts")
+    return (
+        f"held-out ({when}): reward {score.reward:.3f} [{score.reward_lo:.3f}, {score.reward_hi:.3f}], "
+        f"verdict accuracy {score.accuracy:.3f} [{score.accuracy_lo:.3f}, {score.accuracy_hi:.3f}] "
+        f"(on Correct {score.accuracy_correct:.3f}, on Incorrect {score.accuracy_incorrect:.3f}), "
+        f"no judgment {score.unparsed:.3f}; {score.critiques} critiques of {score.prompts} prompts"
+    )
 
 
 @dataclass
@@ -106,7 +147,12 @@ class SeedTraining:
 
 
 def train_seed(
-    profile: Profile, start: str, rows: list[dict[str, Any]], generator: Engine, executor: Executor, seed: int,
+    profile: Profile,
+    start: str,
+    rows: list[dict[str, Any]],
+    generator: Engine,
+    executor: Executor,
+    seed: int,
     heldout: Sequence[dict[str, Any]] = (),
 ) -> SeedTraining:
     """05's GRPO run with ``seed``: reward log and step times under ``05_grpo/`` and the checkpoints
@@ -116,22 +162,42 @@ def train_seed(
     reward_log = stage_dir / stages.for_seed(stages.REWARDS, seed, profile.seed)
     reward = reward_for(profile, generator, executor, reward_log)
     # per-step seconds: critic sampling, generator revision, execution, optimisation
-    timer = training.StepTimer(reward, log_path=stage_dir / stages.for_seed(stages.STEP_TIMES, seed, profile.seed))
-    result = train_critic(profile, start, rows, reward,
-                          profile.paths.checkpoints_dir / stages.for_seed(stages.GRPO_CHECKPOINTS, seed, profile.seed),
-                          seed=seed, callbacks=[timer])
+    timer = training.StepTimer(
+        reward, log_path=stage_dir / stages.for_seed(stages.STEP_TIMES, seed, profile.seed)
+    )
+    result = train_critic(
+        profile,
+        start,
+        rows,
+        reward,
+        profile.paths.checkpoints_dir / stages.for_seed(stages.GRPO_CHECKPOINTS, seed, profile.seed),
+        seed=seed,
+        callbacks=[timer],
+    )
     rollout = throughput.tokens_from_history(
-        result.history, profile.grpo.group_size * profile.grpo.prompts_per_step,
-        sum(t.sampling for t in timer.times), steps=len(timer.times))
+        result.history,
+        profile.grpo.group_size * profile.grpo.prompts_per_step,
+        sum(t.sampling for t in timer.times),
+        steps=len(timer.times),
+    )
     logged = read_jsonl(reward_log) if reward_log.is_file() else []
     steps = per_step(logged)
     run = GRPOSeedRun(
-        seed=seed, run=training.run_record(result), reward_per_step=[s["reward"] for s in steps],
+        seed=seed,
+        run=training.run_record(result),
+        reward_per_step=[s["reward"] for s in steps],
         learned=learning_check([s["reward"] for s in steps]),
-        unparsed_per_step=[s["unparsed"] for s in steps], seconds_per_step=training.summarize(timer.times),
+        unparsed_per_step=[s["unparsed"] for s in steps],
+        seconds_per_step=training.summarize(timer.times),
         trained_mix=trained_mix(logged),
-        after=heldout_score(profile, str(result.final_dir), heldout, generator, executor,
-                            heldout_log(profile, f"after_seed{seed}")),
+        after=heldout_score(
+            profile,
+            str(result.final_dir),
+            heldout,
+            generator,
+            executor,
+            heldout_log(profile, f"after_seed{seed}"),
+        ),
     )
     return SeedTraining(run=run, result=result, rollout=rollout)
 
@@ -142,7 +208,9 @@ TRAINER_CURVES = {"cut at max length": "completions/clipped_ratio", "KL": "kl"}
 """05's curves read from the trainers' logs: title → TRL's logged key."""
 
 
-def training_curves(profile: Profile, seeds: Sequence[SeedTraining]) -> dict[str, dict[str, list[tuple[int, float]]]]:
+def training_curves(
+    profile: Profile, seeds: Sequence[SeedTraining]
+) -> dict[str, dict[str, list[tuple[int, float]]]]:
     """Title → ``seed <N>`` → (step, value): the reward-log curves of :data:`CURVES` per seed (empty
     for a seed without a log), then, when any seed trained, the trainer curves of :data:`TRAINER_CURVES`."""
     stage_dir = profile.paths.stage_dir(stages.GRPO)
@@ -150,8 +218,10 @@ def training_curves(profile: Profile, seeds: Sequence[SeedTraining]) -> dict[str
     for s in seeds:
         log = stage_dir / stages.for_seed(stages.REWARDS, s.run.seed, profile.seed)
         logs[s.run.seed] = per_step(read_jsonl(log)) if log.is_file() else []
-    series = {title: {f"seed {seed}": [(row["step"], row[key]) for row in steps] for seed, steps in logs.items()}
-              for title, key in CURVES.items()}
+    series = {
+        title: {f"seed {seed}": [(row["step"], row[key]) for row in steps] for seed, steps in logs.items()}
+        for title, key in CURVES.items()
+    }
     if seeds:
         for title, key in TRAINER_CURVES.items():
             series[title] = {f"seed {s.run.seed}": s.result.series(key) for s in seeds}
@@ -187,11 +257,22 @@ def grpo_metrics(
     """
     first = runs[0] if runs else GRPOSeedRun(seed=profile.seed, run=training.run_record(None))
     return stages.GRPOMetrics(
-        rl_rows=rl_rows, start=start, run=first.run, reward_per_step=first.reward_per_step,
-        learned=first.learned, unparsed_per_step=first.unparsed_per_step, seconds_per_step=first.seconds_per_step,
-        judgment_gate=profile.grpo.judgment_gate, parser_disagreements=parser_disagreements,
+        rl_rows=rl_rows,
+        start=start,
+        run=first.run,
+        reward_per_step=first.reward_per_step,
+        learned=first.learned,
+        unparsed_per_step=first.unparsed_per_step,
+        seconds_per_step=first.seconds_per_step,
+        judgment_gate=profile.grpo.judgment_gate,
+        parser_disagreements=parser_disagreements,
         unparsed_critiques=unparsed_critiques,
-        unparsed_reward=unparsed_reward, prompts_mix=prompts_mix, heldout_rows=heldout_rows,
-        heldout_mix=heldout_mix, heldout_before=heldout_before, seeds=list(runs), across_seeds=across_seeds(runs),
+        unparsed_reward=unparsed_reward,
+        prompts_mix=prompts_mix,
+        heldout_rows=heldout_rows,
+        heldout_mix=heldout_mix,
+        heldout_before=heldout_before,
+        seeds=list(runs),
+        across_seeds=across_seeds(runs),
         throughput=throughput,
     )

@@ -31,7 +31,9 @@ def heldout_sampling(grpo: GRPOSection, seed: int) -> SamplingParams:
     """How held-out critiques are sampled: as GRPO samples them in training (its temperature, no top-p
     cut, its completion length), so the measurement before and after training scores the policy the
     trainer optimises, not a greedier one."""
-    return SamplingParams(temperature=grpo.temperature, top_p=1.0, max_tokens=grpo.max_completion_length, seed=seed)
+    return SamplingParams(
+        temperature=grpo.temperature, top_p=1.0, max_tokens=grpo.max_completion_length, seed=seed
+    )
 
 
 def measure_heldout(
@@ -52,15 +54,22 @@ def measure_heldout(
     texts = [c.text for row in sampled for c in row]
     owner = [i for i, row in enumerate(sampled) for _ in row]
     labels = [bool(rows[i]["passed"]) for i in owner]
-    rewards = reward.score(texts, [problem_of(rows[i]["problem"]) for i in owner],
-                           [rows[i]["response"] for i in owner], labels)
+    rewards = reward.score(
+        texts, [problem_of(rows[i]["problem"]) for i in owner], [rows[i]["response"] for i in owner], labels
+    )
     judgments = [prompts.parse_judgment(t, reward.parser) for t in texts]
     return score_heldout(owner, labels, judgments, rewards, len(rows), resamples=resamples, seed=seed)
 
 
 def score_heldout(
-    owner: Sequence[int], labels: Sequence[bool], judgments: Sequence[str | None],
-    rewards: Sequence[float | None], prompts_count: int, *, resamples: int = 1000, seed: int = 0,
+    owner: Sequence[int],
+    labels: Sequence[bool],
+    judgments: Sequence[str | None],
+    rewards: Sequence[float | None],
+    prompts_count: int,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
 ) -> HeldoutScore:
     """The score of critiques ``owner[j]`` (prompt index) with their execution label, parsed judgment
     and reward (None: an infrastructure failure, left out of the reward)."""
@@ -75,10 +84,14 @@ def score_heldout(
 
     scored = [r for r in rewards if r is not None]
     return HeldoutScore(
-        prompts=prompts_count, critiques=len(owner),
+        prompts=prompts_count,
+        critiques=len(owner),
         reward=share([bool(r) for r in scored]) if scored else math.nan,
-        reward_lo=float(lo[0]), reward_hi=float(hi[0]),
-        accuracy=share(right), accuracy_lo=float(lo[1]), accuracy_hi=float(hi[1]),
+        reward_lo=float(lo[0]),
+        reward_hi=float(hi[0]),
+        accuracy=share(right),
+        accuracy_lo=float(lo[1]),
+        accuracy_hi=float(hi[1]),
         accuracy_correct=share([ok for ok, y in zip(right, labels) if y]),
         accuracy_incorrect=share([ok for ok, y in zip(right, labels) if not y]),
         unparsed=share([j is None for j in judgments]),
@@ -105,8 +118,13 @@ def across_seeds(runs: Sequence[GRPOSeedRun]) -> dict[str, dict[str, float]]:
     out = {}
     for name, get in SEED_STATISTICS.items():
         spread = over_seeds(get(run) for run in runs)
-        out[name] = {"mean": spread.mean, "sd": spread.sd, "min": spread.min, "max": spread.max,
-                     "seeds": float(spread.seeds)}
+        out[name] = {
+            "mean": spread.mean,
+            "sd": spread.sd,
+            "min": spread.min,
+            "max": spread.max,
+            "seeds": float(spread.seeds),
+        }
     return out
 
 
@@ -119,27 +137,58 @@ def seed_table(before: HeldoutScore | None, runs: Sequence[GRPOSeedRun]) -> pd.D
     def held(score: HeldoutScore | None) -> dict[str, float]:
         if score is None:
             return {}
-        return {"held-out reward": score.reward, "reward lo": score.reward_lo, "reward hi": score.reward_hi,
-                "held-out accuracy": score.accuracy, "accuracy lo": score.accuracy_lo,
-                "accuracy hi": score.accuracy_hi, "no judgment": score.unparsed}
+        return {
+            "held-out reward": score.reward,
+            "reward lo": score.reward_lo,
+            "reward hi": score.reward_hi,
+            "held-out accuracy": score.accuracy,
+            "accuracy lo": score.accuracy_lo,
+            "accuracy hi": score.accuracy_hi,
+            "no judgment": score.unparsed,
+        }
 
     rows = [{"critic": "before GRPO (start)", **held(before)}]
     for run in runs:
         curve = run.learned
-        rows.append({
-            "critic": f"seed {run.seed}", "steps": run.run.steps,
-            **({"first quarter": curve.first_quarter, "last quarter": curve.last_quarter,
-                "reward rise": curve.difference, "rise se": curve.se} if curve else {}),
-            **held(run.after),
-        })
+        rows.append(
+            {
+                "critic": f"seed {run.seed}",
+                "steps": run.run.steps,
+                **(
+                    {
+                        "first quarter": curve.first_quarter,
+                        "last quarter": curve.last_quarter,
+                        "reward rise": curve.difference,
+                        "rise se": curve.se,
+                    }
+                    if curve
+                    else {}
+                ),
+                **held(run.after),
+            }
+        )
     summary = across_seeds(runs)
     for stat in ("mean", "sd"):
-        rows.append({
-            "critic": f"{stat} over {len(runs)} seed{'s' if len(runs) != 1 else ''}",
-            "reward rise": summary["reward rise"][stat],
-            "held-out reward": summary["held-out reward after"][stat],
-            "held-out accuracy": summary["held-out accuracy after"][stat],
-        })
-    columns = ["steps", "first quarter", "last quarter", "reward rise", "rise se", "held-out reward", "reward lo",
-               "reward hi", "held-out accuracy", "accuracy lo", "accuracy hi", "no judgment"]
+        rows.append(
+            {
+                "critic": f"{stat} over {len(runs)} seed{'s' if len(runs) != 1 else ''}",
+                "reward rise": summary["reward rise"][stat],
+                "held-out reward": summary["held-out reward after"][stat],
+                "held-out accuracy": summary["held-out accuracy after"][stat],
+            }
+        )
+    columns = [
+        "steps",
+        "first quarter",
+        "last quarter",
+        "reward rise",
+        "rise se",
+        "held-out reward",
+        "reward lo",
+        "reward hi",
+        "held-out accuracy",
+        "accuracy lo",
+        "accuracy hi",
+        "no judgment",
+    ]
     return pd.DataFrame(rows, columns=["critic", *columns]).set_index("critic")

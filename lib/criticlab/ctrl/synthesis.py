@@ -39,7 +39,14 @@ from criticlab.rollout.loop import execute, zero_shot
 from criticlab.sandbox import Executor
 from criticlab.sandbox.types import ExecResult, Verdict
 
-DROP_REASONS = ("hint_too_long", "mentions_hint", "quotes_hint_test", "no_judgment", "judgment_contradicts_execution", "infra_error")
+DROP_REASONS = (
+    "hint_too_long",
+    "mentions_hint",
+    "quotes_hint_test",
+    "no_judgment",
+    "judgment_contradicts_execution",
+    "infra_error",
+)
 
 
 @dataclass
@@ -120,18 +127,28 @@ def synthesize(
     """Run stage I over ``problems``, appending records to ``samples_path`` chunk by chunk (resumable)."""
     done = {(r.problem_id, r.sample): r for r in load_records(samples_path)}
     return run_in_chunks(
-        problems, options.samples_per_problem, options.problems_per_chunk,
+        problems,
+        options.samples_per_problem,
+        options.problems_per_chunk,
         lambda chunk: _synthesize_chunk(chunk, generator, critic, executor, options),
-        done, samples_path, progress,
+        done,
+        samples_path,
+        progress,
     )
 
 
 def _synthesize_chunk(
-    problems: Sequence[Problem], generator: Engine, critic: Engine, executor: Executor, options: SynthesisOptions
+    problems: Sequence[Problem],
+    generator: Engine,
+    critic: Engine,
+    executor: Executor,
+    options: SynthesisOptions,
 ) -> list[SynthesisRecord]:
     records = [
         SynthesisRecord(problem_id=p.id, sample=i, response=r.response, code=r.code, result=r.result)
-        for p, i, r in zero_shot(problems, generator, executor, options.solution_sampling, options.samples_per_problem)
+        for p, i, r in zero_shot(
+            problems, generator, executor, options.solution_sampling, options.samples_per_problem
+        )
     ]
     if not options.critique:
         return records
@@ -147,7 +164,9 @@ def _synthesize_chunk(
             continue
         to_critique.append(record)
     convs = [
-        prompts.critique_conversation(by_id[r.problem_id], r.code if r.code is not None else r.response, hint=r.hint)
+        prompts.critique_conversation(
+            by_id[r.problem_id], r.code if r.code is not None else r.response, hint=r.hint
+        )
         for r in to_critique
     ]
     critiques = critic.generate(convs, options.critique_sampling, n=1) if convs else []
@@ -156,8 +175,12 @@ def _synthesize_chunk(
         record.cut_chars = len(row[0].text) - len(record.critique)
         record.judgment = prompts.parse_judgment(record.critique)
     revise = [r for r in to_critique if r.critique]
-    revision_convs = [prompts.revision_conversation(by_id[r.problem_id], r.response, r.critique,
-                                                    request=options.revision_request) for r in revise]
+    revision_convs = [
+        prompts.revision_conversation(
+            by_id[r.problem_id], r.response, r.critique, request=options.revision_request
+        )
+        for r in revise
+    ]
     revisions = generator.generate(revision_convs, options.revision_sampling, n=1) if revise else []
     revised = execute(executor, [by_id[r.problem_id] for r in revise], [row[0] for row in revisions])
     for record, rnd in zip(revise, revised):

@@ -46,7 +46,9 @@ def _pairs(value: Any, field_name: str) -> list[tuple[str, str]]:
     if isinstance(value, dict):
         inputs, outputs = value.get("input") or [], value.get("output") or []
         if len(inputs) != len(outputs):
-            raise SkipRow(f"field {field_name!r} has unpaired tests", f"{len(inputs)} inputs, {len(outputs)} outputs")
+            raise SkipRow(
+                f"field {field_name!r} has unpaired tests", f"{len(inputs)} inputs, {len(outputs)} outputs"
+            )
         pairs = list(zip(inputs, outputs, strict=False))
     elif isinstance(value, list):
         pairs = [(p.get("input"), p.get("output")) for p in value if isinstance(p, dict)]
@@ -170,5 +172,6 @@ def load_codecontests(
 ) -> LoadResult[Problem]:
     """Load CodeContests (``split`` test/valid/train) from the hub or a local file of either layout."""
     location, rows = iter_rows(path, split=split, revision=revision)
-    return collect("codecontests", location, rows, make_converter(split, max_tests, max_solutions), limit=limit)
-
+    return collect(
+        "codecontests", location, rows, make_converter(split, max_tests, max_solutions), limit=limit
+    )

@@ -199,7 +199,9 @@ def convert_sandboxfusion_row(row: dict[str, Any], start: dt.date | None, end: d
         try:
             payload = json.loads(payload)
         except json.JSONDecodeError as err:
-            raise SkipRow("test payload has no inputs/outputs", f"input_output is not JSON ({err.msg})") from err
+            raise SkipRow(
+                "test payload has no inputs/outputs", f"input_output is not JSON ({err.msg})"
+            ) from err
     if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
         raise SkipRow("test payload has no inputs/outputs")
     inputs, outputs = payload["inputs"], payload.get("outputs") or []
@@ -228,7 +230,12 @@ def convert_sandboxfusion_row(row: dict[str, Any], start: dt.date | None, end: d
         starter_code=starter,
         time_limit=DEFAULT_TIME_LIMIT,
         difficulty=str(labels.get("difficulty") or ""),
-        metadata={"platform": platform, "sandboxfusion_id": row.get("id"), "n_public": 0, "n_private": len(tests)},
+        metadata={
+            "platform": platform,
+            "sandboxfusion_id": row.get("id"),
+            "n_public": 0,
+            "n_private": len(tests),
+        },
         prelude=LIVECODEBENCH_PRELUDE,
     )
 
@@ -250,9 +257,7 @@ def _iter_hub_release(dataset_id: str, files: list[str], revision: str | None) -
     try:
         from huggingface_hub import hf_hub_download
 
-        paths = [
-            hf_hub_download(dataset_id, name, repo_type="dataset", revision=revision) for name in files
-        ]
+        paths = [hf_hub_download(dataset_id, name, repo_type="dataset", revision=revision) for name in files]
     except Exception as err:  # offline: LocalEntryNotFoundError, ConnectionError, ...
         raise hub_error(dataset_id, err, revision=revision, what=f"files {', '.join(files)}") from err
     for path in paths:

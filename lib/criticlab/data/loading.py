@@ -201,7 +201,9 @@ def _iter_parquet(file: Path) -> Iterator[tuple[str, Any]]:
 # --------------------------------------------------------------------------------------------
 
 
-def hub_error(dataset_id: str, err: BaseException, *, revision: str | None, what: str = "") -> DataSourceError:
+def hub_error(
+    dataset_id: str, err: BaseException, *, revision: str | None, what: str = ""
+) -> DataSourceError:
     """The one error every hub failure becomes: it names the dataset and says what to do offline."""
     detail = f" ({what})" if what else ""
     local = Path(dataset_id).expanduser().resolve()
@@ -315,7 +317,9 @@ def require(row: dict[str, Any], name: str, types: type | tuple[type, ...] = str
     return value
 
 
-def optional(row: dict[str, Any], name: str, default: Any, types: type | tuple[type, ...] | None = None) -> Any:
+def optional(
+    row: dict[str, Any], name: str, default: Any, types: type | tuple[type, ...] | None = None
+) -> Any:
     """An optional field: ``default`` when absent or null; :class:`SkipRow` when of the wrong type."""
     value = row.get(name)
     if value is None:
@@ -357,4 +361,3 @@ def to_json_value(value: Any) -> Any:
             raise TypeError("a mapping with non-string keys does not survive JSON")
         return {k: to_json_value(v) for k, v in value.items()}
     raise TypeError(f"{type(value).__name__} does not survive JSON")
-

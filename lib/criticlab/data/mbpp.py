@@ -40,7 +40,12 @@ MBPP_HUB_ID = "google-research-datasets/mbpp"
 MBPP_SHIPPED = "mbpp"
 """Where MBPP is read from by default: the copy shipped with the package (offline; see
 :mod:`criticlab.data.shipped`). Pass :data:`MBPP_HUB_ID` or a local path to read another."""
-MBPP_SPLITS = {"prompt": range(1, 11), "test": range(11, 511), "validation": range(511, 601), "train": range(601, 975)}
+MBPP_SPLITS = {
+    "prompt": range(1, 11),
+    "test": range(11, 511),
+    "validation": range(511, 601),
+    "train": range(601, 975),
+}
 """MBPP's upstream splits, by task_id (the hub's ``full`` configuration uses the same ranges)."""
 MBPPPLUS_HUB_ID = "evalplus/mbppplus"
 
@@ -162,7 +167,9 @@ def convert_mbpp_row(row: dict[str, Any], index: int) -> Problem:
     code = _clean_code(optional(row, "code", "", str))
     imports = "\n".join(str(i) for i in optional(row, "test_imports", [], list))  # the sanitized config
     setup_parts = [imports, optional(row, "test_setup_code", "", str)]
-    challenge = [t for t in optional(row, "challenge_test_list", [], list) if isinstance(t, str) and t.strip()]
+    challenge = [
+        t for t in optional(row, "challenge_test_list", [], list) if isinstance(t, str) and t.strip()
+    ]
     return Problem(
         id=f"mbpp/{task_id}",
         source="mbpp",
@@ -191,8 +198,11 @@ def load_mbpp(
             raise ValueError(f"MBPP has no split {split!r}; its splits are {sorted(MBPP_SPLITS)}")
         file = shipped_file(MBPP)
         ids = MBPP_SPLITS[split]
-        rows = ((where, row) for where, row in iter_local_rows(file)
-                if not isinstance(row, dict) or row.get("task_id") in ids)
+        rows = (
+            (where, row)
+            for where, row in iter_local_rows(file)
+            if not isinstance(row, dict) or row.get("task_id") in ids
+        )
         return collect("mbpp", f"{file} ({split})", rows, convert_mbpp_row, limit=limit)
     location, rows = iter_rows(path, split=split, revision=revision, config_name=config_name)
     return collect("mbpp", location, rows, convert_mbpp_row, limit=limit)

@@ -103,11 +103,19 @@ class PreparedData:
     def record(self, written: Mapping[str, str | os.PathLike], root: str | os.PathLike) -> DataMetrics:
         """01's metrics record: :meth:`metrics` and the files written, relative to the output
         ``root`` (so the record reads the same wherever the outputs are moved)."""
-        return DataMetrics(**self.metrics(), written={k: str(Path(v).relative_to(root)) for k, v in written.items()})
+        return DataMetrics(
+            **self.metrics(), written={k: str(Path(v).relative_to(root)) for k, v in written.items()}
+        )
 
 
-def _filter(name: str, role: Role, problems: list[Problem], cfg: DataSection, exclude: list[Problem],
-            tokenizer: Tokenizer | None) -> tuple[list[Problem], FilterReport]:
+def _filter(
+    name: str,
+    role: Role,
+    problems: list[Problem],
+    cfg: DataSection,
+    exclude: list[Problem],
+    tokenizer: Tokenizer | None,
+) -> tuple[list[Problem], FilterReport]:
     spec = get_source(name)
     if not spec.competitive:
         return preprocess(problems, drop_images=False, drop_html=False)
@@ -135,7 +143,9 @@ def check_settings(cfg: DataSection) -> None:
     if not 0.0 <= cfg.validation_fraction < 1.0:
         problems.append(f"data.validation_fraction must be within [0, 1), got {cfg.validation_fraction}")
     if not 0.0 < cfg.near_duplicate_threshold <= 1.0:
-        problems.append(f"data.near_duplicate_threshold must be within (0, 1], got {cfg.near_duplicate_threshold}")
+        problems.append(
+            f"data.near_duplicate_threshold must be within (0, 1], got {cfg.near_duplicate_threshold}"
+        )
     if cfg.decontam_ngram < 1:
         problems.append(f"data.decontam_ngram must be >= 1, got {cfg.decontam_ngram}")
     unknown_kinds = sorted(set(cfg.taco_kinds) - set(PROBLEM_KINDS))
@@ -163,7 +173,9 @@ def check_settings(cfg: DataSection) -> None:
         raise ValueError("; ".join(problems))
 
 
-def prepare_data(cfg: DataSection, *, tokenizer: Tokenizer | None = None, progress: bool = False) -> PreparedData:
+def prepare_data(
+    cfg: DataSection, *, tokenizer: Tokenizer | None = None, progress: bool = False
+) -> PreparedData:
     """Run steps 1-5 above for a ``DataSection`` (``cfg.data`` of a profile).
 
     ``tokenizer`` replaces the proxy token count of the length window; ``progress`` shows a bar
@@ -171,13 +183,17 @@ def prepare_data(cfg: DataSection, *, tokenizer: Tokenizer | None = None, progre
     """
     check_settings(cfg)
     loaded = load_sources(cfg, progress=progress)
-    prepared = PreparedData(train=[], eval=[], settings={
-        "eval_fraction": cfg.eval_fraction,
-        "validation_fraction": cfg.validation_fraction,
-        "split_seed": cfg.split_seed,
-        "max_problems": cfg.max_problems,
-        "token_counter": "proxy (words + punctuation)" if tokenizer is None else "custom tokenizer",
-    })
+    prepared = PreparedData(
+        train=[],
+        eval=[],
+        settings={
+            "eval_fraction": cfg.eval_fraction,
+            "validation_fraction": cfg.validation_fraction,
+            "split_seed": cfg.split_seed,
+            "max_problems": cfg.max_problems,
+            "token_counter": "proxy (words + punctuation)" if tokenizer is None else "custom tokenizer",
+        },
+    )
     exclude: list[Problem] = []
     for name, (role, result) in loaded.items():
         prepared.roles[name] = role
@@ -222,13 +238,20 @@ def validation_seed(split_seed: int) -> str:
 
 
 def write_outputs(
-    prepared: PreparedData, train_path: Any, eval_path: Any, pairs_path: Any = None, validation_path: Any = None
+    prepared: PreparedData,
+    train_path: Any,
+    eval_path: Any,
+    pairs_path: Any = None,
+    validation_path: Any = None,
 ) -> dict[str, str]:
     """Write train/eval JSONL, the validation split (when ``validation_path`` is given; empty
     without ``validation_fraction``) and the judge pairs (when there are any); returns what was written."""
     from criticlab.data.storage import write_pairs, write_problems
 
-    written = {"train": str(write_problems(train_path, prepared.train)), "eval": str(write_problems(eval_path, prepared.eval))}
+    written = {
+        "train": str(write_problems(train_path, prepared.train)),
+        "eval": str(write_problems(eval_path, prepared.eval)),
+    }
     if validation_path is not None:
         written["validation"] = str(write_problems(validation_path, prepared.validation))
     if prepared.judge_pairs and pairs_path is not None:

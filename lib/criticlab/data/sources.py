@@ -109,6 +109,8 @@ register(
         ),
     )
 )
+
+
 def _taco_layout(name: str, description: str, hub_id: str, loader: Callable[..., Any]) -> SourceSpec:
     """TACO and APPS share a layout and a loader's arguments; only the dataset differs."""
     return SourceSpec(
@@ -129,7 +131,11 @@ def _taco_layout(name: str, description: str, hub_id: str, loader: Callable[...,
     )
 
 
-register(_taco_layout("taco", "TACO competitive programming (the papers' training set)", taco.TACO_HUB_ID, taco.load_taco))
+register(
+    _taco_layout(
+        "taco", "TACO competitive programming (the papers' training set)", taco.TACO_HUB_ID, taco.load_taco
+    )
+)
 register(_taco_layout("apps", "APPS (same layout as TACO)", taco.APPS_HUB_ID, taco.load_apps))
 register(
     SourceSpec(
@@ -224,7 +230,9 @@ def get_source(name: str) -> SourceSpec:
     except KeyError:
         hint = difflib.get_close_matches(name, list(SOURCES), n=1)
         suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise KeyError(f"unknown data source {name!r}{suggestion}; known: {', '.join(sorted(SOURCES))}") from None
+        raise KeyError(
+            f"unknown data source {name!r}{suggestion}; known: {', '.join(sorted(SOURCES))}"
+        ) from None
 
 
 def load_source(
@@ -264,11 +272,18 @@ def roles(cfg: DataSection) -> dict[str, Role]:
     """
     out: dict[str, Role] = {}
     reads: dict[tuple[str, str | None], str] = {}
-    for role, key, entries in (("both", "sources", cfg.sources), ("train", "train_sources", cfg.train_sources),
-                               ("eval", "eval_sources", cfg.eval_sources)):
+    for role, key, entries in (
+        ("both", "sources", cfg.sources),
+        ("train", "train_sources", cfg.train_sources),
+        ("eval", "eval_sources", cfg.eval_sources),
+    ):
         for entry in entries:
             spec = get_source(entry)
-            split = entry_split(entry, key) or (_opt(cfg, "splits", {}) or {}).get(spec.name) or spec.split_for(role)
+            split = (
+                entry_split(entry, key)
+                or (_opt(cfg, "splits", {}) or {}).get(spec.name)
+                or spec.split_for(role)
+            )
             if entry in out or (spec.name, split) in reads:
                 first = entry if entry in out else reads[(spec.name, split)]
                 raise ValueError(
@@ -277,15 +292,19 @@ def roles(cfg: DataSection) -> dict[str, Role]:
                     f"data.train_sources or data.eval_sources, or name different splits ('{spec.name}:<split>')"
                 )
             if spec.records == "pairs" and role == "train":
-                raise ValueError(f"data source {entry!r} holds response pairs, not problems; list it in eval_sources")
+                raise ValueError(
+                    f"data source {entry!r} holds response pairs, not problems; list it in eval_sources"
+                )
             out[entry] = role  # type: ignore[assignment]
             reads[(spec.name, split)] = entry
     names = {source_name(entry) for entry in out}
     for key in ("paths", "splits", "revisions"):
-        for name in (getattr(cfg, key, {}) or {}):
+        for name in getattr(cfg, key, {}) or {}:
             if name not in names:
-                raise ValueError(f"data.{key} names {name!r}, which is not among the profile's sources {sorted(names)}")
-    for name in (getattr(cfg, "max_problems_per_source", {}) or {}):
+                raise ValueError(
+                    f"data.{key} names {name!r}, which is not among the profile's sources {sorted(names)}"
+                )
+    for name in getattr(cfg, "max_problems_per_source", {}) or {}:
         if name not in out and name not in names:
             raise ValueError(
                 f"data.max_problems_per_source names {name!r}, which is neither a source nor an entry of the "

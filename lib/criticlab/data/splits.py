@@ -74,7 +74,9 @@ def first_per_source(records: Sequence[T], limit: int | None) -> list[T]:
     return interleave(queues.values(), limit)
 
 
-def evaluation_subset(records: Sequence[T], limit: int | None, ids: Sequence[str] = (), where: str = "") -> list[T]:
+def evaluation_subset(
+    records: Sequence[T], limit: int | None, ids: Sequence[str] = (), where: str = ""
+) -> list[T]:
     """The problems a capped evaluation runs: the records named by ``ids``, in that order, when
     given (a profile that must evaluate particular problems, e.g. the smoke run's one failing
     problem), else :func:`first_per_source`; at most ``limit`` either way.

@@ -38,7 +38,9 @@ DEFAULT_MAX_SOLUTIONS = 5
 """Reference solutions kept per problem: enough to validate tests in the sandbox, while TACO's
 hundreds of solutions per problem would make train.jsonl gigabytes."""
 
-_SECONDS = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(seconds?|secs?|s|milliseconds?|ms)?\s*\.?\s*$", re.IGNORECASE)
+_SECONDS = re.compile(
+    r"^\s*([0-9]*\.?[0-9]+)\s*(seconds?|secs?|s|milliseconds?|ms)?\s*\.?\s*$", re.IGNORECASE
+)
 
 
 def parse_time_limit(value: Any) -> float | None:

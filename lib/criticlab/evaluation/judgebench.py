@@ -70,10 +70,34 @@ SOURCE = "judgebench"
 """The ``source`` of JudgeBench rows in the difference table."""
 ORDER_AVERAGE = "accuracy (order average)"
 """The pairwise mode's secondary accuracy: the mean of the two orders' picks."""
-MAJORITY_COLUMNS = ("critic", "category", "k", "accuracy", "lo", "hi", TIES_HALF, "ties", "unparsed", "errors",
-                    "pairs")
-PREFERENCE_COLUMNS = ("critic", "category", "accuracy", "lo", "hi", ORDER_AVERAGE, "accuracy (A,B)",
-                      "accuracy (B,A)", "consistency", "consistency lo", "consistency hi", "unparsed", "pairs")
+MAJORITY_COLUMNS = (
+    "critic",
+    "category",
+    "k",
+    "accuracy",
+    "lo",
+    "hi",
+    TIES_HALF,
+    "ties",
+    "unparsed",
+    "errors",
+    "pairs",
+)
+PREFERENCE_COLUMNS = (
+    "critic",
+    "category",
+    "accuracy",
+    "lo",
+    "hi",
+    ORDER_AVERAGE,
+    "accuracy (A,B)",
+    "accuracy (B,A)",
+    "consistency",
+    "consistency lo",
+    "consistency hi",
+    "unparsed",
+    "pairs",
+)
 PAIRWISE = "JudgeBench pairwise"
 
 
@@ -210,22 +234,33 @@ def judge_pairs(
     records = []
     for start in range(0, len(pairs), chunk_size):
         chunk = pairs[start : start + chunk_size]
-        pointwise = [prompts.answer_critique_conversation(p.question, response)
-                     for p in chunk for response in (p.response_a, p.response_b)]
-        shown = [prompts.preference_conversation(p.question, *order)
-                 for p in chunk for order in ((p.response_a, p.response_b), (p.response_b, p.response_a))]
+        pointwise = [
+            prompts.answer_critique_conversation(p.question, response)
+            for p in chunk
+            for response in (p.response_a, p.response_b)
+        ]
+        shown = [
+            prompts.preference_conversation(p.question, *order)
+            for p in chunk
+            for order in ((p.response_a, p.response_b), (p.response_b, p.response_a))
+        ]
         written = critic.generate(pointwise, sampling, n=critiques)
         picked = critic.generate(shown, greedy, n=1)
         for i, pair in enumerate(chunk):
             rows = (written[2 * i], written[2 * i + 1], picked[2 * i], picked[2 * i + 1])
-            records.append(JudgeRecord(
-                critic=name, pair_id=pair.id, category=category_of(pair.category), better=pair.better,
-                judgments_a=[prompts.parse_judgment(c.text) if c.ok else None for c in rows[0]],
-                judgments_b=[prompts.parse_judgment(c.text) if c.ok else None for c in rows[1]],
-                pick_ab=prompts.parse_preference(rows[2][0].text) if rows[2][0].ok else None,
-                pick_ba=prompts.parse_preference(rows[3][0].text) if rows[3][0].ok else None,
-                errors=sum(not c.ok for row in rows for c in row),
-            ))
+            records.append(
+                JudgeRecord(
+                    critic=name,
+                    pair_id=pair.id,
+                    category=category_of(pair.category),
+                    better=pair.better,
+                    judgments_a=[prompts.parse_judgment(c.text) if c.ok else None for c in rows[0]],
+                    judgments_b=[prompts.parse_judgment(c.text) if c.ok else None for c in rows[1]],
+                    pick_ab=prompts.parse_preference(rows[2][0].text) if rows[2][0].ok else None,
+                    pick_ba=prompts.parse_preference(rows[3][0].text) if rows[3][0].ok else None,
+                    errors=sum(not c.ok for row in rows for c in row),
+                )
+            )
         if progress:
             progress(len(chunk))
     return records
@@ -242,8 +277,9 @@ def _scores(records: Sequence[JudgeRecord], ks: Sequence[int]) -> tuple[np.ndarr
     tie = np.zeros_like(win)
     for i, r in enumerate(records):
         for j, k in enumerate(ks):
-            win[i, j], tie[i, j] = majority_score(correct_votes(r.good), correct_votes(r.bad),
-                                                  len(r.good), k, len(r.bad))
+            win[i, j], tie[i, j] = majority_score(
+                correct_votes(r.good), correct_votes(r.bad), len(r.good), k, len(r.bad)
+            )
     return win, tie
 
 
@@ -283,14 +319,33 @@ def majority_table(
     rows = []
     for (critic, category), group in _groups(records).items():
         score, tie = _scores(group, ks)
-        lo, hi = bootstrap_ratio(score, np.ones(len(group)), resamples=resamples, seed=seed, confidence=confidence)
+        lo, hi = bootstrap_ratio(
+            score, np.ones(len(group)), resamples=resamples, seed=seed, confidence=confidence
+        )
         half = score + 0.5 * tie
         judgments = [j for r in group for j in (*r.judgments_a, *r.judgments_b)]
         unparsed = sum(j is None for j in judgments) / len(judgments) if judgments else math.nan
         for j, k in enumerate(ks):
-            rows.append(dict(zip(MAJORITY_COLUMNS, (critic, category, k, float(score[:, j].mean()), float(lo[j]),
-                                                    float(hi[j]), float(half[:, j].mean()), float(tie[:, j].mean()),
-                                                    unparsed, sum(r.errors for r in group), len(group)))))
+            rows.append(
+                dict(
+                    zip(
+                        MAJORITY_COLUMNS,
+                        (
+                            critic,
+                            category,
+                            k,
+                            float(score[:, j].mean()),
+                            float(lo[j]),
+                            float(hi[j]),
+                            float(half[:, j].mean()),
+                            float(tie[:, j].mean()),
+                            unparsed,
+                            sum(r.errors for r in group),
+                            len(group),
+                        ),
+                    )
+                )
+            )
     return pd.DataFrame(rows, columns=MAJORITY_COLUMNS)
 
 
@@ -302,8 +357,11 @@ def majority_table(
 def preference_scores(record: JudgeRecord) -> tuple[float, float, bool]:
     """Whether each order's pick names the better response (1.0/0.0), and whether the two agree."""
     first, second = record.chosen()
-    return (float(first == record.better), float(second == record.better),
-            first is not None and first == second)
+    return (
+        float(first == record.better),
+        float(second == record.better),
+        first is not None and first == second,
+    )
 
 
 def judgebench_score(record: JudgeRecord) -> float:
@@ -322,14 +380,34 @@ def preference_table(
     for (critic, category), group in _groups(records).items():
         scores = np.array([preference_scores(r) for r in group], dtype=float)
         headline = np.array([judgebench_score(r) for r in group])
-        lo, hi = bootstrap_ratio(headline, np.ones(len(group)), resamples=resamples, seed=seed, confidence=confidence)
+        lo, hi = bootstrap_ratio(
+            headline, np.ones(len(group)), resamples=resamples, seed=seed, confidence=confidence
+        )
         consistent = int(scores[:, 2].sum())
         c_lo, c_hi = wilson_interval(consistent, len(group), confidence)
         unparsed = sum((r.pick_ab is None) + (r.pick_ba is None) for r in group) / (2 * len(group))
-        rows.append(dict(zip(PREFERENCE_COLUMNS, (
-            critic, category, float(headline.mean()), float(lo[0]), float(hi[0]), float(scores[:, :2].mean()),
-            float(scores[:, 0].mean()), float(scores[:, 1].mean()), consistent / len(group), c_lo, c_hi, unparsed,
-            len(group)))))
+        rows.append(
+            dict(
+                zip(
+                    PREFERENCE_COLUMNS,
+                    (
+                        critic,
+                        category,
+                        float(headline.mean()),
+                        float(lo[0]),
+                        float(hi[0]),
+                        float(scores[:, :2].mean()),
+                        float(scores[:, 0].mean()),
+                        float(scores[:, 1].mean()),
+                        consistent / len(group),
+                        c_lo,
+                        c_hi,
+                        unparsed,
+                        len(group),
+                    ),
+                )
+            )
+        )
     return pd.DataFrame(rows, columns=PREFERENCE_COLUMNS)
 
 
@@ -380,12 +458,33 @@ def judgebench_differences(
             PAIRWISE: tuple(np.array([judgebench_score(r) for r in side]) for side in (ours, theirs)),
         }
         for name, (a, b) in statistics.items():
+
             def statistic(index: np.ndarray, a: np.ndarray = a, b: np.ndarray = b) -> tuple[float, float]:
-                return (float(a[index].mean()), float(b[index].mean())) if len(index) else (math.nan, math.nan)
+                return (
+                    (float(a[index].mean()), float(b[index].mean())) if len(index) else (math.nan, math.nan)
+                )
 
             d = paired_bootstrap(statistic, len(ids), resamples=resamples, seed=seed, confidence=confidence)
-            rows.append(dict(zip(columns, (SOURCE, critic, baseline, name, d.a, d.b, d.difference, d.lo, d.hi,
-                                           d.excludes_zero, len(ids)))))
+            rows.append(
+                dict(
+                    zip(
+                        columns,
+                        (
+                            SOURCE,
+                            critic,
+                            baseline,
+                            name,
+                            d.a,
+                            d.b,
+                            d.difference,
+                            d.lo,
+                            d.hi,
+                            d.excludes_zero,
+                            len(ids),
+                        ),
+                    )
+                )
+            )
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -419,8 +518,9 @@ class JudgeBenchRun:
 
     def summary(self) -> str:
         """One line: how many pairs, from where, and how many were too long."""
-        left_out = (f" ({self.too_long} left out as longer than {self.max_chars} characters)"
-                    if self.too_long else "")
+        left_out = (
+            f" ({self.too_long} left out as longer than {self.max_chars} characters)" if self.too_long else ""
+        )
         return f"JudgeBench: {len(self.pairs)} pairs from {self.origin}{left_out}"
 
     def pooled(self) -> pd.DataFrame:
@@ -459,18 +559,31 @@ def run_judgebench(
 
     settings = profile.evaluation
     pairs, origin = load_pairs(profile)
-    pairs, too_long = select_pairs(pairs, settings.judgebench_pairs, settings.judgebench_max_chars, profile.seed)
+    pairs, too_long = select_pairs(
+        pairs, settings.judgebench_pairs, settings.judgebench_max_chars, profile.seed
+    )
     records: list[JudgeRecord] = []
     for name, critic in critics.items():
         with tqdm(total=len(pairs), desc=f"JudgeBench {name}", disable=not profile.progress) as bar:
-            records += judge_pairs(pairs, critic, name, sampling_for(profile, "critique"),
-                                   settings.judgebench_critiques, progress=bar.update)
+            records += judge_pairs(
+                pairs,
+                critic,
+                name,
+                sampling_for(profile, "critique"),
+                settings.judgebench_critiques,
+                progress=bar.update,
+            )
     write_records(path, records)
     ks = majority_ks(settings.judgebench_critiques)
     bootstrap = {"resamples": resamples, "seed": seed}
     return JudgeBenchRun(
-        pairs=list(pairs), origin=origin, too_long=too_long, max_chars=settings.judgebench_max_chars,
-        critiques=settings.judgebench_critiques, records=records, ks=ks,
+        pairs=list(pairs),
+        origin=origin,
+        too_long=too_long,
+        max_chars=settings.judgebench_max_chars,
+        critiques=settings.judgebench_critiques,
+        records=records,
+        ks=ks,
         majority=majority_table(records, ks, **bootstrap),
         pairwise=preference_table(records, **bootstrap),
         differences=judgebench_differences(records, baseline, settings.judgebench_critiques, **bootstrap),

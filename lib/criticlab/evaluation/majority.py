@@ -49,10 +49,14 @@ def majority_ks(critiques: int) -> list[int]:
 def _hypergeometric(total: int, successes: int, k: int) -> np.ndarray:
     """P(x of k draws without replacement are successes), x = 0..k."""
     ways = math.comb(total, k)
-    return np.array([math.comb(successes, x) * math.comb(total - successes, k - x) / ways for x in range(k + 1)])
+    return np.array(
+        [math.comb(successes, x) * math.comb(total - successes, k - x) / ways for x in range(k + 1)]
+    )
 
 
-def majority_score(good: int, bad: int, total: int, k: int, total_bad: int | None = None) -> tuple[float, float]:
+def majority_score(
+    good: int, bad: int, total: int, k: int, total_bad: int | None = None
+) -> tuple[float, float]:
     """``(win, tie)``: the chance that k critiques of each response make the better one win, and that
     they tie, averaged over every choice of k critiques.
 

@@ -60,14 +60,18 @@ def checkpoint_for(profile: Profile, method: str) -> Path | None:
     return path if (path / "config.json").is_file() or (path / "adapter_config.json").is_file() else None
 
 
-def resolve_methods(profile: Profile, names: Sequence[str] | None = None) -> tuple[list[Method], dict[str, str]]:
+def resolve_methods(
+    profile: Profile, names: Sequence[str] | None = None
+) -> tuple[list[Method], dict[str, str]]:
     """The methods to run (with ``+stop`` variants for critics) and why any asked-for one is skipped:
     ``names`` (default ``evaluation.methods``) and then ``evaluation.trained_critics``."""
     names = list(names if names is not None else profile.evaluation.methods)
     for trained in profile.evaluation.trained_critics:
         if trained not in TRAINED:
-            raise ValueError(f"evaluation.trained_critics of {profile.name}: unknown critic {trained!r} "
-                             f"(known: {', '.join(TRAINED)})")
+            raise ValueError(
+                f"evaluation.trained_critics of {profile.name}: unknown critic {trained!r} "
+                f"(known: {', '.join(TRAINED)})"
+            )
         if trained not in names:
             names.append(trained)
     methods: list[Method] = []
@@ -90,7 +94,9 @@ def resolve_methods(profile: Profile, names: Sequence[str] | None = None) -> tup
         if method not in methods:
             methods.append(method)
         if method.critic_mode != "none":
-            stopping = Method(base + STOP_SUFFIX, method.critic_mode, method.critic_model, stop_when_correct=True)
+            stopping = Method(
+                base + STOP_SUFFIX, method.critic_mode, method.critic_model, stop_when_correct=True
+            )
             if stopping not in methods:
                 methods.append(stopping)
     return methods, skipped
@@ -143,14 +149,20 @@ def run_methods(
             if key not in critics:
                 critics[key] = engine_for(profile, "critic", model=method.critic_model)
             critic = critics[key]
-        loops.append(LoopMethod(loop_config(method, profile, rounds), critic, out_dir / stages.trajectories_file(method.name)))
+        loops.append(
+            LoopMethod(
+                loop_config(method, profile, rounds), critic, out_dir / stages.trajectories_file(method.name)
+            )
+        )
     if together:
         return run_loops(problems, generator, executor, loops, progress=progress)
     results = {}
     for loop in loops:
         name = loop.config.method
         report = (lambda n, name=name: progress(name, n)) if progress else None
-        results[name] = run_loop(problems, generator, executor, loop.config, loop.critic, loop.out_path, report)
+        results[name] = run_loop(
+            problems, generator, executor, loop.config, loop.critic, loop.out_path, report
+        )
     return results
 
 
@@ -173,8 +185,9 @@ def run_curve(
     if ev.curve_rounds <= ev.rounds:
         return {}
     subset = list(problems) if ev.curve_problems is None else list(problems)[: ev.curve_problems]
-    return run_methods(subset, profile, executor, methods, Path(stage_dir) / stages.CURVE, progress,
-                       rounds=ev.curve_rounds)
+    return run_methods(
+        subset, profile, executor, methods, Path(stage_dir) / stages.CURVE, progress, rounds=ev.curve_rounds
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,10 +203,19 @@ def pairwise_pool(
     :data:`criticlab.stages.PAIRWISE_POOL` (resumable)."""
     ev = profile.evaluation
     subset = list(problems) if ev.pairwise_problems is None else list(problems)[: ev.pairwise_problems]
-    config = LoopConfig(method=PAIRWISE_POOL_METHOD, critic_mode="none", samples=ev.pairwise_samples,
-                        solution_sampling=sampling_for(profile, "solution"))
-    return run_loop(subset, engine_for(profile, "generator"), executor, config,
-                    out_path=Path(out_dir) / stages.PAIRWISE_POOL)
+    config = LoopConfig(
+        method=PAIRWISE_POOL_METHOD,
+        critic_mode="none",
+        samples=ev.pairwise_samples,
+        solution_sampling=sampling_for(profile, "solution"),
+    )
+    return run_loop(
+        subset,
+        engine_for(profile, "generator"),
+        executor,
+        config,
+        out_path=Path(out_dir) / stages.PAIRWISE_POOL,
+    )
 
 
 def pairwise_critics(profile: Profile, methods: Sequence[Method]) -> dict[str, Engine]:
@@ -230,12 +252,19 @@ def response_pairs(problems: dict[str, Problem], trajectories: Sequence[Trajecto
 
 
 def critique_pairs(
-    pairs: Sequence[ResponsePair], critic: Engine, sampling: SamplingParams, k: int,
+    pairs: Sequence[ResponsePair],
+    critic: Engine,
+    sampling: SamplingParams,
+    k: int,
     parser: prompts.ParserRule = "workbook",
 ) -> list[PairJudgments]:
     """k critiques of each response; the judgments, read by ``parser``, feed
     :func:`criticlab.evaluation.metrics.majority_curve`."""
-    convs = [prompts.critique_conversation(p.problem, code) for p in pairs for code in (p.correct_code, p.incorrect_code)]
+    convs = [
+        prompts.critique_conversation(p.problem, code)
+        for p in pairs
+        for code in (p.correct_code, p.incorrect_code)
+    ]
     answers = critic.generate(convs, sampling, n=k) if convs else []
     judgments = [[prompts.parse_judgment(c.text, parser) for c in row] for row in answers]
     return [

@@ -224,7 +224,9 @@ def check_delta_identity(table: pd.DataFrame, tolerance: float = IDENTITY_TOLERA
                 f"{reference + row[UP] - row[DOWN]!r}"
             )
         if {"correct", "up", "down", "n"} <= set(rows.columns):
-            counted = rows[rows[["correct", "up", "down", "n"]].notna().all(axis=1)]  # averages have no counts
+            counted = rows[
+                rows[["correct", "up", "down", "n"]].notna().all(axis=1)
+            ]  # averages have no counts
             if len(counted):
                 _check_counts(str(method), counted, scale)
 
@@ -266,13 +268,18 @@ def discrimination_table(
     differ by method.
     """
     if always_correct and (rounds is None or tuple(rounds) != (0,)):
-        raise ValueError(f"the {ALWAYS_CORRECT} row judges zero-shot solutions: it needs rounds=(0,), got {rounds}")
+        raise ValueError(
+            f"the {ALWAYS_CORRECT} row judges zero-shot solutions: it needs rounds=(0,), got {rounds}"
+        )
     trajectories = list(trajectories)
     judged = judged_rounds(trajectories, rounds)
     per_problem = _judged_per_problem(trajectories, rounds)
     if always_correct:
-        zero_shot = {(t.problem_id, t.sample): (t.problem_id, t.rounds[0].correct)
-                     for t in split_infra(trajectories)[0] if t.rounds and t.rounds[0].critique is not None}
+        zero_shot = {
+            (t.problem_id, t.sample): (t.problem_id, t.rounds[0].correct)
+            for t in split_infra(trajectories)[0]
+            if t.rounds and t.rounds[0].critique is not None
+        }
         if zero_shot:
             judged[ALWAYS_CORRECT] = (["correct"] * len(zero_shot), [c for _, c in zero_shot.values()], 0)
             per_problem[ALWAYS_CORRECT] = _by_problem((pid, ("correct", c)) for pid, c in zero_shot.values())
@@ -280,10 +287,17 @@ def discrimination_table(
     for method, (judgments, truth, excluded) in judged.items():
         if judgments:
             problems = per_problem[method]
-            lo, hi = bootstrap_interval(_macro_f1(problems), len(problems), resamples=resamples, seed=seed,
-                                        confidence=confidence)
-            rows.append({"method": method, **discrimination(judgments, truth, excluded).as_row(),
-                         f"{MACRO_F1} lo": lo, f"{MACRO_F1} hi": hi})
+            lo, hi = bootstrap_interval(
+                _macro_f1(problems), len(problems), resamples=resamples, seed=seed, confidence=confidence
+            )
+            rows.append(
+                {
+                    "method": method,
+                    **discrimination(judgments, truth, excluded).as_row(),
+                    f"{MACRO_F1} lo": lo,
+                    f"{MACRO_F1} hi": hi,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -293,10 +307,15 @@ def _judged_per_problem(
     """Per method, the (judgment, execution truth) of its critiqued rounds grouped by problem, the unit
     the bootstrap draws (the rounds :func:`judged_rounds` counts)."""
     by = by_method(split_infra(trajectories)[0])
-    return {method: _by_problem((t.problem_id, (rnd.judgment, rnd.correct)) for t in group
-                                for k, rnd in enumerate(t.rounds)
-                                if rnd.critique is not None and (rounds is None or k in rounds))
-            for method, group in by.items()}
+    return {
+        method: _by_problem(
+            (t.problem_id, (rnd.judgment, rnd.correct))
+            for t in group
+            for k, rnd in enumerate(t.rounds)
+            if rnd.critique is not None and (rounds is None or k in rounds)
+        )
+        for method, group in by.items()
+    }
 
 
 def _by_problem(items: Iterable[tuple[str, tuple[str | None, bool]]]) -> list[list[tuple[str | None, bool]]]:
@@ -357,8 +376,14 @@ def majority_curve(pairs: Sequence[PairJudgments], max_k: int | None = None) -> 
     rows = []
     for k in range(1, last + 1):
         win, tie = np.array([pair_majority(p.correct, p.incorrect, k) for p in pairs]).T
-        rows.append(dict(zip(MAJORITY_CURVE_COLUMNS, (k, float(win.mean()), float((win + 0.5 * tie).mean()),
-                                                      float(tie.mean()), len(pairs)))))
+        rows.append(
+            dict(
+                zip(
+                    MAJORITY_CURVE_COLUMNS,
+                    (k, float(win.mean()), float((win + 0.5 * tie).mean()), float(tie.mean()), len(pairs)),
+                )
+            )
+        )
     return pd.DataFrame(rows, columns=MAJORITY_CURVE_COLUMNS)
 
 
@@ -383,8 +408,12 @@ def percent(df: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFr
 # Per benchmark
 # --------------------------------------------------------------------------------------------
 
+
 def per_benchmark(
-    table: Callable[..., pd.DataFrame], trajectories: Iterable[Trajectory], sources: Mapping[str, str], **options: Any
+    table: Callable[..., pd.DataFrame],
+    trajectories: Iterable[Trajectory],
+    sources: Mapping[str, str],
+    **options: Any,
 ) -> pd.DataFrame:
     """``table(trajectories, **options)`` once per benchmark, with a leading ``source`` column, and
     once more pooled (``source`` = :data:`POOLED`) when there is more than one benchmark.
@@ -465,8 +494,18 @@ def pooled_rows(table: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 MACRO_F1 = "macro F1"
-DIFFERENCE_COLUMNS = ("method", "baseline", "statistic", "value", "baseline value", "difference", "lo", "hi",
-                      "excludes 0", "problems")
+DIFFERENCE_COLUMNS = (
+    "method",
+    "baseline",
+    "statistic",
+    "value",
+    "baseline value",
+    "difference",
+    "lo",
+    "hi",
+    "excludes 0",
+    "problems",
+)
 
 
 @dataclass
@@ -500,6 +539,7 @@ def _share(values: np.ndarray, samples: np.ndarray) -> Callable[[np.ndarray], fl
     def statistic(index: np.ndarray) -> float:
         n = samples[index].sum()
         return float(values[index].sum() / n) if n else math.nan
+
     return statistic
 
 
@@ -509,6 +549,7 @@ def _macro_f1(judged: list[list[tuple[str | None, bool]]]) -> Callable[[np.ndarr
         if not pairs:
             return math.nan
         return discrimination([j for j, _ in pairs], [c for _, c in pairs]).macro_f1
+
     return statistic
 
 
@@ -548,8 +589,30 @@ def difference_table(
         if any(ours.judged) and any(theirs.judged):
             statistics[MACRO_F1] = (_macro_f1(ours.judged), _macro_f1(theirs.judged))
         for name, (a, b) in statistics.items():
-            d = paired_bootstrap(lambda index, a=a, b=b: (a(index), b(index)), len(ids),
-                                 resamples=resamples, seed=seed, confidence=confidence)
-            rows.append(dict(zip(DIFFERENCE_COLUMNS, (method, baseline, name, d.a, d.b, d.difference, d.lo, d.hi,
-                                                      d.excludes_zero, len(ids)))))
+            d = paired_bootstrap(
+                lambda index, a=a, b=b: (a(index), b(index)),
+                len(ids),
+                resamples=resamples,
+                seed=seed,
+                confidence=confidence,
+            )
+            rows.append(
+                dict(
+                    zip(
+                        DIFFERENCE_COLUMNS,
+                        (
+                            method,
+                            baseline,
+                            name,
+                            d.a,
+                            d.b,
+                            d.difference,
+                            d.lo,
+                            d.hi,
+                            d.excludes_zero,
+                            len(ids),
+                        ),
+                    )
+                )
+            )
     return pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS)

@@ -22,7 +22,8 @@ def parser_disagreements(trajectories: Sequence[Trajectory]) -> int:
     """How many critiques of ``trajectories`` the workbook's last-line parse and critic-rl's
     substring test read differently (:func:`criticlab.rollout.prompts.parser_disagreements`)."""
     return prompts.parser_disagreements(
-        (r.critique for t in trajectories for r in t.rounds if r.critique), "judgment")
+        (r.critique for t in trajectories for r in t.rounds if r.critique), "judgment"
+    )
 
 
 def evaluation_metrics(

@@ -84,11 +84,21 @@ def sampling_for(profile: Profile, role: Literal["solution", "critique", "revisi
     """The paper's decoding per role from the profile: solutions and critiques sampled, revisions greedy."""
     s = profile.sampling
     if role == "revision":
-        return SamplingParams(temperature=s.revision_temperature, top_p=1.0, max_tokens=s.max_tokens, seed=profile.seed,
-                              stop_after_code=s.stop_after_code)
+        return SamplingParams(
+            temperature=s.revision_temperature,
+            top_p=1.0,
+            max_tokens=s.max_tokens,
+            seed=profile.seed,
+            stop_after_code=s.stop_after_code,
+        )
     budget = s.critique_max_tokens if role == "critique" and s.critique_max_tokens else s.max_tokens
-    return SamplingParams(temperature=s.temperature, top_p=s.top_p, max_tokens=budget, seed=profile.seed,
-                          stop_after_code=s.stop_after_code and role == "solution")
+    return SamplingParams(
+        temperature=s.temperature,
+        top_p=s.top_p,
+        max_tokens=budget,
+        seed=profile.seed,
+        stop_after_code=s.stop_after_code and role == "solution",
+    )
 
 
 def make_engine(
@@ -105,16 +115,28 @@ def make_engine(
 ) -> Engine:
     """A ``backend`` engine (a name in :data:`BACKENDS`) for ``reference`` (registry name, local
     path, Hugging Face id, or server model name); an unknown backend is an :class:`EngineError`."""
-    options = EngineOptions(context_length=context_length, threads=threads, parallel=parallel,
-                            openai_base_url=openai_base_url, adapter=adapter, hf_dtype=hf_dtype, vllm_args=vllm_args)
+    options = EngineOptions(
+        context_length=context_length,
+        threads=threads,
+        parallel=parallel,
+        openai_base_url=openai_base_url,
+        adapter=adapter,
+        hf_dtype=hf_dtype,
+        vllm_args=vllm_args,
+    )
     return get_backend(backend).build(reference, options)
 
 
 def _profile_engine(models: ModelsSection, reference: str, backend: str) -> Engine:
     """``make_engine`` with the profile's context, threads, server URL and dtype."""
     return make_engine(
-        reference, backend, context_length=models.context_length, threads=models.threads,
-        openai_base_url=models.openai_base_url, hf_dtype=models.hf_dtype, parallel=models.parallel,
+        reference,
+        backend,
+        context_length=models.context_length,
+        threads=models.threads,
+        openai_base_url=models.openai_base_url,
+        hf_dtype=models.hf_dtype,
+        parallel=models.parallel,
     )
 
 
@@ -175,7 +197,9 @@ POOL = EnginePool()
 """This process's engines: a notebook's generator and critic load once (see :class:`EnginePool`)."""
 
 
-def release_engines(slots: tuple[str, ...] = ("critic", "policy"), pool: EnginePool | None = None) -> list[str]:
+def release_engines(
+    slots: tuple[str, ...] = ("critic", "policy"), pool: EnginePool | None = None
+) -> list[str]:
     """Close the pool's engines of these plan slots (e.g. before TRL's colocated vLLM starts);
     returns the model ids closed."""
     return (pool or POOL).release(slots)
@@ -193,10 +217,16 @@ def _one_per_model(profile: Profile, choice: EngineChoice, pool: EnginePool) -> 
             merge_adapter(choice.adapter)
         models = profile.models
         share = (choice.memory_share or profile.gpu.critic_memory) if spec.in_process_gpu else None
-        options = EngineOptions(context_length=models.context_length, threads=models.threads,
-                                parallel=models.parallel, openai_base_url=models.openai_base_url,
-                                hf_dtype=models.hf_dtype, memory_share=share, lora_rank=choice.lora_rank,
-                                seed=profile.seed)
+        options = EngineOptions(
+            context_length=models.context_length,
+            threads=models.threads,
+            parallel=models.parallel,
+            openai_base_url=models.openai_base_url,
+            hf_dtype=models.hf_dtype,
+            memory_share=share,
+            lora_rank=choice.lora_rank,
+            seed=profile.seed,
+        )
         return spec.build(choice.model, options)
 
     engine = pool.get(key, start, slot=choice.slot)
@@ -231,8 +261,15 @@ def engine_for(
         served_by = get_backend(models.engine)
         if Path(reference).is_dir() and served_by.reads_gguf and not served_by.serves_checkpoints:
             reference, backend = checkpoint_as_gguf(models, reference)
-        key = (reference, backend, models.context_length, models.threads, models.openai_base_url, models.hf_dtype,
-               models.parallel)
+        key = (
+            reference,
+            backend,
+            models.context_length,
+            models.threads,
+            models.openai_base_url,
+            models.hf_dtype,
+            models.parallel,
+        )
         engine = pool.get(key, lambda: _profile_engine(models, reference, backend))
     if not cached:
         return engine

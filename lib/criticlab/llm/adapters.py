@@ -52,7 +52,9 @@ def read_adapter(path: str | Path) -> Adapter | None:
     config = json.loads(config_file.read_text())
     base = config.get("base_model_name_or_path")
     if not base:
-        raise EngineError(f"{config_file} names no base_model_name_or_path: the adapter's base model is unknown")
+        raise EngineError(
+            f"{config_file} names no base_model_name_or_path: the adapter's base model is unknown"
+        )
     digest = hashlib.sha256(config_file.read_bytes())
     for weights in sorted(path.glob("adapter_model.*")):
         digest.update(weights.read_bytes())

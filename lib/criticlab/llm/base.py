@@ -117,8 +117,12 @@ class GenerationMeter:
 
     def since(self, earlier: GenerationMeter) -> GenerationMeter:
         """What was counted after ``earlier`` (a copy taken then)."""
-        return GenerationMeter(self.tokens - earlier.tokens, self.sequences - earlier.sequences,
-                               self.seconds - earlier.seconds, self.calls - earlier.calls)
+        return GenerationMeter(
+            self.tokens - earlier.tokens,
+            self.sequences - earlier.sequences,
+            self.seconds - earlier.seconds,
+            self.calls - earlier.calls,
+        )
 
     def copy(self) -> GenerationMeter:
         return replace(self)

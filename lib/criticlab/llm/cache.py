@@ -26,7 +26,9 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS samples (key TEXT PRIMARY KEY, completion TEXT NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS samples (key TEXT PRIMARY KEY, completion TEXT NOT NULL)"
+        )
         self._db.commit()
 
     def get_many(self, keys: list[str]) -> dict[str, Completion]:

@@ -134,8 +134,14 @@ def _shape(config: dict[str, Any], where: Path) -> _Shape:
             f"({', '.join(ARCHITECTURES)})"
         )
     heads = int(config["num_attention_heads"])
-    return _Shape(arch, int(config["num_hidden_layers"]), heads, int(config.get("num_key_value_heads") or heads),
-                  int(config.get("head_dim") or config["hidden_size"] // heads), config)
+    return _Shape(
+        arch,
+        int(config["num_hidden_layers"]),
+        heads,
+        int(config.get("num_key_value_heads") or heads),
+        int(config.get("head_dim") or config["hidden_size"] // heads),
+        config,
+    )
 
 
 def _rope_theta(config: dict[str, Any]) -> float:
@@ -149,7 +155,9 @@ def _interleave_rope(weight: np.ndarray, heads: int) -> np.ndarray:
     """Reorder a Llama query/key projection's rows from rotate-half pairs (i, i + d/2) to llama.cpp's
     adjacent pairs (2i, 2i + 1), head by head."""
     rows = weight.shape[0]
-    return weight.reshape(heads, 2, rows // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    return (
+        weight.reshape(heads, 2, rows // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    )
 
 
 def _load_weights(directory: Path) -> dict[str, np.ndarray]:
@@ -183,8 +191,13 @@ def write_gguf(directory: str | os.PathLike, path: str | os.PathLike, precision:
     writer = gguf.GGUFWriter(str(path), gguf.MODEL_ARCH_NAMES[arch])
     try:
         writer.add_name(directory.name)
-        writer.add_file_type({"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
-                              "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[precision])
+        writer.add_file_type(
+            {
+                "f32": gguf.LlamaFileType.ALL_F32,
+                "f16": gguf.LlamaFileType.MOSTLY_F16,
+                "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+            }[precision]
+        )
         writer.add_context_length(int(config.get("max_position_embeddings", 4096)))
         writer.add_embedding_length(int(config["hidden_size"]))
         writer.add_block_count(shape.blocks)
@@ -262,7 +275,9 @@ def _reader(name: str) -> Any:
 def _tokenizer_donor(tokens: list[str]) -> Any:
     """A reader of the embedded GGUF model whose token list starts with exactly ``tokens``."""
     tried = []
-    for spec in sorted(models.REGISTRY.values(), key=lambda spec: spec.size):  # smallest (fastest to read) first
+    for spec in sorted(
+        models.REGISTRY.values(), key=lambda spec: spec.size
+    ):  # smallest (fastest to read) first
         name = spec.name
         field = _reader(name).fields.get("tokenizer.ggml.tokens")
         count = len(field.data) if field is not None else 0

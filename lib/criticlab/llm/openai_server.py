@@ -115,13 +115,14 @@ class OpenAIEngine(ClosingEngine):
                 last_error = f"HTTP {response.status_code}: {response.text[:200]}"
                 continue
             if response.status_code != 200:
-                return error_completion(f"{self.url} answered HTTP {response.status_code}: {response.text[:300]}")
+                return error_completion(
+                    f"{self.url} answered HTTP {response.status_code}: {response.text[:300]}"
+                )
             return finish_text(_parse(response, self.url, time.perf_counter() - started), sampling)
         return error_completion(f"{self.url} failed after {self.retries + 1} attempts: {last_error}")
 
     def close(self) -> None:
         self._client.close()
-
 
 
 def _parse(response: httpx.Response, url: str, seconds: float) -> Completion:
@@ -131,7 +132,9 @@ def _parse(response: httpx.Response, url: str, seconds: float) -> Completion:
         choice = payload["choices"][0]
         text = choice["message"].get("content") or ""
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
-        return error_completion(f"{url} sent a malformed answer ({type(err).__name__}: {response.text[:200]})")
+        return error_completion(
+            f"{url} sent a malformed answer ({type(err).__name__}: {response.text[:200]})"
+        )
     usage = payload.get("usage") or {}
     reason = choice.get("finish_reason") or "stop"
     return Completion(

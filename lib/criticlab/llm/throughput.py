@@ -68,14 +68,22 @@ class StageWatch:
         (e.g. ``{"rollouts": ...}`` from a trainer), each also reported on its own, added to the
         ``earlier`` runs' figures."""
         parts = {"engines": self.meter(), **(extra or {})}
-        rows = {name: {"tokens": p.tokens, "sequences": p.sequences, "seconds": p.seconds} for name, p in parts.items()}
+        rows = {
+            name: {"tokens": p.tokens, "sequences": p.sequences, "seconds": p.seconds}
+            for name, p in parts.items()
+        }
         wall = time.perf_counter() - self.started
         runs = 1
         if self.earlier is not None:
             runs += self.earlier.runs
             wall += self.earlier.wall_seconds
-            before = self.earlier.parts or {"engines": {"tokens": self.earlier.tokens, "sequences": self.earlier.sequences,
-                                                        "seconds": self.earlier.generation_seconds}}
+            before = self.earlier.parts or {
+                "engines": {
+                    "tokens": self.earlier.tokens,
+                    "sequences": self.earlier.sequences,
+                    "seconds": self.earlier.generation_seconds,
+                }
+            }
             for name, row in before.items():
                 mine = rows.setdefault(name, {"tokens": 0, "sequences": 0, "seconds": 0.0})
                 for key in ("tokens", "sequences", "seconds"):
@@ -96,7 +104,10 @@ class StageWatch:
 
 
 def tokens_from_history(
-    history: Iterable[Mapping[str, Any]], completions_per_step: int, seconds: float = 0.0, steps: int | None = None
+    history: Iterable[Mapping[str, Any]],
+    completions_per_step: int,
+    seconds: float = 0.0,
+    steps: int | None = None,
 ) -> GenerationMeter:
     """Tokens a GRPO trainer sampled: each logged step's mean completion length × its completions.
 
@@ -150,5 +161,10 @@ def batched_bench_figure(cache: Path | None = None) -> dict[str, Any] | None:
     if not rows:
         return None
     best = max(rows.values(), key=lambda row: row["tok_per_s"])
-    return {"tok_per_s": best["tok_per_s"], "sequences": best["sequences"], "model": saved.get("model"),
-            "cpu": saved.get("cpu"), "measured": saved.get("measured")}
+    return {
+        "tok_per_s": best["tok_per_s"],
+        "sequences": best["sequences"],
+        "model": saved.get("model"),
+        "cpu": saved.get("cpu"),
+        "measured": saved.get("measured"),
+    }

@@ -56,7 +56,13 @@ def vllm_dtype(cuda_bf16: bool) -> str:
 
 
 def engine_args(
-    model: str, *, max_model_len: int, memory_share: float, dtype: str, lora_rank: int | None = None, seed: int = 0
+    model: str,
+    *,
+    max_model_len: int,
+    memory_share: float,
+    dtype: str,
+    lora_rank: int | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """The keyword arguments of ``vllm.LLM`` for one engine of the memory plan.
 
@@ -114,7 +120,11 @@ class VLLMEngine(ClosingEngine):
         self._llm: Any = vllm.LLM(**{**llm_kwargs, "model": str(model)})
 
     def generate(
-        self, conversations: list[Conversation], sampling: SamplingParams, n: int = 1, adapter: Adapter | None = None
+        self,
+        conversations: list[Conversation],
+        sampling: SamplingParams,
+        n: int = 1,
+        adapter: Adapter | None = None,
     ) -> list[list[Completion]]:
         if self._llm is None:
             raise EngineError(f"{self.model_id}: this vLLM engine was closed")
@@ -126,7 +136,9 @@ class VLLMEngine(ClosingEngine):
 
             lora = LoRARequest(adapter.name, adapter.int_id, str(adapter.path))
         started = time.perf_counter()
-        outputs = self._llm.chat([conversations[c] for c, _ in jobs], params, use_tqdm=False, lora_request=lora)
+        outputs = self._llm.chat(
+            [conversations[c] for c, _ in jobs], params, use_tqdm=False, lora_request=lora
+        )
         out: list[list[Completion]] = [[] for _ in conversations]
         for (c, _), output in zip(jobs, outputs):
             out[c].append(finish_text(to_completion(output), sampling))
@@ -137,7 +149,9 @@ class VLLMEngine(ClosingEngine):
         if self._llm is None:
             return
         engine = getattr(self._llm, "llm_engine", None)
-        shutdown = getattr(engine, "shutdown", None) or getattr(getattr(engine, "engine_core", None), "shutdown", None)
+        shutdown = getattr(engine, "shutdown", None) or getattr(
+            getattr(engine, "engine_core", None), "shutdown", None
+        )
         if callable(shutdown):
             shutdown()
         self._llm = None
@@ -172,8 +186,14 @@ def build(reference: str, options: EngineOptions) -> VLLMEngine:
         from criticlab.config import GPUSection
 
         share = options.memory_share if options.memory_share is not None else GPUSection().generator_memory
-        args = engine_args(reference, max_model_len=options.context_length, memory_share=share, dtype="auto",
-                           lora_rank=options.lora_rank, seed=options.seed)
+        args = engine_args(
+            reference,
+            max_model_len=options.context_length,
+            memory_share=share,
+            dtype="auto",
+            lora_rank=options.lora_rank,
+            seed=options.seed,
+        )
         args.pop("dtype")  # the engine picks bf16 or fp16 from the card
     return VLLMEngine(reference, **{k: v for k, v in args.items() if k != "model"})
 

@@ -156,12 +156,14 @@ def per_step(records: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
         group = steps[step]
         scored = [r.reward for r in group if r.reward is not None]
         judged = [r.judged_right for r in group if r.judged_right is not None]
-        out.append({
-            "step": step + 1,
-            "reward": sum(scored) / len(scored) if scored else float("nan"),
-            "accuracy": sum(judged) / len(judged) if judged else float("nan"),
-            "unparsed": sum(not r.answered for r in group) / len(group),
-        })
+        out.append(
+            {
+                "step": step + 1,
+                "reward": sum(scored) / len(scored) if scored else float("nan"),
+                "accuracy": sum(judged) / len(judged) if judged else float("nan"),
+                "unparsed": sum(not r.answered for r in group) / len(group),
+            }
+        )
     return out
 
 

@@ -33,19 +33,34 @@ class CRLReward(LoggedReward):
         """The reward (it needs neither sandbox nor generator)."""
         return cls()
 
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], *, label: Sequence[bool], **_: Any) -> list[float]:
+    def __call__(
+        self, prompts: Sequence[Any], completions: Sequence[Any], *, label: Sequence[bool], **_: Any
+    ) -> list[float]:
         return self.score([completion_text(c) for c in completions], [bool(x) for x in label])
 
     def score_rows(self, texts: list[str], rows: Sequence[dict[str, Any]]) -> list[float | None]:
         """Answers to rows with ``label`` and ``problem`` (its id goes to the log)."""
-        return list(self.score(texts, [bool(r["label"]) for r in rows], [problem_of(r["problem"]).id for r in rows]))
+        return list(
+            self.score(texts, [bool(r["label"]) for r in rows], [problem_of(r["problem"]).id for r in rows])
+        )
 
-    def score(self, answers: list[str], labels: list[bool], problem_ids: list[str] | None = None) -> list[float]:
+    def score(
+        self, answers: list[str], labels: list[bool], problem_ids: list[str] | None = None
+    ) -> list[float]:
         concluded = [prompts.parse_conclusion(a, self.parser) for a in answers]
         rewards = [float(c == prompts.conclusion_of(y)) for c, y in zip(concluded, labels)]
         ids = problem_ids or [""] * len(answers)
-        self._log([
-            RewardRecord(TASK_CRL, pid, r, conclusion=c, label=y, parsers_disagree=prompts.parsers_disagree(a, "conclusion"))
-            for pid, r, c, y, a in zip(ids, rewards, concluded, labels, answers)
-        ])
+        self._log(
+            [
+                RewardRecord(
+                    TASK_CRL,
+                    pid,
+                    r,
+                    conclusion=c,
+                    label=y,
+                    parsers_disagree=prompts.parsers_disagree(a, "conclusion"),
+                )
+                for pid, r, c, y, a in zip(ids, rewards, concluded, labels, answers)
+            ]
+        )
         return rewards

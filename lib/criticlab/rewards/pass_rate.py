@@ -32,7 +32,9 @@ class CodeReward(LoggedReward):
         """The reward on ``executor()`` (no generator needed)."""
         return cls(executor())
 
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], *, problem: Sequence[Any], **_: Any) -> list[float | None]:
+    def __call__(
+        self, prompts: Sequence[Any], completions: Sequence[Any], *, problem: Sequence[Any], **_: Any
+    ) -> list[float | None]:
         return self.score([completion_text(c) for c in completions], [problem_of(p) for p in problem])
 
     def score_rows(self, texts: list[str], rows: Sequence[dict[str, Any]]) -> list[float | None]:
@@ -44,7 +46,10 @@ class CodeReward(LoggedReward):
         rounds = execute(self.executor, problems, [Completion(text=a) for a in answers])
         self._timed("execution", started)
         rewards = [None if r.result.is_infra_error else r.result.pass_rate for r in rounds]
-        self._log([
-            RewardRecord(TASK_CODE, p.id, rw, outcome=r.result.verdict.value) for p, rw, r in zip(problems, rewards, rounds)
-        ])
+        self._log(
+            [
+                RewardRecord(TASK_CODE, p.id, rw, outcome=r.result.verdict.value)
+                for p, rw, r in zip(problems, rewards, rounds)
+            ]
+        )
         return rewards

@@ -83,8 +83,14 @@ class CTRLReward(LoggedReward):
         check_engine(self.generator)
 
     def __call__(
-        self, prompts: Sequence[Any], completions: Sequence[Any], *, problem: Sequence[Any],
-        response: Sequence[str], passed: Sequence[bool] | None = None, **_: Any,
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        *,
+        problem: Sequence[Any],
+        response: Sequence[str],
+        passed: Sequence[bool] | None = None,
+        **_: Any,
     ) -> list[float | None]:
         texts = [completion_text(c) for c in completions]
         return self.score(texts, [problem_of(p) for p in problem], list(response), passed)
@@ -92,10 +98,15 @@ class CTRLReward(LoggedReward):
     def score_rows(self, texts: list[str], rows: Sequence[dict[str, Any]]) -> list[float | None]:
         """Critiques of rows with ``problem`` and ``response`` (``passed``, when every row has it, is logged)."""
         passed = [r["passed"] for r in rows] if rows and all("passed" in r for r in rows) else None
-        return self.score(texts, [problem_of(r["problem"]) for r in rows], [r["response"] for r in rows], passed)
+        return self.score(
+            texts, [problem_of(r["problem"]) for r in rows], [r["response"] for r in rows], passed
+        )
 
     def score(
-        self, critiques: list[str], problems: list[Problem], responses: list[str],
+        self,
+        critiques: list[str],
+        problems: list[Problem],
+        responses: list[str],
         passed: Sequence[bool] | None = None,
     ) -> list[float | None]:
         """Rewards of critiques of ``responses``; ``passed`` (whether each critiqued solution passes)
@@ -103,8 +114,16 @@ class CTRLReward(LoggedReward):
         started = time.perf_counter()
         judgments = [prompts.parse_judgment(c, self.parser) for c in critiques]
         todo = [i for i, c in enumerate(critiques) if gate_passes(c, self.judgment_gate)]
-        convs = [prompts.revision_conversation(problems[i], responses[i], critiques[i], previous=self.revision_input,
-                                               request=self.revision_request) for i in todo]
+        convs = [
+            prompts.revision_conversation(
+                problems[i],
+                responses[i],
+                critiques[i],
+                previous=self.revision_input,
+                request=self.revision_request,
+            )
+            for i in todo
+        ]
         revisions = self.generator.generate(convs, self.sampling, n=1) if convs else []
         self._timed("revision", started)
         executing = time.perf_counter()
@@ -117,9 +136,19 @@ class CTRLReward(LoggedReward):
             rewards[i] = None if rnd.result.is_infra_error else float(rnd.result.accepted)
         seconds = (time.perf_counter() - started) / max(len(critiques), 1)
         labels = list(passed) if passed is not None else [None] * len(critiques)
-        self._log([
-            RewardRecord(TASK_CRITIQUE, p.id, r, judgment=v, label=y, outcome=o, seconds=seconds,
-                         parsers_disagree=prompts.parsers_disagree(c, "judgment"))
-            for p, r, v, o, y, c in zip(problems, rewards, judgments, outcomes, labels, critiques)
-        ])
+        self._log(
+            [
+                RewardRecord(
+                    TASK_CRITIQUE,
+                    p.id,
+                    r,
+                    judgment=v,
+                    label=y,
+                    outcome=o,
+                    seconds=seconds,
+                    parsers_disagree=prompts.parsers_disagree(c, "judgment"),
+                )
+                for p, r, v, o, y, c in zip(problems, rewards, judgments, outcomes, labels, critiques)
+            ]
+        )
         return rewards

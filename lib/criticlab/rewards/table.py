@@ -17,7 +17,11 @@ from criticlab.rewards.conclusion import CRLReward
 from criticlab.rewards.pass_rate import CodeReward
 from criticlab.rewards.revision import CTRLReward
 
-REWARDS: dict[str, type[LoggedReward]] = {TASK_CRITIQUE: CTRLReward, TASK_CRL: CRLReward, TASK_CODE: CodeReward}
+REWARDS: dict[str, type[LoggedReward]] = {
+    TASK_CRITIQUE: CTRLReward,
+    TASK_CRL: CRLReward,
+    TASK_CODE: CodeReward,
+}
 """Task → reward class. The order is the order a mixed batch is scored and logged in."""
 
 ROW_COLUMNS = ("problem", "label", "response", "passed")
@@ -57,7 +61,9 @@ class MixedReward(LoggedReward):
         self.parts: dict[str, LoggedReward] = {}
         for part in parts:
             if REWARDS.get(getattr(part, "task", None)) is not type(part):
-                raise TypeError(f"{type(part).__name__} is not the reward of a task in the table {sorted(REWARDS)}")
+                raise TypeError(
+                    f"{type(part).__name__} is not the reward of a task in the table {sorted(REWARDS)}"
+                )
             if part.task in self.parts:
                 raise ValueError(f"two rewards for task {part.task!r}")
             self.parts[part.task] = part
@@ -67,7 +73,7 @@ class MixedReward(LoggedReward):
         """The parts' seconds added up (the mixture itself revises and executes nothing)."""
         out: dict[str, float] = {}
         for task in REWARDS:
-            for key, value in (self.parts[task].seconds.items() if task in self.parts else ()):
+            for key, value in self.parts[task].seconds.items() if task in self.parts else ():
                 out[key] = out.get(key, 0.0) + value
         return out
 
@@ -75,7 +81,9 @@ class MixedReward(LoggedReward):
     def seconds(self, _: dict[str, float]) -> None:
         """Ignored: the parts keep the counts (the base class sets zeros on construction)."""
 
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], *, task: Sequence[str], **columns: Any) -> list[float | None]:
+    def __call__(
+        self, prompts: Sequence[Any], completions: Sequence[Any], *, task: Sequence[str], **columns: Any
+    ) -> list[float | None]:
         texts = [completion_text(c) for c in completions]
         given = {k: list(v) for k, v in columns.items() if k in ROW_COLUMNS and v is not None}
         rows = [{"task": t, **{k: v[i] for k, v in given.items()}} for i, t in enumerate(task)]

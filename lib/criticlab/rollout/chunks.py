@@ -99,6 +99,8 @@ def run_chunks_together(
                 progress(key, len(ps))
     order = {p.id: i for i, p in enumerate(problems)}
     return {
-        key: sorted((r for k, r in kept.items() if k[0] in order), key=lambda r: (order[r.problem_id], r.sample))
+        key: sorted(
+            (r for k, r in kept.items() if k[0] in order), key=lambda r: (order[r.problem_id], r.sample)
+        )
         for key, kept in records.items()
     }

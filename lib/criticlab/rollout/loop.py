@@ -31,7 +31,13 @@ from criticlab.sandbox.types import ExecResult, Verdict
 CriticMode = Literal["none", "execution_feedback", "self_critique", "self_critique_exec", "critic"]
 
 
-CRITIC_MODES: tuple[str, ...] = ("none", "execution_feedback", "self_critique", "self_critique_exec", "critic")
+CRITIC_MODES: tuple[str, ...] = (
+    "none",
+    "execution_feedback",
+    "self_critique",
+    "self_critique_exec",
+    "critic",
+)
 
 
 NO_CODE = "no code block in the response"
@@ -77,8 +83,12 @@ def execute(executor: Executor, problems: Sequence[Problem], responses: Sequence
                 f"generation failed: {completion.error}", problem_id=problem.id, total=len(problem.tests)
             )
         else:
-            result = ExecResult(Verdict.COMPILE_ERROR, 0, len(problem.tests), problem_id=problem.id, error=NO_CODE)
-        rounds.append(Round(response=completion.text, code=code, result=result, finish_reason=completion.finish_reason))
+            result = ExecResult(
+                Verdict.COMPILE_ERROR, 0, len(problem.tests), problem_id=problem.id, error=NO_CODE
+            )
+        rounds.append(
+            Round(response=completion.text, code=code, result=result, finish_reason=completion.finish_reason)
+        )
     return rounds
 
 
@@ -107,7 +117,9 @@ def critique_conversations(
         code = rnd.code if rnd.code is not None else rnd.response
         if mode == "self_critique_exec":
             feedback = prompts.execution_hint(rnd.result, raw=True)
-            convs.append([{"role": "user", "content": prompts.critique_prompt(problem, code, feedback=feedback)}])
+            convs.append(
+                [{"role": "user", "content": prompts.critique_prompt(problem, code, feedback=feedback)}]
+            )
         else:
             convs.append(prompts.critique_conversation(problem, code))
     return convs
@@ -180,7 +192,9 @@ def run_loops(
 
     def run_chunk(chunks: dict[str, Sequence[Problem]]) -> dict[str, list[Trajectory]]:
         names = list(chunks)
-        workers = [_method_worker(chunks[n], generator, executor, by_name[n].config, critics[n]) for n in names]
+        workers = [
+            _method_worker(chunks[n], generator, executor, by_name[n].config, critics[n]) for n in names
+        ]
         return dict(zip(names, drive_together(workers) if together else [drive(w) for w in workers]))
 
     size = chunk_size or (methods[0].config.chunk_size if methods else 1)
@@ -196,7 +210,9 @@ def _method_worker(
 ) -> Worker[list[Trajectory]]:
     """One method on one chunk: yields its generation requests (see :mod:`criticlab.rollout.requests`)."""
     first = yield from _zero_shot(problems, generator, executor, config.solution_sampling, config.samples)
-    trajectories = [Trajectory(problem_id=p.id, sample=i, method=config.method, rounds=[rnd]) for p, i, rnd in first]
+    trajectories = [
+        Trajectory(problem_id=p.id, sample=i, method=config.method, rounds=[rnd]) for p, i, rnd in first
+    ]
     by_id = {p.id: p for p in problems}
     for _ in range(config.rounds):
         active = [t for t in trajectories if not t.stopped]
@@ -221,8 +237,9 @@ def _method_worker(
             else:
                 revise.append(t)
         convs = [
-            prompts.revision_conversation(by_id[t.problem_id], t.final.response, t.final.critique or "",
-                                          request=config.revision_request)
+            prompts.revision_conversation(
+                by_id[t.problem_id], t.final.response, t.final.critique or "", request=config.revision_request
+            )
             for t in revise
         ]
         # asked for even when empty (no engine call then), so that every method of a drive_together

@@ -77,7 +77,10 @@ TRANSITIONS = ("c→c", "c→i", "i→c", "i→i")
 """A revision's effect on correctness: c = correct, i = incorrect, before→after. The one spelling
 of transitions in tables, plots and the trajectory browser."""
 TRANSITION_NAMES = {
-    "c→c": "correct→correct", "c→i": "correct→incorrect", "i→c": "incorrect→correct", "i→i": "incorrect→incorrect",
+    "c→c": "correct→correct",
+    "c→i": "correct→incorrect",
+    "i→c": "incorrect→correct",
+    "i→i": "incorrect→incorrect",
 }
 """How a reader-facing label spells each transition out."""
 

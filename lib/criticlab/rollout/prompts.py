@@ -235,8 +235,12 @@ def sanitize(response: str) -> str:
 
 
 def revision_conversation(
-    problem: Problem, previous_response: str, critique: str, *,
-    previous: Literal["response", "sanitized"] = "response", request: ParserRule = "workbook",
+    problem: Problem,
+    previous_response: str,
+    critique: str,
+    *,
+    previous: Literal["response", "sanitized"] = "response",
+    request: ParserRule = "workbook",
 ) -> Conversation:
     """[user: task, assistant: latest solution, user: critique + finalize] — only the latest solution.
 
@@ -281,6 +285,7 @@ def crl_conversation(problem: Problem, code: str) -> Conversation:
 # --------------------------------------------------------------------------------------------
 # Parsers
 # --------------------------------------------------------------------------------------------
+
 
 def extract_code(text: str) -> str | None:
     """The first fenced Python (or unlabelled) block; an unterminated fence runs to the end.
@@ -342,7 +347,9 @@ def through_judgment(critique: str) -> str:
     return critique
 
 
-_PREFERENCE_LINE = re.compile(r"^(?:[-+]\s+)?better\s+response\s*[:：]?\s*(?:response\s*)?([12])\s*[.!]?$", re.IGNORECASE)
+_PREFERENCE_LINE = re.compile(
+    r"^(?:[-+]\s+)?better\s+response\s*[:：]?\s*(?:response\s*)?([12])\s*[.!]?$", re.IGNORECASE
+)
 
 
 def parse_preference(answer: str) -> Preference | None:
@@ -393,7 +400,8 @@ def parse_conclusion(answer: str, rule: ParserRule = "workbook") -> Conclusion |
 # The reference code's rules, and how often they read a text otherwise than the workbook's
 
 REFERENCE_JUDGMENTS: tuple[tuple[str, Judgment], ...] = (
-    ("Overall judgment: Correct", "correct"), ("Overall judgment: Incorrect", "incorrect"),
+    ("Overall judgment: Correct", "correct"),
+    ("Overall judgment: Incorrect", "incorrect"),
 )
 _REFERENCE_CONCLUSION = re.compile(r"\\conclusion\{(.*?)\}")
 
@@ -466,19 +474,24 @@ def _execution_detail(result: ExecResult, raw: bool) -> str:
     failure = result.first_failure
     if result.accepted:
         return (
-            "All tests pass." if raw else
-            "The solution is correct: it passes all tests. Respond concisely and positively."
+            "All tests pass."
+            if raw
+            else "The solution is correct: it passes all tests. Respond concisely and positively."
         )
     if result.verdict is Verdict.COMPILE_ERROR:
         detail = result.error or (failure.exception if failure else "")
         return f"The code does not compile: {detail}".strip()
     if result.verdict in (Verdict.TIME_LIMIT_EXCEEDED,):
-        return "The code exceeds the time limit." if raw else (
-            "The solution is too slow: it exceeds the time limit. It must be made more efficient."
+        return (
+            "The code exceeds the time limit."
+            if raw
+            else ("The solution is too slow: it exceeds the time limit. It must be made more efficient.")
         )
     if result.verdict is Verdict.MEMORY_LIMIT_EXCEEDED:
-        return "The code exceeds the memory limit." if raw else (
-            "The solution uses too much memory. It must use memory more economically."
+        return (
+            "The code exceeds the memory limit."
+            if raw
+            else ("The solution uses too much memory. It must use memory more economically.")
         )
     if result.verdict is Verdict.OUTPUT_LIMIT_EXCEEDED:
         return "The code prints far too much output."
@@ -486,8 +499,8 @@ def _execution_detail(result: ExecResult, raw: bool) -> str:
         line = offending_line(failure.traceback)
         where = f" at `{line}`" if line else ""
         return f"The code raises {failure.exception or 'an exception'}{where}."
-    all_wrong = result.passed == 0 and result.tests and all(
-        t.verdict is Verdict.WRONG_ANSWER for t in result.tests
+    all_wrong = (
+        result.passed == 0 and result.tests and all(t.verdict is Verdict.WRONG_ANSWER for t in result.tests)
     )
     if all_wrong and not raw:
         return "The solution fails every test without raising an error: the approach is wrong. Start afresh."
@@ -505,6 +518,8 @@ def offending_line(traceback: str) -> str:
     """The last source line quoted in a traceback (the line that raised)."""
     lines = [line.strip() for line in traceback.splitlines()]
     code_lines = [
-        line for prev, line in itertools.pairwise(lines) if prev.startswith("File ") and line and not line.startswith("File ")
+        line
+        for prev, line in itertools.pairwise(lines)
+        if prev.startswith("File ") and line and not line.startswith("File ")
     ]
     return code_lines[-1] if code_lines else ""

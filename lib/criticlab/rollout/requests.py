@@ -95,5 +95,7 @@ def drive_together(workers: Sequence[Worker[Any]]) -> list[Any]:
     return results
 
 
-def _call(engine: Engine, conversations: list[Conversation], sampling: SamplingParams, n: int) -> list[list[Completion]]:
+def _call(
+    engine: Engine, conversations: list[Conversation], sampling: SamplingParams, n: int
+) -> list[list[Completion]]:
     return engine.generate(conversations, sampling, n=n) if conversations else []

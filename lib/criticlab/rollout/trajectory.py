@@ -114,7 +114,9 @@ def revises_every_round(method: str) -> bool:
     return not stops_when_correct(method) and method != ZERO_SHOT
 
 
-def load_trajectories(path: str | Path | None, method: str | None = None) -> dict[tuple[str, int], Trajectory]:
+def load_trajectories(
+    path: str | Path | None, method: str | None = None
+) -> dict[tuple[str, int], Trajectory]:
     """Trajectories already on disk (a crash-truncated last line is ignored), keyed by (problem, sample)."""
     if path is None or not Path(path).is_file():
         return {}

@@ -202,7 +202,11 @@ def exc_info(err, strip=()):
     name = etype.__name__ if etype.__module__ == "builtins" else f"{etype.__module__}.{etype.__qualname__}"
     try:
         frames = traceback.extract_tb(err.__traceback__)
-        keep = [f for f in frames if os.path.abspath(f.filename) not in _HARNESS_FILES and f.filename != "<harness>"]
+        keep = [
+            f
+            for f in frames
+            if os.path.abspath(f.filename) not in _HARNESS_FILES and f.filename != "<harness>"
+        ]
         lines = ["Traceback (most recent call last):\n"] if keep else []
         lines += traceback.format_list(keep[-20:])
         lines += traceback.format_exception_only(etype, err)

@@ -113,12 +113,21 @@ class Job:
         if not self.deferred:
             self.cleanup()
         self.mark("send")
-        sx.send(self.w.ctl_out, {
-            "op": "done", "id": self.id, "events": self.events, "run": time.monotonic() - self.started,
-            "forks": self.forks, "stdout": self.stdout_tail.decode("utf-8", "replace"),
-            "stderr": self.stderr_tail.decode("utf-8", "replace"), "infra": self.infra_error,
-            "trace": self.trace, "usage": self.usage,
-        })
+        sx.send(
+            self.w.ctl_out,
+            {
+                "op": "done",
+                "id": self.id,
+                "events": self.events,
+                "run": time.monotonic() - self.started,
+                "forks": self.forks,
+                "stdout": self.stdout_tail.decode("utf-8", "replace"),
+                "stderr": self.stderr_tail.decode("utf-8", "replace"),
+                "infra": self.infra_error,
+                "trace": self.trace,
+                "usage": self.usage,
+            },
+        )
         self.events = []
         if self.deferred:
             self.cleanup()  # after "done": the caller has its verdict while we tidy up
@@ -197,7 +206,9 @@ class Segment:
         job = self.job
         spec = dict(job.msg["spec"], first=self.first, last=self.last, stdio=self.stdio)
         message = {
-            "dir": job.dir, "spec": spec, "nonce": job.msg["nonce"],
+            "dir": job.dir,
+            "spec": spec,
+            "nonce": job.msg["nonce"],
             "cpu": max(0.0, job.deadline - time.monotonic()),
             "input": self.job.tests[self.first].get("input", "") if self.stdio else None,
         }
@@ -259,8 +270,11 @@ class Segment:
                     self._kill()
                 remaining = self._limit_deadline() - now
                 if remaining <= 0 and self.kill_reason is None:
-                    self.kill_reason = "setup" if self.phase == "setup" else (
-                        "deadline" if now >= job.deadline else "timeout")
+                    self.kill_reason = (
+                        "setup"
+                        if self.phase == "setup"
+                        else ("deadline" if now >= job.deadline else "timeout")
+                    )
                     self._kill()
                 if self.kill_reason is not None:
                     timeout = 0.001  # killed: wait for the exit
@@ -406,8 +420,15 @@ class Segment:
         elif self.phase == "test" and frame.get("i") == self.current:
             if "p" in frame:
                 if not self.stdio:
-                    self.job.emit({"op": "probe", "i": self.current, "p": frame.get("p"), "v": frame.get("v"),
-                                   "big": bool(frame.get("big"))})
+                    self.job.emit(
+                        {
+                            "op": "probe",
+                            "i": self.current,
+                            "p": frame.get("p"),
+                            "v": frame.get("v"),
+                            "big": bool(frame.get("big")),
+                        }
+                    )
             elif "s" in frame:
                 if self.stdio:
                     self.final_stdio = frame
@@ -454,10 +475,14 @@ class Segment:
             return self.last
         if self.stdio:
             rec = self.final_stdio
-            event = {"op": "test", "i": self.first, "rec": rec,
-                     "stdout": bytes(self.stdout).decode("utf-8", "replace"),
-                     "stdout_bytes": self.stdout_total,
-                     "stderr": bytes(self.stderr).decode("utf-8", "replace")}
+            event = {
+                "op": "test",
+                "i": self.first,
+                "rec": rec,
+                "stdout": bytes(self.stdout).decode("utf-8", "replace"),
+                "stdout_bytes": self.stdout_total,
+                "stderr": bytes(self.stderr).decode("utf-8", "replace"),
+            }
             clean_exit = status is None or (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0)
             if reason != "exit" or not clean_exit:
                 event["end"], event["detail"] = reason, detail
@@ -469,8 +494,16 @@ class Segment:
             if self.load_failure is not None and self.kill_reason is None:
                 job.emit({"op": "load", "first": self.first, "last": self.last, "fail": self.load_failure})
             else:
-                job.emit({"op": "load", "first": self.first, "last": self.last, "fail": None,
-                          "end": reason, "detail": detail})
+                job.emit(
+                    {
+                        "op": "load",
+                        "first": self.first,
+                        "last": self.last,
+                        "fail": None,
+                        "end": reason,
+                        "detail": detail,
+                    }
+                )
             return self.last
         if self.current < self.last:
             job.emit({"op": "test", "i": self.current, "rec": None, "end": reason, "detail": detail})

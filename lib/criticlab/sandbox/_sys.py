@@ -58,7 +58,9 @@ def prctl(option, value):
 
 def mount(source, target, fstype, flags, data=None):
     enc = lambda s: None if s is None else s.encode()  # noqa: E731
-    check(libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
+    check(
+        libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}"
+    )
 
 
 class _CapHeader(ctypes.Structure):
@@ -66,7 +68,11 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
 
 
 def drop_capabilities():
@@ -121,7 +127,7 @@ def send(fd, obj):
     data = json.dumps(obj, separators=(",", ":")).encode()
     view = memoryview(len(data).to_bytes(4, "big") + data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def children_of(parent):
@@ -145,7 +151,7 @@ def children_of(parent):
                 data = handle.read()
         except OSError:
             continue
-        fields = data[data.rfind(b")") + 2:].split()
+        fields = data[data.rfind(b")") + 2 :].split()
         if len(fields) > 1 and int(fields[1]) == parent:
             out.append(int(entry))
     return out
@@ -200,7 +206,9 @@ def clone_sibling():
     api = ctypes.pythonapi
     api.PyOS_BeforeFork()
     # x86_64 and aarch64 take (flags, stack, parent_tid, child_tid, tls); stack 0 shares a copy
-    pid = libc.syscall(_SYS_CLONE, ctypes.c_ulong(CLONE_PARENT | SIGCHLD), None, None, None, ctypes.c_ulong(0))
+    pid = libc.syscall(
+        _SYS_CLONE, ctypes.c_ulong(CLONE_PARENT | SIGCHLD), None, None, None, ctypes.c_ulong(0)
+    )
     if pid == 0:
         api.PyOS_AfterFork_Child()
         return 0
@@ -263,7 +271,9 @@ def deny_keyrings(program):
     """Install :func:`keyring_filter`'s program in this process (needs no-new-privs first)."""
     buffer = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
-    check(libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(fprog), 0, 0), "seccomp")
+    check(
+        libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(fprog), 0, 0), "seccomp"
+    )
 
 
 # ------------------------------------------------------------------------------------------

@@ -66,8 +66,25 @@ def _load(name, filename):
 # library. Every extra module makes each fork a little slower (more pages to map), so heavy
 # rarely-used ones (hashlib/OpenSSL, socket, unicodedata) are imported by the jobs that need them.
 PRELOAD = (
-    "bisect", "collections", "collections.abc", "copy", "datetime", "decimal", "fractions", "functools",
-    "heapq", "io", "itertools", "json", "math", "operator", "random", "re", "statistics", "string", "typing",
+    "bisect",
+    "collections",
+    "collections.abc",
+    "copy",
+    "datetime",
+    "decimal",
+    "fractions",
+    "functools",
+    "heapq",
+    "io",
+    "itertools",
+    "json",
+    "math",
+    "operator",
+    "random",
+    "re",
+    "statistics",
+    "string",
+    "typing",
 )
 for _name in PRELOAD:
     with contextlib.suppress(ImportError):
@@ -101,10 +118,20 @@ class Worker:
         self.cfg = cfg
         self.mode = cfg["mode"]
         self.claims = {
-            "mode": self.mode, "cgroup_memory": False, "cgroup_pids": False, "subreaper": False,
-            "network_namespace": False, "ipc_namespace": False, "mount_namespace": False,
-            "fs_jail": False, "pid_namespace": False, "uid": None, "drop_capabilities": False,
-            "job_ipc_namespace": False, "keyring_blocked": False, "fork_server": False,
+            "mode": self.mode,
+            "cgroup_memory": False,
+            "cgroup_pids": False,
+            "subreaper": False,
+            "network_namespace": False,
+            "ipc_namespace": False,
+            "mount_namespace": False,
+            "fs_jail": False,
+            "pid_namespace": False,
+            "uid": None,
+            "drop_capabilities": False,
+            "job_ipc_namespace": False,
+            "keyring_blocked": False,
+            "fork_server": False,
         }
         self.errors = []
         self.uid = None
@@ -169,8 +196,11 @@ class Worker:
         self._probe_pid_namespace()
         zy.probe_job_confinement(self)
         self.claims["uid"] = self.uid
-        self.claims["job_ipc_cleanup"] = "namespace" if self.claims["job_ipc_namespace"] else (
-            "all" if self.uid is not None else "shared memory")
+        self.claims["job_ipc_cleanup"] = (
+            "namespace"
+            if self.claims["job_ipc_namespace"]
+            else ("all" if self.uid is not None else "shared memory")
+        )
         self.nproc_limit = cfg["max_processes"] if self.uid is not None else None
         if self.mode != "root" and os.getuid() != 0:
             # RLIMIT_NPROC counts every process of the user: allow what runs now plus the cap.
@@ -190,7 +220,9 @@ class Worker:
             with open("/proc/self/gid_map", "w") as handle:
                 handle.write(f"0 {outer_gid} 1")
             self.claims["drop_capabilities"] = True
-        sx.check(sx.libc.unshare(sx.CLONE_NEWNS | sx.CLONE_NEWNET | sx.CLONE_NEWIPC | sx.CLONE_NEWUTS), "unshare")
+        sx.check(
+            sx.libc.unshare(sx.CLONE_NEWNS | sx.CLONE_NEWNET | sx.CLONE_NEWIPC | sx.CLONE_NEWUTS), "unshare"
+        )
         self.claims.update(network_namespace=True, ipc_namespace=True, mount_namespace=True)
         if self.mode == "userns":
             self._become_pid_namespace_init()
@@ -240,7 +272,9 @@ class Worker:
         # descriptors are closed before any job runs.
         sources = {source: os.open(source, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for source in binds}
         try:
-            sx.mount("tmpfs", "/tmp", "tmpfs", sx.MS_NOSUID | sx.MS_NODEV, f"size={int(cfg['tmpfs_mb'])}m,mode=755")
+            sx.mount(
+                "tmpfs", "/tmp", "tmpfs", sx.MS_NOSUID | sx.MS_NODEV, f"size={int(cfg['tmpfs_mb'])}m,mode=755"
+            )
             root = "/tmp/jail"
             os.mkdir(root, 0o755)
             for top, link in links.items():
@@ -249,7 +283,9 @@ class Worker:
                 target = root + source
                 os.makedirs(target, 0o755, exist_ok=True)
                 sx.mount(f"/proc/self/fd/{fd}", target, None, sx.MS_BIND | sx.MS_REC)
-                sx.mount(None, target, None, sx.MS_REMOUNT | sx.MS_BIND | sx.MS_RDONLY | sx.MS_NOSUID | sx.MS_NODEV)
+                sx.mount(
+                    None, target, None, sx.MS_REMOUNT | sx.MS_BIND | sx.MS_RDONLY | sx.MS_NOSUID | sx.MS_NODEV
+                )
         finally:
             for fd in sources.values():
                 os.close(fd)
@@ -369,7 +405,9 @@ class Worker:
     def serve(self):
         zy.start_fork_server(self)
         self.spare_zygote()
-        sx.send(self.ctl_out, {"op": "hello", "pid": os.getpid(), "claims": self.claims, "errors": self.errors})
+        sx.send(
+            self.ctl_out, {"op": "hello", "pid": os.getpid(), "claims": self.claims, "errors": self.errors}
+        )
         while not self.retired:
             self._reap_while_idle()
             msg = self.pending.pop(0) if self.pending else sx.recv(self.ctl_in)
@@ -384,8 +422,15 @@ class Worker:
                 except Exception as err:  # a worker bug: report it as an infrastructure error
                     import traceback
 
-                    sx.send(self.ctl_out, {"op": "error", "id": job_id, "message": repr(err),
-                                        "traceback": traceback.format_exc()[-3000:]})
+                    sx.send(
+                        self.ctl_out,
+                        {
+                            "op": "error",
+                            "id": job_id,
+                            "message": repr(err),
+                            "traceback": traceback.format_exc()[-3000:],
+                        },
+                    )
                 del msg  # nothing of a finished job stays referenced here
                 self.spare_zygote()  # between jobs, while the executor reads the result
             # stray skip/abort frames for finished jobs are ignored
@@ -465,8 +510,11 @@ def _warm_marshal():
 
 
 _WARM_CODE = "def f(x):\n    return sorted(x)\n"
-_WARM_TESTS = [{"k": "call", "a": "[[3, 1, 2]]"}, {"k": "assert", "c": "assert f([2, 1]) == [1, 2]"},
-               {"k": "assert", "m": _warm_marshal(), "d": ""}]
+_WARM_TESTS = [
+    {"k": "call", "a": "[[3, 1, 2]]"},
+    {"k": "assert", "c": "assert f([2, 1]) == [1, 2]"},
+    {"k": "assert", "m": _warm_marshal(), "d": ""},
+]
 
 
 def _job_stdio():
@@ -478,12 +526,19 @@ def _job_stdio():
     import io
 
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(
-        io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8", errors="surrogateescape")
+        io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8", errors="surrogateescape"
+    )
     sys.stdout = sys.__stdout__ = io.TextIOWrapper(
-        io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16), encoding="utf-8", errors="surrogateescape")
+        io.BufferedWriter(io.FileIO(1, "w", closefd=False), 1 << 16),
+        encoding="utf-8",
+        errors="surrogateescape",
+    )
     sys.stderr = sys.__stderr__ = io.TextIOWrapper(
-        io.BufferedWriter(io.FileIO(2, "w", closefd=False), 1 << 12), encoding="utf-8", errors="backslashreplace",
-        line_buffering=True)
+        io.BufferedWriter(io.FileIO(2, "w", closefd=False), 1 << 12),
+        encoding="utf-8",
+        errors="backslashreplace",
+        line_buffering=True,
+    )
 
 
 def main():
@@ -504,8 +559,16 @@ def main():
     try:
         worker.setup()
     except Exception as err:
-        sx.send(ctl_out, {"op": "hello", "pid": os.getpid(), "claims": worker.claims,
-                       "errors": [*worker.errors, f"setup failed: {err!r}"], "failed": True})
+        sx.send(
+            ctl_out,
+            {
+                "op": "hello",
+                "pid": os.getpid(),
+                "claims": worker.claims,
+                "errors": [*worker.errors, f"setup failed: {err!r}"],
+                "failed": True,
+            },
+        )
         return
     worker.warm_up()
     worker.serve()

@@ -231,7 +231,7 @@ def _zygote_main(worker, targets):
             fd = os.memfd_create("stdin", 0)
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.lseek(fd, 0, os.SEEK_SET)
             os.dup2(fd, 0)
             os.close(fd)

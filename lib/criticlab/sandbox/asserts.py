@@ -52,7 +52,14 @@ _OPS: dict[type, tuple[str, Any]] = {
     ast.In: ("in", lambda a, b: a in b),
     ast.NotIn: ("not in", lambda a, b: a not in b),
 }
-_FLIPPED = {ast.Lt: ast.Gt, ast.Gt: ast.Lt, ast.LtE: ast.GtE, ast.GtE: ast.LtE, ast.Eq: ast.Eq, ast.NotEq: ast.NotEq}
+_FLIPPED = {
+    ast.Lt: ast.Gt,
+    ast.Gt: ast.Lt,
+    ast.LtE: ast.GtE,
+    ast.GtE: ast.LtE,
+    ast.Eq: ast.Eq,
+    ast.NotEq: ast.NotEq,
+}
 
 
 class MalformedTest(ValueError):
@@ -130,7 +137,9 @@ def _is_abs_call(node: ast.AST) -> ast.AST | None:
         return None
     func = node.func
     if (isinstance(func, ast.Name) and func.id == "abs") or (
-        isinstance(func, ast.Attribute) and func.attr == "fabs" and isinstance(func.value, ast.Name)
+        isinstance(func, ast.Attribute)
+        and func.attr == "fabs"
+        and isinstance(func.value, ast.Name)
         and func.value.id == "math"
     ):
         return node.args[0]
@@ -181,13 +190,20 @@ class _Rewriter(ast.NodeTransformer):
             # abs(X - L) < T  →  probe X
             inner = _is_abs_call(left)
             if (
-                right_lit and type(op) in (ast.Lt, ast.LtE) and inner is not None
-                and isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Sub)
+                right_lit
+                and type(op) in (ast.Lt, ast.LtE)
+                and inner is not None
+                and isinstance(inner, ast.BinOp)
+                and isinstance(inner.op, ast.Sub)
             ):
                 sub_lit, sub_value = _literal(inner.right)
                 if sub_lit and isinstance(sub_value, (int, float)) and isinstance(right_value, (int, float)):
                     return self._probe(
-                        node, inner.left, kind="abs_tol", expected=sub_value, tol=right_value,
+                        node,
+                        inner.left,
+                        kind="abs_tol",
+                        expected=sub_value,
+                        tol=right_value,
                         op=_OPS[type(op)][0],
                     )
             if right_lit and not left_lit and type(op) in _OPS:
@@ -204,7 +220,11 @@ class _Rewriter(ast.NodeTransformer):
             if close is not None:
                 return close
             return self._probe(node, test, kind="truthy")
-        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and isinstance(test.operand, ast.Call):
+        if (
+            isinstance(test, ast.UnaryOp)
+            and isinstance(test.op, ast.Not)
+            and isinstance(test.operand, ast.Call)
+        ):
             return self._probe(node, test.operand, kind="falsy")
         self.in_child += 1
         return node
@@ -212,8 +232,11 @@ class _Rewriter(ast.NodeTransformer):
     def _isclose(self, node: ast.Assert, call: ast.Call) -> ast.AST | None:
         func = call.func
         if not (
-            isinstance(func, ast.Attribute) and func.attr == "isclose" and isinstance(func.value, ast.Name)
-            and func.value.id == "math" and len(call.args) == 2
+            isinstance(func, ast.Attribute)
+            and func.attr == "isclose"
+            and isinstance(func.value, ast.Name)
+            and func.value.id == "math"
+            and len(call.args) == 2
         ):
             return None
         kwargs = {}
@@ -277,7 +300,9 @@ def _rewrite(code: str, probes: bool) -> RewrittenTest:
     _mark_required(tree, rewriter, call_check or _calls_check(tree))
     new_tree = rewriter.visit(tree)  # every new node got its assertion's location (see _at)
     display = _blank(code, rewriter.blanked)
-    return RewrittenTest(rewriter.probes, call_check, rewriter.in_child, _compile(new_tree), display, new_tree)
+    return RewrittenTest(
+        rewriter.probes, call_check, rewriter.in_child, _compile(new_tree), display, new_tree
+    )
 
 
 def _compile(tree: ast.Module) -> bytes:
@@ -294,7 +319,9 @@ def _blank(code: str, spans: list[tuple[int, int]]) -> str:
         for number in range(first, last + 1):
             if 0 < number <= len(lines):
                 indent = lines[number - 1][: len(lines[number - 1]) - len(lines[number - 1].lstrip())]
-                lines[number - 1] = f"{indent}# (assertion checked outside the sandbox)" if number == first else ""
+                lines[number - 1] = (
+                    f"{indent}# (assertion checked outside the sandbox)" if number == first else ""
+                )
     return "\n".join(lines) + "\n"
 
 

@@ -51,12 +51,15 @@ def as_sample(item: Any) -> Sample:
 class Executor(Protocol):
     """The interface stages program against (LocalExecutor, SandboxFusionExecutor)."""
 
-    def run(self, problem: Problem, code: str | None, *, stop_on_first_failure: bool | None = None) -> ExecResult: ...
+    def run(
+        self, problem: Problem, code: str | None, *, stop_on_first_failure: bool | None = None
+    ) -> ExecResult: ...
 
     def run_batch(self, samples: Iterable[Any], **kwargs: Any) -> list[ExecResult]: ...
 
-    async def arun(self, problem: Problem, code: str | None, *,
-                   stop_on_first_failure: bool | None = None) -> ExecResult: ...
+    async def arun(
+        self, problem: Problem, code: str | None, *, stop_on_first_failure: bool | None = None
+    ) -> ExecResult: ...
 
     async def arun_batch(self, samples: Iterable[Any], **kwargs: Any) -> list[ExecResult]: ...
 
@@ -72,7 +75,9 @@ def _option(name: str) -> property:
     def write(self: AsyncService, value: Any) -> None:
         self.options = dataclasses.replace(self.options, **{name: value})
 
-    return property(read, write, doc=f"``options.{name}`` (see :class:`~criticlab.sandbox.judge.JudgeOptions`).")
+    return property(
+        read, write, doc=f"``options.{name}`` (see :class:`~criticlab.sandbox.judge.JudgeOptions`)."
+    )
 
 
 class AsyncService:
@@ -121,8 +126,9 @@ class AsyncService:
                 raise RuntimeError(f"this {type(self).__name__} is closed")
             if self._startup is None:
                 loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=_run_loop, args=(loop,), name=f"criticlab-{type(self).__name__}",
-                                          daemon=True)
+                thread = threading.Thread(
+                    target=_run_loop, args=(loop,), name=f"criticlab-{type(self).__name__}", daemon=True
+                )
                 thread.start()
                 self._loop, self._thread = loop, thread
                 self._startup = asyncio.run_coroutine_threadsafe(self._astart(), loop)
@@ -177,18 +183,27 @@ class AsyncService:
     def _stop(self, override: bool | None) -> bool:
         return self.options.stop_on_first_failure if override is None else bool(override)
 
-    def run(self, problem: Problem, code: str | None, *, stop_on_first_failure: bool | None = None) -> ExecResult:
+    def run(
+        self, problem: Problem, code: str | None, *, stop_on_first_failure: bool | None = None
+    ) -> ExecResult:
         """Run ``code`` against ``problem``'s tests and return the verdict (blocking)."""
         return self._submit(self._guarded(Sample(problem, code), self._stop(stop_on_first_failure))).result()
 
-    async def arun(self, problem: Problem, code: str | None, *,
-                   stop_on_first_failure: bool | None = None) -> ExecResult:
+    async def arun(
+        self, problem: Problem, code: str | None, *, stop_on_first_failure: bool | None = None
+    ) -> ExecResult:
         """Async :meth:`run`, usable from any other event loop (a notebook's, an RL loop's)."""
         future = self._submit(self._guarded(Sample(problem, code), self._stop(stop_on_first_failure)))
         return await asyncio.wrap_future(future)
 
-    def run_batch(self, samples: Iterable[Any], *, stop_on_first_failure: bool | None = None,
-                  progress: bool = False, on_result: ResultCallback | None = None) -> list[ExecResult]:
+    def run_batch(
+        self,
+        samples: Iterable[Any],
+        *,
+        stop_on_first_failure: bool | None = None,
+        progress: bool = False,
+        on_result: ResultCallback | None = None,
+    ) -> list[ExecResult]:
         """Run many samples concurrently; results come back in input order.
 
         ``samples`` holds :class:`Sample` objects or ``(problem, code)`` pairs and may be a lazy
@@ -203,14 +218,20 @@ class AsyncService:
             if bar is not None:
                 bar.close()
 
-    async def arun_batch(self, samples: Iterable[Any], *, stop_on_first_failure: bool | None = None,
-                         on_result: ResultCallback | None = None) -> list[ExecResult]:
+    async def arun_batch(
+        self,
+        samples: Iterable[Any],
+        *,
+        stop_on_first_failure: bool | None = None,
+        on_result: ResultCallback | None = None,
+    ) -> list[ExecResult]:
         """Async :meth:`run_batch`."""
         future = self._submit(self._batch(samples, self._stop(stop_on_first_failure), on_result))
         return await asyncio.wrap_future(future)
 
-    async def aiter_results(self, samples: Iterable[Any], *,
-                            stop_on_first_failure: bool | None = None) -> AsyncIterator[tuple[int, ExecResult]]:
+    async def aiter_results(
+        self, samples: Iterable[Any], *, stop_on_first_failure: bool | None = None
+    ) -> AsyncIterator[tuple[int, ExecResult]]:
         """Yield ``(index, result)`` in completion order, with the same backpressure as a batch."""
         queue: asyncio.Queue = asyncio.Queue()
         loop = asyncio.get_running_loop()
@@ -218,7 +239,9 @@ class AsyncService:
         def put(index: int, result: ExecResult) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, (index, result))
 
-        batch = asyncio.wrap_future(self._submit(self._batch(samples, self._stop(stop_on_first_failure), put)))
+        batch = asyncio.wrap_future(
+            self._submit(self._batch(samples, self._stop(stop_on_first_failure), put))
+        )
         delivered = 0
         while True:
             getter = asyncio.ensure_future(queue.get())
@@ -238,11 +261,13 @@ class AsyncService:
         try:
             return await self._run_sample(sample, stop_first)
         except Exception as err:  # an executor bug must come back as an infrastructure error
-            return ExecResult.sandbox_error(f"executor error: {type(err).__name__}: {err}",
-                                            problem_id=getattr(sample.problem, "id", ""))
+            return ExecResult.sandbox_error(
+                f"executor error: {type(err).__name__}: {err}", problem_id=getattr(sample.problem, "id", "")
+            )
 
-    async def _batch(self, samples: Iterable[Any], stop_first: bool,
-                     on_result: ResultCallback | None) -> list[ExecResult]:
+    async def _batch(
+        self, samples: Iterable[Any], stop_first: bool, on_result: ResultCallback | None
+    ) -> list[ExecResult]:
         results: dict[int, ExecResult] = {}
         pending: set[asyncio.Future] = set()
 

@@ -106,7 +106,9 @@ def discover(policy: str = "auto") -> list[Hierarchy]:
         else:
             own_path = own.get("")
             try:
-                delegated = set((Path(point) / own_path.lstrip("/") / "cgroup.subtree_control").read_text().split())
+                delegated = set(
+                    (Path(point) / own_path.lstrip("/") / "cgroup.subtree_control").read_text().split()
+                )
             except (OSError, AttributeError):
                 continue
             kinds = tuple(k for k in ("pids", "memory") if k in delegated)
@@ -136,7 +138,7 @@ def remove_stale(hierarchies: list[Hierarchy]) -> None:
         for entry in entries:
             if not entry.name.startswith(PREFIX) or not entry.is_dir():
                 continue
-            pid_text = entry.name[len(PREFIX):].split("-", 1)[0]
+            pid_text = entry.name[len(PREFIX) :].split("-", 1)[0]
             if pid_text.isdigit() and not Path(f"/proc/{pid_text}").exists():
                 _rmdir(entry)
 

@@ -134,13 +134,17 @@ def compare_strict(expected: str, actual: str) -> Comparison:
     exp_lines, act_lines = _lines(expected), _lines(actual)
     for number, (exp, act) in enumerate(zip(exp_lines, act_lines), start=1):
         if exp != act:
-            return Comparison(False, "strict-lines", f"line {number}: expected {exp[:80]!r}, got {act[:80]!r}")
+            return Comparison(
+                False, "strict-lines", f"line {number}: expected {exp[:80]!r}, got {act[:80]!r}"
+            )
     if len(exp_lines) != len(act_lines):
         return Comparison(False, "strict-lines", f"expected {len(exp_lines)} lines, got {len(act_lines)}")
     return Comparison(True, "strict-lines")
 
 
-def compare_stdout(expected: str, actual: str, mode: str = "tokens", tol: float = DEFAULT_FLOAT_TOL) -> Comparison:
+def compare_stdout(
+    expected: str, actual: str, mode: str = "tokens", tol: float = DEFAULT_FLOAT_TOL
+) -> Comparison:
     """Compare a program's stdout with the expected output under ``mode`` (``tokens``/``strict``)."""
     if mode == "strict":
         return compare_strict(expected, actual)
@@ -240,6 +244,8 @@ def compare_values(expected: Any, actual: Any, tol: float = DEFAULT_FLOAT_TOL) -
     try:
         ok = _values_equal(expected, actual, tracker, 0)
     except Exception as err:
-        return Comparison(False, "exact", f"comparing the returned {type(actual).__name__} raised {type(err).__name__}")
+        return Comparison(
+            False, "exact", f"comparing the returned {type(actual).__name__} raised {type(err).__name__}"
+        )
     rule = f"float-tol({tol:g})" if tracker.used else "exact"
     return Comparison(ok, rule, "" if ok else "value differs")

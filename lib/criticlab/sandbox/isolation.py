@@ -26,10 +26,23 @@ from criticlab.sandbox.types import ExecResult
 Execute = Callable[[Any, JobPlan], Awaitable[ExecResult]]
 """Runs one self-test job on one worker, without retries (the executor's own ``_execute``)."""
 
-ALLOWED_ENV = frozenset({
-    "PATH", "LANG", "LC_ALL", "PYTHONHASHSEED", "PYTHONIOENCODING", "PYTHONDONTWRITEBYTECODE", "HOME", "TMPDIR",
-    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-})
+ALLOWED_ENV = frozenset(
+    {
+        "PATH",
+        "LANG",
+        "LC_ALL",
+        "PYTHONHASHSEED",
+        "PYTHONIOENCODING",
+        "PYTHONDONTWRITEBYTECODE",
+        "HOME",
+        "TMPDIR",
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+    }
+)
 
 GUARANTEES: dict[str, str] = {
     "rlimits": "address space, CPU, file size, open files and core-dump limits are in force in the job",
@@ -53,7 +66,7 @@ GUARANTEES: dict[str, str] = {
 """Every guarantee the local executor checks, and what it means when it holds."""
 
 PROBE_ENTRY = "probe"
-PROBE_CODE = '''
+PROBE_CODE = """
 def probe(sentinel, port):
     import ctypes, os, resource, socket
     out = {"uid": os.getuid(), "pid": os.getpid(), "own_session": os.getsid(0) == os.getpid(),
@@ -92,7 +105,7 @@ def probe(sentinel, port):
         handle.write("ok")
     out["cwd_writable"] = True
     return out
-'''
+"""
 
 
 BETWEEN_JOBS_DEPTH = 1100
@@ -100,7 +113,7 @@ BETWEEN_JOBS_DEPTH = 1100
 so a recursive remover (``shutil.rmtree``) would fail on it."""
 
 LEAVE_ENTRY, LOOK_ENTRY = "leave", "look"
-LEAVE_CODE = f'''
+LEAVE_CODE = f"""
 def leave(marker, key):
     import ctypes, os
     libc = ctypes.CDLL(None, use_errno=True)
@@ -112,8 +125,8 @@ def leave(marker, key):
         handle.write(marker)
     out["files"] = True
     return out
-'''
-LOOK_CODE = '''
+"""
+LOOK_CODE = """
 def look(key, leave_dir):
     import ctypes, gc, os, platform, re
     libc = ctypes.CDLL(None, use_errno=True)
@@ -133,7 +146,7 @@ def look(key, leave_dir):
                 found.update(pattern.findall(value))
     out["memory"] = sorted(found)
     return out
-'''
+"""
 """A pair of self-test jobs run back to back on one worker: the first leaves a System V shared
 memory segment, a deep directory chain and a marker in its own message; the second looks for
 each, and checks that the kernel keyrings refuse it."""
@@ -148,24 +161,35 @@ def between_jobs_problems(marker: str, key: int, leave_dir: str = "") -> tuple[P
     """The leave and look problems for one pair (each a single call test judged by a checker)."""
 
     def problem(entry: str, args: list[Any]) -> Problem:
-        return Problem(id=f"criticlab/isolation-{entry}", source="criticlab", question="isolation self-test",
-                       kind="functional", entry_point=entry, time_limit=5.0,
-                       tests=[Test(kind="call", args=args, expected=None)],
-                       metadata={"checker": "criticlab.isolation_probe"})
+        return Problem(
+            id=f"criticlab/isolation-{entry}",
+            source="criticlab",
+            question="isolation self-test",
+            kind="functional",
+            entry_point=entry,
+            time_limit=5.0,
+            tests=[Test(kind="call", args=args, expected=None)],
+            metadata={"checker": "criticlab.isolation_probe"},
+        )
 
     return problem(LEAVE_ENTRY, [marker, key]), problem(LOOK_ENTRY, [key, leave_dir])
 
 
-def evaluate_between_jobs(claims: dict[str, Any], left: dict[str, Any], looks: list[dict[str, Any]]) -> dict[str, bool]:
+def evaluate_between_jobs(
+    claims: dict[str, Any], left: dict[str, Any], looks: list[dict[str, Any]]
+) -> dict[str, bool]:
     """Per-job guarantees from what the first job left and what every later job found."""
+
     def never(key: str) -> bool:
         return bool(looks) and all(not look.get(key) for look in looks)
 
     return {
         # with the user's own uid only orphaned shared memory is removed: semaphores and queues may stay
-        "job_ipc_private": left.get("ipc") is True and never("ipc")
+        "job_ipc_private": left.get("ipc") is True
+        and never("ipc")
         and claims.get("job_ipc_cleanup", "namespace") in ("namespace", "all"),
-        "keyring_blocked": bool(claims.get("keyring_blocked")) and bool(looks)
+        "keyring_blocked": bool(claims.get("keyring_blocked"))
+        and bool(looks)
         and all(look.get("keyring_refused") is True for look in looks),
         "job_files_removed": left.get("files") is True and never("files"),
         "job_memory_clean": bool(claims.get("fork_server")) and never("memory"),
@@ -194,11 +218,18 @@ class IsolationReport:
 
     def table(self) -> list[dict[str, Any]]:
         """Rows for a notebook table: guarantee, held, meaning."""
-        return [{"guarantee": k, "held": v, "meaning": GUARANTEES.get(k, "")} for k, v in self.guarantees.items()]
+        return [
+            {"guarantee": k, "held": v, "meaning": GUARANTEES.get(k, "")} for k, v in self.guarantees.items()
+        ]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "guarantees": dict(self.guarantees), "workers": self.workers,
-                "errors": list(self.errors), "observed": dict(self.observed)}
+        return {
+            "mode": self.mode,
+            "guarantees": dict(self.guarantees),
+            "workers": self.workers,
+            "errors": list(self.errors),
+            "observed": dict(self.observed),
+        }
 
 
 class ProbeSetup:
@@ -222,8 +253,12 @@ class ProbeSetup:
 
     def problem(self) -> Problem:
         return Problem(
-            id="criticlab/isolation-probe", source="criticlab", question="isolation self-test",
-            kind="functional", entry_point=PROBE_ENTRY, time_limit=5.0,
+            id="criticlab/isolation-probe",
+            source="criticlab",
+            question="isolation self-test",
+            kind="functional",
+            entry_point=PROBE_ENTRY,
+            time_limit=5.0,
             tests=[Test(kind="call", args=[str(self.sentinel), self.port], expected=None)],
             metadata={"checker": "criticlab.isolation_probe"},
         )
@@ -253,8 +288,15 @@ class ProbeSetup:
 
 
 def evaluate(
-    mode: str, claims: dict[str, Any], observed: dict[str, Any], *, connections: int, memory_bytes: int,
-    file_bytes: int, open_files: int, host_uid_nonzero: bool,
+    mode: str,
+    claims: dict[str, Any],
+    observed: dict[str, Any],
+    *,
+    connections: int,
+    memory_bytes: int,
+    file_bytes: int,
+    open_files: int,
+    host_uid_nonzero: bool,
 ) -> dict[str, bool]:
     """Guarantees from a worker's claims and the probe's observations (both must agree)."""
     limits = observed.get("limits", {}) if isinstance(observed.get("limits"), dict) else {}
@@ -262,8 +304,10 @@ def evaluate(
     unlimited = -1  # resource.RLIM_INFINITY
     nproc = limits.get("RLIMIT_NPROC", unlimited)
     return {
-        "rlimits": limits.get("RLIMIT_AS") == memory_bytes and limits.get("RLIMIT_FSIZE") == file_bytes
-        and limits.get("RLIMIT_NOFILE") == open_files and limits.get("RLIMIT_CORE") == 0
+        "rlimits": limits.get("RLIMIT_AS") == memory_bytes
+        and limits.get("RLIMIT_FSIZE") == file_bytes
+        and limits.get("RLIMIT_NOFILE") == open_files
+        and limits.get("RLIMIT_CORE") == 0
         and limits.get("RLIMIT_CPU", unlimited) != unlimited,
         "own_session": observed.get("own_session") is True,
         "scrubbed_env": bool(env) and set(env) <= ALLOWED_ENV,
@@ -286,8 +330,13 @@ def host_uid_nonzero() -> bool:
     return os.getuid() != 0
 
 
-async def self_test(mode: str, pool: Sequence[Any], execute: Execute, limits: Any, looks: int,
-                    ) -> tuple[IsolationReport, str]:
+async def self_test(
+    mode: str,
+    pool: Sequence[Any],
+    execute: Execute,
+    limits: Any,
+    looks: int,
+) -> tuple[IsolationReport, str]:
     """The executor's start-up self-test: :data:`PROBE_CODE` on every worker of ``pool`` (handles with
     the worker's ``hello``), then a leave job and ``looks`` look jobs on each; ``execute(worker,
     plan)`` runs one job without retries. Returns the report, or a problem that means the mode
@@ -309,12 +358,21 @@ async def self_test(mode: str, pool: Sequence[Any], execute: Execute, limits: An
             if not result.accepted:
                 return IsolationReport(mode), f"self-test job failed: {result.summary()}"
             if observed.get("stdlib") is not True:
-                return IsolationReport(mode), f"the standard library is unreachable in the job: {observed.get('stdlib')}"
-            per_worker.append(evaluate(
-                mode, worker.hello.get("claims", {}), observed, connections=probe.connections(),
-                memory_bytes=limits.memory_bytes, file_bytes=limits.file_bytes,
-                open_files=limits.open_files, host_uid_nonzero=host_uid_nonzero(),
-            ))
+                return IsolationReport(
+                    mode
+                ), f"the standard library is unreachable in the job: {observed.get('stdlib')}"
+            per_worker.append(
+                evaluate(
+                    mode,
+                    worker.hello.get("claims", {}),
+                    observed,
+                    connections=probe.connections(),
+                    memory_bytes=limits.memory_bytes,
+                    file_bytes=limits.file_bytes,
+                    open_files=limits.open_files,
+                    host_uid_nonzero=host_uid_nonzero(),
+                )
+            )
     shown = {k: v for k, v in observed.items() if k != "env"}
     shown["env"] = sorted(k for k, _ in observed.get("env", []))
     for worker, guarantees in zip(pool, per_worker):
@@ -324,6 +382,7 @@ async def self_test(mode: str, pool: Sequence[Any], execute: Execute, limits: An
         guarantees.update(between)
     guarantees = {name: all(g[name] for g in per_worker) for name in per_worker[0]}
     return IsolationReport(mode, guarantees, len(pool), [], shown), ""
+
 
 async def _between_jobs(worker: Any, execute: Execute, looks: int) -> tuple[dict[str, bool], str]:
     """Run the leave job, then ``looks`` look jobs, on one worker (see :data:`LEAVE_CODE`)."""

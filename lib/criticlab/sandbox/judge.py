@@ -102,7 +102,14 @@ class JudgeOptions:
     stop_on_first_failure: bool = False
     checkers: Mapping[str, Checker] = field(default_factory=dict, hash=False)
 
-    CONFIG_FIELDS = ("time_limit", "time_scale", "sample_timeout", "compare", "float_tol", "stop_on_first_failure")
+    CONFIG_FIELDS = (
+        "time_limit",
+        "time_scale",
+        "sample_timeout",
+        "compare",
+        "float_tol",
+        "stop_on_first_failure",
+    )
     """The fields a profile's sandbox section may set (checkers are code, not configuration)."""
 
     def __post_init__(self) -> None:
@@ -124,7 +131,9 @@ class JudgeOptions:
         return cls(**values)
 
     @classmethod
-    def build(cls, options: JudgeOptions | None, *, sample_timeout_default: float, **keywords: Any) -> JudgeOptions:
+    def build(
+        cls, options: JudgeOptions | None, *, sample_timeout_default: float, **keywords: Any
+    ) -> JudgeOptions:
         """An executor's record: ``options`` (default: all defaults) with the keywords given (those
         not left at :data:`FROM_OPTIONS`) replacing its fields, and the executor's own
         ``sample_timeout_default`` where neither set a sample timeout."""
@@ -198,8 +207,14 @@ class JobPlan:
                 entry["input"] = plan.test.input
             tests.append(entry)
         return {
-            "op": "run", "id": job_id, "spec": self.spec, "tests": tests, "nonce": self.nonce,
-            "time_limit": self.time_limit, "load_limit": self.time_limit, "deadline": self.deadline,
+            "op": "run",
+            "id": job_id,
+            "spec": self.spec,
+            "tests": tests,
+            "nonce": self.nonce,
+            "time_limit": self.time_limit,
+            "load_limit": self.time_limit,
+            "deadline": self.deadline,
             "trace": trace,
         }
 
@@ -246,14 +261,19 @@ def plan_job(
         if needs_entry and not problem.entry_point:
             raise PlanError(f"problem {problem.id!r} has call tests but no entry_point")
     except PlanError as err:
-        plan.immediate = ExecResult.sandbox_error(f"malformed problem: {err}", problem_id=problem.id, total=n_tests)
+        plan.immediate = ExecResult.sandbox_error(
+            f"malformed problem: {err}", problem_id=problem.id, total=n_tests
+        )
         return plan
     if code is None or not str(code).strip():
-        plan.immediate = _all_tests(plan, Verdict.COMPILE_ERROR, note="no code to run", error="no code to run")
+        plan.immediate = _all_tests(
+            plan, Verdict.COMPILE_ERROR, note="no code to run", error="no code to run"
+        )
         return plan
     if not isinstance(code, str):
         plan.immediate = ExecResult.sandbox_error(
-            f"code must be a string, got {type(code).__name__}", problem_id=problem.id, total=n_tests)
+            f"code must be a string, got {type(code).__name__}", problem_id=problem.id, total=n_tests
+        )
         return plan
     plan.spec = {
         "code": code,
@@ -285,7 +305,9 @@ def _plan_test(problem: Problem, index: int, test: Any, probes: bool) -> TestPla
             raise PlanError(f"{where}: arguments and expected value must be JSON data ({err})") from None
         if test.atol is not None and not (isinstance(test.atol, (int, float)) and math.isfinite(test.atol)):
             raise PlanError(f"{where}: atol must be a finite number")
-        return TestPlan(index, test, {"k": "call", "a": args_text}, _call_input(problem.entry_point, test.args))
+        return TestPlan(
+            index, test, {"k": "call", "a": args_text}, _call_input(problem.entry_point, test.args)
+        )
     if test.kind == "assert":
         if not isinstance(test.code, str) or not test.code.strip():
             raise PlanError(f"{where}: assert test has no code")
@@ -293,8 +315,12 @@ def _plan_test(problem: Problem, index: int, test: Any, probes: bool) -> TestPla
             rewritten = rewrite_assert_test(test.code, probes=probes)
         except MalformedTest as err:
             raise PlanError(f"{where}: {err}") from None
-        wire = {"k": "assert", "m": base64.b64encode(rewritten.compiled).decode("ascii"), "d": rewritten.display,
-                "check": rewritten.call_check}
+        wire = {
+            "k": "assert",
+            "m": base64.b64encode(rewritten.compiled).decode("ascii"),
+            "d": rewritten.display,
+            "check": rewritten.call_check,
+        }
         return TestPlan(index, test, wire, truncate(test.code), rewritten)
     raise PlanError(f"{where}: unknown kind {test.kind!r}")
 
@@ -319,7 +345,12 @@ def clean(text: Any, limit: int | None = None) -> str:
 
 def _time(rec: dict[str, Any]) -> float | None:
     value = rec.get("t")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    ):
         return float(value)
     return None
 
@@ -360,8 +391,13 @@ class Judge:
         if ok:
             return None
         record = TestRecord(
-            index, "assert", Verdict.WRONG_ANSWER, input=truncate(probe.source), expected=truncate(probe.expected_text()),
-            actual=display(decoded) if not big else "<too large>", rule=f"{plan.rewritten.rule}:probe",
+            index,
+            "assert",
+            Verdict.WRONG_ANSWER,
+            input=truncate(probe.source),
+            expected=truncate(probe.expected_text()),
+            actual=display(decoded) if not big else "<too large>",
+            rule=f"{plan.rewritten.rule}:probe",
             note=detail,
         )
         self.probe_failed[index] = record
@@ -404,7 +440,10 @@ class Judge:
                 verdict, exception = Verdict.COMPILE_ERROR, clean(fail.get("m"), 500)
                 self.compile_error = exception
             elif status == "exit":
-                verdict, note = Verdict.NO_RESULT, f"the program exited while loading (code {clean(fail.get('code'), 50)})"
+                verdict, note = (
+                    Verdict.NO_RESULT,
+                    f"the program exited while loading (code {clean(fail.get('code'), 50)})",
+                )
             elif status == "prelude" and not self._has_prelude():
                 verdict, note = Verdict.NO_RESULT, FORGED_PRELUDE
             elif status == "prelude":
@@ -421,8 +460,15 @@ class Judge:
             plan = self._test(index)
             if plan is None or index in self.records:
                 continue
-            record = TestRecord(index, plan.test.kind, verdict, input=plan.shown_input, exception=exception,
-                                traceback=traceback, note=note)
+            record = TestRecord(
+                index,
+                plan.test.kind,
+                verdict,
+                input=plan.shown_input,
+                exception=exception,
+                traceback=traceback,
+                note=note,
+            )
             self.records[index] = record
             out.append(record)
         return out
@@ -527,8 +573,14 @@ class Judge:
 
     def _judge_stdio(self, plan: TestPlan, rec: dict | None, end: Any, event: dict) -> TestRecord:
         stdout = clean(event.get("stdout"))
-        base = TestRecord(plan.index, "stdio", Verdict.NO_RESULT, input=plan.shown_input,
-                          expected=truncate(plan.test.output), actual=truncate(stdout))
+        base = TestRecord(
+            plan.index,
+            "stdio",
+            Verdict.NO_RESULT,
+            input=plan.shown_input,
+            expected=truncate(plan.test.output),
+            actual=truncate(stdout),
+        )
         stderr = clean(event.get("stderr"))
         if rec is not None:
             base.time = _time(rec)
@@ -571,8 +623,15 @@ class Judge:
 
     # -- the whole sample --------------------------------------------------------------------
 
-    def result(self, *, error: str = "", stdout: str = "", stderr: str = "", infra: str = "",
-               stop_first: bool = False) -> ExecResult:
+    def result(
+        self,
+        *,
+        error: str = "",
+        stdout: str = "",
+        stderr: str = "",
+        infra: str = "",
+        stop_first: bool = False,
+    ) -> ExecResult:
         """The sample's :class:`ExecResult` from the records decided so far.
 
         With ``stop_first`` the records end at the first failed test: tests the backend ran
@@ -582,8 +641,13 @@ class Judge:
         total = len(plan.tests)
         infra = infra or self.infra_error
         if infra:
-            return ExecResult.sandbox_error(infra, problem_id=plan.problem.id, total=total,
-                                            stdout=tail(clean(stdout), 2000), stderr=tail(clean(stderr), 2000))
+            return ExecResult.sandbox_error(
+                infra,
+                problem_id=plan.problem.id,
+                total=total,
+                stdout=tail(clean(stdout), 2000),
+                stderr=tail(clean(stderr), 2000),
+            )
         decided = {**self.probe_failed, **self.records}  # a failed probe decides even if the test was stopped
         records = [decided[i] for i in sorted(decided)]
         if stop_first:
@@ -602,6 +666,12 @@ class Judge:
         if self.compile_error and verdict is Verdict.COMPILE_ERROR:
             error = error or self.compile_error
         return ExecResult(
-            verdict, passed, total, records, plan.problem.id, error=error,
-            stdout=tail(clean(stdout), 2000), stderr=tail(clean(stderr), 2000),
+            verdict,
+            passed,
+            total,
+            records,
+            plan.problem.id,
+            error=error,
+            stdout=tail(clean(stdout), 2000),
+            stderr=tail(clean(stderr), 2000),
         )

@@ -108,23 +108,43 @@ class _Worker:
         ex = self.ex
         name = f"{cgroups.PREFIX}{os.getpid()}-{id(ex) & 0xFFFF:x}-w{self.index}"
         self.groups = cgroups.create(
-            ex._hierarchies, name, memory_bytes=ex.limits.memory_bytes + (256 << 20),
+            ex._hierarchies,
+            name,
+            memory_bytes=ex.limits.memory_bytes + (256 << 20),
             max_pids=ex.limits.max_processes + 4,
         )
         env = {"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-s", "-S", "-B", str(WORKER_SCRIPT),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env=env, cwd="/", start_new_session=True, limit=1 << 26,
+            sys.executable,
+            "-s",
+            "-S",
+            "-B",
+            str(WORKER_SCRIPT),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd="/",
+            start_new_session=True,
+            limit=1 << 26,
         )
         self.alive = True
         self.inbox = asyncio.Queue()
         self.tasks = [asyncio.ensure_future(self._read()), asyncio.ensure_future(self._read_stderr())]
         config = {
-            "index": self.index, "mode": mode, "uid": ex.uid_base + self.index, "tmp_base": str(ex._tmp_base),
-            "cgroups": self.groups.paths, "oom_files": self.groups.oom_files, "parent_pid": os.getpid(),
-            "tmpfs_mb": ex.tmpfs_mb, "extra_paths": ex._extra_paths, "max_processes": ex.limits.max_processes,
-            "limits": ex.limits.to_wire(), "rehearse": ex._rehearse, "spares": ex._spares,
+            "index": self.index,
+            "mode": mode,
+            "uid": ex.uid_base + self.index,
+            "tmp_base": str(ex._tmp_base),
+            "cgroups": self.groups.paths,
+            "oom_files": self.groups.oom_files,
+            "parent_pid": os.getpid(),
+            "tmpfs_mb": ex.tmpfs_mb,
+            "extra_paths": ex._extra_paths,
+            "max_processes": ex.limits.max_processes,
+            "limits": ex.limits.to_wire(),
+            "rehearse": ex._rehearse,
+            "spares": ex._spares,
         }
         self.send(config)
         try:
@@ -133,7 +153,9 @@ class _Worker:
             hello = None
         if not isinstance(hello, dict) or hello.get("op") != "hello":
             await self.kill()
-            raise _WorkerDied(f"worker {self.index} did not start: {tail(self.stderr_tail.decode(errors='replace'))}")
+            raise _WorkerDied(
+                f"worker {self.index} did not start: {tail(self.stderr_tail.decode(errors='replace'))}"
+            )
         self.hello = hello
         if hello.get("failed"):
             await self.kill()
@@ -266,9 +288,15 @@ class LocalExecutor(AsyncService):
         if isolation not in ("auto", "root", "userns", "minimal"):
             raise ValueError(f"isolation must be auto, root, userns or minimal, got {isolation!r}")
         self.options = JudgeOptions.build(
-            options, sample_timeout_default=DEFAULT_SAMPLE_TIMEOUT, time_limit=time_limit, time_scale=time_scale,
-            sample_timeout=sample_timeout, compare=compare, float_tol=float_tol,
-            stop_on_first_failure=stop_on_first_failure, checkers=checkers,
+            options,
+            sample_timeout_default=DEFAULT_SAMPLE_TIMEOUT,
+            time_limit=time_limit,
+            time_scale=time_scale,
+            sample_timeout=sample_timeout,
+            compare=compare,
+            float_tol=float_tol,
+            stop_on_first_failure=stop_on_first_failure,
+            checkers=checkers,
         )
         if cgroups_policy not in ("auto", "nested", "off"):
             raise ValueError(f"cgroups_policy must be auto, nested or off, got {cgroups_policy!r}")
@@ -277,8 +305,11 @@ class LocalExecutor(AsyncService):
             raise ValueError("workers must be at least 1")
         self.isolation = isolation
         self.limits = Limits(
-            memory_bytes=int(memory_mb) << 20, output_bytes=int(output_limit_mb * (1 << 20)),
-            file_bytes=int(file_size_mb * (1 << 20)), open_files=int(open_files), stack_bytes=int(stack_mb) << 20,
+            memory_bytes=int(memory_mb) << 20,
+            output_bytes=int(output_limit_mb * (1 << 20)),
+            file_bytes=int(file_size_mb * (1 << 20)),
+            open_files=int(open_files),
+            stack_bytes=int(stack_mb) << 20,
             max_processes=int(max_processes),
         )
         self.max_pending = int(max_pending) if max_pending else 4 * self.workers
@@ -305,11 +336,17 @@ class LocalExecutor(AsyncService):
     def from_config(cls, cfg: Any, **overrides: Any) -> LocalExecutor:
         """Build from a :class:`criticlab.config.SandboxSection` (fields it lacks keep defaults)."""
         names = {
-            "workers": "workers", "isolation": "isolation", "memory_mb": "memory_mb",
-            "output_limit_mb": "output_limit_mb", "max_processes": "max_processes",
-            "cgroups_policy": "cgroups", "site_packages": "site_packages",
+            "workers": "workers",
+            "isolation": "isolation",
+            "memory_mb": "memory_mb",
+            "output_limit_mb": "output_limit_mb",
+            "max_processes": "max_processes",
+            "cgroups_policy": "cgroups",
+            "site_packages": "site_packages",
         }
-        kwargs: dict[str, Any] = {arg: getattr(cfg, attr) for arg, attr in names.items() if hasattr(cfg, attr)}
+        kwargs: dict[str, Any] = {
+            arg: getattr(cfg, attr) for arg, attr in names.items() if hasattr(cfg, attr)
+        }
         kwargs["options"] = JudgeOptions.from_config(cfg)
         kwargs.update(overrides)
         return cls(**kwargs)
@@ -351,8 +388,17 @@ class LocalExecutor(AsyncService):
 
     def stats(self) -> dict[str, Any]:
         s = self._stats
-        return {"jobs": s.jobs, "retries": s.retries, "infra_errors": s.infra_errors, "restarts": s.restarts,
-                "retirements": s.retirements, "forks": s.forks, "verdicts": dict(s.verdicts), "workers": self.workers, "mode": self.mode}
+        return {
+            "jobs": s.jobs,
+            "retries": s.retries,
+            "infra_errors": s.infra_errors,
+            "restarts": s.restarts,
+            "retirements": s.retirements,
+            "forks": s.forks,
+            "verdicts": dict(s.verdicts),
+            "workers": self.workers,
+            "mode": self.mode,
+        }
 
     def worker_pids(self) -> list[int]:
         """Pids of the live worker processes (for leak checks in tests)."""
@@ -448,10 +494,13 @@ class LocalExecutor(AsyncService):
                     await worker.restart()
                 except Exception as restart_err:
                     problem += f"; restart failed: {restart_err}"
-        return ExecResult.sandbox_error(f"sandbox infrastructure failure: {problem}", problem_id=plan.problem.id,
-                                        total=len(plan.tests))
+        return ExecResult.sandbox_error(
+            f"sandbox infrastructure failure: {problem}", problem_id=plan.problem.id, total=len(plan.tests)
+        )
 
-    def _apply_events(self, judge: Judge, worker: _Worker, job_id: int, events: list, stop_first: bool) -> list:
+    def _apply_events(
+        self, judge: Judge, worker: _Worker, job_id: int, events: list, stop_first: bool
+    ) -> list:
         """Feed a batch of worker events to the judge; ask the worker to skip a failed test."""
         decided = []
         for event in events:
@@ -459,7 +508,9 @@ class LocalExecutor(AsyncService):
                 continue
             op = event.get("op")
             if op == "probe":
-                record = judge.on_probe(event.get("i"), event.get("p"), event.get("v"), bool(event.get("big")))
+                record = judge.on_probe(
+                    event.get("i"), event.get("p"), event.get("v"), bool(event.get("big"))
+                )
                 if record is not None:
                     decided.append(record)
                     if not stop_first and worker.alive:
@@ -484,10 +535,14 @@ class LocalExecutor(AsyncService):
                 msg = await asyncio.wait_for(worker.inbox.get(), max(0.0, give_up - loop.time()))
             except asyncio.TimeoutError:
                 await worker.kill()
-                raise _WorkerDied(f"worker {worker.index} missed the sample deadline by {DEADLINE_GRACE:.0f} s") from None
+                raise _WorkerDied(
+                    f"worker {worker.index} missed the sample deadline by {DEADLINE_GRACE:.0f} s"
+                ) from None
             if msg is None:
-                raise _WorkerDied(f"worker {worker.index} died: "
-                                  f"{tail(worker.stderr_tail.decode(errors='replace'), 500) or 'no message'}")
+                raise _WorkerDied(
+                    f"worker {worker.index} died: "
+                    f"{tail(worker.stderr_tail.decode(errors='replace'), 500) or 'no message'}"
+                )
             received = time.perf_counter()
             if msg.get("id") != job_id:
                 continue
@@ -498,8 +553,12 @@ class LocalExecutor(AsyncService):
                 decided = []
             if op == "done":
                 self._stats.forks += int(msg.get("forks", 0) or 0)
-                result = judge.result(stdout=msg.get("stdout", ""), stderr=msg.get("stderr", ""),
-                                      infra=msg.get("infra") or "", stop_first=stop_first)
+                result = judge.result(
+                    stdout=msg.get("stdout", ""),
+                    stderr=msg.get("stderr", ""),
+                    infra=msg.get("infra") or "",
+                    stop_first=stop_first,
+                )
                 result.timings["run"] = float(msg.get("run", 0.0))
                 if msg.get("trace"):
                     result.timings.update(trace_phases(msg["trace"]))
@@ -509,8 +568,10 @@ class LocalExecutor(AsyncService):
                 return result
             if op == "error":
                 await worker.kill()
-                raise _WorkerDied(f"worker {worker.index} internal error: {msg.get('message')}\n"
-                                  f"{tail(str(msg.get('traceback', '')), 1500)}")
+                raise _WorkerDied(
+                    f"worker {worker.index} internal error: {msg.get('message')}\n"
+                    f"{tail(str(msg.get('traceback', '')), 1500)}"
+                )
             if stop_first and not aborted and any(not r.passed for r in decided):
                 worker.send({"op": "abort", "id": job_id})
                 aborted = True
@@ -522,11 +583,10 @@ TMP_PREFIX = f"{cgroups.PREFIX}sbx-"
 def _remove_stale_temp_dirs() -> None:
     """Remove temp dirs of executors whose process is gone (killed before it could clean up)."""
     for entry in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
-        pid = entry.name[len(TMP_PREFIX):].split("-", 1)[0]
+        pid = entry.name[len(TMP_PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists() and entry.is_dir():
             with contextlib.suppress(OSError):
                 remove_tree(str(entry))
-
 
 
 def _userns_possible() -> bool:

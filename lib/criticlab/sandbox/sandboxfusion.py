@@ -52,11 +52,7 @@ class _Retryable(Exception):
 def harness_program(spec: dict[str, Any], nonce: str) -> str:
     """A self-contained Python program: the harness, then the spec, then its entry point."""
     payload = json.dumps(spec, ensure_ascii=True)
-    return (
-        f"{HARNESS_SOURCE}\n\n"
-        f"_SPEC = json.loads({payload!r})\n"
-        f"standalone(_SPEC, {nonce!r})\n"
-    )
+    return f"{HARNESS_SOURCE}\n\n_SPEC = json.loads({payload!r})\nstandalone(_SPEC, {nonce!r})\n"
 
 
 def parse_records(stdout: str, nonce: str) -> tuple[list[dict[str, Any]], str]:
@@ -116,9 +112,15 @@ class SandboxFusionExecutor(AsyncService):
             raise ValueError(f"SandboxFusion url must start with http:// or https://, got {url!r}")
         self.url = url.rstrip("/")
         self.options = JudgeOptions.build(
-            options, sample_timeout_default=DEFAULT_SAMPLE_TIMEOUT, time_limit=time_limit, time_scale=time_scale,
-            sample_timeout=sample_timeout, compare=compare, float_tol=float_tol,
-            stop_on_first_failure=stop_on_first_failure, checkers=checkers,
+            options,
+            sample_timeout_default=DEFAULT_SAMPLE_TIMEOUT,
+            time_limit=time_limit,
+            time_scale=time_scale,
+            sample_timeout=sample_timeout,
+            compare=compare,
+            float_tol=float_tol,
+            stop_on_first_failure=stop_on_first_failure,
+            checkers=checkers,
         )
         self.concurrency = max(1, int(concurrency))
         self.retries = max(0, int(retries))
@@ -150,8 +152,12 @@ class SandboxFusionExecutor(AsyncService):
 
     async def _astart(self) -> None:
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-        self._client = httpx.AsyncClient(base_url=self.url, limits=limits, transport=self._transport,
-                                         timeout=httpx.Timeout(self.http_timeout))
+        self._client = httpx.AsyncClient(
+            base_url=self.url,
+            limits=limits,
+            transport=self._transport,
+            timeout=httpx.Timeout(self.http_timeout),
+        )
         self._slots = asyncio.Semaphore(self.concurrency)
 
     async def _aclose(self) -> None:
@@ -160,6 +166,7 @@ class SandboxFusionExecutor(AsyncService):
 
     def ping(self) -> bool:
         """True when ``GET /v1/ping`` answers (a quick reachability check, no retries)."""
+
         async def ping() -> bool:
             assert self._client is not None
             try:
@@ -205,7 +212,9 @@ class SandboxFusionExecutor(AsyncService):
             return ExecResult.sandbox_error(str(err), problem_id=plan.problem.id, total=len(plan.tests))
         return judge.result(stop_first=stop_first)
 
-    async def _run_test(self, plan: JobPlan, judge: Judge, test: TestPlan, deadline: float) -> list[TestRecord]:
+    async def _run_test(
+        self, plan: JobPlan, judge: Judge, test: TestPlan, deadline: float
+    ) -> list[TestRecord]:
         if time.monotonic() >= deadline:
             record = judge.on_test({"i": test.index, "rec": None, "end": "deadline"})
             return [record] if record else []
@@ -215,16 +224,22 @@ class SandboxFusionExecutor(AsyncService):
 
     def _request(self, plan: JobPlan, test: TestPlan) -> dict[str, Any]:
         request: dict[str, Any] = {
-            "language": self.language, "compile_timeout": self.compile_timeout,
-            "run_timeout": plan.time_limit, "files": {}, "fetch_files": [],
+            "language": self.language,
+            "compile_timeout": self.compile_timeout,
+            "run_timeout": plan.time_limit,
+            "files": {},
+            "fetch_files": [],
         }
         if self.memory_mb:
             request["memory_limit_MB"] = int(self.memory_mb)
         if test.test.kind == "stdio":
             request.update(code=plan.code, stdin=test.test.input)
         else:
-            wire = {"k": "assert", "c": test.rewritten.code, "check": test.rewritten.call_check} \
-                if test.rewritten is not None else test.wire  # source: the server's Python may differ
+            wire = (
+                {"k": "assert", "c": test.rewritten.code, "check": test.rewritten.call_check}
+                if test.rewritten is not None
+                else test.wire
+            )  # source: the server's Python may differ
             spec = dict(plan.spec, tests=[wire], first=0, last=1)
             # the load phase and the test share one run time limit on the server: allow both
             request.update(code=harness_program(spec, plan.nonce), stdin="", run_timeout=2 * plan.time_limit)
@@ -248,7 +263,9 @@ class SandboxFusionExecutor(AsyncService):
                 problem = str(err)
             except httpx.TransportError as err:  # connect errors, resets, read timeouts
                 problem = f"{type(err).__name__}: {err}"
-        raise SandboxFusionError(f"SandboxFusion at {self.url} failed after {self.retries + 1} attempts: {problem}")
+        raise SandboxFusionError(
+            f"SandboxFusion at {self.url} failed after {self.retries + 1} attempts: {problem}"
+        )
 
     def _check_response(self, response: httpx.Response) -> dict[str, Any]:
         where = f"{self.url}/run_code"
@@ -266,7 +283,9 @@ class SandboxFusionExecutor(AsyncService):
             raise _Retryable(f"SandboxError from {where}: {str(answer.get('message', ''))[:300]}")
         return answer
 
-    def _interpret(self, plan: JobPlan, judge: Judge, test: TestPlan, answer: dict[str, Any]) -> list[TestRecord]:
+    def _interpret(
+        self, plan: JobPlan, judge: Judge, test: TestPlan, answer: dict[str, Any]
+    ) -> list[TestRecord]:
         """Turn one /run_code answer into judge events for ``test``."""
         run = answer.get("run_result") or {}
         compile_result = answer.get("compile_result") or {}
@@ -280,12 +299,23 @@ class SandboxFusionExecutor(AsyncService):
         elif status == "Finished" and isinstance(return_code, int) and return_code != 0:
             end, detail = _exit_reason(return_code, stderr)
         if test.test.kind == "stdio":
-            event: dict[str, Any] = {"i": test.index, "rec": None, "stdout": stdout, "stderr": tail(stderr, 4000)}
+            event: dict[str, Any] = {
+                "i": test.index,
+                "rec": None,
+                "stdout": stdout,
+                "stderr": tail(stderr, 4000),
+            }
             if end is not None:
                 event["end"], event["detail"] = end, detail
                 exc = _last_exception(stderr)
                 if exc and end == "exit":
-                    event["rec"] = {"i": test.index, "s": "exc", "e": exc[0], "m": exc[1], "tb": tail(stderr, 3000)}
+                    event["rec"] = {
+                        "i": test.index,
+                        "s": "exc",
+                        "e": exc[0],
+                        "m": exc[1],
+                        "tb": tail(stderr, 3000),
+                    }
                     del event["end"]
             record = judge.on_test(event)
             return [record] if record else []
@@ -298,8 +328,14 @@ class SandboxFusionExecutor(AsyncService):
             if record.get("ph") == "run":
                 started = True
             elif record.get("s") == "prelude" and started:
-                outcome = judge.on_test({"i": test.index, "rec": None, "end": "channel",
-                                         "detail": "a prelude failure reported after the program started"})
+                outcome = judge.on_test(
+                    {
+                        "i": test.index,
+                        "rec": None,
+                        "end": "channel",
+                        "detail": "a prelude failure reported after the program started",
+                    }
+                )
                 return decided + ([outcome] if outcome else [])
             elif record.get("ph") == "loaded":
                 loaded = True
@@ -314,8 +350,9 @@ class SandboxFusionExecutor(AsyncService):
         if final is not None:
             outcome = judge.on_test({"i": test.index, "rec": final})
         elif not loaded and end is not None:
-            decided += judge.on_load({"first": test.index, "last": test.index + 1, "fail": None, "end": end,
-                                      "detail": detail})
+            decided += judge.on_load(
+                {"first": test.index, "last": test.index + 1, "fail": None, "end": end, "detail": detail}
+            )
             return decided
         else:
             outcome = judge.on_test({"i": test.index, "rec": None, "end": end or "exit", "detail": detail})

@@ -22,8 +22,11 @@ from criticlab.sandbox.isolation import GUARANTEES, IsolationReport
 from criticlab.sandbox.local import SPARE_ZYGOTES, LocalExecutor
 
 
-def run_selfcheck(workers: int | None = None, isolation: str = "auto", looks: int = SPARE_ZYGOTES[1] + 2,
-                  ) -> IsolationReport:
+def run_selfcheck(
+    workers: int | None = None,
+    isolation: str = "auto",
+    looks: int = SPARE_ZYGOTES[1] + 2,
+) -> IsolationReport:
     """Start an executor with ``looks`` look jobs per worker in its self-test; its report."""
     executor = LocalExecutor(workers=workers, isolation=isolation)
     executor._self_test_looks = max(1, int(looks))
@@ -44,11 +47,16 @@ def format_report(report: IsolationReport) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m criticlab.sandbox.selfcheck", description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: one per usable core)")
+    parser = argparse.ArgumentParser(
+        prog="python -m criticlab.sandbox.selfcheck", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: one per usable core)"
+    )
     parser.add_argument("--isolation", default="auto", choices=("auto", "root", "userns", "minimal"))
-    parser.add_argument("--looks", type=int, default=SPARE_ZYGOTES[1] + 2,
-                        help="look jobs after the leave job on each worker")
+    parser.add_argument(
+        "--looks", type=int, default=SPARE_ZYGOTES[1] + 2, help="look jobs after the leave job on each worker"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the report to this JSON file")
     parser.add_argument("--strict", action="store_true", help="exit 1 if any guarantee is missing")
     args = parser.parse_args(argv)

@@ -1,2 +1,1 @@
-"""Entry points: the papermill runner, the run summary, and the reward module verl loads.
-"""
+"""Entry points: the papermill runner, the run summary, and the reward module verl loads."""

@@ -66,17 +66,29 @@ def train_candidates(profile: config.Profile, candidates: Sequence[str]) -> dict
     path = profile.paths.stage_dir(stages.SYNTHESIS) / stages.SFT_ROWS
     rows = ctrl.read_sft_rows(path)
     if not rows:
-        raise FileNotFoundError(f"{path}: no SFT critiques to fine-tune {', '.join(wanted)} on; "
-                                f"run notebook 03 for profile {profile.name} first")
+        raise FileNotFoundError(
+            f"{path}: no SFT critiques to fine-tune {', '.join(wanted)} on; "
+            f"run notebook 03 for profile {profile.name} first"
+        )
     out: dict[str, tuple[str, float]] = {}
     for candidate, (base, lora) in wanted.items():
         target = profile.paths.checkpoints_dir / TRAINED_DIR / candidate
         seconds = 0.0
         if not (target / stages.FINAL).is_dir():
-            print(f"fine-tuning {base} ({'LoRA' if lora else 'every weight'}) on {len(rows)} critiques", flush=True)
+            print(
+                f"fine-tuning {base} ({'LoRA' if lora else 'every weight'}) on {len(rows)} critiques",
+                flush=True,
+            )
             started = time.perf_counter()
-            training.train_sft(base, rows, dataclasses.replace(profile.sft, lora=lora), target, seed=profile.seed,
-                               progress=profile.progress, source=str(path))
+            training.train_sft(
+                base,
+                rows,
+                dataclasses.replace(profile.sft, lora=lora),
+                target,
+                seed=profile.seed,
+                progress=profile.progress,
+                source=str(path),
+            )
             seconds = time.perf_counter() - started
         out[candidate] = (str(target / stages.FINAL), seconds)
     return out
@@ -87,7 +99,9 @@ def compare(profile: config.Profile, candidates: Sequence[str], critiques: int) 
     beside always-Correct (:func:`criticlab.ctrl.score_candidates`); rows keep the names given."""
     trained = train_candidates(profile, candidates)
     references = [trained[c][0] if c in trained else c for c in candidates]
-    rows = ctrl.score_candidates(profile, references, critiques, profile.paths.stage_dir(stages.GRPO) / "critic_choice")
+    rows = ctrl.score_candidates(
+        profile, references, critiques, profile.paths.stage_dir(stages.GRPO) / "critic_choice"
+    )
     for row, candidate in zip(rows[1:], candidates):  # rows[0] is always-Correct
         row["candidate"] = candidate
         if candidate in trained:
@@ -97,15 +111,29 @@ def compare(profile: config.Profile, candidates: Sequence[str], critiques: int) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m criticlab.tools.critic_choice",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default=None, help="profile name or YAML path (notebook 03 must have run)")
-    parser.add_argument("--candidates", nargs="+", required=True, help="registry names, GGUF paths or checkpoint dirs")
+    parser = argparse.ArgumentParser(
+        prog="python -m criticlab.tools.critic_choice", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--profile", default=None, help="profile name or YAML path (notebook 03 must have run)"
+    )
+    parser.add_argument(
+        "--candidates", nargs="+", required=True, help="registry names, GGUF paths or checkpoint dirs"
+    )
     parser.add_argument("--critiques", type=int, default=2, help="critiques per held-out prompt (default 2)")
-    parser.add_argument("--heldout", type=int, default=None,
-                        help="held-out prompts to score on (default: the profile's grpo.heldout_prompts)")
-    parser.add_argument("--sft", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="sft settings for the +sft/+sft-lora candidates, over the profile's (e.g. learning_rate=2e-4)")
+    parser.add_argument(
+        "--heldout",
+        type=int,
+        default=None,
+        help="held-out prompts to score on (default: the profile's grpo.heldout_prompts)",
+    )
+    parser.add_argument(
+        "--sft",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="sft settings for the +sft/+sft-lora candidates, over the profile's (e.g. learning_rate=2e-4)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write table.md and scores.json here")
     args = parser.parse_args(argv)
     sft: dict[str, Any] = {}
@@ -115,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--sft {item!r}: expected key=value (a key of the profile's sft section)")
         sft[key.strip()] = config.parse_scalar(value)
     try:
-        profile = config.load_profile(args.profile, overrides={"sft": sft, "grpo": {"heldout_prompts": args.heldout}})
+        profile = config.load_profile(
+            args.profile, overrides={"sft": sft, "grpo": {"heldout_prompts": args.heldout}}
+        )
     except config.ConfigError as err:
         parser.error(str(err))
     rows = compare(profile, args.candidates, args.critiques)
@@ -123,8 +153,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(text)
     if args.out:
         write_text(args.out / "table.md", text + "\n")
-        write_json(args.out / "scores.json", {"profile": profile.name, "critiques": args.critiques, "sft": sft,
-                                              "heldout_prompts": profile.grpo.heldout_prompts, "rows": rows})
+        write_json(
+            args.out / "scores.json",
+            {
+                "profile": profile.name,
+                "critiques": args.critiques,
+                "sft": sft,
+                "heldout_prompts": profile.grpo.heldout_prompts,
+                "rows": rows,
+            },
+        )
     return 0
 
 

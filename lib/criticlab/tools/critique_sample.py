@@ -41,14 +41,20 @@ def _broken(problem: Problem) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default="smoke", help="profile giving the generator, sampling and sandbox")
+    parser.add_argument(
+        "--profile", default="smoke", help="profile giving the generator, sampling and sandbox"
+    )
     parser.add_argument("--out", required=True, type=Path, help="JSONL file to write")
     parser.add_argument("--mbpp", type=int, default=20, help="first N problems of MBPP's test split")
     parser.add_argument("--humaneval", type=int, default=8, help="first N HumanEval problems")
-    parser.add_argument("--critics", nargs="+", required=True, help="model references that critique each solution")
+    parser.add_argument(
+        "--critics", nargs="+", required=True, help="model references that critique each solution"
+    )
     parser.add_argument("--critique-tokens", type=int, default=256, help="critique budget in tokens")
     parser.add_argument(
-        "--solutions", choices=["generated", "reference"], default="generated",
+        "--solutions",
+        choices=["generated", "reference"],
+        default="generated",
         help="generated: the profile's generator answers each problem; reference: the shipped reference "
         "solution, and for every second problem the same solution with each return emptied (a wrong answer)",
     )
@@ -66,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         problems = [p for p in problems if p.solutions]
         answers = [
-            Completion(text=f"```python\n{_broken(p) if i % 2 else p.solutions[0]}\n```") for i, p in enumerate(problems)
+            Completion(text=f"```python\n{_broken(p) if i % 2 else p.solutions[0]}\n```")
+            for i, p in enumerate(problems)
         ]
         solved = [(p, 0, rnd) for p, rnd in zip(problems, execute(executor, problems, answers))]
     print(f"{len(solved)} solutions, {sum(r.result.accepted for _, _, r in solved)} pass", file=sys.stderr)
@@ -74,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     sampling = sampling_for(cfg, "critique").with_(max_tokens=args.critique_tokens)
     rows = []
     for name in args.critics:
-        engine = generator if generator is not None and name == cfg.models.generator else make_engine(
-            name, backend, context_length=ctx, threads=cfg.models.threads
+        engine = (
+            generator
+            if generator is not None and name == cfg.models.generator
+            else make_engine(name, backend, context_length=ctx, threads=cfg.models.threads)
         )
         answers = engine.generate(conversations, sampling, n=1)
         for (problem, _, rnd), answer in zip(solved, answers):

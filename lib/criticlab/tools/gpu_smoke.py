@@ -51,8 +51,10 @@ def preflight(cuda: bool | None, model: str | None, importable: Callable[[str], 
     if cuda is None:
         return "make gpu-smoke needs the project's GPU environment and this Python has no torch: run `make setup-gpu` first."
     if not cuda:
-        return ("make gpu-smoke needs a CUDA GPU and this machine has none (torch sees no CUDA device); "
-                "run it on a GPU machine after `make setup-gpu`.")
+        return (
+            "make gpu-smoke needs a CUDA GPU and this machine has none (torch sees no CUDA device); "
+            "run it on a GPU machine after `make setup-gpu`."
+        )
     missing = [name for name in ("vllm", "unsloth") if not importable(name)]
     if missing:
         return f"make gpu-smoke needs the gpu extra ({', '.join(missing)} not installed): run `make setup-gpu` first."
@@ -72,8 +74,7 @@ def write_profile(model: str, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     model = str(Path(model).resolve())
     path.write_text(
-        f"extends: {base}\nmodels:\n  generator: {model}\n  critic: {model}\n"
-        "gpu:\n  weights_gb: {}\n",
+        f"extends: {base}\nmodels:\n  generator: {model}\n  critic: {model}\ngpu:\n  weights_gb: {{}}\n",
         encoding="utf-8",
     )
     return path
@@ -100,26 +101,49 @@ def check_outputs(profile: config.Profile, root: Path, card_gb: float | None) ->
     checks.append(Check("memory plan", plan_ok, f"profile plans for {declared} GiB, the card has {card} GiB"))
     synthesis = stages.read_metrics(root, stages.SYNTHESIS)
     critiques = getattr(synthesis, "critiques", 0)
-    checks.append(Check("vLLM generation", profile.models.engine == "vllm" and critiques > 0,
-                        f"engine {profile.models.engine}, {critiques} critiques written in 03"))
+    checks.append(
+        Check(
+            "vLLM generation",
+            profile.models.engine == "vllm" and critiques > 0,
+            f"engine {profile.models.engine}, {critiques} critiques written in 03",
+        )
+    )
     sft = stages.read_metrics(root, stages.SFT)
     sft_run = getattr(sft, "run", None)
     adapter = read_adapter(sft_run.checkpoint) if sft_run and sft_run.checkpoint else None
-    checks.append(Check("SFT with LoRA", bool(sft_run and sft_run.trained and sft_run.steps > 0 and adapter),
-                        f"{getattr(sft_run, 'steps', 0)} steps, adapter {'saved' if adapter else 'missing'}"))
-    loaders = [_policy(root, stages.SFT_CHECKPOINTS).get("loader"), _policy(root, stages.GRPO_CHECKPOINTS).get("loader")]
+    checks.append(
+        Check(
+            "SFT with LoRA",
+            bool(sft_run and sft_run.trained and sft_run.steps > 0 and adapter),
+            f"{getattr(sft_run, 'steps', 0)} steps, adapter {'saved' if adapter else 'missing'}",
+        )
+    )
+    loaders = [
+        _policy(root, stages.SFT_CHECKPOINTS).get("loader"),
+        _policy(root, stages.GRPO_CHECKPOINTS).get("loader"),
+    ]
     checks.append(Check("unsloth", loaders == ["unsloth", "unsloth"], f"04 and 05 loaded with {loaders}"))
     grpo = stages.read_metrics(root, stages.GRPO)
     grpo_run = getattr(grpo, "run", None)
     rollouts = _policy(root, stages.GRPO_CHECKPOINTS).get("rollouts")
-    checks.append(Check("GRPO with vLLM rollouts", bool(grpo_run and grpo_run.trained and grpo_run.steps > 0)
-                        and rollouts == "vllm", f"{getattr(grpo_run, 'steps', 0)} steps, rollouts by {rollouts}"))
+    checks.append(
+        Check(
+            "GRPO with vLLM rollouts",
+            bool(grpo_run and grpo_run.trained and grpo_run.steps > 0) and rollouts == "vllm",
+            f"{getattr(grpo_run, 'steps', 0)} steps, rollouts by {rollouts}",
+        )
+    )
     evaluation = stages.read_metrics(root, stages.EVALUATION)
     methods = list(getattr(evaluation, "methods", []))
     skipped = dict(getattr(evaluation, "skipped", {}))
     trained = [m for m in ("ctrl_sft", "ctrl_grpo") if m in methods and m not in skipped]
-    checks.append(Check("trained critic through vLLM", trained == ["ctrl_sft", "ctrl_grpo"],
-                        f"07 evaluated {trained or 'no trained critic'}" + (f"; skipped {skipped}" if skipped else "")))
+    checks.append(
+        Check(
+            "trained critic through vLLM",
+            trained == ["ctrl_sft", "ctrl_grpo"],
+            f"07 evaluated {trained or 'no trained critic'}" + (f"; skipped {skipped}" if skipped else ""),
+        )
+    )
     parquet = root / stages.GRPO / stages.VERL_TRAIN
     columns: list[str] = []
     if parquet.is_file():
@@ -144,7 +168,9 @@ def _cuda() -> tuple[bool | None, float | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m criticlab.tools.gpu_smoke", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m criticlab.tools.gpu_smoke", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--model", default="", help="a local model directory (e.g. Qwen2.5-0.5B-Instruct)")
     args = parser.parse_args(argv)
     cuda, card_gb = _cuda()

@@ -95,40 +95,67 @@ def pick(rows: Sequence[dict[str, Any]], by: str = "accuracy") -> dict[str, Any]
     def key(row: dict[str, Any]) -> tuple[float, float]:
         return tuple(-math.inf if math.isnan(row.get(k, math.nan)) else row[k] for k in (by, other))
 
-    candidates = [row for row in rows if row.get("setting") is not None and not math.isnan(row.get(by, math.nan))]
+    candidates = [
+        row for row in rows if row.get("setting") is not None and not math.isnan(row.get(by, math.nan))
+    ]
     return max(candidates, key=key) if candidates else None  # max keeps the first of equal keys
 
 
-def choose(profile_ref: str, settings: Sequence[dict[str, Any]], critiques: int, by: str = "accuracy",
-           heldout: int | None = None) -> dict[str, Any]:
+def choose(
+    profile_ref: str,
+    settings: Sequence[dict[str, Any]],
+    critiques: int,
+    by: str = "accuracy",
+    heldout: int | None = None,
+) -> dict[str, Any]:
     """Train every setting, score them with the start and always-Correct, and pick one (see the module).
     ``heldout``: how many of 03's held-out prompts to score on (default: the profile's ``grpo.heldout_prompts``)."""
     trained = train_settings(profile_ref, settings)
     profile = config.load_profile(profile_ref, overrides={"grpo": {"heldout_prompts": heldout}})
     sections = [setting_profile(profile_ref, setting).grpo for setting, _ in trained]
-    rows = ctrl.score_candidates(profile, [ctrl.grpo_start(profile), *(str(path) for _, path in trained)], critiques,
-                                 profile.paths.checkpoints_dir / SETTINGS_DIR / "scores",
-                                 grpo=[profile.grpo, *sections])  # each setting sampled as it trained
+    rows = ctrl.score_candidates(
+        profile,
+        [ctrl.grpo_start(profile), *(str(path) for _, path in trained)],
+        critiques,
+        profile.paths.checkpoints_dir / SETTINGS_DIR / "scores",
+        grpo=[profile.grpo, *sections],
+    )  # each setting sampled as it trained
     for row, (setting, _) in zip(rows[2:], trained):  # rows: always-Correct, the start, then each setting
         row["setting"] = setting_name(setting)
         row["candidate"] = row["setting"]
     rows[1]["candidate"] = f"start ({ctrl.outputs_name(profile, rows[1]['candidate'])})"
     chosen = pick(rows, by)
-    return {"profile": profile.name, "by": by, "critiques": critiques, "heldout_prompts": profile.grpo.heldout_prompts,
-            "rows": rows,
-            "pick": None if chosen is None else chosen["setting"],
-            "settings": {setting_name(s): s for s, _ in trained}}
+    return {
+        "profile": profile.name,
+        "by": by,
+        "critiques": critiques,
+        "heldout_prompts": profile.grpo.heldout_prompts,
+        "rows": rows,
+        "pick": None if chosen is None else chosen["setting"],
+        "settings": {setting_name(s): s for s, _ in trained},
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m criticlab.tools.grpo_settings",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default=None, help="profile name or YAML path (notebooks 03 and 04 must have run)")
-    parser.add_argument("--grid", nargs="+", required=True, help="grpo.<key>=<v1>,<v2>... (every combination)")
+    parser = argparse.ArgumentParser(
+        prog="python -m criticlab.tools.grpo_settings", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--profile", default=None, help="profile name or YAML path (notebooks 03 and 04 must have run)"
+    )
+    parser.add_argument(
+        "--grid", nargs="+", required=True, help="grpo.<key>=<v1>,<v2>... (every combination)"
+    )
     parser.add_argument("--critiques", type=int, default=2, help="critiques per held-out prompt (default 2)")
-    parser.add_argument("--heldout", type=int, default=None,
-                        help="held-out prompts to score on (default: the profile's grpo.heldout_prompts)")
-    parser.add_argument("--by", choices=CRITERIA, default="accuracy", help="what the pick maximises (default accuracy)")
+    parser.add_argument(
+        "--heldout",
+        type=int,
+        default=None,
+        help="held-out prompts to score on (default: the profile's grpo.heldout_prompts)",
+    )
+    parser.add_argument(
+        "--by", choices=CRITERIA, default="accuracy", help="what the pick maximises (default accuracy)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="write table.md and scores.json here")
     args = parser.parse_args(argv)
     try:

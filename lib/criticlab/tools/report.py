@@ -77,36 +77,50 @@ def training_lines(root: Path) -> list[str]:
     lines = []
     sft = stages.read_metrics(root, stages.SFT)
     if isinstance(sft, stages.SFTMetrics) and sft.run.trained and sft.loss is not None:
-        lines.append(f"- SFT ({sft.rows} critiques, {sft.run.steps} steps): loss {_fmt(sft.loss.first_quarter)} "
-                     f"(first quarter of steps) → {_fmt(sft.loss.last_quarter)} (last quarter), "
-                     f"s.e. of the difference {_fmt(sft.loss.se)}.")
+        lines.append(
+            f"- SFT ({sft.rows} critiques, {sft.run.steps} steps): loss {_fmt(sft.loss.first_quarter)} "
+            f"(first quarter of steps) → {_fmt(sft.loss.last_quarter)} (last quarter), "
+            f"s.e. of the difference {_fmt(sft.loss.se)}."
+        )
     grpo = stages.read_metrics(root, stages.GRPO)
     if isinstance(grpo, stages.GRPOMetrics) and grpo.learned is not None:
         learned = grpo.learned
         rose = "above its noise" if learned.above_noise else "not beyond its noise (2 s.e.)"
-        lines.append(f"- GRPO ({grpo.run.steps} steps): mean reward {_fmt(learned.first_quarter)} (first quarter) → "
-                     f"{_fmt(learned.last_quarter)} (last quarter), difference {learned.difference:+.3f} ± "
-                     f"{_fmt(learned.se)} (1 s.e.): {rose}.")
+        lines.append(
+            f"- GRPO ({grpo.run.steps} steps): mean reward {_fmt(learned.first_quarter)} (first quarter) → "
+            f"{_fmt(learned.last_quarter)} (last quarter), difference {learned.difference:+.3f} ± "
+            f"{_fmt(learned.se)} (1 s.e.): {rose}."
+        )
         seconds = grpo.seconds_per_step or {}
         if seconds:
-            parts = ", ".join(f"{k} {seconds[k]:.1f} s" for k in ("sampling", "revision", "execution", "optimisation"))
+            parts = ", ".join(
+                f"{k} {seconds[k]:.1f} s" for k in ("sampling", "revision", "execution", "optimisation")
+            )
             lines.append(f"  Seconds per step {seconds['seconds']:.1f}: {parts}.")
         if len(grpo.seeds) > 1:
             rise = grpo.across_seeds["reward rise"]
-            lines.append(f"  Over {len(grpo.seeds)} seeds the reward rise is {rise['mean']:+.3f} (sd {_fmt(rise['sd'])}, "
-                         f"from {rise['min']:+.3f} to {rise['max']:+.3f}).")
-        for name, score in [("start", grpo.heldout_before)] + [(f"seed {r.seed}", r.after) for r in grpo.seeds]:
+            lines.append(
+                f"  Over {len(grpo.seeds)} seeds the reward rise is {rise['mean']:+.3f} (sd {_fmt(rise['sd'])}, "
+                f"from {rise['min']:+.3f} to {rise['max']:+.3f})."
+            )
+        for name, score in [("start", grpo.heldout_before)] + [
+            (f"seed {r.seed}", r.after) for r in grpo.seeds
+        ]:
             if score is not None:
-                lines.append(f"  Held-out prompts, {name}: reward {_fmt(score.reward)} [{_fmt(score.reward_lo)}, "
-                             f"{_fmt(score.reward_hi)}], verdict accuracy {_fmt(score.accuracy)} "
-                             f"[{_fmt(score.accuracy_lo)}, {_fmt(score.accuracy_hi)}].")
+                lines.append(
+                    f"  Held-out prompts, {name}: reward {_fmt(score.reward)} [{_fmt(score.reward_lo)}, "
+                    f"{_fmt(score.reward_hi)}], verdict accuracy {_fmt(score.accuracy)} "
+                    f"[{_fmt(score.accuracy_lo)}, {_fmt(score.accuracy_hi)}]."
+                )
     crl = stages.read_metrics(root, stages.CRL)
     for run in crl.ratios if isinstance(crl, stages.CRLMetrics) else []:
         row = run.summary
         seed = "" if run.seed is None else f" (seed {run.seed})"
-        lines.append(f"- CRL ratio {run.ratio:g}{seed}: code reward {_fmt(row['code_reward'])}, conclusion accuracy "
-                     f"{_fmt(row['crl_accuracy'])}; first → last quarter {_fmt(row['crl_accuracy_first_quarter'])} → "
-                     f"{_fmt(row['crl_accuracy_last_quarter'])} (s.e. {_fmt(row['crl_accuracy_se'])}).")
+        lines.append(
+            f"- CRL ratio {run.ratio:g}{seed}: code reward {_fmt(row['code_reward'])}, conclusion accuracy "
+            f"{_fmt(row['crl_accuracy'])}; first → last quarter {_fmt(row['crl_accuracy_first_quarter'])} → "
+            f"{_fmt(row['crl_accuracy_last_quarter'])} (s.e. {_fmt(row['crl_accuracy_se'])})."
+        )
     return lines or ["No training stage has run."]
 
 
@@ -116,7 +130,10 @@ THROUGHPUT_STAGES = (stages.SYNTHESIS, stages.GRPO, stages.CRL, stages.EVALUATIO
 def throughput_lines(root: Path) -> list[str]:
     """Each generating stage's tokens, seconds and tokens/s, beside the engine benchmark's batched
     figure on this machine (or "not measured" when ``bench engines`` has not run here)."""
-    lines = ["| stage | tokens generated | sequences | generation s | wall s | tok/s |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| stage | tokens generated | sequences | generation s | wall s | tok/s |",
+        "|---|---|---|---|---|---|",
+    ]
     any_stage = False
     for stage in THROUGHPUT_STAGES:
         record = stages.read_metrics(root, stage)
@@ -125,20 +142,30 @@ def throughput_lines(root: Path) -> list[str]:
             continue
         any_stage = True
         runs = f" ({made.runs} runs added up)" if made.runs > 1 else ""
-        lines.append(f"| {stage}{runs} | {made.tokens} | {made.sequences} | {made.generation_seconds:.1f} | "
-                     f"{made.wall_seconds:.1f} | {made.tokens_per_second:.1f} |")
+        lines.append(
+            f"| {stage}{runs} | {made.tokens} | {made.sequences} | {made.generation_seconds:.1f} | "
+            f"{made.wall_seconds:.1f} | {made.tokens_per_second:.1f} |"
+        )
         for part, row in made.parts.items():
-            lines.append(f"| {stage}: {part} | {int(row['tokens'])} | {int(row['sequences'])} | {row['seconds']:.1f} | "
-                         f"| {row['tokens_per_second']:.1f} |")
+            lines.append(
+                f"| {stage}: {part} | {int(row['tokens'])} | {int(row['sequences'])} | {row['seconds']:.1f} | "
+                f"| {row['tokens_per_second']:.1f} |"
+            )
     if not any_stage:
         return ["No generating stage has recorded its throughput."]
     bench = batched_bench_figure()
     if bench is None:
-        lines += ["", "Engine benchmark (`python -m criticlab.bench engines`) batched figure: not measured on "
-                  "this machine."]
+        lines += [
+            "",
+            "Engine benchmark (`python -m criticlab.bench engines`) batched figure: not measured on "
+            "this machine.",
+        ]
     else:
-        lines += ["", f"Engine benchmark on this machine ({bench['cpu']}, {bench['measured']}): llama.cpp "
-                  f"{bench['model']} {bench['tok_per_s']:.1f} tok/s with {bench['sequences']} sequences batched."]
+        lines += [
+            "",
+            f"Engine benchmark on this machine ({bench['cpu']}, {bench['measured']}): llama.cpp "
+            f"{bench['model']} {bench['tok_per_s']:.1f} tok/s with {bench['sequences']} sequences batched.",
+        ]
     return lines
 
 
@@ -149,11 +176,16 @@ def summarize_run(root: str | Path) -> str:
     synthesis = stages.read_metrics(root, stages.SYNTHESIS)
     if isinstance(synthesis, stages.SynthesisMetrics):
         datasets = synthesis.datasets
-        out += ["### Data synthesis", "",
-                f"{datasets.samples} zero-shot samples on {synthesis.problems} problems, "
-                f"{100 * synthesis.zero_shot_pass_rate:.1f}% passing; {datasets.sft_rows} SFT critiques "
-                f"{datasets.sft_judgments}, {datasets.rl_rows} RL rows.", "",
-                *(f"- {step}: {mix}" for step, mix in datasets.judgments.items()), ""]
+        out += [
+            "### Data synthesis",
+            "",
+            f"{datasets.samples} zero-shot samples on {synthesis.problems} problems, "
+            f"{100 * synthesis.zero_shot_pass_rate:.1f}% passing; {datasets.sft_rows} SFT critiques "
+            f"{datasets.sft_judgments}, {datasets.rl_rows} RL rows.",
+            "",
+            *(f"- {step}: {mix}" for step, mix in datasets.judgments.items()),
+            "",
+        ]
     out += ["### Training", "", *training_lines(root), ""]
     out += ["### Generation throughput", "", *throughput_lines(root), ""]
     for stem, title in TABLES:
@@ -167,8 +199,11 @@ SNAPSHOT_SUFFIXES = {stages.TABLES_DIR: (".md",), stages.FIGURES_DIR: (".png", "
 
 def checkout_commit(path: Path) -> str:
     """The commit checked out at ``path`` (``+dirty`` when tracked files changed), or ``unknown``."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(path), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
 
     try:
         commit = git("rev-parse", "HEAD")
@@ -191,7 +226,10 @@ def snapshot(root: str | Path, out: str | Path, command: str, checkout: str | Pa
     it whole (see the module docstring); returns ``out``."""
     root, out = Path(root), Path(out)
     if not (root / stages.RUN_FILE).is_file():
-        raise FileNotFoundError(f"{root / stages.RUN_FILE}: no notebook has run for this profile, nothing to snapshot")
+        raise FileNotFoundError(
+            f"{root / stages.RUN_FILE}: no notebook has run for this profile, nothing to snapshot"
+        )
+
     def portable(source: Path, target: Path) -> None:
         write_text(target, machine_free(source.read_text(), root, Path(checkout)))
 
@@ -207,20 +245,35 @@ def snapshot(root: str | Path, out: str | Path, command: str, checkout: str | Pa
                     (tmp / folder).mkdir(exist_ok=True)
                     shutil.copy2(path, tmp / folder / path.name)
         write_text(tmp / "summary.md", summarize_run(root) + "\n")
-        write_json(tmp / "provenance.json", {
-            "command": command, "commit": checkout_commit(Path(checkout)), "cpu": cpu_model(),
-            "profile": root.name, "snapshot_made": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        })
+        write_json(
+            tmp / "provenance.json",
+            {
+                "command": command,
+                "commit": checkout_commit(Path(checkout)),
+                "cpu": cpu_model(),
+                "profile": root.name,
+                "snapshot_made": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            },
+        )
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m criticlab.tools.report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default=None, help="profile name or YAML path (default: $CRITICLAB_PROFILE or smoke)")
+    parser = argparse.ArgumentParser(
+        prog="python -m criticlab.tools.report", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--profile", default=None, help="profile name or YAML path (default: $CRITICLAB_PROFILE or smoke)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown here instead of stdout")
-    parser.add_argument("--snapshot", type=Path, default=None, help="copy the run's small result files to this directory")
-    parser.add_argument("--command", default=None, help="with --snapshot: the command that made the run "
-                        "(default: make run PROFILE=<profile>)")
+    parser.add_argument(
+        "--snapshot", type=Path, default=None, help="copy the run's small result files to this directory"
+    )
+    parser.add_argument(
+        "--command",
+        default=None,
+        help="with --snapshot: the command that made the run (default: make run PROFILE=<profile>)",
+    )
     args = parser.parse_args(argv)
     profile = config.load_profile(args.profile)
     if args.snapshot:

@@ -156,15 +156,24 @@ def _save_report(cfg: config.Profile, report: RunReport) -> None:
     fresh = [asdict(r) for r in report.runs]
     runs.update({r["notebook"]: r for r in fresh})
     history = previous.get("history", previous.get("runs", [])) + fresh
-    write_json(path, {"profile": report.profile, "profile_path": report.profile_path,
-                      "runs": [runs[k] for k in sorted(runs)], "history": history})
+    write_json(
+        path,
+        {
+            "profile": report.profile,
+            "profile_path": report.profile_path,
+            "runs": [runs[k] for k in sorted(runs)],
+            "history": history,
+        },
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m criticlab.tools.run", description=__doc__.split("\n")[0])
     parser.add_argument("--profile", required=True, help="a profile name (cpu) or file (params/cpu.yaml)")
     parser.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks (e.g. 03 05)")
-    parser.add_argument("--prepare-only", action="store_true", help="validate and parameterize, execute nothing")
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="validate and parameterize, execute nothing"
+    )
     parser.add_argument("--log-output", action="store_true", help="stream cell outputs to the terminal")
     args = parser.parse_args(argv)
     try:

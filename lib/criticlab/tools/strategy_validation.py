@@ -34,8 +34,12 @@ CHUNK = 6
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", type=Path, default=None, help="validation set (default: the one shipped with criticlab)")
-    parser.add_argument("--out", type=Path, required=True, help="directory for scores.csv (and llm_labels.csv)")
+    parser.add_argument(
+        "--set", type=Path, default=None, help="validation set (default: the one shipped with criticlab)"
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="directory for scores.csv (and llm_labels.csv)"
+    )
     parser.add_argument("--llm", default=None, help="model reference for the LLM-judge mode")
     parser.add_argument("--engine", default="llamacpp", choices=["llamacpp", "hf", "openai", "vllm"])
     parser.add_argument("--context-length", type=int, default=4096)
@@ -70,11 +74,17 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"{llm_file}: ids that are not in the validation set; rerun with --llm")
         judged_items = [i for i in items if i.id in by_id]
         if len(judged_items) < len(items):
-            print(f"{llm_file}: the judge answered {len(judged_items)} of {len(items)} critiques; "
-                  "its scores are on those only")
+            print(
+                f"{llm_file}: the judge answered {len(judged_items)} of {len(items)} critiques; "
+                "its scores are on those only"
+            )
         llm = {
-            i.id: StrategyMatch(labels.split(";")[0], "llm" if parsed else "llm:unparsed",
-                                (("llm", labels, answer),), tuple(labels.split(";")))
+            i.id: StrategyMatch(
+                labels.split(";")[0],
+                "llm" if parsed else "llm:unparsed",
+                (("llm", labels, answer),),
+                tuple(labels.split(";")),
+            )
             for i in judged_items
             for labels, parsed, answer in [by_id[i.id]]
         }

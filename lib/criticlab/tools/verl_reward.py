@@ -78,7 +78,9 @@ def _make_generator() -> Engine:
     return _GENERATOR
 
 
-def compute_score(data_source: str, solution_str: str, ground_truth: str, extra_info: dict | None = None) -> float:
+def compute_score(
+    data_source: str, solution_str: str, ground_truth: str, extra_info: dict | None = None
+) -> float:
     """The reward of ``solution_str`` for the row whose ``ground_truth`` (JSON: ``task`` and what that
     task's reward reads) verl passes; the task picks the reward in :data:`criticlab.rewards.REWARDS`,
     the table TRL's mixed reward dispatches on too."""

@@ -31,7 +31,9 @@ def sft_dataset(rows: Sequence[dict[str, Any]], source: str = stages.SFT_ROWS) -
     return Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
 
 
-def drop_long_prompts(rows: list[dict[str, Any]], tokenizer: Any, max_tokens: int) -> tuple[list[dict[str, Any]], int]:
+def drop_long_prompts(
+    rows: list[dict[str, Any]], tokenizer: Any, max_tokens: int
+) -> tuple[list[dict[str, Any]], int]:
     """GRPO prompts over the limit are dropped (the paper: 1536 tokens); returns (kept, dropped)."""
     kept = []
     for row in rows:

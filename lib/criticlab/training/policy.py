@@ -44,7 +44,9 @@ class StartPlan:
         return self.attach == "new"
 
 
-def plan_start(reference: str, *, lora: bool, from_adapter: Literal["continue", "merge"] = "merge") -> StartPlan:
+def plan_start(
+    reference: str, *, lora: bool, from_adapter: Literal["continue", "merge"] = "merge"
+) -> StartPlan:
     """Where a run starts: see the module docstring."""
     adapter = read_adapter(reference) if Path(reference).is_dir() else None
     if adapter is None:
@@ -66,8 +68,12 @@ def unsloth_load_args(plan: StartPlan, *, max_seq_length: int, load_in_4bit: boo
     directory (unsloth returns it as a PeftModel); ``load_in_4bit`` is always passed (unsloth's
     default is True); full fine-tuning says so."""
     name = str(plan.adapter.path) if plan.attach == "continue" and plan.adapter else plan.load
-    args: dict[str, Any] = {"model_name": name, "max_seq_length": max_seq_length, "load_in_4bit": load_in_4bit,
-                            "dtype": None}
+    args: dict[str, Any] = {
+        "model_name": name,
+        "max_seq_length": max_seq_length,
+        "load_in_4bit": load_in_4bit,
+        "dtype": None,
+    }
     if plan.attach == "none":
         args["full_finetuning"] = True
     return args
@@ -120,7 +126,9 @@ def load_policy(
     return model, tokenizer, plan
 
 
-def _load_with_unsloth(plan: StartPlan, max_length: int, load_in_4bit: bool, r: int, alpha: int) -> tuple[Any, Any]:
+def _load_with_unsloth(
+    plan: StartPlan, max_length: int, load_in_4bit: bool, r: int, alpha: int
+) -> tuple[Any, Any]:
     """GPU only: unsloth's loader (imported before transformers, TRL and peft), its own LoRA."""
     unsloth_first(True)
     import torch
@@ -134,7 +142,11 @@ def _load_with_unsloth(plan: StartPlan, max_length: int, load_in_4bit: bool, r: 
     )
     if plan.attach == "new":
         model = FastLanguageModel.get_peft_model(
-            model, r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=LORA_TARGETS,
+            model,
+            r=r,
+            lora_alpha=alpha,
+            lora_dropout=0.0,
+            target_modules=LORA_TARGETS,
             use_gradient_checkpointing="unsloth",
         )
     if tokenizer.pad_token is None:
@@ -145,4 +157,6 @@ def _load_with_unsloth(plan: StartPlan, max_length: int, load_in_4bit: bool, r: 
 def lora_config(r: int, alpha: int) -> Any:
     from peft import LoraConfig
 
-    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, task_type="CAUSAL_LM", target_modules=LORA_TARGETS)
+    return LoraConfig(
+        r=r, lora_alpha=alpha, lora_dropout=0.0, task_type="CAUSAL_LM", target_modules=LORA_TARGETS
+    )

@@ -32,8 +32,14 @@ def run_settings(
     """What a run's checkpoints depend on: the starting model, a digest of the data, the settings."""
     data = json.dumps(list(rows), sort_keys=True, default=str).encode()
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUMABLE_CHANGES}
-    return {"model": str(model_ref), "model_sha256": weights_digest(model_ref),
-            "data_sha256": hashlib.sha256(data).hexdigest(), "rows": len(rows), **settings, **extra}
+    return {
+        "model": str(model_ref),
+        "model_sha256": weights_digest(model_ref),
+        "data_sha256": hashlib.sha256(data).hexdigest(),
+        "rows": len(rows),
+        **settings,
+        **extra,
+    }
 
 
 WEIGHT_FILES = ("*.safetensors", "*.bin", "*.gguf")

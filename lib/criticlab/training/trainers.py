@@ -54,8 +54,12 @@ class TrainResult:
 
     def record(self) -> TrainingRun:
         """What the stage's metrics record keeps of this run."""
-        return TrainingRun(trained=True, steps=self.global_step, checkpoint=str(self.final_dir),
-                           resumed_from=self.resumed_from)
+        return TrainingRun(
+            trained=True,
+            steps=self.global_step,
+            checkpoint=str(self.final_dir),
+            resumed_from=self.resumed_from,
+        )
 
 
 def run_record(result: TrainResult | None) -> TrainingRun:
@@ -75,7 +79,9 @@ def sft_accumulation(cfg: SFTSection) -> int:
 def validate_grpo(cfg: GRPOSection, dataset_size: int) -> None:
     """The checks that would otherwise fail deep inside TRL, phrased as what to change."""
     if cfg.group_size < 2:
-        raise ConfigError(f"grpo.group_size must be at least 2 (GRPO compares critiques within a group), got {cfg.group_size}")
+        raise ConfigError(
+            f"grpo.group_size must be at least 2 (GRPO compares critiques within a group), got {cfg.group_size}"
+        )
     if cfg.prompts_per_step < 1:
         raise ConfigError(f"grpo.prompts_per_step must be at least 1, got {cfg.prompts_per_step}")
     if cfg.max_prompts is not None and cfg.max_prompts < cfg.prompts_per_step:
@@ -101,26 +107,47 @@ def check_rewards(reward_funcs: RewardFunc | list[RewardFunc]) -> None:
             try:
                 check()
             except EngineError as err:
-                raise ConfigError(f"the reward {getattr(func, '__name__', func)!r} cannot run: {err}") from err
+                raise ConfigError(
+                    f"the reward {getattr(func, '__name__', func)!r} cannot run: {err}"
+                ) from err
 
 
 def _start(
-    model_ref: str, rows: Sequence[dict[str, Any]], cfg: SFTSection | GRPOSection, output_dir: Path, *,
-    seed: int, max_length: int, lora_r: int, lora_alpha: int, **settings: Any,
+    model_ref: str,
+    rows: Sequence[dict[str, Any]],
+    cfg: SFTSection | GRPOSection,
+    output_dir: Path,
+    *,
+    seed: int,
+    max_length: int,
+    lora_r: int,
+    lora_alpha: int,
+    **settings: Any,
 ) -> tuple[Any, Any, StartPlan]:
     """What SFT and GRPO do before their trainer exists: refuse to resume another run's
     checkpoints (:func:`criticlab.training.resume.guard_resume`), then load the policy."""
     guard_resume(output_dir, run_settings(model_ref, rows, cfg, seed=seed, **settings))
     model, tokenizer, plan = load_policy(
-        model_ref, use_unsloth=cfg.use_unsloth, max_length=max_length, load_in_4bit=cfg.load_in_4bit,
-        lora=cfg.lora, lora_r=lora_r, lora_alpha=lora_alpha,
+        model_ref,
+        use_unsloth=cfg.use_unsloth,
+        max_length=max_length,
+        load_in_4bit=cfg.load_in_4bit,
+        lora=cfg.lora,
+        lora_r=lora_r,
+        lora_alpha=lora_alpha,
         from_adapter=cfg.from_adapter if isinstance(cfg, GRPOSection) else "merge",
     )
     rollouts = "vllm" if isinstance(cfg, GRPOSection) and cfg.use_vllm else "transformers"
-    write_json(output_dir / POLICY_FILE, {
-        "loader": "unsloth" if cfg.use_unsloth else "transformers", "start": plan.attach, "load": plan.load,
-        "dtype": str(getattr(model, "dtype", "")), "rollouts": rollouts if isinstance(cfg, GRPOSection) else None,
-    })
+    write_json(
+        output_dir / POLICY_FILE,
+        {
+            "loader": "unsloth" if cfg.use_unsloth else "transformers",
+            "start": plan.attach,
+            "load": plan.load,
+            "dtype": str(getattr(model, "dtype", "")),
+            "rollouts": rollouts if isinstance(cfg, GRPOSection) else None,
+        },
+    )
     return model, tokenizer, plan
 
 
@@ -244,12 +271,24 @@ def train_sft(
     output_dir = Path(output_dir)
     sft_accumulation(cfg)
     dataset = sft_dataset(rows, source)
-    model, tokenizer, plan = _start(model_ref, rows, cfg, output_dir, seed=seed, max_length=cfg.max_length,
-                                    lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha)
+    model, tokenizer, plan = _start(
+        model_ref,
+        rows,
+        cfg,
+        output_dir,
+        seed=seed,
+        max_length=cfg.max_length,
+        lora_r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+    )
     args = TRLSFTConfig(**sft_args(cfg, output_dir, seed=seed, progress=progress, save_steps=save_steps))
     trainer = SFTTrainer(
-        model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-        peft_config=_peft_config(plan, cfg.use_unsloth, cfg.lora_r, cfg.lora_alpha), callbacks=list(callbacks),
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=_peft_config(plan, cfg.use_unsloth, cfg.lora_r, cfg.lora_alpha),
+        callbacks=list(callbacks),
     )
     return _train(trainer, output_dir)
 
@@ -279,22 +318,40 @@ def train_grpo(
     output_dir = Path(output_dir)
     validate_grpo(cfg, len(rows))
     check_rewards(reward_funcs)
-    names = [getattr(f, "__name__", type(f).__name__) for f in (reward_funcs if isinstance(reward_funcs, list) else [reward_funcs])]
-    model, tokenizer, plan = _start(model_ref, rows, cfg, output_dir, seed=seed, max_length=grpo_max_length(cfg),
-                                    rewards=names, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha)
+    names = [
+        getattr(f, "__name__", type(f).__name__)
+        for f in (reward_funcs if isinstance(reward_funcs, list) else [reward_funcs])
+    ]
+    model, tokenizer, plan = _start(
+        model_ref,
+        rows,
+        cfg,
+        output_dir,
+        seed=seed,
+        max_length=grpo_max_length(cfg),
+        rewards=names,
+        lora_r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+    )
     kept, _ = drop_long_prompts(rows, tokenizer, cfg.max_prompt_length)
     kept = kept[: cfg.max_prompts]
     validate_grpo(cfg, len(kept))
     from datasets import Dataset
 
-    if cfg.use_vllm and cfg.vllm_mode == "colocate":  # the plan's room for TRL's vLLM: no policy or critic engine
+    if (
+        cfg.use_vllm and cfg.vllm_mode == "colocate"
+    ):  # the plan's room for TRL's vLLM: no policy or critic engine
         from criticlab.llm import release_engines
 
         release_engines()
     args = TRLGRPOConfig(**grpo_args(cfg, output_dir, seed=seed, progress=progress, save_steps=save_steps))
     trainer = GRPOTrainer(
-        model=model, reward_funcs=reward_funcs, args=args, train_dataset=Dataset.from_list(kept),
-        processing_class=tokenizer, peft_config=_peft_config(plan, cfg.use_unsloth, cfg.lora_r, cfg.lora_alpha),
+        model=model,
+        reward_funcs=reward_funcs,
+        args=args,
+        train_dataset=Dataset.from_list(kept),
+        processing_class=tokenizer,
+        peft_config=_peft_config(plan, cfg.use_unsloth, cfg.lora_r, cfg.lora_alpha),
         callbacks=list(callbacks),
     )
     return _train(trainer, output_dir)

@@ -1,2 +1,1 @@
-"""Figures (one style; deterministic PDF and PNG) and the trajectory browser (ipywidgets).
-"""
+"""Figures (one style; deterministic PDF and PNG) and the trajectory browser (ipywidgets)."""

@@ -197,10 +197,16 @@ def plot_abilities(grid: pd.DataFrame, percent: bool = True, title: str = "") ->
     with figure_style():
         for (critiquing, discrimination), rows in grid.groupby(["critiquing", "discrimination"], sort=False):
             value, band = rows["pass"] * scale, 2 * rows["se"] * scale
-            ax.plot(rows["round"], value, color=colors[critiquing], linestyle=styles.get(discrimination, "-"),
-                    label=f"{critiquing} critiquing, {discrimination}")
-            ax.fill_between(rows["round"], value - band, value + band, color=colors[critiquing], alpha=0.15,
-                            linewidth=0)
+            ax.plot(
+                rows["round"],
+                value,
+                color=colors[critiquing],
+                linestyle=styles.get(discrimination, "-"),
+                label=f"{critiquing} critiquing, {discrimination}",
+            )
+            ax.fill_between(
+                rows["round"], value - band, value + band, color=colors[critiquing], alpha=0.15, linewidth=0
+            )
         _integer_x(ax)
         ax.set_xlabel("critique→revision rounds")
         ax.set_ylabel("pass rate (%)" if percent else "pass rate")
@@ -221,18 +227,38 @@ def plot_critic_compounding(curves: pd.DataFrame, percent: bool = True, title: s
     with figure_style():
         for (critic, loop), rows in curves.groupby(["critic", "loop"], sort=False):
             style = "-" if loop.startswith("revise") else "--"
-            ax.plot(rows["attempt"], rows["simulated"] * scale, color=colors[critic], linestyle=style,
-                    label=f"{critic}, {loop} (simulated)")
+            ax.plot(
+                rows["attempt"],
+                rows["simulated"] * scale,
+                color=colors[critic],
+                linestyle=style,
+                label=f"{critic}, {loop} (simulated)",
+            )
             if _has(rows["lo"]):
-                ax.fill_between(rows["attempt"], rows["lo"] * scale, rows["hi"] * scale,
-                                color=colors[critic], alpha=0.12, linewidth=0)
+                ax.fill_between(
+                    rows["attempt"],
+                    rows["lo"] * scale,
+                    rows["hi"] * scale,
+                    color=colors[critic],
+                    alpha=0.12,
+                    linewidth=0,
+                )
             seen = rows[rows["observed"].notna()]
             if len(seen):
                 observed = seen["observed"].to_numpy(dtype=float) * scale
-                errors = np.vstack([observed - seen["observed lo"] * scale, seen["observed hi"] * scale - observed])
-                ax.errorbar(seen["attempt"], observed, yerr=errors, marker="o" if style == "-" else "s",
-                            linestyle="none", capsize=2, color=colors[critic],
-                            label=f"{seen['observed method'].iloc[0]} (observed)")
+                errors = np.vstack(
+                    [observed - seen["observed lo"] * scale, seen["observed hi"] * scale - observed]
+                )
+                ax.errorbar(
+                    seen["attempt"],
+                    observed,
+                    yerr=errors,
+                    marker="o" if style == "-" else "s",
+                    linestyle="none",
+                    capsize=2,
+                    color=colors[critic],
+                    label=f"{seen['observed method'].iloc[0]} (observed)",
+                )
         _integer_x(ax)
         ax.set_xlabel("critique→revision attempts")
         ax.set_ylabel("Pass@1 (%)" if percent else "Pass@1")
@@ -291,8 +317,13 @@ def plot_strategies(distribution: pd.DataFrame, title: str = "") -> Figure:
     y = np.arange(len(frame))
     with figure_style():
         for j, label in enumerate(labels):
-            ax.barh(y - 0.4 + (j + 0.5) * height, shares[:, j], height=height,
-                    color=PALETTE[j % len(PALETTE)], label=label.replace("_", " "))
+            ax.barh(
+                y - 0.4 + (j + 0.5) * height,
+                shares[:, j],
+                height=height,
+                color=PALETTE[j % len(PALETTE)],
+                label=label.replace("_", " "),
+            )
         ax.set_yticks(y, [str(i) for i in frame.index])
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
@@ -357,12 +388,23 @@ def plot_training_curves(
                 steps = np.array([s for s, _ in points], dtype=float)
                 values = np.array([v for _, v in points], dtype=float)
                 color, smoothed = colors[label], smooth > 1 and len(values) >= smooth
-                ax.plot(steps, values, marker="o", markersize=2, alpha=0.35 if smooth > 1 else 1.0, color=color,
-                        label=None if smoothed else label or None)
+                ax.plot(
+                    steps,
+                    values,
+                    marker="o",
+                    markersize=2,
+                    alpha=0.35 if smooth > 1 else 1.0,
+                    color=color,
+                    label=None if smoothed else label or None,
+                )
                 if smoothed:
                     kernel = np.ones(smooth) / smooth
-                    ax.plot(steps[smooth - 1 :], np.convolve(values, kernel, mode="valid"), color=color,
-                            label=label or None)
+                    ax.plot(
+                        steps[smooth - 1 :],
+                        np.convolve(values, kernel, mode="valid"),
+                        color=color,
+                        label=label or None,
+                    )
             if len(runs[name]) > 1:
                 ax.legend(fontsize="small")
             ax.set_xlabel("step")
@@ -417,13 +459,18 @@ def plot_crl_comparison(table: pd.DataFrame, title: str = "") -> Figure:
 
     Mean rows are drawn like the seeds' rows; ``sd`` rows are not drawn (the table gives them)."""
     shown = table[table["seed"] != "sd"]
-    labels = [p if s == "-" else f"{p} · seed {s}" if s.isdigit() else f"{p} · {s}"
-              for p, s in zip(shown["policy"], shown["seed"])]
+    labels = [
+        p if s == "-" else f"{p} · seed {s}" if s.isdigit() else f"{p} · {s}"
+        for p, s in zip(shown["policy"], shown["seed"])
+    ]
     code = shown[[c for c in shown.columns if c.endswith(" pass@1")]].set_axis(labels)
     judge = shown[["judge acc", "acc on T", "acc on F"]].set_axis(labels)
     fig, axes = new_figure(1, 2, size=(max(6.4, 1.1 * len(labels) + 3.0), 3.0))
     with figure_style():
-        for ax, frame, name in ((axes[0, 0], code, "code Pass@1"), (axes[0, 1], judge, "judge accuracy (held out)")):
+        for ax, frame, name in (
+            (axes[0, 0], code, "code Pass@1"),
+            (axes[0, 1], judge, "judge accuracy (held out)"),
+        ):
             _grouped_bars(ax, frame.set_axis([c.removesuffix(" pass@1") for c in frame.columns], axis=1))
             ax.set_ylim(0, 1.05)
             ax.set_title(name)
@@ -431,8 +478,14 @@ def plot_crl_comparison(table: pd.DataFrame, title: str = "") -> Figure:
             ax.grid(axis="x", visible=False)
             ax.legend(fontsize="small")
         at = np.arange(len(labels))
-        axes[0, 1].hlines(shown["always-T"].to_numpy(dtype=float), at - 0.8 / 6, at + 0.8 - 0.8 / 6,
-                          color="black", label="always-T", zorder=3)
+        axes[0, 1].hlines(
+            shown["always-T"].to_numpy(dtype=float),
+            at - 0.8 / 6,
+            at + 0.8 - 0.8 / 6,
+            color="black",
+            label="always-T",
+            zorder=3,
+        )
         axes[0, 1].legend(fontsize="small")
         if title:
             fig.suptitle(title)
@@ -446,7 +499,7 @@ def _grouped_bars(ax: Axes, frame: pd.DataFrame, horizontal: bool = False) -> No
     for i, column in enumerate(frame.columns):
         draw = ax.barh if horizontal else ax.bar
         draw(at + i * size, frame[column], size, label=column)
-    ticks = (ax.set_yticks if horizontal else ax.set_xticks)
+    ticks = ax.set_yticks if horizontal else ax.set_xticks
     ticks(at + size * (len(frame.columns) - 1) / 2, list(frame.index))
 
 
@@ -463,8 +516,12 @@ def plot_data_overview(table: pd.DataFrame) -> Figure:
             group = table[table["split"] == split]
             axes[0, 1].hist(group["n_cases"], bins=20, alpha=0.6, label=split)
             axes[1, 0].hist(group["question_tokens"], bins=20, alpha=0.6, label=split)
-        axes[0, 1].set(title="Tests per problem", xlabel="test cases (each assert counted)", ylabel="problems")
-        axes[1, 0].set(title="Question length", xlabel="tokens (proxy: words + punctuation)", ylabel="problems")
+        axes[0, 1].set(
+            title="Tests per problem", xlabel="test cases (each assert counted)", ylabel="problems"
+        )
+        axes[1, 0].set(
+            title="Question length", xlabel="tokens (proxy: words + punctuation)", ylabel="problems"
+        )
         labels = (table["source"] + ": " + table["difficulty"].replace("", "unlabelled")).rename("label")
         difficulty = table.assign(label=labels).groupby(["label", "split"]).size().unstack(fill_value=0)
         _grouped_bars(axes[1, 1], difficulty, horizontal=True)

@@ -51,7 +51,9 @@ def critique_judgment(trajectory: Trajectory, k: int) -> str | None:
     return judged.judgment or "none"
 
 
-def matches(trajectory: Trajectory, k: int, *, method: str = ANY, judgment: str = ANY, transition_: str = ANY) -> bool:
+def matches(
+    trajectory: Trajectory, k: int, *, method: str = ANY, judgment: str = ANY, transition_: str = ANY
+) -> bool:
     """Whether a trajectory passes the browser's filters at round ``k`` (``any`` keeps all)."""
     if method != ANY and trajectory.method != method:
         return False
@@ -115,8 +117,10 @@ def round_view(trajectory: Trajectory, k: int, problem: Problem | None = None) -
 
 
 def _pre(text: str, title: str) -> str:
-    return (f"<div style='flex:1;min-width:0'><b>{html.escape(title)}</b>"
-            f"<pre style='white-space:pre-wrap;font-size:11px'>{html.escape(text)}</pre></div>")
+    return (
+        f"<div style='flex:1;min-width:0'><b>{html.escape(title)}</b>"
+        f"<pre style='white-space:pre-wrap;font-size:11px'>{html.escape(text)}</pre></div>"
+    )
 
 
 def _diff_html(diff: str) -> str:
@@ -131,10 +135,23 @@ def _diff_html(diff: str) -> str:
 
 def render(view: RoundView) -> str:
     """The HTML of one round: header, three columns, diff."""
-    head = (f"<h4>{html.escape(view.problem_id)} · {html.escape(view.method)} · sample {view.sample} · "
-            f"round {view.round}" + (f" · {TRANSITION_NAMES[view.transition]}" if view.transition else "") + "</h4>")
-    problem = f"<details><summary>problem</summary><pre>{html.escape(view.prompt)}</pre></details>" if view.prompt else ""
-    columns = [_pre(view.solution + "\n\n# " + view.solution_result, "solution" if view.round else "zero-shot solution")]
+    head = (
+        f"<h4>{html.escape(view.problem_id)} · {html.escape(view.method)} · sample {view.sample} · "
+        f"round {view.round}"
+        + (f" · {TRANSITION_NAMES[view.transition]}" if view.transition else "")
+        + "</h4>"
+    )
+    problem = (
+        f"<details><summary>problem</summary><pre>{html.escape(view.prompt)}</pre></details>"
+        if view.prompt
+        else ""
+    )
+    columns = [
+        _pre(
+            view.solution + "\n\n# " + view.solution_result,
+            "solution" if view.round else "zero-shot solution",
+        )
+    ]
     if view.round:
         columns.append(_pre(view.critique, f"critique (judgment: {view.judgment})"))
         columns.append(_pre(view.revision + "\n\n# " + view.revision_result, "revision"))
@@ -145,14 +162,18 @@ def render(view: RoundView) -> str:
 class TrajectoryBrowser:
     """ipywidgets browser: filters (critic, judgment, transition), then problem, sample and round."""
 
-    def __init__(self, trajectories: Sequence[Trajectory], problems: Mapping[str, Problem] | Sequence[Problem] = ()) -> None:
+    def __init__(
+        self, trajectories: Sequence[Trajectory], problems: Mapping[str, Problem] | Sequence[Problem] = ()
+    ) -> None:
         import ipywidgets as w
 
         self.trajectories = list(trajectories)
         self.problems = dict(problems) if isinstance(problems, Mapping) else {p.id: p for p in problems}
         rounds = max((len(t.rounds) - 1 for t in self.trajectories), default=0)
         methods = sorted({t.method for t in self.trajectories})
-        self.method = w.Dropdown(options=[ANY, *methods], value=methods[0] if len(methods) == 1 else ANY, description="critic")
+        self.method = w.Dropdown(
+            options=[ANY, *methods], value=methods[0] if len(methods) == 1 else ANY, description="critic"
+        )
         self.judgment = w.Dropdown(options=[ANY, *JUDGMENTS], description="judgment")
         self.transition = w.Dropdown(
             options=[(ANY, ANY), *((TRANSITION_NAMES[t], t) for t in TRANSITIONS)], description="transition"
@@ -164,23 +185,36 @@ class TrajectoryBrowser:
         for control in (self.method, self.judgment, self.transition, self.round):
             control.observe(self._refilter, names="value")
         self.item.observe(self._show, names="value")
-        self.widget = w.VBox([
-            w.HBox([self.method, self.judgment, self.transition]),
-            w.HBox([self.round, self.item, self.count]),
-            self.view,
-        ])
+        self.widget = w.VBox(
+            [
+                w.HBox([self.method, self.judgment, self.transition]),
+                w.HBox([self.round, self.item, self.count]),
+                self.view,
+            ]
+        )
         self._refilter()
 
     @classmethod
-    def from_stage(cls, stage_dir: str | Path, problems: Mapping[str, Problem] | Sequence[Problem] = ()) -> TrajectoryBrowser:
+    def from_stage(
+        cls, stage_dir: str | Path, problems: Mapping[str, Problem] | Sequence[Problem] = ()
+    ) -> TrajectoryBrowser:
         """Every method's trajectories in an evaluation stage directory (the pairwise pool is not a critic)."""
         return cls([t for t in load_stage_trajectories(stage_dir) if t.rounds], problems)
 
     def selected(self) -> list[Trajectory]:
         """The trajectories that pass the filters at the chosen round."""
         k = self.round.value
-        return [t for t in self.trajectories
-                if matches(t, k, method=self.method.value, judgment=self.judgment.value, transition_=self.transition.value)]
+        return [
+            t
+            for t in self.trajectories
+            if matches(
+                t,
+                k,
+                method=self.method.value,
+                judgment=self.judgment.value,
+                transition_=self.transition.value,
+            )
+        ]
 
     def _refilter(self, *_: Any) -> None:
         chosen = self.selected()

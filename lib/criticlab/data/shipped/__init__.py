@@ -38,5 +38,7 @@ def shipped_file(name: str) -> Path:
         raise ShippedDataError(f"{path}: the shipped dataset file is missing (reinstall criticlab)")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != expected:
-        raise ShippedDataError(f"{path}: SHA-256 {digest} does not match SHA256SUMS ({expected}); the copy is damaged")
+        raise ShippedDataError(
+            f"{path}: SHA-256 {digest} does not match SHA256SUMS ({expected}); the copy is damaged"
+        )
     return path
