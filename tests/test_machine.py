@@ -36,7 +36,7 @@ def test_cpu_model_reads_the_model_name_or_says_unknown(tmp_path: Path) -> None:
     assert machine.cpu_model(tmp_path / "missing") == "unknown"
 
 
-def test_the_profile_module_still_offers_usable_cores_to_its_importers() -> None:
+def test_the_profile_module_no_longer_holds_machine_facts() -> None:
     from criticlab import config
 
-    assert config.usable_cores is machine.usable_cores
+    assert not hasattr(config, "usable_cores") and not hasattr(config, "cpu_model")

@@ -21,7 +21,6 @@ import yaml
 
 from criticlab import records
 from criticlab.gpu_plan import PlanError, check_memory_plan
-from criticlab.machine import usable_cores  # noqa: F401  (sandbox.local imports it from here)
 from criticlab.outputs import Paths
 
 PROFILE_ENV = "CRITICLAB_PROFILE"

@@ -15,7 +15,7 @@ backend named by the profile (``local`` or ``sandboxfusion``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from criticlab.sandbox.asserts import MalformedTest, Probe, RewrittenTest, rewrite_assert_test
 from criticlab.sandbox.base import AsyncService, Executor, Sample
@@ -35,8 +35,11 @@ from criticlab.sandbox.local import LocalExecutor, SandboxUnavailable
 from criticlab.sandbox.sandboxfusion import SandboxFusionError, SandboxFusionExecutor
 from criticlab.sandbox.types import ExecResult, TestRecord, Verdict
 
+if TYPE_CHECKING:
+    from criticlab.config import SandboxSection
 
-def make_executor(cfg: Any, **overrides: Any) -> LocalExecutor | SandboxFusionExecutor:
+
+def make_executor(cfg: SandboxSection, **overrides: Any) -> LocalExecutor | SandboxFusionExecutor:
     """The executor a profile's ``sandbox`` section asks for (``executor: local|sandboxfusion``)."""
     kind = getattr(cfg, "executor", "local")
     if kind == "local":

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from criticlab.data.types import Problem, Test
 from criticlab.sandbox.asserts import MalformedTest, RewrittenTest, judge_probe, rewrite_assert_test
@@ -32,6 +32,9 @@ from criticlab.sandbox.compare import (
     run_checker,
 )
 from criticlab.sandbox.types import ExecResult, TestRecord, Verdict, tail, truncate
+
+if TYPE_CHECKING:
+    from criticlab.config import SandboxSection
 
 EXCEPTION_VERDICTS = {"MemoryError": Verdict.MEMORY_LIMIT_EXCEEDED}
 """Exceptions that mean a limit was hit (RLIMIT_AS makes allocations fail with MemoryError)."""
@@ -123,7 +126,7 @@ class JudgeOptions:
         coerce(self, "checkers", MappingProxyType(dict(self.checkers or {})))
 
     @classmethod
-    def from_config(cls, cfg: Any, **overrides: Any) -> JudgeOptions:
+    def from_config(cls, cfg: SandboxSection, **overrides: Any) -> JudgeOptions:
         """The judging settings of a profile's sandbox section (:class:`criticlab.config.SandboxSection`
         or anything with some of its attributes): fields it lacks keep the defaults; ``overrides`` win."""
         values = {name: getattr(cfg, name) for name in cls.CONFIG_FIELDS if hasattr(cfg, name)}

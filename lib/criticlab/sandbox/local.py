@@ -28,10 +28,10 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from criticlab.config import usable_cores
 from criticlab.data.types import Problem
+from criticlab.machine import usable_cores
 from criticlab.sandbox import cgroups
 from criticlab.sandbox._sys import remove_tree
 from criticlab.sandbox.base import AsyncService, Sample
@@ -48,6 +48,9 @@ from criticlab.sandbox.judge import (
 )
 from criticlab.sandbox.timings import trace_hops, trace_phases
 from criticlab.sandbox.types import ExecResult, tail
+
+if TYPE_CHECKING:
+    from criticlab.config import SandboxSection
 
 WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
 DEADLINE_GRACE = 10.0
@@ -333,7 +336,7 @@ class LocalExecutor(AsyncService):
         _LIVE.add(self)
 
     @classmethod
-    def from_config(cls, cfg: Any, **overrides: Any) -> LocalExecutor:
+    def from_config(cls, cfg: SandboxSection, **overrides: Any) -> LocalExecutor:
         """Build from a :class:`criticlab.config.SandboxSection` (fields it lacks keep defaults)."""
         names = {
             "workers": "workers",

@@ -24,7 +24,7 @@ import random
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -33,6 +33,9 @@ from criticlab.sandbox.base import AsyncService, Sample
 from criticlab.sandbox.compare import Checker
 from criticlab.sandbox.judge import FROM_OPTIONS, JobPlan, Judge, JudgeOptions, TestPlan, plan_job
 from criticlab.sandbox.types import ExecResult, TestRecord, tail
+
+if TYPE_CHECKING:
+    from criticlab.config import SandboxSection
 
 HARNESS_SOURCE = Path(_child.__file__).read_text(encoding="utf-8")
 _MARKER_LINE = re.compile(re.escape(_child.MARKER) + r"([A-Za-z0-9+/=]+)")
@@ -137,7 +140,7 @@ class SandboxFusionExecutor(AsyncService):
         self.stats = {"requests": 0, "retries": 0, "infra_errors": 0}
 
     @classmethod
-    def from_config(cls, cfg: Any, **overrides: Any) -> SandboxFusionExecutor:
+    def from_config(cls, cfg: SandboxSection, **overrides: Any) -> SandboxFusionExecutor:
         """Build from a :class:`criticlab.config.SandboxSection` (fields it lacks keep defaults)."""
         kwargs: dict[str, Any] = {"url": getattr(cfg, "sandboxfusion_url", "http://127.0.0.1:8080")}
         if hasattr(cfg, "memory_mb"):
