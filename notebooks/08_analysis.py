@@ -71,6 +71,23 @@ out.plot(plots.plot_correct_to_incorrect, rates, stages.FIG_CORRECT_TO_INCORRECT
 rates
 
 # %% [markdown]
+# ## Δ↓ per iteration over all samples (CTRL Figure 4)
+#
+# CTRL's Figure 4 plots the *unconditional* Δ↓ of each iteration: the share of all samples that
+# were correct at round t−1 and are incorrect at round t (its axis runs 0–3%), as critic-rl's
+# `plot_updown.py` counts Δ over all samples. It takes every method's trajectories; a trajectory
+# that stopped keeps its last solution. The right panel is the conditional P(correct → incorrect |
+# correct) of the table above, which divides by the samples correct at t−1 instead.
+
+# %%
+updown = analysis.iteration_updown(trajectories)
+out.table(updown, stages.TABLE_ITERATION_UPDOWN)
+if len(updown):
+    out.figure(plots.plot_iteration_updown(updown, rates, title="Correct → incorrect per iteration", colors=colors),
+               stages.FIG_ITERATION_UPDOWN)
+updown
+
+# %% [markdown]
 # ## The chain's prediction against the observed Pass@1
 
 # %%

@@ -129,6 +129,24 @@ def test_markov_table_per_round_and_stopped_trajectories() -> None:
         analysis.markov_table(ts, stopped="keep")  # type: ignore[arg-type]
 
 
+def test_iteration_updown_is_unconditional_over_all_samples() -> None:
+    # rounds 0..2 of five samples; one stopped after round 0 (it stays correct and never flips)
+    ts = trajectories_from(np.array([[1, 0, 1], [1, 1, 0], [0, 1, 1], [0, 0, 0]], dtype=bool))
+    ts.append(Trajectory("p9", 0, "m", [Round("", "x", OK)], stopped="critic_correct"))
+    table = analysis.iteration_updown(ts)
+    assert table["round"].tolist() == [1, 2] and table["n"].tolist() == [5, 5]
+    # iteration 1: c→i row 0, i→c row 2 -> 1/5 each; iteration 2: c→i row 1, i→c row 0
+    assert table["Δ↓"].tolist() == pytest.approx([1 / 5, 1 / 5])
+    assert table["Δ↑"].tolist() == pytest.approx([1 / 5, 1 / 5])
+    # the conditional rate divides by the correct ones instead: 1 of 3 at step 0
+    assert analysis.markov_table(ts)["c→i rate"].iloc[0] == pytest.approx(1 / 3)
+    # Pass@1(t) = Pass@1(t−1) + Δ↑(t) − Δ↓(t) at every iteration
+    correct = np.array([[1, 0, 1], [1, 1, 0], [0, 1, 1], [0, 0, 0], [1, 1, 1]], dtype=bool)
+    for t, up, down in zip(table["round"], table["Δ↑"], table["Δ↓"]):
+        assert correct[:, t].mean() == pytest.approx(correct[:, t - 1].mean() + up - down)
+    assert (table["Δ↓ lo"] <= table["Δ↓"]).all() and (table["Δ↓"] <= table["Δ↓ hi"]).all()
+
+
 # -- compounding error -------------------------------------------------------------------------
 
 
