@@ -192,14 +192,20 @@ validation
 # %% [markdown]
 # ## How much does a revision change the code?
 #
-# AST-normalized similarity (identifiers renamed canonically, comments and docstrings dropped)
-# between each solution and its revision.
+# Two measures between each solution and its revision. `similarity (C.4)` is CTRL's Figure 7
+# measure (App. C.4): the `difflib` ratio over the characters of `ast.unparse` after the
+# variables, arguments and functions are renamed v0, v1, ... in order of first appearance; the
+# figure draws it. `similarity` is the workbook's: the same renaming with docstrings and
+# annotations dropped, the ratio over tokens. Code that does not parse is compared as text by
+# both (`parsed` False).
 
 # %%
 similarity = analysis.revision_similarity(trajectories)
 out.table(similarity, stages.TABLE_SIMILARITY)
-out.plot(plots.plot_similarity, similarity, stages.FIG_SIMILARITY, title="Original vs revised code", colors=colors)
-summary = similarity.groupby("method")["similarity"].describe() if len(similarity) else pd.DataFrame()
+out.plot(plots.plot_similarity, similarity, stages.FIG_SIMILARITY, title="Original vs revised code (CTRL App. C.4)",
+         colors=colors, column="similarity (C.4)")
+summary = (similarity.groupby("method")[["similarity (C.4)", "similarity"]].agg(["mean", "median", "count"])
+           if len(similarity) else pd.DataFrame())
 summary
 
 # %%

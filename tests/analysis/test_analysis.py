@@ -434,6 +434,32 @@ def test_normalization_removes_names_docstrings_comments() -> None:
     assert analysis.code_similarity(ORIGINAL, RENAMED) == (1.0, True)
 
 
+def test_paper_similarity_is_one_for_programs_that_differ_only_in_names() -> None:
+    a = "def solve(nums):\n    total = 0\n    for x in nums:\n        total += x\n    return total\nprint(solve([1, 2]))\n"
+    b = "def f(values):\n    acc = 0\n    for v in values:\n        acc += v\n    return acc\nprint(f([1, 2]))\n"
+    text, parsed = analysis.canonical_unparse(a)
+    assert parsed and text == analysis.canonical_unparse(b)[0]
+    # v0, v1, ... in order of first appearance; builtins keep their names
+    assert text.startswith("def v0(v1):\n    v2 = 0\n    for v3 in v1:") and "print(v0(" in text
+    assert analysis.paper_similarity(a, b) == (1.0, True)
+    # a character ratio: one changed constant leaves it just under 1
+    near, ok = analysis.paper_similarity(a, b.replace("acc = 0", "acc = 1"))
+    assert ok and 0.95 < near < 1.0
+    # docstrings stay (App. C.4 renames only), unlike the workbook's token normalization
+    documented = a.replace("def solve(nums):\n", 'def solve(nums):\n    """Sum."""\n')
+    assert analysis.paper_similarity(a, documented)[0] < 1.0
+    assert analysis.code_similarity(a, documented) == (1.0, True)
+
+
+def test_paper_similarity_falls_back_to_text_on_a_syntax_error() -> None:
+    broken = "def f(x:\n    return x  # unfinished\n"
+    text, parsed = analysis.canonical_unparse(broken)
+    assert not parsed and text == "def f(x:\n    return x"
+    ratio, parsed = analysis.paper_similarity(broken, "def f(x):\n    return x\n")
+    assert not parsed and 0.0 < ratio < 1.0
+    assert analysis.paper_similarity(broken, broken) == (1.0, False)
+
+
 def test_similarity_orders_edits_and_falls_back_to_text() -> None:
     small_edit = RENAMED.replace("acc = 0", "acc = 1")
     rewrite = "n = int(input())\nprint(sum(range(n)))\n"

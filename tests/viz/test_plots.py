@@ -71,6 +71,9 @@ def figures() -> dict[str, Callable[[], Figure]]:
         ),
         "strategies": lambda: plots.plot_strategies(analysis.strategy_distribution(labels)),
         "similarity": lambda: plots.plot_similarity(analysis.revision_similarity(ts)),
+        "similarity_c4": lambda: plots.plot_similarity(
+            analysis.revision_similarity(ts), column="similarity (C.4)"
+        ),
         "abilities": lambda: plots.plot_abilities(analysis.simulate_abilities(rounds=3, runs=200)),
         "crl": lambda: plots.plot_crl_comparison(
             pd.DataFrame(

@@ -38,9 +38,11 @@ from criticlab.analysis.markov import (
 )
 from criticlab.analysis.record import analysis_metrics, simulated_loops
 from criticlab.analysis.similarity import (
+    canonical_unparse,
     code_similarity,
     code_tokens,
     normalize_code,
+    paper_similarity,
     revision_similarity,
     strip_comments,
 )
@@ -102,6 +104,7 @@ __all__ = [
     "abilities_exact",
     "agreement",
     "analysis_metrics",
+    "canonical_unparse",
     "classify_strategies",
     "classify_strategy",
     "code_similarity",
@@ -124,6 +127,7 @@ __all__ = [
     "markov_prediction",
     "markov_table",
     "normalize_code",
+    "paper_similarity",
     "parse_strategy_answer",
     "read_critiques",
     "revision_similarity",

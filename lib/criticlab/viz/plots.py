@@ -376,16 +376,24 @@ def plot_strategies(distribution: pd.DataFrame, title: str = "") -> Figure:
 
 
 def plot_similarity(
-    similarity: pd.DataFrame, bins: int = 20, title: str = "", colors: Mapping[str, str] | None = None
+    similarity: pd.DataFrame,
+    bins: int = 20,
+    title: str = "",
+    colors: Mapping[str, str] | None = None,
+    column: str = "similarity",
 ) -> Figure:
-    """Histogram of original-vs-revised code similarity per method (step outlines, density scale)."""
+    """Histogram of original-vs-revised code similarity per method (step outlines, density scale).
+
+    ``column`` picks the measure of :func:`criticlab.analysis.revision_similarity`: ``similarity``
+    (the workbook's token ratio) or ``similarity (C.4)`` (CTRL's Figure 7 character ratio).
+    """
     fig, ax, _ = _single_panel()
     colors = _colors(list(similarity["method"]), colors)
     edges = np.linspace(0.0, 1.0, bins + 1)
     with figure_style():
         for method, rows in similarity.groupby("method", sort=False):
             ax.hist(
-                rows["similarity"].to_numpy(dtype=float),
+                rows[column].to_numpy(dtype=float),
                 bins=edges,
                 density=True,
                 histtype="step",
@@ -394,7 +402,7 @@ def plot_similarity(
                 label=f"{method} (n={len(rows)})",
             )
         ax.set_xlim(0, 1)
-        ax.set_xlabel("similarity of revised to original code")
+        ax.set_xlabel(f"{column} of revised to original code")
         ax.set_ylabel("density")
         if title:
             ax.set_title(title)
