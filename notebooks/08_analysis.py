@@ -71,6 +71,23 @@ out.plot(plots.plot_correct_to_incorrect, rates, stages.FIG_CORRECT_TO_INCORRECT
 rates
 
 # %% [markdown]
+# ## Δ↓ per iteration over all samples (CTRL Figure 4)
+#
+# CTRL's Figure 4 plots the *unconditional* Δ↓ of each iteration: the share of all samples that
+# were correct at round t−1 and are incorrect at round t (its axis runs 0–3%), as critic-rl's
+# `plot_updown.py` counts Δ over all samples. It takes every method's trajectories; a trajectory
+# that stopped keeps its last solution. The right panel is the conditional P(correct → incorrect |
+# correct) of the table above, which divides by the samples correct at t−1 instead.
+
+# %%
+updown = analysis.iteration_updown(trajectories)
+out.table(updown, stages.TABLE_ITERATION_UPDOWN)
+if len(updown):
+    out.figure(plots.plot_iteration_updown(updown, rates, title="Correct → incorrect per iteration", colors=colors),
+               stages.FIG_ITERATION_UPDOWN)
+updown
+
+# %% [markdown]
 # ## The chain's prediction against the observed Pass@1
 
 # %%
@@ -175,14 +192,20 @@ validation
 # %% [markdown]
 # ## How much does a revision change the code?
 #
-# AST-normalized similarity (identifiers renamed canonically, comments and docstrings dropped)
-# between each solution and its revision.
+# Two measures between each solution and its revision. `similarity (C.4)` is CTRL's Figure 7
+# measure (App. C.4): the `difflib` ratio over the characters of `ast.unparse` after the
+# variables, arguments and functions are renamed v0, v1, ... in order of first appearance; the
+# figure draws it. `similarity` is the workbook's: the same renaming with docstrings and
+# annotations dropped, the ratio over tokens. Code that does not parse is compared as text by
+# both (`parsed` False).
 
 # %%
 similarity = analysis.revision_similarity(trajectories)
 out.table(similarity, stages.TABLE_SIMILARITY)
-out.plot(plots.plot_similarity, similarity, stages.FIG_SIMILARITY, title="Original vs revised code", colors=colors)
-summary = similarity.groupby("method")["similarity"].describe() if len(similarity) else pd.DataFrame()
+out.plot(plots.plot_similarity, similarity, stages.FIG_SIMILARITY, title="Original vs revised code (CTRL App. C.4)",
+         colors=colors, column="similarity (C.4)")
+summary = (similarity.groupby("method")[["similarity (C.4)", "similarity"]].agg(["mean", "median", "count"])
+           if len(similarity) else pd.DataFrame())
 summary
 
 # %%

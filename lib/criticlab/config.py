@@ -413,6 +413,8 @@ class EvaluationSection:
     pool's first sample of a problem is the main run's zero-shot answer (the response cache), so
     each problem costs ``pairwise_samples - 1`` new solutions and the critiques of its pair."""
     pairwise_critiques: int = 4
+    """CTRL's pairwise judging: k critiques of each response of a (passing, failing) pair; the
+    Maj@k curve runs k = 1, 2, 4, … up to this."""
     judgebench_critiques: int = 4
     """Pointwise critiques of each JudgeBench response; the Maj@k curve runs k = 1, 2, 4, … up to this
     (CTRL's evaluation of its critics as generative reward models on JudgeBench: majority voting

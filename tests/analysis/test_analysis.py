@@ -129,6 +129,24 @@ def test_markov_table_per_round_and_stopped_trajectories() -> None:
         analysis.markov_table(ts, stopped="keep")  # type: ignore[arg-type]
 
 
+def test_iteration_updown_is_unconditional_over_all_samples() -> None:
+    # rounds 0..2 of five samples; one stopped after round 0 (it stays correct and never flips)
+    ts = trajectories_from(np.array([[1, 0, 1], [1, 1, 0], [0, 1, 1], [0, 0, 0]], dtype=bool))
+    ts.append(Trajectory("p9", 0, "m", [Round("", "x", OK)], stopped="critic_correct"))
+    table = analysis.iteration_updown(ts)
+    assert table["round"].tolist() == [1, 2] and table["n"].tolist() == [5, 5]
+    # iteration 1: c→i row 0, i→c row 2 -> 1/5 each; iteration 2: c→i row 1, i→c row 0
+    assert table["Δ↓"].tolist() == pytest.approx([1 / 5, 1 / 5])
+    assert table["Δ↑"].tolist() == pytest.approx([1 / 5, 1 / 5])
+    # the conditional rate divides by the correct ones instead: 1 of 3 at step 0
+    assert analysis.markov_table(ts)["c→i rate"].iloc[0] == pytest.approx(1 / 3)
+    # Pass@1(t) = Pass@1(t−1) + Δ↑(t) − Δ↓(t) at every iteration
+    correct = np.array([[1, 0, 1], [1, 1, 0], [0, 1, 1], [0, 0, 0], [1, 1, 1]], dtype=bool)
+    for t, up, down in zip(table["round"], table["Δ↑"], table["Δ↓"]):
+        assert correct[:, t].mean() == pytest.approx(correct[:, t - 1].mean() + up - down)
+    assert (table["Δ↓ lo"] <= table["Δ↓"]).all() and (table["Δ↓"] <= table["Δ↓ hi"]).all()
+
+
 # -- compounding error -------------------------------------------------------------------------
 
 
@@ -414,6 +432,32 @@ def test_normalization_removes_names_docstrings_comments() -> None:
     assert "math.isqrt" in a and "print(" in a and "input()" in a  # builtins, imports, attributes kept
     assert "Sum of" not in a and "#" not in a
     assert analysis.code_similarity(ORIGINAL, RENAMED) == (1.0, True)
+
+
+def test_paper_similarity_is_one_for_programs_that_differ_only_in_names() -> None:
+    a = "def solve(nums):\n    total = 0\n    for x in nums:\n        total += x\n    return total\nprint(solve([1, 2]))\n"
+    b = "def f(values):\n    acc = 0\n    for v in values:\n        acc += v\n    return acc\nprint(f([1, 2]))\n"
+    text, parsed = analysis.canonical_unparse(a)
+    assert parsed and text == analysis.canonical_unparse(b)[0]
+    # v0, v1, ... in order of first appearance; builtins keep their names
+    assert text.startswith("def v0(v1):\n    v2 = 0\n    for v3 in v1:") and "print(v0(" in text
+    assert analysis.paper_similarity(a, b) == (1.0, True)
+    # a character ratio: one changed constant leaves it just under 1
+    near, ok = analysis.paper_similarity(a, b.replace("acc = 0", "acc = 1"))
+    assert ok and 0.95 < near < 1.0
+    # docstrings stay (App. C.4 renames only), unlike the workbook's token normalization
+    documented = a.replace("def solve(nums):\n", 'def solve(nums):\n    """Sum."""\n')
+    assert analysis.paper_similarity(a, documented)[0] < 1.0
+    assert analysis.code_similarity(a, documented) == (1.0, True)
+
+
+def test_paper_similarity_falls_back_to_text_on_a_syntax_error() -> None:
+    broken = "def f(x:\n    return x  # unfinished\n"
+    text, parsed = analysis.canonical_unparse(broken)
+    assert not parsed and text == "def f(x:\n    return x"
+    ratio, parsed = analysis.paper_similarity(broken, "def f(x):\n    return x\n")
+    assert not parsed and 0.0 < ratio < 1.0
+    assert analysis.paper_similarity(broken, broken) == (1.0, False)
 
 
 def test_similarity_orders_edits_and_falls_back_to_text() -> None:

@@ -66,8 +66,14 @@ def figures() -> dict[str, Callable[[], Figure]]:
             analysis.compounding_by_critic(ts, attempts=5, resamples=50).curves
         ),
         "c_to_i": lambda: plots.plot_correct_to_incorrect(analysis.markov_table(ts), colors=colors),
+        "updown": lambda: plots.plot_iteration_updown(
+            analysis.iteration_updown(ts), analysis.markov_table(ts), colors=colors
+        ),
         "strategies": lambda: plots.plot_strategies(analysis.strategy_distribution(labels)),
         "similarity": lambda: plots.plot_similarity(analysis.revision_similarity(ts)),
+        "similarity_c4": lambda: plots.plot_similarity(
+            analysis.revision_similarity(ts), column="similarity (C.4)"
+        ),
         "abilities": lambda: plots.plot_abilities(analysis.simulate_abilities(rounds=3, runs=200)),
         "crl": lambda: plots.plot_crl_comparison(
             pd.DataFrame(

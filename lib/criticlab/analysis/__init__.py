@@ -26,6 +26,7 @@ from criticlab.analysis.markov import (
     MarkovFit,
     Rate,
     fit_chain,
+    iteration_updown,
     markov_closed_form,
     markov_curve,
     markov_fits,
@@ -37,9 +38,11 @@ from criticlab.analysis.markov import (
 )
 from criticlab.analysis.record import analysis_metrics, simulated_loops
 from criticlab.analysis.similarity import (
+    canonical_unparse,
     code_similarity,
     code_tokens,
     normalize_code,
+    paper_similarity,
     revision_similarity,
     strip_comments,
 )
@@ -101,6 +104,7 @@ __all__ = [
     "abilities_exact",
     "agreement",
     "analysis_metrics",
+    "canonical_unparse",
     "classify_strategies",
     "classify_strategy",
     "code_similarity",
@@ -113,6 +117,7 @@ __all__ = [
     "critic_rate_table",
     "critiques_by_method",
     "fit_chain",
+    "iteration_updown",
     "label_strategies_with_llm",
     "load_validation_set",
     "loop_pass_curves",
@@ -122,6 +127,7 @@ __all__ = [
     "markov_prediction",
     "markov_table",
     "normalize_code",
+    "paper_similarity",
     "parse_strategy_answer",
     "read_critiques",
     "revision_similarity",

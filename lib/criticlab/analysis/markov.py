@@ -282,6 +282,33 @@ def markov_table(
     return out[["method", *[c for c in out.columns if c != "method"]]]
 
 
+def iteration_updown(
+    trajectories: Iterable[Trajectory], *, rounds: int | None = None, confidence: float = 0.95
+) -> pd.DataFrame:
+    """Per method and iteration t ≥ 1: the unconditional Δ↑(t) and Δ↓(t), CTRL's Figure 4.
+
+    Δ↓(t) is the share of *all* samples that are correct at round t−1 and incorrect at round t
+    (Δ↑(t): incorrect then correct), the per-iteration form of critic-rl's
+    ``scripts/plot_updown.py``, whose denominator is every sample. This is not the conditional
+    P(c→i | c) of :func:`markov_table` (``c→i rate``), which divides by the samples correct at
+    t−1. Stopped trajectories keep their last solution (they count, and never flip); infrastructure
+    errors are left out. Columns: ``method, round, Δ↑, Δ↓, n`` and Wilson ``lo``/``hi`` bounds.
+    """
+    rows = []
+    for method, (_, correct, _) in _matrices(trajectories, rounds, "stay").items():
+        n = len(correct)
+        for t in range(1, correct.shape[1]):
+            before, after = correct[:, t - 1], correct[:, t]
+            row: dict[str, float | int | str] = {"method": method, "round": t}
+            for name, flips in (("Δ↑", ~before & after), ("Δ↓", before & ~after)):
+                hits = int(flips.sum())
+                lo, hi = wilson_interval(hits, n, confidence)
+                row.update({name: hits / n if n else math.nan, f"{name} lo": lo, f"{name} hi": hi})
+            row["n"] = n
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def markov_prediction(
     trajectories: Iterable[Trajectory],
     *,

@@ -47,13 +47,12 @@ def crl_rows(
 ) -> list[dict[str, Any]]:
     """Rows from executed candidates ``(problem, code, pass_rate)``: prompt, label, task ``crl``.
 
-    The label is ``pass_rate > label_threshold``. Source of the threshold: Critique-Coder labels a
-    candidate by executing it against the problem's tests (its reward manager,
-    ``verl_tool/workers/reward_manager/crl.py`` in TIGER-AI-Lab/Critique-Coder, compares the
-    conclusion with a precomputed boolean correctness per row); the 0.8 cut on the pass rate is
-    this workbook's reading of the paper's data construction, recorded in its design notes, and not
-    a number in that reward code. It is the profile key ``crl.label_threshold``; a value just
-    under 1 (say 0.999) labels correct only what passes every test, the CTRL notion of correct.
+    The label is ``pass_rate > label_threshold``. Source of the threshold: Critique-Coder §2.2
+    labels a candidate correct when it passes more than 80% of the problem's tests (its reward
+    manager, ``verl_tool/workers/reward_manager/crl.py`` in TIGER-AI-Lab/Critique-Coder, compares
+    the conclusion with that precomputed boolean correctness per row). It is the profile key
+    ``crl.label_threshold``; a value just under 1 (say 0.999) labels correct only what passes every
+    test, the CTRL notion of correct.
     """
     return [
         {

@@ -297,6 +297,46 @@ def plot_correct_to_incorrect(
     return fig
 
 
+def plot_iteration_updown(
+    updown: pd.DataFrame,
+    rates: pd.DataFrame,
+    percent: bool = True,
+    title: str = "",
+    colors: Mapping[str, str] | None = None,
+) -> Figure:
+    """CTRL Figure 4 and its conditional companion: two panels per iteration and method.
+
+    Left, the unconditional Δ↓(t): correct at t−1 and incorrect at t as a share of all samples
+    (:func:`criticlab.analysis.iteration_updown`; the paper's axis runs 0–3%). Right, the
+    conditional P(correct → incorrect | correct) of :func:`criticlab.analysis.markov_table`.
+    """
+    fig, axes = new_figure(1, 2, size=(2 * STYLE["figure.figsize"][0], STYLE["figure.figsize"][1]))
+    scale = 100.0 if percent else 1.0
+    unit = " (%)" if percent else ""
+    names = list(updown["method"]) + (list(rates["method"]) if len(rates) else [])
+    colors = _colors(names, colors)
+    panels = (
+        (axes[0, 0], updown, "round", "Δ↓", "Δ↓: correct → incorrect, share of all samples"),
+        (axes[0, 1], rates, "to_round", "c→i rate", "P(correct → incorrect | correct)"),
+    )
+    with figure_style():
+        for ax, frame, x_col, y_col, label in panels:
+            if len(frame):
+                for method, rows in frame.groupby("method", sort=False):
+                    x = rows[x_col]
+                    ax.plot(x, rows[y_col] * scale, marker="o", color=colors[method], label=method)
+                    if _has(rows[f"{y_col} lo"]):
+                        lo, hi = rows[f"{y_col} lo"] * scale, rows[f"{y_col} hi"] * scale
+                        ax.fill_between(x, lo, hi, color=colors[method], alpha=0.15, linewidth=0)
+                ax.legend()
+            _integer_x(ax)
+            ax.set_xlabel("iteration")
+            ax.set_ylabel(label + unit)
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
 def plot_strategies(distribution: pd.DataFrame, title: str = "") -> Figure:
     """Grouped horizontal bars: per critic, the share of its critiques that use each strategy.
 
@@ -336,16 +376,24 @@ def plot_strategies(distribution: pd.DataFrame, title: str = "") -> Figure:
 
 
 def plot_similarity(
-    similarity: pd.DataFrame, bins: int = 20, title: str = "", colors: Mapping[str, str] | None = None
+    similarity: pd.DataFrame,
+    bins: int = 20,
+    title: str = "",
+    colors: Mapping[str, str] | None = None,
+    column: str = "similarity",
 ) -> Figure:
-    """Histogram of original-vs-revised code similarity per method (step outlines, density scale)."""
+    """Histogram of original-vs-revised code similarity per method (step outlines, density scale).
+
+    ``column`` picks the measure of :func:`criticlab.analysis.revision_similarity`: ``similarity``
+    (the workbook's token ratio) or ``similarity (C.4)`` (CTRL's Figure 7 character ratio).
+    """
     fig, ax, _ = _single_panel()
     colors = _colors(list(similarity["method"]), colors)
     edges = np.linspace(0.0, 1.0, bins + 1)
     with figure_style():
         for method, rows in similarity.groupby("method", sort=False):
             ax.hist(
-                rows["similarity"].to_numpy(dtype=float),
+                rows[column].to_numpy(dtype=float),
                 bins=edges,
                 density=True,
                 histtype="step",
@@ -354,7 +402,7 @@ def plot_similarity(
                 label=f"{method} (n={len(rows)})",
             )
         ax.set_xlim(0, 1)
-        ax.set_xlabel("similarity of revised to original code")
+        ax.set_xlabel(f"{column} of revised to original code")
         ax.set_ylabel("density")
         if title:
             ax.set_title(title)
