@@ -531,17 +531,6 @@ def resolve_profile_path(name_or_path: str | os.PathLike) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def parse_scalar(text: str) -> Any:
-    """A value given on a command line (``--grid``, ``--sft``): an int or a float where it reads as
-    one (``1e-5`` too, which YAML 1.1 leaves a string), otherwise a YAML scalar (``true``, ``constant``)."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return yaml.safe_load(text)
-
-
 def load_profile(
     name_or_path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
 ) -> Profile:

@@ -14,6 +14,9 @@ that drift apart:
 builds the record and needs every field without a default. Errors are :class:`RecordError`,
 which says what went wrong where; the caller words it for its own reader (a profile key and its
 file, a metrics field and its file).
+
+:func:`parse_scalar` turns one value given as text on a command line into the value a record field
+takes, so the tools that override profile keys read them as the profile loader would.
 """
 
 from __future__ import annotations
@@ -166,3 +169,16 @@ def describe(typ: Any) -> str:
     if typ is Any:
         return "anything"
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(typ, str(typ))
+
+
+def parse_scalar(text: str) -> Any:
+    """A value given on a command line (``--grid``, ``--sft``): an int or a float where it reads as
+    one (``1e-5`` too, which YAML 1.1 leaves a string), otherwise a YAML scalar (``true``, ``constant``)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    import yaml
+
+    return yaml.safe_load(text)

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from criticlab import config, ctrl, stages, training
+from criticlab import config, ctrl, records, stages, training
 from criticlab.io import write_json, write_text
 
 TRAINED_DIR = "critic_choice"
@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             parser.error(f"--sft {item!r}: expected key=value (a key of the profile's sft section)")
-        sft[key.strip()] = config.parse_scalar(value)
+        sft[key.strip()] = records.parse_scalar(value)
     try:
         profile = config.load_profile(
             args.profile, overrides={"sft": sft, "grpo": {"heldout_prompts": args.heldout}}

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from criticlab import config, ctrl, stages
+from criticlab import config, ctrl, records, stages
 from criticlab.io import read_jsonl, write_json, write_text
 from criticlab.llm import engine_for
 from criticlab.sandbox import make_executor
@@ -48,7 +48,7 @@ def parse_grid(items: Sequence[str]) -> list[dict[str, Any]]:
             raise ValueError(f"--grid {item!r}: expected grpo.<key>=<value>[,<value>...]")
         if name in axes:
             raise ValueError(f"--grid {item!r}: grpo.{name} is given twice")
-        axes[name] = [config.parse_scalar(v) for v in values.split(",")]
+        axes[name] = [records.parse_scalar(v) for v in values.split(",")]
     return [dict(zip(axes, combination)) for combination in itertools.product(*axes.values())]
 
 
