@@ -30,8 +30,9 @@ from criticlab.sandbox.compare import (
     register_checker,
 )
 from criticlab.sandbox.isolation import GUARANTEES, IsolationReport
-from criticlab.sandbox.judge import JobPlan, Judge, JudgeOptions, Limits, plan_job
+from criticlab.sandbox.judge import JobPlan, Judge, Limits, plan_job
 from criticlab.sandbox.local import LocalExecutor, SandboxUnavailable
+from criticlab.sandbox.options import JudgeOptions
 from criticlab.sandbox.sandboxfusion import SandboxFusionError, SandboxFusionExecutor
 from criticlab.sandbox.types import ExecResult, TestRecord, Verdict
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from criticlab.data.types import Problem
-from criticlab.sandbox.judge import JudgeOptions
+from criticlab.sandbox.options import JudgeOptions
 from criticlab.sandbox.types import ExecResult
 
 ResultCallback = Callable[[int, ExecResult], None]
@@ -76,7 +76,7 @@ def _option(name: str) -> property:
         self.options = dataclasses.replace(self.options, **{name: value})
 
     return property(
-        read, write, doc=f"``options.{name}`` (see :class:`~criticlab.sandbox.judge.JudgeOptions`)."
+        read, write, doc=f"``options.{name}`` (see :class:`~criticlab.sandbox.options.JudgeOptions`)."
     )
 
 
@@ -85,7 +85,7 @@ class AsyncService:
 
     Subclasses implement ``async _run_sample(sample, stop_first) -> ExecResult`` and may
     override ``async _astart()`` / ``async _aclose()``. They judge by ``options`` (one
-    :class:`~criticlab.sandbox.judge.JudgeOptions` record); its fields read (and set, which
+    :class:`~criticlab.sandbox.options.JudgeOptions` record); its fields read (and set, which
     replaces the record) as attributes of the executor too: ``executor.time_limit``, ...
     """
 

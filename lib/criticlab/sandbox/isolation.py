@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from criticlab.data.types import Problem, Test
-from criticlab.sandbox.judge import JobPlan, JudgeOptions, plan_job
+from criticlab.sandbox.judge import JobPlan, plan_job
+from criticlab.sandbox.options import JudgeOptions
 from criticlab.sandbox.types import ExecResult
 
 Execute = Callable[[Any, JobPlan], Awaitable[ExecResult]]

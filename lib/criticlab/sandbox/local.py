@@ -37,15 +37,8 @@ from criticlab.sandbox._sys import remove_tree
 from criticlab.sandbox.base import AsyncService, Sample
 from criticlab.sandbox.compare import Checker
 from criticlab.sandbox.isolation import IsolationReport, self_test
-from criticlab.sandbox.judge import (
-    DEFAULT_SAMPLE_TIMEOUT,
-    FROM_OPTIONS,
-    JobPlan,
-    Judge,
-    JudgeOptions,
-    Limits,
-    plan_job,
-)
+from criticlab.sandbox.judge import JobPlan, Judge, Limits, plan_job
+from criticlab.sandbox.options import DEFAULT_SAMPLE_TIMEOUT, FROM_OPTIONS, JudgeOptions
 from criticlab.sandbox.timings import trace_hops, trace_phases
 from criticlab.sandbox.types import ExecResult, tail
 
@@ -246,7 +239,7 @@ class LocalExecutor(AsyncService):
     ``workers``: processes (default: one per usable core). ``isolation``: ``auto`` tries
     ``root`` (namespaces, jail, non-root uid, cgroups; needs root), then ``userns`` (the same
     inside a user namespace), then ``minimal`` (rlimits and sessions only); naming a mode uses
-    exactly that one. ``options`` (a :class:`~criticlab.sandbox.judge.JudgeOptions`, the same
+    exactly that one. ``options`` (a :class:`~criticlab.sandbox.options.JudgeOptions`, the same
     record :class:`SandboxFusionExecutor` judges by) holds the judging settings: ``time_limit``
     overrides every problem's per-test limit (seconds), and ``time_scale`` multiplies it (slow
     or shared machines). ``sample_timeout`` bounds one sample's total time (default 60 s).

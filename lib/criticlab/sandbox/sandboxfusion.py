@@ -31,7 +31,8 @@ import httpx
 from criticlab.sandbox import _child
 from criticlab.sandbox.base import AsyncService, Sample
 from criticlab.sandbox.compare import Checker
-from criticlab.sandbox.judge import FROM_OPTIONS, JobPlan, Judge, JudgeOptions, TestPlan, plan_job
+from criticlab.sandbox.judge import JobPlan, Judge, TestPlan, plan_job
+from criticlab.sandbox.options import FROM_OPTIONS, JudgeOptions
 from criticlab.sandbox.types import ExecResult, TestRecord, tail
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class SandboxFusionExecutor(AsyncService):
     retries of connection errors, 5xx answers and ``SandboxError`` statuses. ``memory_mb`` is
     passed as ``memory_limit_MB``. ``http_timeout`` is added to each request's run time limit to
     bound how long a request may take. ``transport`` is for tests (an ``httpx`` transport).
-    ``options`` (a :class:`~criticlab.sandbox.judge.JudgeOptions`, the same record
+    ``options`` (a :class:`~criticlab.sandbox.options.JudgeOptions`, the same record
     :class:`LocalExecutor` judges by) holds the judging settings; the keywords ``time_limit``,
     ``time_scale``, ``sample_timeout`` (default 300 s here), ``compare``, ``float_tol``,
     ``stop_on_first_failure`` and ``checkers``, when given, replace its fields; the result is
