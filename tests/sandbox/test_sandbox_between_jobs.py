@@ -496,7 +496,7 @@ def test_a_deeply_nested_return_value_is_a_wrong_answer(one_worker: LocalExecuto
     [
         (1.5, "from decimal import Decimal\ndef f(x):\n    return Decimal('sNaN')\n", "Decimal"),
         ([1.5], "from decimal import Decimal\ndef f(x):\n    return [Decimal('sNaN')]\n", "list"),
-        ({"1": 1}, "def f(x):\n    return {10 ** 5000: 1}\n", "dict"),
+        ({"1": 1}, "def f(x):\n    return {10 ** 5000: 1}\n", ""),  # the key's text cannot be made: no match
         (1.5, "from decimal import Decimal\ndef f(x):\n    return Decimal('-sNaN123')\n", "Decimal"),
     ],
 )
@@ -505,7 +505,8 @@ def test_a_value_that_raises_when_compared_is_a_wrong_answer(
 ) -> None:
     result = one_worker.run(call(expected), code)
     assert result.verdict is Verdict.WRONG_ANSWER, result.summary()
-    assert type_name in result.tests[0].note or type_name in result.tests[0].actual or result.tests[0].note
+    if type_name:  # the comparison raised: the note names the returned value's type
+        assert f"comparing the returned {type_name} raised" in result.tests[0].note, result.tests[0].note
 
 
 def test_a_huge_integer_is_described_without_raising(one_worker: LocalExecutor) -> None:

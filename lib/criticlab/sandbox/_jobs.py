@@ -383,7 +383,11 @@ class Segment:
             try:
                 frame = json.loads(raw)
                 valid = isinstance(frame, dict) and frame.pop("n", None) == self.job.msg["nonce"]
-                valid = valid and depth_within(frame, MAX_FRAME_DEPTH) and self._believable(frame)
+                # nesting needs an opening bracket per level: walk only frames that have enough
+                deep = raw.count(b"[") + raw.count(b"{") > MAX_FRAME_DEPTH
+                valid = (
+                    valid and (not deep or depth_within(frame, MAX_FRAME_DEPTH)) and self._believable(frame)
+                )
             except (ValueError, RecursionError, MemoryError):
                 valid = False
             if not valid:
