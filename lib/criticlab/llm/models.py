@@ -127,6 +127,21 @@ def _stamp_path(path: Path) -> Path:
     return path.with_name(path.name + ".verified.json")
 
 
+def content_sha256(path: Path) -> str:
+    """The SHA-256 of a file, from its verification stamp when the stamp still describes it (an
+    embedded model, checked once), else hashed now (about a second per 500 MB)."""
+    stamp = _stamp_path(path)
+    if stamp.is_file():
+        try:
+            recorded = json.loads(stamp.read_text())
+        except ValueError:
+            recorded = {}
+        stat = path.stat()
+        if recorded.get("size") == stat.st_size and recorded.get("mtime_ns") == stat.st_mtime_ns:
+            return str(recorded["sha256"])
+    return sha256_of(path)
+
+
 def verify(spec: ModelSpec, path: Path, *, full: bool = False) -> None:
     """Check size and hash of a cached model; raise :class:`ModelFetchError` on any mismatch.
 

@@ -103,7 +103,7 @@ def load_policy(
     import torch
 
     from criticlab.llm import models
-    from criticlab.llm.hf import gguf_cache_dir, load_gguf, load_model
+    from criticlab.llm.hf import gguf_checkpoint, load_model
 
     load = plan.load
     # TRL rebuilds the KL reference model from the policy's path, so train from a directory:
@@ -111,9 +111,7 @@ def load_policy(
         load = str(models.save_tiny_qwen2(models.cache_dir() / models.TINY_RANDOM))
     source = models.resolve(load) if load in models.REGISTRY or load.endswith(".gguf") else None
     if isinstance(source, Path) and source.is_file():  # a GGUF: its dequantized safetensors copy
-        if not (gguf_cache_dir(source) / "config.json").is_file():
-            load_gguf(source)
-        load = str(gguf_cache_dir(source))
+        load = str(gguf_checkpoint(source))
     cuda = torch.cuda.is_available()
     dtype = getattr(torch, policy_dtype(cuda, cuda and torch.cuda.is_bf16_supported()))
     model, tokenizer, _, _ = load_model(load, dtype)

@@ -1,0 +1,71 @@
+"""The vllm backend's pure parts on the CPU suite: CPU engine arguments, the code stop, the
+dependency filter of ``make setup-vllm``, and the content key of converted GGUF checkpoints.
+(The backend against the real vLLM: tests/real_vllm, run in .venv-vllm.)"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from criticlab.llm import EngineError, SamplingParams
+from criticlab.llm.vllm_engine import FENCE_STOP, cpu_dtype, engine_args, needs_continuing, sampling_args
+from criticlab.tools.vllm_cpu_requirements import requirement_name, wanted
+
+
+def test_a_cpu_engine_takes_a_kv_cache_in_gib_and_runs_eagerly() -> None:
+    args = engine_args("m", max_model_len=2048, kv_cache_gb=1.5, dtype="bfloat16", eager=True, lora_rank=8)
+    assert args["kv_cache_memory_bytes"] == int(1.5 * 2**30) and "gpu_memory_utilization" not in args
+    assert args["enforce_eager"] is True and args["max_lora_rank"] == 8
+    assert "enforce_eager" not in engine_args("m", max_model_len=1, kv_cache_gb=1, dtype="float32")
+    with pytest.raises(EngineError, match="one of them"):
+        engine_args("m", max_model_len=1, memory_share=0.3, kv_cache_gb=1, dtype="auto")
+    with pytest.raises(EngineError, match="one of them"):
+        engine_args("m", max_model_len=1, dtype="auto")
+    with pytest.raises(EngineError, match="positive size in GiB, got -1"):
+        engine_args("m", max_model_len=1, kv_cache_gb=-1, dtype="auto")
+    assert cpu_dtype(True) == "bfloat16" and cpu_dtype(False) == "float32"
+
+
+def test_stop_after_code_stops_at_fence_lines_and_goes_on_past_other_blocks() -> None:
+    sampling = SamplingParams(temperature=0.0, max_tokens=50, stop=("###",), stop_after_code=True)
+    args = sampling_args(sampling, 1, max_tokens=20)
+    assert args["stop"] == ["###", FENCE_STOP] and args["include_stop_str_in_output"] is True
+    assert args["max_tokens"] == 20 and args["seed"] == 1
+    assert "include_stop_str_in_output" not in sampling_args(sampling.with_(stop_after_code=False), 0)
+    python = "Here:\n```python\nx = 1\n```\n"
+    assert not needs_continuing(python, FENCE_STOP, sampling)
+    assert needs_continuing("```bash\nls\n```\n", FENCE_STOP, sampling)  # no Python block closed
+    assert needs_continuing("Code:\n```\n", FENCE_STOP, sampling)  # an unlabelled block opened
+    assert not needs_continuing("```bash\nls\n```\n", "###", sampling)  # another stop: the end
+    assert not needs_continuing("```bash\nls\n```\n", FENCE_STOP, sampling.with_(stop_after_code=False))
+
+
+def test_setup_vllm_leaves_out_the_media_packages() -> None:
+    requirements = [
+        "regex",
+        "torch==2.13.0+cpu; platform_machine == 'x86_64'",
+        "torchvision; platform_machine != 'riscv64'",
+        "torch_audio>=1",
+        "TorchCodec>=0.14; platform_machine != 'riscv64'",
+        "pandas; extra == 'bench'",
+        'scipy; extra=="audio"',
+        "numba; extra=='jit'",
+    ]
+    assert wanted(requirements) == [*requirements[:2], "torch_audio>=1"]
+    assert requirement_name("Torch_Codec.x>=1") == "torch-codec-x"
+    with pytest.raises(ValueError, match="not a requirement"):
+        requirement_name(";")
+
+
+def test_a_converted_gguf_is_keyed_by_its_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from criticlab.llm import hf, models
+
+    monkeypatch.setattr(models, "cache_dir", lambda: tmp_path / "cache")
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF-one")
+    first = hf.gguf_cache_dir(gguf)
+    gguf.write_bytes(b"GGUF-two")  # same name, same size, other weights
+    os.utime(gguf, ns=(1, 1))
+    assert hf.gguf_cache_dir(gguf) != first and first.name.startswith("m-")
