@@ -170,7 +170,7 @@ class ModelsSection:
     --parallel 8 16``), at twice the KV memory of 8."""
     hf_dtype: str = "auto"
     """Precision of transformers engines (trained checkpoints, the hf backend): float32, bfloat16,
-    or auto = bfloat16 where the hardware computes it natively (GPUs, AMX/AVX512-BF16 CPUs)."""
+    or auto = bfloat16 where the hardware computes it natively (CUDA capability 8+, AMX/AVX512-BF16 CPUs)."""
     checkpoint_gguf: bool = True
     """With the llamacpp engine, serve a trained checkpoint (a critic of 04/05) with llama.cpp by
     converting it to a cached GGUF file (:mod:`criticlab.llm.gguf_export`); off, or where it
@@ -272,7 +272,8 @@ class SFTSection:
     is always passed, so a run becomes QLoRA only when the profile says so."""
     bf16: bool | None = None
     """bf16 mixed precision (fp32 master weights); None: where the hardware computes bf16 natively
-    (CUDA GPUs with bf16, CPUs with AMX or AVX512-BF16, where it is several times faster than fp32)."""
+    (CUDA cards of compute capability 8 or newer, CPUs with AMX or AVX512-BF16, where it is several
+    times faster than fp32; :func:`criticlab.llm.precision.native_bf16`)."""
 
 
 @dataclass

@@ -93,9 +93,11 @@ def sampling_args(sampling: SamplingParams, sample_index: int) -> dict[str, Any]
 
 
 def _cuda_bf16() -> bool:
-    import torch
+    """The project's one bf16 rule (compute capability 8 or newer): vLLM refuses bf16 on the
+    older cards that torch's own bf16 check accepts through emulation (T4, V100)."""
+    from criticlab.llm.precision import cuda_bf16
 
-    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return cuda_bf16()
 
 
 class VLLMEngine(ClosingEngine):
