@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -54,11 +55,31 @@ def test_trainer_keywords_exist_in_the_installed_trainers() -> None:
     assert used | {"reward_funcs"} <= set(inspect.signature(trl.GRPOTrainer.__init__).parameters)
 
 
+FIRST_TRL_WITH = {
+    "steps_per_generation": "0.18",
+    "vllm_mode": "0.18",
+    "vllm_enable_sleep_mode": "0.23",
+    "vllm_max_model_length": "0.26",
+}
+"""The TRL release where each of the newest GRPOConfig fields grpo_args passes first appears (read
+from TRL's tagged grpo_config.py: vllm_max_model_length is in v0.26.0, not in v0.25.1); every other
+field is older than all of them."""
+
+
 def test_the_trl_floor_in_pyproject_has_every_grpo_field_we_use() -> None:
-    """pyproject's TRL floor is the first release with vllm_enable_sleep_mode (0.23.0), the newest
-    GRPOConfig field grpo_args passes; the field list here is what that floor was read against."""
+    """pyproject's TRL floor is the newest of the releases that brought the GRPOConfig fields
+    grpo_args passes (:data:`FIRST_TRL_WITH`); the field list here is what that floor was read
+    against, so a new field fails here until its release is added and the floor checked."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
     text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
-    assert '"trl>=0.23"' in text
+    declared = [Requirement(r) for r in re.findall(r'^\s*"(trl[^"]*)",', text, re.MULTILINE)]
+    assert len(declared) == 1, declared
+    floors = [Version(s.version) for s in declared[0].specifier if s.operator == ">="]
+    assert floors == [max(Version(v) for v in FIRST_TRL_WITH.values())] == [Version("0.26")]
+    assert not declared[0].specifier.contains("0.25.1") and declared[0].specifier.contains("0.26.0")
+    assert set(FIRST_TRL_WITH) <= set(grpo_args(GRPOSection(), Path("x")))
     assert set(grpo_args(GRPOSection(), Path("x"))) - set(sft_args(SFTSection(), Path("x"))) == {
         "num_generations",
         "beta",
