@@ -108,6 +108,7 @@ def test_unsloth_sees_prompt_plus_completion_and_an_explicit_4bit(tmp_path: Path
         "max_seq_length": 2304,
         "load_in_4bit": False,
         "dtype": None,
+        "use_exact_model_name": True,
     }
     full = unsloth_load_args(plan_start("m", lora=False), max_seq_length=10, load_in_4bit=False)
     assert full["full_finetuning"] is True
@@ -128,9 +129,10 @@ def test_start_plans(tmp_path: Path) -> None:
     adapter = make_adapter(tmp_path / "sft" / "final", "base-model")
     cont = plan_start(str(adapter), lora=True, from_adapter="continue")
     assert (cont.load, cont.attach, cont.peft_config_to_trl) == ("base-model", "continue", False)
-    assert unsloth_load_args(cont, max_seq_length=8, load_in_4bit=True)["model_name"] == str(
-        adapter.resolve()
-    )
+    continued = unsloth_load_args(cont, max_seq_length=8, load_in_4bit=True)
+    assert continued["model_name"] == str(adapter.resolve())
+    # 4-bit loading is where unsloth would swap the base for its -bnb-4bit mirror
+    assert continued["use_exact_model_name"] is True
     merged = plan_start(str(adapter), lora=True, from_adapter="merge")
     assert (
         merged.merge and merged.load == str(merged_dir(read_adapter(adapter))) and merged.peft_config_to_trl

@@ -70,13 +70,17 @@ def policy_dtype(cuda: bool, cuda_bf16: bool) -> str:
 def unsloth_load_args(plan: StartPlan, *, max_seq_length: int, load_in_4bit: bool) -> dict[str, Any]:
     """``FastLanguageModel.from_pretrained`` keywords. A continued adapter is loaded from its own
     directory (unsloth returns it as a PeftModel); ``load_in_4bit`` is always passed (unsloth's
-    default is True); full fine-tuning says so."""
+    default is True); full fine-tuning says so. ``use_exact_model_name``: unsloth otherwise swaps
+    a hub name for its own mirror (``unsloth/...``, a pre-quantized ``-bnb-4bit`` repo with
+    4-bit loading), and the saved adapter's ``base_model_name_or_path`` would then name that
+    mirror instead of the profile's model, which 07 and vLLM look the base up by."""
     name = str(plan.adapter.path) if plan.attach == "continue" and plan.adapter else plan.load
     args: dict[str, Any] = {
         "model_name": name,
         "max_seq_length": max_seq_length,
         "load_in_4bit": load_in_4bit,
         "dtype": None,
+        "use_exact_model_name": True,
     }
     if plan.attach == "none":
         args["full_finetuning"] = True
