@@ -7,9 +7,12 @@ import dataclasses
 import inspect
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 import trl
+from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from criticlab import training
@@ -176,9 +179,31 @@ def length_reward(completions: list, **kwargs: object) -> list[float]:
     return [float(len(str(c))) / 100 for c in completions]
 
 
+class KLReference(TrainerCallback):
+    """Records, at the first and last step, the adapters the policy holds and the weights of the
+    frozen ``ref`` adapter TRL computes the KL reference with (when there is one)."""
+
+    def __init__(self) -> None:
+        self.adapters: list[list[str]] = []
+        self.ref: list[dict[str, torch.Tensor]] = []
+
+    def record(self, model: Any) -> None:
+        self.adapters.append(sorted(getattr(model, "peft_config", {})))
+        self.ref.append({n: p.detach().clone() for n, p in model.named_parameters() if ".ref." in n})
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.record(model)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        self.record(model)
+
+
 @pytest.mark.parametrize("from_adapter", ["continue", "merge"])
 def test_grpo_starts_from_an_sft_adapter(sft_adapter: Path, tmp_path: Path, from_adapter: str) -> None:
-    """TRL refuses a PeftModel together with a peft_config: both ways of starting from 04's adapter train."""
+    """TRL refuses a PeftModel together with a peft_config: both ways of starting from 04's adapter
+    train. And the KL reference is the SFT critic both ways under plain TRL (train_grpo's
+    docstring): continued, a frozen copy of the SFT adapter (``ref``) rather than the adapter
+    disabled (the base); merged, the new adapter disabled (the merged SFT critic)."""
     rows = [{"prompt": [{"role": "user", "content": f"Critique {i}"}]} for i in range(2)]
     cfg = GRPOSection(
         group_size=2,
@@ -191,10 +216,20 @@ def test_grpo_starts_from_an_sft_adapter(sft_adapter: Path, tmp_path: Path, from
         lora_alpha=8,
         from_adapter=from_adapter,
     )  # type: ignore[arg-type]
+    assert cfg.kl_coef != 0  # with no KL term there is no reference at all
+    kl = KLReference()
     result = training.train_grpo(
-        str(sft_adapter), rows, length_reward, cfg, tmp_path / "grpo", progress=False
+        str(sft_adapter), rows, length_reward, cfg, tmp_path / "grpo", progress=False, callbacks=[kl]
     )
     assert result.global_step == 1
+    if from_adapter == "continue":
+        assert kl.adapters == [["default", "ref"], ["default", "ref"]]
+        sft = load_file(str(sft_adapter / "adapter_model.safetensors"))
+        ref = {n.replace(".ref.", "."): t for n, t in kl.ref[-1].items()}
+        assert ref.keys() == sft.keys() and len(sft) > 0
+        assert all(torch.equal(ref[n], sft[n].to(ref[n].dtype)) for n in sft)  # the SFT adapter, untrained
+    else:
+        assert kl.adapters == [["default"], ["default"]] and kl.ref == [{}, {}]
     trained = read_adapter(result.final_dir)
     assert trained is not None
     if from_adapter == "continue":

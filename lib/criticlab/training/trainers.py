@@ -345,9 +345,23 @@ def train_grpo(
 ) -> TrainResult:
     """GRPO of the critic: ``group_size`` critiques per prompt, rewarded by ``reward_funcs``.
 
-    The reference model for the KL term (coefficient ``kl_coef``) is the starting checkpoint —
-    the SFT critic in CTRL. One optimizer step consumes ``prompts_per_step`` prompts. A LoRA run
-    (``cfg.lora``) trains an adapter of ``cfg.lora_r`` / ``cfg.lora_alpha``, as SFT reads its own.
+    One optimizer step consumes ``prompts_per_step`` prompts. A LoRA run (``cfg.lora``) trains
+    an adapter of ``cfg.lora_r`` / ``cfg.lora_alpha``, as SFT reads its own.
+
+    The KL term's reference (coefficient ``kl_coef``; at 0 there is none) is what TRL's
+    GRPOTrainer (1.15 and 1.16 read alike) builds from the model it is handed:
+
+    - a new adapter (TRL gets ``peft_config``, or unsloth attached a fresh one): the loaded model
+      with the adapter disabled — the base model, or, from 04's adapter with ``from_adapter:
+      merge``, the merged SFT critic. Either way the policy at step 0;
+    - a continued adapter (``from_adapter: continue``, a PeftModel without ``peft_config``): TRL
+      copies the adapter as it is at the start into a frozen second adapter, ``ref``, and computes
+      the reference with it — the SFT critic, not the base. Under unsloth (``use_unsloth``) that
+      copy is not made (unsloth's GRPO patch removes it for TRL >= 1.4) and the reference is the
+      adapter disabled: the base model;
+    - full fine-tuning: a second copy loaded from the policy's ``config._name_or_path``, the
+      directory it was loaded from (the merged SFT critic when starting from 04's adapter; see
+      :func:`criticlab.training.policy.load_policy`).
     """
     unsloth_first(cfg.use_unsloth)
     from trl import GRPOConfig as TRLGRPOConfig
