@@ -31,7 +31,7 @@ def test_without_cuda_make_gpu_smoke_stops_at_once_with_one_sentence() -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA card: make gpu-smoke would run")
     out = subprocess.run(
-        ["make", "-s", "gpu-smoke", f"PY={sys.executable}", "MODEL=/nowhere"],
+        ["make", "-s", "gpu-smoke", f"GPU_PY={sys.executable}", "MODEL=/nowhere"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -51,7 +51,7 @@ def test_preflight_sentences(tmp_path: Path) -> None:
 
     assert "has no torch" in gpu_smoke.preflight(None, "m", every)
     assert "needs a CUDA GPU" in gpu_smoke.preflight(False, "m", every)
-    assert "(vllm, unsloth not installed)" in gpu_smoke.preflight(True, "m", lambda name: False)
+    assert "(vllm, unsloth not installed in " in gpu_smoke.preflight(True, "m", lambda name: False)
     assert "MODEL=/path/to/Qwen2.5-0.5B-Instruct" in gpu_smoke.preflight(True, "", every)
     assert "has no config.json" in gpu_smoke.preflight(True, str(tmp_path), every)
     (tmp_path / "config.json").write_text("{}")

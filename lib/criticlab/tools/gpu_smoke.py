@@ -57,7 +57,10 @@ def preflight(cuda: bool | None, model: str | None, importable: Callable[[str], 
         )
     missing = [name for name in ("vllm", "unsloth") if not importable(name)]
     if missing:
-        return f"make gpu-smoke needs the gpu extra ({', '.join(missing)} not installed): run `make setup-gpu` first."
+        return (
+            f"make gpu-smoke needs the gpu extra ({', '.join(missing)} not installed in {sys.prefix}): "
+            "run `make setup-gpu` first (it installs into .venv-gpu)."
+        )
     if not model:
         return "make gpu-smoke needs a local model directory: make gpu-smoke MODEL=/path/to/Qwen2.5-0.5B-Instruct"
     if not (Path(model) / "config.json").is_file():
