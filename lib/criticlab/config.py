@@ -170,7 +170,7 @@ class ModelsSection:
     --parallel 8 16``), at twice the KV memory of 8."""
     hf_dtype: str = "auto"
     """Precision of transformers engines (trained checkpoints, the hf backend): float32, bfloat16,
-    or auto = bfloat16 where the hardware computes it natively (GPUs, AMX/AVX512-BF16 CPUs)."""
+    or auto = bfloat16 where the hardware computes it natively (CUDA capability 8+, AMX/AVX512-BF16 CPUs)."""
     checkpoint_gguf: bool = True
     """With the llamacpp engine, serve a trained checkpoint (a critic of 04/05) with llama.cpp by
     converting it to a cached GGUF file (:mod:`criticlab.llm.gguf_export`); off, or where it
@@ -276,7 +276,8 @@ class SFTSection:
     is always passed, so a run becomes QLoRA only when the profile says so."""
     bf16: bool | None = None
     """bf16 mixed precision (fp32 master weights); None: where the hardware computes bf16 natively
-    (CUDA GPUs with bf16, CPUs with AMX or AVX512-BF16, where it is several times faster than fp32)."""
+    (CUDA cards of compute capability 8 or newer, CPUs with AMX or AVX512-BF16, where it is several
+    times faster than fp32; :func:`criticlab.llm.precision.native_bf16`)."""
 
 
 @dataclass
@@ -342,12 +343,16 @@ class GRPOSection:
     from_adapter: Literal["continue", "merge"] = "merge"
     """When GRPO starts from a LoRA adapter (04's SFT critic): ``merge`` it into its base once
     (cached next to it) and train a new adapter on that (``lora: true``) or the merged model itself;
-    the KL reference is then the SFT critic, as in the paper. ``continue`` trains the same adapter
-    further: one adapter, served on the generator's engine in 07, but TRL's KL reference is then
-    the base model (TRL disables the adapter to compute it)."""
+    the KL reference is then the merged SFT critic (the new adapter disabled, or a second copy of
+    the merged model), as in the paper. ``continue`` trains the same adapter further: one adapter,
+    served on the generator's engine in 07. Its KL reference depends on the loader: plain TRL keeps
+    a frozen copy of the adapter as it was at the start, so the reference is the SFT critic; with
+    ``use_unsloth``, unsloth's patched trainer drops that copy and disables the adapter instead, so
+    the reference is the base model. In full: :func:`criticlab.training.train_grpo`."""
     bf16: bool | None = None
     """bf16 mixed precision (fp32 master weights); None: where the hardware computes bf16 natively
-    (CUDA GPUs with bf16, CPUs with AMX or AVX512-BF16, where it is several times faster than fp32)."""
+    (CUDA cards of compute capability 8 or newer, CPUs with AMX or AVX512-BF16, where it is several
+    times faster than fp32; :func:`criticlab.llm.precision.native_bf16`)."""
 
 
 @dataclass

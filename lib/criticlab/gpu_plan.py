@@ -75,7 +75,8 @@ def training_gb(
     The base in bf16 (about 0.28 of it in 4 bit with its scales); full fine-tuning adds bf16
     gradients and two AdamW moments (three times the weights); a LoRA adapter's own states are
     small and left to the reserve. ``reference_copy``: TRL keeps a frozen copy for the KL term
-    when the policy is not a LoRA adapter (with one, it disables the adapter instead).
+    when the policy is not a LoRA adapter (with one, it disables the adapter, or, continuing an
+    adapter, keeps a frozen copy of the adapter alone: small, left to the reserve too).
     """
     parts = [
         (

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 import trl
+from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from criticlab import training
@@ -54,11 +58,31 @@ def test_trainer_keywords_exist_in_the_installed_trainers() -> None:
     assert used | {"reward_funcs"} <= set(inspect.signature(trl.GRPOTrainer.__init__).parameters)
 
 
+FIRST_TRL_WITH = {
+    "steps_per_generation": "0.18",
+    "vllm_mode": "0.18",
+    "vllm_enable_sleep_mode": "0.23",
+    "vllm_max_model_length": "0.26",
+}
+"""The TRL release where each of the newest GRPOConfig fields grpo_args passes first appears (read
+from TRL's tagged grpo_config.py: vllm_max_model_length is in v0.26.0, not in v0.25.1); every other
+field is older than all of them."""
+
+
 def test_the_trl_floor_in_pyproject_has_every_grpo_field_we_use() -> None:
-    """pyproject's TRL floor is the first release with vllm_enable_sleep_mode (0.23.0), the newest
-    GRPOConfig field grpo_args passes; the field list here is what that floor was read against."""
+    """pyproject's TRL floor is the newest of the releases that brought the GRPOConfig fields
+    grpo_args passes (:data:`FIRST_TRL_WITH`); the field list here is what that floor was read
+    against, so a new field fails here until its release is added and the floor checked."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
     text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
-    assert '"trl>=0.23"' in text
+    declared = [Requirement(r) for r in re.findall(r'^\s*"(trl[^"]*)",', text, re.MULTILINE)]
+    assert len(declared) == 1, declared
+    floors = [Version(s.version) for s in declared[0].specifier if s.operator == ">="]
+    assert floors == [max(Version(v) for v in FIRST_TRL_WITH.values())] == [Version("0.26")]
+    assert not declared[0].specifier.contains("0.25.1") and declared[0].specifier.contains("0.26.0")
+    assert set(FIRST_TRL_WITH) <= set(grpo_args(GRPOSection(), Path("x")))
     assert set(grpo_args(GRPOSection(), Path("x"))) - set(sft_args(SFTSection(), Path("x"))) == {
         "num_generations",
         "beta",
@@ -87,6 +111,7 @@ def test_unsloth_sees_prompt_plus_completion_and_an_explicit_4bit(tmp_path: Path
         "max_seq_length": 2304,
         "load_in_4bit": False,
         "dtype": None,
+        "use_exact_model_name": True,
     }
     full = unsloth_load_args(plan_start("m", lora=False), max_seq_length=10, load_in_4bit=False)
     assert full["full_finetuning"] is True
@@ -107,9 +132,10 @@ def test_start_plans(tmp_path: Path) -> None:
     adapter = make_adapter(tmp_path / "sft" / "final", "base-model")
     cont = plan_start(str(adapter), lora=True, from_adapter="continue")
     assert (cont.load, cont.attach, cont.peft_config_to_trl) == ("base-model", "continue", False)
-    assert unsloth_load_args(cont, max_seq_length=8, load_in_4bit=True)["model_name"] == str(
-        adapter.resolve()
-    )
+    continued = unsloth_load_args(cont, max_seq_length=8, load_in_4bit=True)
+    assert continued["model_name"] == str(adapter.resolve())
+    # 4-bit loading is where unsloth would swap the base for its -bnb-4bit mirror
+    assert continued["use_exact_model_name"] is True
     merged = plan_start(str(adapter), lora=True, from_adapter="merge")
     assert (
         merged.merge and merged.load == str(merged_dir(read_adapter(adapter))) and merged.peft_config_to_trl
@@ -153,9 +179,31 @@ def length_reward(completions: list, **kwargs: object) -> list[float]:
     return [float(len(str(c))) / 100 for c in completions]
 
 
+class KLReference(TrainerCallback):
+    """Records, at the first and last step, the adapters the policy holds and the weights of the
+    frozen ``ref`` adapter TRL computes the KL reference with (when there is one)."""
+
+    def __init__(self) -> None:
+        self.adapters: list[list[str]] = []
+        self.ref: list[dict[str, torch.Tensor]] = []
+
+    def record(self, model: Any) -> None:
+        self.adapters.append(sorted(getattr(model, "peft_config", {})))
+        self.ref.append({n: p.detach().clone() for n, p in model.named_parameters() if ".ref." in n})
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.record(model)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        self.record(model)
+
+
 @pytest.mark.parametrize("from_adapter", ["continue", "merge"])
 def test_grpo_starts_from_an_sft_adapter(sft_adapter: Path, tmp_path: Path, from_adapter: str) -> None:
-    """TRL refuses a PeftModel together with a peft_config: both ways of starting from 04's adapter train."""
+    """TRL refuses a PeftModel together with a peft_config: both ways of starting from 04's adapter
+    train. And the KL reference is the SFT critic both ways under plain TRL (train_grpo's
+    docstring): continued, a frozen copy of the SFT adapter (``ref``) rather than the adapter
+    disabled (the base); merged, the new adapter disabled (the merged SFT critic)."""
     rows = [{"prompt": [{"role": "user", "content": f"Critique {i}"}]} for i in range(2)]
     cfg = GRPOSection(
         group_size=2,
@@ -168,10 +216,20 @@ def test_grpo_starts_from_an_sft_adapter(sft_adapter: Path, tmp_path: Path, from
         lora_alpha=8,
         from_adapter=from_adapter,
     )  # type: ignore[arg-type]
+    assert cfg.kl_coef != 0  # with no KL term there is no reference at all
+    kl = KLReference()
     result = training.train_grpo(
-        str(sft_adapter), rows, length_reward, cfg, tmp_path / "grpo", progress=False
+        str(sft_adapter), rows, length_reward, cfg, tmp_path / "grpo", progress=False, callbacks=[kl]
     )
     assert result.global_step == 1
+    if from_adapter == "continue":
+        assert kl.adapters == [["default", "ref"], ["default", "ref"]]
+        sft = load_file(str(sft_adapter / "adapter_model.safetensors"))
+        ref = {n.replace(".ref.", "."): t for n, t in kl.ref[-1].items()}
+        assert ref.keys() == sft.keys() and len(sft) > 0
+        assert all(torch.equal(ref[n], sft[n].to(ref[n].dtype)) for n in sft)  # the SFT adapter, untrained
+    else:
+        assert kl.adapters == [["default"], ["default"]] and kl.ref == [{}, {}]
     trained = read_adapter(result.final_dir)
     assert trained is not None
     if from_adapter == "continue":

@@ -48,6 +48,22 @@ def test_compute_score_for_each_task(tmp_path, monkeypatch) -> None:
         verl_reward.compute_score("criticlab/ctrl", "Overall judgment: Correct", truth[0])
 
 
+def test_compute_score_takes_the_keywords_verl_adds(tmp_path) -> None:
+    """verl passes more keywords than the four it documents: the entries of
+    custom_reward_function.reward_kwargs, and with a reward model its router and tokenizer."""
+    truth = pd.read_parquet(export.write_verl_parquet(rows(), tmp_path / "t.parquet"))["reward_model"][1]
+    score = verl_reward.compute_score(
+        data_source="criticlab/crl",
+        solution_str="\\conclusion{F}",
+        ground_truth=truth["ground_truth"],
+        extra_info={"index": 1},
+        reward_router_address=None,
+        reward_model_tokenizer=None,
+        format_penalty=0.5,
+    )
+    assert score == 1.0
+
+
 def test_unknown_task_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown task"):
         export.verl_row({"task": "chat", "problem": "{}", "prompt": []}, 0)

@@ -197,6 +197,37 @@ def test_verl_loads_compute_score_from_our_file(parquet: Path) -> None:
     )
 
 
+def test_verl_passes_reward_kwargs_through_to_compute_score(parquet: Path) -> None:
+    """With custom_reward_function.reward_kwargs set, verl's wrapper adds them to every call;
+    its reward-loop manager adds reward_router_address and reward_model_tokenizer with a reward model."""
+    import pandas as pd
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    fn = get_custom_reward_fn(
+        OmegaConf.create(
+            {
+                "reward": {
+                    "custom_reward_function": {
+                        "path": verl_reward.__file__,
+                        "name": "compute_score",
+                        "reward_kwargs": {"format_penalty": 0.5},
+                    }
+                }
+            }
+        )
+    )
+    truth = pd.read_parquet(parquet)["reward_model"][1]["ground_truth"]
+    score = fn(
+        data_source="criticlab/crl",
+        solution_str="\\conclusion{F}",
+        ground_truth=truth,
+        extra_info={},
+        reward_router_address=None,
+        reward_model_tokenizer=None,
+    )
+    assert score == 1.0
+
+
 def test_compute_score_is_safe_from_several_threads(parquet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """verl scores a batch from a thread pool: every thread's first call races to start the
     sandbox. A slow start widens the race; exactly one executor may come of it."""

@@ -59,7 +59,9 @@ def unsloth_first(
     try:
         importer("unsloth")
     except ImportError as err:
-        raise ConfigError(f"use_unsloth needs the gpu extra (`make setup-gpu`): {err}") from err
+        raise ConfigError(
+            f"use_unsloth needs the gpu extra (`make setup-gpu`, then run with .venv-gpu/bin/python): {err}"
+        ) from err
     except Exception as err:  # unsloth raises NotImplementedError and others without a CUDA device
         raise ConfigError(
             f"use_unsloth is set but unsloth cannot start here ({type(err).__name__}: {err})"

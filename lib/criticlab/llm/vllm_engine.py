@@ -169,9 +169,11 @@ def sampling_args(
 
 
 def _cuda_bf16() -> bool:
-    import torch
+    """The project's one bf16 rule (compute capability 8 or newer): vLLM refuses bf16 on the
+    older cards that torch's own bf16 check accepts through emulation (T4, V100)."""
+    from criticlab.llm.precision import cuda_bf16
 
-    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return cuda_bf16()
 
 
 @dataclass
@@ -209,7 +211,7 @@ class VLLMEngine(ClosingEngine):
             import vllm
         except ImportError as err:  # neither the gpu extra nor the vLLM venv
             raise EngineError(
-                "the vllm backend needs vLLM: `make setup-gpu` on a CUDA machine, or `make setup-vllm` "
+                "the vllm backend needs vLLM: `make setup-gpu` on a CUDA machine (then .venv-gpu), or `make setup-vllm` "
                 "for its CPU build (then run with .venv-vllm/bin/python)"
             ) from err
         self._vllm = vllm

@@ -7,13 +7,18 @@ It writes a profile extending ``params/gpu-smoke.yaml`` with that model (a local
 hub at run time), runs notebooks 01 → 07 (01 and 02 prepare the data 03 → 07 use), then prints
 one PASS/FAIL line per component (:data:`COMPONENTS`), read from what the run wrote, and a last
 line ``gpu-smoke: N passed, M failed``. On a machine without a CUDA card, without the gpu extra,
-or without the model directory it stops at once with one sentence saying so (exit code 2).
+or without the model directory it stops at once with one sentence saying so (exit code 2). When
+torch sees no card, that sentence names the NVIDIA driver's version and the CUDA release torch was
+built for: PyPI's torch 2.13.0 is a CUDA 13.0 build that needs an R580 or newer driver, and an
+older driver looks to torch exactly like a machine without a card.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +38,15 @@ COMPONENTS = (
     "verl export",
 )
 NOTEBOOKS = ["01", "02", "03", "04", "05", "06", "07"]
+NO_DRIVER = "no nvidia driver found"
+DRIVER_FOR_CUDA = {12: 525, 13: 580}
+"""The oldest NVIDIA Linux driver branch that runs each CUDA major release (CUDA 12.x: R525,
+CUDA 13.x: R580), for the hint when torch sees no card."""
+GIB = 2**30
+MEMORY_TOLERANCE = 0.05
+"""How far below its declared size a card may report and still be that card: cards are sold in
+decimal GB (a "16 GB" card holds 16 × 10⁹ bytes = 14.9 GiB) and the driver keeps a little of it
+(a 16 GB T4 reports about 14.7 GiB to torch, an 80 GB A100 about 79.2 GiB)."""
 
 
 @dataclass
@@ -45,24 +59,84 @@ class Check:
         return f"{'PASS' if self.ok else 'FAIL'}  {self.component}: {self.detail}"
 
 
-def preflight(cuda: bool | None, model: str | None, importable: Callable[[str], bool]) -> str | None:
+def preflight(
+    cuda: bool | None, model: str | None, importable: Callable[[str], bool], diagnosis: str = ""
+) -> str | None:
     """The one sentence that stops the run before anything starts, or None when it can run.
-    ``cuda``: whether torch sees a CUDA device (None: torch itself is missing)."""
+    ``cuda``: whether torch sees a CUDA device (None: torch itself is missing); ``diagnosis``: the
+    driver and torch's CUDA build (:func:`cuda_diagnosis`), said when torch sees no device."""
     if cuda is None:
         return "make gpu-smoke needs the project's GPU environment and this Python has no torch: run `make setup-gpu` first."
     if not cuda:
         return (
-            "make gpu-smoke needs a CUDA GPU and this machine has none (torch sees no CUDA device); "
-            "run it on a GPU machine after `make setup-gpu`."
+            "make gpu-smoke needs a CUDA GPU and torch sees no CUDA device"
+            + (f" ({diagnosis})" if diagnosis else "")
+            + "; run it on a GPU machine after `make setup-gpu`."
         )
     missing = [name for name in ("vllm", "unsloth") if not importable(name)]
     if missing:
-        return f"make gpu-smoke needs the gpu extra ({', '.join(missing)} not installed): run `make setup-gpu` first."
+        return (
+            f"make gpu-smoke needs the gpu extra ({', '.join(missing)} not installed in {sys.prefix}): "
+            "run `make setup-gpu` first (it installs into .venv-gpu)."
+        )
     if not model:
         return "make gpu-smoke needs a local model directory: make gpu-smoke MODEL=/path/to/Qwen2.5-0.5B-Instruct"
     if not (Path(model) / "config.json").is_file():
         return f"MODEL={model} is not a model directory (it has no config.json); put a small model there first (no hub at run time)."
     return None
+
+
+def driver_version() -> str:
+    """The NVIDIA driver's version as ``nvidia-smi`` reports it; what nvidia-smi said when it could
+    not ask the driver (installed but not loaded, or a mismatch); :data:`NO_DRIVER` without it."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return NO_DRIVER
+    try:
+        out = subprocess.run(
+            [exe, "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"nvidia-smi failed ({err})"
+    lines = out.stdout.strip().splitlines()
+    if out.returncode == 0 and lines:
+        return lines[0].strip()
+    said = (out.stderr.strip() or out.stdout.strip() or f"exit code {out.returncode}").splitlines()[0]
+    return f"nvidia-smi failed: {said}"
+
+
+def _major(version: str) -> int | None:
+    head = version.strip().split(".")[0]
+    return int(head) if head.isdigit() else None
+
+
+def cuda_diagnosis(driver: str, torch_cuda: str | None) -> str:
+    """The driver and torch's CUDA build in a few words, so that a driver too old for torch's CUDA
+    (or a CPU build of torch) is not taken for a missing card. ``torch_cuda``: ``torch.version.cuda``."""
+    if torch_cuda is None:
+        return f"NVIDIA driver: {driver}; torch CUDA: none, this torch is a CPU build"
+    said = f"NVIDIA driver: {driver}; torch built for CUDA {torch_cuda}"
+    needed = DRIVER_FOR_CUDA.get(_major(torch_cuda) or 0)
+    if needed is None:
+        return said
+    have = _major(driver)
+    if have is not None and have < needed:
+        return f"{said}, which needs driver {needed} or newer: update the driver"
+    return f"{said}, which needs driver {needed} or newer"
+
+
+def least_card_gib(declared_gb: float) -> float:
+    """The least memory (GiB, as torch reports it) a card declared as ``declared_gb`` may have:
+    the declared size read as the decimal GB cards are sold in, less :data:`MEMORY_TOLERANCE`."""
+    return declared_gb * 1e9 / GIB * (1 - MEMORY_TOLERANCE)
+
+
+def card_matches(declared_gb: float | None, card_gib: float | None) -> bool:
+    """Whether the card torch reports (``card_gib``) is at least the profile's declared card."""
+    return declared_gb is not None and card_gib is not None and card_gib >= least_card_gib(declared_gb)
 
 
 def write_profile(model: str, directory: Path) -> Path:
@@ -96,9 +170,15 @@ def check_outputs(profile: config.Profile, root: Path, card_gb: float | None) ->
 
     checks = []
     declared = profile.gpu.memory_gb
-    plan_ok = card_gb is not None and declared is not None and card_gb >= declared
     card = "unknown" if card_gb is None else f"{card_gb:.1f}"
-    checks.append(Check("memory plan", plan_ok, f"profile plans for {declared} GiB, the card has {card} GiB"))
+    planned = (
+        "profile plans for no card (gpu.memory_gb unset)"
+        if declared is None
+        else f"profile plans for a {declared:g} GB card (at least {least_card_gib(declared):.1f} GiB)"
+    )
+    checks.append(
+        Check("memory plan", card_matches(declared, card_gb), f"{planned}, the card has {card} GiB")
+    )
     synthesis = stages.read_metrics(root, stages.SYNTHESIS)
     critiques = getattr(synthesis, "critiques", 0)
     checks.append(
@@ -155,16 +235,18 @@ def check_outputs(profile: config.Profile, root: Path, card_gb: float | None) ->
     return checks
 
 
-def _cuda() -> tuple[bool | None, float | None]:
+def _cuda() -> tuple[bool | None, float | None, str]:
+    """Whether torch sees a CUDA device, the card's memory (GiB) and, without a device, why."""
     try:
         import torch
     except ImportError:
-        return None, None
-    except Exception:  # a torch whose CUDA libraries are broken: no usable device
-        return False, None
+        return None, None, ""
+    except Exception as err:  # a torch whose CUDA libraries are broken: no usable device
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        return False, None, f"NVIDIA driver: {driver_version()}; importing torch failed: {first}"
     if not torch.cuda.is_available():
-        return False, None
-    return True, torch.cuda.get_device_properties(0).total_memory / 2**30
+        return False, None, cuda_diagnosis(driver_version(), torch.version.cuda)
+    return True, torch.cuda.get_device_properties(0).total_memory / GIB, ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--model", default="", help="a local model directory (e.g. Qwen2.5-0.5B-Instruct)")
     args = parser.parse_args(argv)
-    cuda, card_gb = _cuda()
-    problem = preflight(cuda, args.model, lambda name: importlib.util.find_spec(name) is not None)
+    cuda, card_gb, diagnosis = _cuda()
+    problem = preflight(cuda, args.model, lambda name: importlib.util.find_spec(name) is not None, diagnosis)
     if problem:
         print(problem, file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""verl custom reward: ``compute_score(data_source, solution_str, ground_truth, extra_info=None)``.
+"""verl custom reward: ``compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs)``.
 
 Point verl at this file (``custom_reward_function.path=<this file>``,
 ``custom_reward_function.name=compute_score``) to train on parquet written by
@@ -79,11 +79,17 @@ def _make_generator() -> Engine:
 
 
 def compute_score(
-    data_source: str, solution_str: str, ground_truth: str, extra_info: dict | None = None
+    data_source: str,
+    solution_str: str,
+    ground_truth: str,
+    extra_info: dict | None = None,
+    **kwargs: Any,
 ) -> float:
     """The reward of ``solution_str`` for the row whose ``ground_truth`` (JSON: ``task`` and what that
     task's reward reads) verl passes; the task picks the reward in :data:`criticlab.rewards.REWARDS`,
-    the table TRL's mixed reward dispatches on too."""
+    the table TRL's mixed reward dispatches on too. ``kwargs``: what else verl passes and the
+    reward does not read — the entries of ``custom_reward_function.reward_kwargs``, and more
+    keywords when a reward model is configured; without them verl's call would raise TypeError."""
     truth = json.loads(ground_truth)
     task = truth.get("task")
     if task not in REWARDS:

@@ -7,8 +7,9 @@ Where a run starts is planned first (:func:`plan_start`), on a CPU-testable path
 adapter (04's SFT critic), GRPO either continues that adapter — the model handed to TRL is then
 already a ``PeftModel`` and no ``peft_config`` goes with it (TRL refuses both) — or trains on the
 adapter merged into its base (cached next to it, :func:`criticlab.llm.adapters.merge_adapter`).
-On CUDA the policy loads in bf16 (where the card computes it), on a CPU in float32 (bf16 runs as
-mixed precision there). With unsloth (CUDA only) the same plan is carried out by unsloth's loader,
+On CUDA the policy loads in bf16 where the card computes it (compute capability 8 or newer,
+:func:`criticlab.llm.precision.cuda_bf16`), else fp16; on a CPU in float32 (bf16 runs as mixed
+precision there). With unsloth (CUDA only) the same plan is carried out by unsloth's loader,
 with ``max_seq_length`` covering prompt plus completion and ``load_in_4bit`` always explicit.
 """
 
@@ -21,6 +22,7 @@ from typing import Any, Literal
 from criticlab.config import ConfigError
 from criticlab.llm.adapters import Adapter, merge_adapter, merged_dir, read_adapter
 from criticlab.llm.import_order import unsloth_first
+from criticlab.llm.precision import cuda_bf16
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -57,7 +59,9 @@ def plan_start(
 
 
 def policy_dtype(cuda: bool, cuda_bf16: bool) -> str:
-    """bf16 on a CUDA card that computes it (fp16 on one that does not), float32 on a CPU."""
+    """bf16 on a CUDA card that computes it (fp16 on one that does not), float32 on a CPU.
+    ``cuda_bf16``: :func:`criticlab.llm.precision.cuda_bf16`, the rule the trainers' ``bf16`` flag
+    and vLLM follow too."""
     if cuda:
         return "bfloat16" if cuda_bf16 else "float16"
     return "float32"
@@ -66,13 +70,17 @@ def policy_dtype(cuda: bool, cuda_bf16: bool) -> str:
 def unsloth_load_args(plan: StartPlan, *, max_seq_length: int, load_in_4bit: bool) -> dict[str, Any]:
     """``FastLanguageModel.from_pretrained`` keywords. A continued adapter is loaded from its own
     directory (unsloth returns it as a PeftModel); ``load_in_4bit`` is always passed (unsloth's
-    default is True); full fine-tuning says so."""
+    default is True); full fine-tuning says so. ``use_exact_model_name``: unsloth otherwise swaps
+    a hub name for its own mirror (``unsloth/...``, a pre-quantized ``-bnb-4bit`` repo with
+    4-bit loading), and the saved adapter's ``base_model_name_or_path`` would then name that
+    mirror instead of the profile's model, which 07 and vLLM look the base up by."""
     name = str(plan.adapter.path) if plan.attach == "continue" and plan.adapter else plan.load
     args: dict[str, Any] = {
         "model_name": name,
         "max_seq_length": max_seq_length,
         "load_in_4bit": load_in_4bit,
         "dtype": None,
+        "use_exact_model_name": True,
     }
     if plan.attach == "none":
         args["full_finetuning"] = True
@@ -112,8 +120,7 @@ def load_policy(
     source = models.resolve(load) if load in models.REGISTRY or load.endswith(".gguf") else None
     if isinstance(source, Path) and source.is_file():  # a GGUF: its dequantized safetensors copy
         load = str(gguf_checkpoint(source))
-    cuda = torch.cuda.is_available()
-    dtype = getattr(torch, policy_dtype(cuda, cuda and torch.cuda.is_bf16_supported()))
+    dtype = getattr(torch, policy_dtype(torch.cuda.is_available(), cuda_bf16()))
     model, tokenizer, _, _ = load_model(load, dtype)
     if plan.attach == "continue" and plan.adapter is not None:
         from peft import PeftModel

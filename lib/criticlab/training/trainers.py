@@ -15,6 +15,7 @@ model (or LoRA adapter) and tokenizer go to ``<output>/final``, and the trainer'
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -237,6 +238,43 @@ def _train(trainer: Any, output_dir: Path) -> TrainResult:
     return _finish(trainer, output_dir, resumed)
 
 
+def release_trl_vllm(trainer: Any) -> bool:
+    """Shut down the vLLM engine a GRPO trainer started for colocated rollouts and give its
+    memory back to the card; True when there was one. TRL never closes it, so without this each
+    GRPO run in one process (06 trains four on ``params/gpu.yaml``) would start another engine
+    beside the ones before it, each holding ``vllm_memory`` of the card. TRL keeps it at
+    ``trainer.vllm_generation.llm`` (TRL 0.28 on) or ``trainer.llm`` (0.26, 0.27); server mode has none."""
+    released = False
+    for holder in (getattr(trainer, "vllm_generation", None), trainer):
+        llm = getattr(holder, "llm", None) if holder is not None else None
+        if llm is None:
+            continue
+        _shutdown_vllm(llm)
+        holder.llm = None
+        del llm
+        released = True
+    if released:
+        gc.collect()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return released
+
+
+def _shutdown_vllm(llm: Any) -> None:
+    """Stop a ``vllm.LLM``'s engine (its worker and KV cache), with whichever call this vLLM has."""
+    engine = getattr(llm, "llm_engine", None)
+    for shutdown in (
+        getattr(llm, "shutdown", None),
+        getattr(engine, "shutdown", None),
+        getattr(getattr(engine, "engine_core", None), "shutdown", None),
+    ):
+        if callable(shutdown):
+            shutdown()
+            return
+
+
 def _finish(trainer: Any, output_dir: Path, resumed: str | None) -> TrainResult:
     """Save the final model/adapter + tokenizer atomically and the history as JSONL."""
     final = output_dir / stages.FINAL
@@ -307,9 +345,23 @@ def train_grpo(
 ) -> TrainResult:
     """GRPO of the critic: ``group_size`` critiques per prompt, rewarded by ``reward_funcs``.
 
-    The reference model for the KL term (coefficient ``kl_coef``) is the starting checkpoint —
-    the SFT critic in CTRL. One optimizer step consumes ``prompts_per_step`` prompts. A LoRA run
-    (``cfg.lora``) trains an adapter of ``cfg.lora_r`` / ``cfg.lora_alpha``, as SFT reads its own.
+    One optimizer step consumes ``prompts_per_step`` prompts. A LoRA run (``cfg.lora``) trains
+    an adapter of ``cfg.lora_r`` / ``cfg.lora_alpha``, as SFT reads its own.
+
+    The KL term's reference (coefficient ``kl_coef``; at 0 there is none) is what TRL's
+    GRPOTrainer (1.15 and 1.16 read alike) builds from the model it is handed:
+
+    - a new adapter (TRL gets ``peft_config``, or unsloth attached a fresh one): the loaded model
+      with the adapter disabled — the base model, or, from 04's adapter with ``from_adapter:
+      merge``, the merged SFT critic. Either way the policy at step 0;
+    - a continued adapter (``from_adapter: continue``, a PeftModel without ``peft_config``): TRL
+      copies the adapter as it is at the start into a frozen second adapter, ``ref``, and computes
+      the reference with it — the SFT critic, not the base. Under unsloth (``use_unsloth``) that
+      copy is not made (unsloth's GRPO patch removes it for TRL >= 1.4) and the reference is the
+      adapter disabled: the base model;
+    - full fine-tuning: a second copy loaded from the policy's ``config._name_or_path``, the
+      directory it was loaded from (the merged SFT critic when starting from 04's adapter; see
+      :func:`criticlab.training.policy.load_policy`).
     """
     unsloth_first(cfg.use_unsloth)
     from trl import GRPOConfig as TRLGRPOConfig
@@ -354,4 +406,7 @@ def train_grpo(
         peft_config=_peft_config(plan, cfg.use_unsloth, cfg.lora_r, cfg.lora_alpha),
         callbacks=list(callbacks),
     )
-    return _train(trainer, output_dir)
+    try:
+        return _train(trainer, output_dir)
+    finally:  # also when training fails: the next run in this kernel needs the card
+        release_trl_vllm(trainer)
