@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from criticlab.llm import EngineError, SamplingParams
-from criticlab.llm.vllm_engine import FENCE_STOP, cpu_dtype, engine_args, needs_continuing, sampling_args
+from criticlab.llm.vllm_engine import (
+    FENCE_STOP,
+    cpu_dtype,
+    cpu_threads_env,
+    engine_args,
+    needs_continuing,
+    sampling_args,
+)
 from criticlab.tools.vllm_cpu_requirements import requirement_name, wanted
 
 
@@ -69,3 +76,10 @@ def test_a_converted_gguf_is_keyed_by_its_content(tmp_path: Path, monkeypatch: p
     gguf.write_bytes(b"GGUF-two")  # same name, same size, other weights
     os.utime(gguf, ns=(1, 1))
     assert hf.gguf_cache_dir(gguf) != first and first.name.startswith("m-")
+
+
+def test_a_small_machine_keeps_no_core_for_the_scheduler(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VLLM_CPU_NUM_OF_RESERVED_CPU", raising=False)
+    assert cpu_threads_env(2) == {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"} and cpu_threads_env(16) == {}
+    monkeypatch.setenv("VLLM_CPU_NUM_OF_RESERVED_CPU", "1")
+    assert cpu_threads_env(2) == {}  # the user's setting stands

@@ -106,7 +106,7 @@ def test_mistyped_profile_fails_before_any_notebook(project: Path) -> None:
         run.run_profile("typo", echo=lambda *a, **k: None)
 
 
-@pytest.mark.parametrize("profile", ["smoke", "cpu", "gpu", "paper"])
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "cpu-vllm", "gpu", "paper"])
 def test_prepare_only_for_every_shipped_profile(profile: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv(config.OUTPUTS_ENV, str(tmp_path))
     report = run.run_profile(profile, prepare_only=True, echo=lambda *a, **k: None)
@@ -114,3 +114,18 @@ def test_prepare_only_for_every_shipped_profile(profile: str, tmp_path: Path, mo
     prepared = nbformat.read(tmp_path / profile / "notebooks" / "05_grpo.ipynb", as_version=4)
     injected = [c for c in prepared.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and f"{profile}.yaml" in injected[0].source
+
+
+def test_a_vllm_profile_runs_in_the_vllm_venv(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without vLLM in this Python, a profile whose engine is vLLM is run by .venv-vllm's Python."""
+    (project / "params" / "v.yaml").write_text("progress: false\nmodels:\n  engine: vllm\n")
+    monkeypatch.setattr(run.importlib.util, "find_spec", lambda name: None)
+    assert run.vllm_python(config.load_profile("tiny")) is None  # llama.cpp: this Python
+    with pytest.raises(ConfigError, match=r"v\.yaml: models.engine is vllm .* run `make setup-vllm`"):
+        run.vllm_python(config.load_profile("v"))
+    python = project / ".venv-vllm" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    assert run.vllm_python(config.load_profile("v")) == python
+    monkeypatch.setattr(run.importlib.util, "find_spec", lambda name: object())  # vLLM here
+    assert run.vllm_python(config.load_profile("v")) is None

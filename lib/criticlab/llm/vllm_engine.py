@@ -28,6 +28,7 @@ What the backend adds to ``LLM.chat``, tested against the real vLLM on the CPU
 from __future__ import annotations
 
 import gc
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -59,6 +60,17 @@ MAX_CONTINUATIONS = 8
 CPU_KV_CACHE_GB = 2.0
 """KV cache of a CPU engine when the profile names none: about 170,000 tokens of the 0.5B model
 (12 KiB a token in bf16), room for 16 sequences of a 4,096-token context with room to spare."""
+
+
+def cpu_threads_env(cores: int) -> dict[str, str]:
+    """What vLLM's CPU build is told about this machine's cores, unless the user said otherwise.
+
+    vLLM keeps one core free for its scheduler process and computes on the rest; on a machine of
+    two cores that halves the compute (measured on 2 cores, 0.5B, eager: 8.2 → 12.5 tok/s single
+    stream, 20.1 → 33.3 with 4 sequences, ``bench engines --quick``). Up to 4 cores none is kept."""
+    if cores > 4 or "VLLM_CPU_NUM_OF_RESERVED_CPU" in os.environ:
+        return {}
+    return {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
 
 
 def on_cpu() -> bool:
@@ -396,6 +408,9 @@ def build(reference: str, options: EngineOptions) -> VLLMEngine:
     if args is None:
         if on_cpu():
             from criticlab.llm.precision import native_bf16
+            from criticlab.machine import usable_cores
+
+            os.environ.update(cpu_threads_env(usable_cores()))
 
             args = engine_args(
                 model,

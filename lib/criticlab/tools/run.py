@@ -12,8 +12,10 @@ to ``outputs/<profile>/run.json``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -167,6 +169,25 @@ def _save_report(cfg: config.Profile, report: RunReport) -> None:
     )
 
 
+VLLM_VENV = ".venv-vllm"
+"""The venv of vLLM's CPU build (``make setup-vllm``), where a vLLM profile's notebooks run."""
+
+
+def vllm_python(cfg: config.Profile) -> Path | None:
+    """The Python to run ``cfg`` with instead of this one: the vLLM venv's, for a profile whose
+    engine is vLLM when this Python has no vLLM; None when this one will do. A missing venv is a
+    :class:`config.ConfigError` saying how to make it."""
+    if cfg.models.engine != "vllm" or importlib.util.find_spec("vllm") is not None:
+        return None
+    python = config.project_root() / VLLM_VENV / "bin" / "python"
+    if not python.exists():
+        raise config.ConfigError(
+            f"{cfg.source}: models.engine is vllm and neither this Python ({sys.executable}) nor "
+            f"{python} has vLLM: run `make setup-vllm` (CPU) or `make setup-gpu` (CUDA)"
+        )
+    return python
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m criticlab.tools.run", description=__doc__.split("\n")[0])
     parser.add_argument("--profile", required=True, help="a profile name (cpu) or file (params/cpu.yaml)")
@@ -177,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-output", action="store_true", help="stream cell outputs to the terminal")
     args = parser.parse_args(argv)
     try:
+        python = vllm_python(config.load_profile(args.profile))
+        if python is not None:  # the notebooks' kernels are this Python's: run in the vLLM venv
+            print(f"models.engine is vllm: running in {python.parent.parent.name}", flush=True)
+            command = [str(python), "-m", "criticlab.tools.run", *(sys.argv[1:] if argv is None else argv)]
+            return subprocess.call(command)
         report = run_profile(args.profile, args.only, args.prepare_only, args.log_output)
     except (config.ConfigError, RunError) as err:
         print(f"error: {err}", file=sys.stderr)
