@@ -326,7 +326,8 @@ class GRPOSection:
     """Rank of the adapter GRPO trains (with ``lora``), GRPO's own: not read from the ``sft`` section."""
     lora_alpha: int = 32
     use_vllm: bool = False
-    """Sample the critiques with TRL's vLLM (CUDA only); its memory is planned by the keys below."""
+    """Sample the critiques through vLLM: on a card TRL's own (its memory planned by the keys below);
+    on the CPU (.venv-vllm, ``lora: true``) vLLM's CPU build with the adapter swapped in each step."""
     vllm_mode: Literal["colocate", "server"] = "colocate"
     """colocate: TRL's vLLM runs inside the trainer, on the trainer's card, taking ``vllm_memory``
     of it. server: TRL waits for a ``trl vllm-serve`` that you start yourself on another GPU (its

@@ -294,6 +294,41 @@ class VLLMEngine(ClosingEngine):
         done = [[c if c is not None else error_completion("not generated") for c in row] for row in out]
         return self._count(done, sampling, started)
 
+    def sample_tokens(
+        self,
+        prompt_ids: list[list[int]],
+        sampling: SamplingParams,
+        counts: list[int],
+        adapter: Adapter | None = None,
+    ) -> list[list[tuple[list[int], list[float]]]]:
+        """``counts[i]`` samples of the tokenized prompt ``prompt_ids[i]``: each a list of token ids
+        and the log-probability of each (what an RL trainer needs, not text). Sample j of a prompt
+        is seeded with ``sampling.seed + j``; stop strings and ``stop_after_code`` do not apply."""
+        if self._llm is None:
+            raise EngineError(f"{self.model_id}: this vLLM engine was closed")
+        requests = [(p, j) for p, count in enumerate(counts) for j in range(count)]
+        params = [
+            self._vllm.SamplingParams(
+                **{**sampling_args(sampling.with_(stop=(), stop_after_code=False), j), "logprobs": 0}
+            )
+            for _, j in requests
+        ]
+        prompts = [{"prompt_token_ids": prompt_ids[p]} for p, _ in requests]
+        started = time.perf_counter()
+        outputs = self._llm.generate(
+            prompts, params, use_tqdm=False, lora_request=self._lora_request(adapter)
+        )
+        out: list[list[tuple[list[int], list[float]]]] = [[] for _ in prompt_ids]
+        completions: list[list[Completion]] = [[]]
+        for (p, _), output in zip(requests, outputs):
+            candidate = output.outputs[0]
+            tokens = list(candidate.token_ids)
+            logprobs = [float(step[token].logprob) for step, token in zip(candidate.logprobs or [], tokens)]
+            out[p].append((tokens, logprobs))
+            completions[0].append(Completion("", completion_tokens=len(tokens)))
+        self._count(completions, sampling.with_(temperature=max(sampling.temperature, 1e-6)), started)
+        return out
+
     def _lora_request(self, adapter: Adapter | None) -> Any:
         if adapter is None:
             return None

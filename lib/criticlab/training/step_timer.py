@@ -80,6 +80,11 @@ class StepTimer:
         timed.__criticlab_timed__ = True
         return timed
 
+    def add_sampling(self, seconds: float) -> None:
+        """Sampling done outside the policy's ``generate`` (TRL's ``rollout_func``: vLLM rollouts
+        on the CPU, :mod:`criticlab.training.vllm_rollouts`), which reports its own seconds here."""
+        self._sampling += seconds
+
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
         # reward records count steps from 0, step times from 1: keep what the checkpoint holds
         reward_log = getattr(self.reward, "log_path", None)

