@@ -151,6 +151,22 @@ def test_a_lora_critic_is_a_request_on_the_base_engine(engine: VLLMEngine, adapt
     assert engine.generate([OPEN], sampling)[0][0].text == base  # the base engine is untouched
 
 
+def test_rl_rollouts_are_token_ids_and_their_logprobs(engine: VLLMEngine, adapter_dir: Path) -> None:
+    """What GRPO's vLLM rollouts on the CPU take (:mod:`criticlab.training.vllm_rollouts`)."""
+    adapter = read_adapter(adapter_dir)
+    tokenizer = engine._llm.get_tokenizer()
+    text = tokenizer.apply_chat_template(OPEN, tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    sampling = SamplingParams(temperature=1.0, top_p=1.0, max_tokens=12, seed=5)
+    [group] = engine.sample_tokens([ids], sampling, [3], adapter=adapter)
+    assert len(group) == 3 and all(0 < len(tokens) == len(logprobs) <= 12 for tokens, logprobs in group)
+    assert all(lp <= 0.0 for _, logprobs in group for lp in logprobs)
+    assert len({tuple(tokens) for tokens, _ in group}) > 1  # seeded per sample
+    assert engine.sample_tokens([ids], sampling, [3], adapter=adapter) == [group]  # same seeds, same draws
+    [base] = engine.sample_tokens([ids], sampling, [3])
+    assert [t for t, _ in base] != [t for t, _ in group]  # the adapter took part
+
+
 def test_closing_and_starting_another_engine_in_one_process(engine: VLLMEngine) -> None:
     engine.close()
     with pytest.raises(Exception, match="closed"):
