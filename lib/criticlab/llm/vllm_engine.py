@@ -398,6 +398,11 @@ class VLLMEngine(ClosingEngine):
                 return [error_completion(f"vLLM refused the request ({type(err).__name__}: {err})")]
         return [self._chat([m], [p], lora, continuing)[0] for m, p in zip(messages, params)]
 
+    def clear_prefix_cache(self) -> None:
+        """Forget the KV kept from earlier prompts (benchmarks use it to time a cold prefill)."""
+        if self._llm is not None:
+            self._llm.reset_prefix_cache()
+
     def close(self) -> None:
         """Shut the engine down and give its memory back."""
         if self._llm is None:
