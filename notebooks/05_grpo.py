@@ -24,7 +24,9 @@
 # on a parseable `Overall judgment` (with `grpo.judgment_gate` such a critique gets 0 unrevised:
 # `substring` as the reference code does, `last_line` by the workbook's stricter parse; the
 # notebook reports what the gate changes either way). Advantages compare critiques within their group; a KL term keeps
-# the critic near its SFT starting point. Paper settings: group 8, lr 1e-5 constant, KL 0.001, clip
+# the critic near a frozen reference: its SFT starting point under full fine-tuning or a continued
+# adapter with plain TRL, but the base model for a continued adapter under unsloth (`gpu.yaml`),
+# whose GRPO patch drops TRL's frozen copy (`criticlab.training.train_grpo` says which). Paper settings: group 8, lr 1e-5 constant, KL 0.001, clip
 # 0.2, prompts ≤ 1536 and critiques ≤ 768 tokens, temperature 1.0 (`params/paper.yaml`).
 #
 # The prompts are the generator's own solutions, passing and failing (notebook 03 mixes them to
