@@ -165,21 +165,21 @@ class ModelsSection:
     threads: int | None = None
     """CPU threads for llama.cpp (None: all cores)."""
     parallel: int = 8
-    """Sequences llama.cpp decodes together (its slots; each holds ``context_length`` of KV cache).
-    The aggregate rate rises up to about 16 on two cores (``python -m criticlab.bench engines
-    --parallel 8 16``), at twice the KV memory of 8."""
+    """Sequences decoded together (llama.cpp's slots, each with ``context_length`` of KV cache; a vLLM
+    server's requests in flight). On two cores the rate rises up to about 16 (``bench engines``)."""
     hf_dtype: str = "auto"
-    """Precision of transformers engines (trained checkpoints, the hf backend): float32, bfloat16,
-    or auto = bfloat16 where the hardware computes it natively (CUDA capability 8+, AMX/AVX512-BF16 CPUs)."""
+    """transformers engines' precision: float32, bfloat16, or auto (bf16 where computed natively)."""
     checkpoint_gguf: bool = True
-    """With the llamacpp engine, serve a trained checkpoint (a critic of 04/05) with llama.cpp by
-    converting it to a cached GGUF file (:mod:`criticlab.llm.gguf_export`); off, or where it
-    cannot be converted, transformers serves it."""
+    """llamacpp engine: serve a trained checkpoint as its cached GGUF conversion (:mod:`criticlab.llm.gguf_export`);
+    off, or where it cannot be converted, transformers serves it."""
     checkpoint_gguf_precision: Literal["f32", "f16", "q8_0"] = "f16"
     vllm_kv_cache_gb: float = 2.0
     """vLLM on the CPU (``engine: vllm`` in .venv-vllm): each engine's KV cache in GiB."""
     vllm_compile: bool = False
     """vLLM on the CPU: compile the model (start-up 98 s, not 42 s, for a faster decode)."""
+    vllm_server: bool = False
+    """vLLM: one ``vllm serve`` of the generator on loopback, started by the runner for every notebook
+    (:mod:`criticlab.llm.vllm_server`), instead of an in-process engine in each notebook's kernel."""
 
 
 @dataclass

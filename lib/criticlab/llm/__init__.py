@@ -205,6 +205,48 @@ def release_engines(
     return (pool or POOL).release(slots)
 
 
+def choice_options(profile: Profile, choice: EngineChoice) -> EngineOptions:
+    """The options an engine of ``choice`` is built with under ``profile`` (held one per model):
+    the profile's context, threads and precision, the choice's share and LoRA rank."""
+    models = profile.models
+    in_process_gpu = get_backend(choice.backend).in_process_gpu
+    return EngineOptions(
+        context_length=models.context_length,
+        threads=models.threads,
+        parallel=models.parallel,
+        openai_base_url=models.openai_base_url,
+        hf_dtype=models.hf_dtype,
+        memory_share=(choice.memory_share or profile.gpu.critic_memory) if in_process_gpu else None,
+        lora_rank=choice.lora_rank,
+        seed=profile.seed,
+        kv_cache_gb=models.vllm_kv_cache_gb,
+        vllm_compile=models.vllm_compile,
+    )
+
+
+def _served(profile: Profile, choice: EngineChoice, pool: EnginePool) -> Engine | None:
+    """A client of the profile's ``vllm serve`` when ``choice`` is the generator's model with no
+    adapter and the profile serves it (``models.vllm_server``); else None. A profile that serves
+    its generator with no server running is an :class:`EngineError` saying how to start one."""
+    from criticlab.llm import vllm_server
+
+    if not vllm_server.serves(profile) or choice.adapter is not None:
+        return None
+    if not same_model(choice.model, profile.models.generator):
+        return None
+    state = vllm_server.running(profile)
+    if state is None:
+        raise EngineError(
+            f"{profile.name}: models.vllm_server is on and no vllm serve of {profile.models.generator} "
+            f"runs for it; run the notebooks with `python -m criticlab.tools.run --profile {profile.name}`, "
+            f"or start one with `python -m criticlab.llm.vllm_server --profile {profile.name}`"
+        )
+    return pool.get(
+        ("vllm-server", state.url),
+        lambda: vllm_server.ServedEngine(state, max_concurrency=profile.models.parallel),
+    )
+
+
 def _one_per_model(profile: Profile, choice: EngineChoice, pool: EnginePool) -> Engine:
     """The pool's one engine for ``choice.model``, started (after closing what the plan says) with
     the choice's share and LoRA rank; a LoRA critic is that engine asked with its adapter."""
@@ -215,21 +257,7 @@ def _one_per_model(profile: Profile, choice: EngineChoice, pool: EnginePool) -> 
     def start() -> Engine:
         if choice.merge and choice.adapter is not None:
             merge_adapter(choice.adapter)
-        models = profile.models
-        share = (choice.memory_share or profile.gpu.critic_memory) if spec.in_process_gpu else None
-        options = EngineOptions(
-            context_length=models.context_length,
-            threads=models.threads,
-            parallel=models.parallel,
-            openai_base_url=models.openai_base_url,
-            hf_dtype=models.hf_dtype,
-            memory_share=share,
-            lora_rank=choice.lora_rank,
-            seed=profile.seed,
-            kv_cache_gb=models.vllm_kv_cache_gb,
-            vllm_compile=models.vllm_compile,
-        )
-        return spec.build(choice.model, options)
+        return spec.build(choice.model, choice_options(profile, choice))
 
     engine = pool.get(key, start, slot=choice.slot)
     if choice.adapter is not None and not choice.merge:
@@ -256,7 +284,10 @@ def engine_for(
     models: ModelsSection = profile.models
     reference = model or getattr(models, role)
     choice = choose_engine(profile, reference)
-    if get_backend(choice.backend).one_per_model:
+    served = _served(profile, choice, pool)
+    if served is not None:
+        engine = served
+    elif get_backend(choice.backend).one_per_model:
         engine = _one_per_model(profile, choice, pool)
     else:
         backend = choice.backend

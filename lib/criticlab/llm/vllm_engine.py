@@ -436,46 +436,50 @@ class LoRAEngine(ClosingEngine):
         return self.base.generate(conversations, sampling, n, adapter=self.adapter)
 
 
-def build(reference: str, options: EngineOptions) -> VLLMEngine:
-    """The ``vllm`` backend's engine (:mod:`criticlab.llm.backends`).
+def build_args(model: str, options: EngineOptions) -> dict[str, Any]:
+    """The engine arguments (:func:`engine_args`) of an engine for ``model`` (a checkpoint) under
+    ``options``; ``options.vllm_args``, when given, as they are. The in-process engine and the
+    profile's ``vllm serve`` (:mod:`criticlab.llm.vllm_server`) both start from these.
 
     On a card: its share of it (``options.memory_share``; unset, the profile schema's generator
     share, never vLLM's default 0.9) and the precision the card computes. On the CPU: a KV cache
     of ``options.kv_cache_gb`` GiB, bf16 where the CPU computes it, eager unless
     ``options.vllm_compile``. Both: LoRA slots up to ``options.lora_rank``."""
-    args = options.vllm_args
+    if options.vllm_args is not None:
+        return {**options.vllm_args, "model": model}
+    if on_cpu():
+        from criticlab.llm.precision import native_bf16
+
+        return engine_args(
+            model,
+            max_model_len=options.context_length,
+            kv_cache_gb=options.kv_cache_gb or CPU_KV_CACHE_GB,
+            dtype=cpu_dtype(native_bf16()),
+            lora_rank=options.lora_rank,
+            seed=options.seed,
+            eager=not options.vllm_compile,
+        )
+    from criticlab.config import GPUSection
+
+    share = options.memory_share if options.memory_share is not None else GPUSection().generator_memory
+    return engine_args(
+        model,
+        max_model_len=options.context_length,
+        memory_share=share,
+        dtype=vllm_dtype(_cuda_bf16()),
+        lora_rank=options.lora_rank,
+        seed=options.seed,
+    )
+
+
+def build(reference: str, options: EngineOptions) -> VLLMEngine:
+    """The ``vllm`` backend's engine (:mod:`criticlab.llm.backends`), with :func:`build_args`."""
     model = servable(reference)
-    if args is None:
-        if on_cpu():
-            from criticlab.llm.precision import native_bf16
-            from criticlab.machine import usable_cores
+    args = build_args(model, options)
+    if options.vllm_args is None and on_cpu():
+        from criticlab.machine import usable_cores
 
-            os.environ.update(cpu_threads_env(usable_cores()))
-
-            args = engine_args(
-                model,
-                max_model_len=options.context_length,
-                kv_cache_gb=options.kv_cache_gb or CPU_KV_CACHE_GB,
-                dtype=cpu_dtype(native_bf16()),
-                lora_rank=options.lora_rank,
-                seed=options.seed,
-                eager=not options.vllm_compile,
-            )
-        else:
-            from criticlab.config import GPUSection
-
-            share = (
-                options.memory_share if options.memory_share is not None else GPUSection().generator_memory
-            )
-            args = engine_args(
-                model,
-                max_model_len=options.context_length,
-                memory_share=share,
-                dtype="auto",
-                lora_rank=options.lora_rank,
-                seed=options.seed,
-            )
-            args.pop("dtype")  # the engine picks bf16 or fp16 from the card
+        os.environ.update(cpu_threads_env(usable_cores()))
     return VLLMEngine(model, model_id=reference, **{k: v for k, v in args.items() if k != "model"})
 
 

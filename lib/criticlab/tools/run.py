@@ -18,12 +18,16 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from criticlab import config, stages
 from criticlab.io import read_json, write_json
+from criticlab.llm import vllm_server
+from criticlab.llm.base import EngineError
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
 
@@ -47,6 +51,10 @@ class RunReport:
     profile: str
     profile_path: str
     runs: list[NotebookRun] = field(default_factory=list)
+    server_seconds: float = 0.0
+    """Start-up of the generator's vllm server (``models.vllm_server``), before the first notebook."""
+    server_metrics: dict[str, float] = field(default_factory=dict)
+    """That server's counters at the end (:func:`criticlab.llm.vllm_server.server_metrics`)."""
 
     @property
     def ok(self) -> bool:
@@ -97,48 +105,95 @@ def run_profile(
     log_output: bool = False,
     echo=print,
 ) -> RunReport:
-    """Execute (or with ``prepare_only`` just parameterize) the notebooks of a profile."""
-    import papermill as pm
-
+    """Execute (or with ``prepare_only`` just parameterize) the notebooks of a profile; a profile
+    that serves its generator (``models.vllm_server``) gets its ``vllm serve`` around them."""
     profile_path = config.resolve_profile_path(profile)
     cfg = config.load_profile(profile_path)  # fails fast on an unknown key or a wrong type
     selected = discover(only)
-    out_dir = cfg.paths.notebooks_dir
     report = RunReport(profile=cfg.name, profile_path=str(profile_path))
     os.environ.setdefault("MPLBACKEND", "Agg")
-    echo(f"profile {cfg.name} ({profile_path.name}): {len(selected)} notebook(s) → {out_dir}")
-    for index, notebook in enumerate(selected, start=1):
-        target = out_dir / notebook.name
-        started = time.perf_counter()
-        echo(f"[{index}/{len(selected)}] {notebook.stem} ...", end="", flush=True)
-        try:
-            pm.execute_notebook(
-                str(notebook),
-                str(target),
-                parameters={"profile": str(profile_path)},
-                cwd=str(notebook.parent),
-                kernel_name="python3",
-                prepare_only=prepare_only,
-                progress_bar=False,
-                log_output=log_output,
-                request_save_on_cell_execute=True,
+    echo(f"profile {cfg.name} ({profile_path.name}): {len(selected)} notebook(s) → {cfg.paths.notebooks_dir}")
+    with _generator_server(cfg, report, prepare_only, echo):
+        for index, notebook in enumerate(selected, start=1):
+            _run_one(
+                notebook, index, len(selected), profile_path, cfg, report, prepare_only, log_output, echo
             )
-        except Exception as err:  # papermill/nbclient raise several kinds; all stop the run
-            seconds = time.perf_counter() - started
-            message = describe_failure(err)
-            echo(f" FAILED after {seconds:.1f} s")
-            report.runs.append(NotebookRun(notebook.stem, "failed", seconds, str(target), message, _now()))
-            _save_report(cfg, report)
-            raise RunError(f"notebook {notebook.stem} failed: {message}\n  executed copy: {target}") from err
-        seconds = time.perf_counter() - started
-        status = "prepared" if prepare_only else "ok"
-        echo(f" {status} in {seconds:.1f} s")
-        report.runs.append(NotebookRun(notebook.stem, status, seconds, str(target), finished=_now()))
     _save_report(cfg, report)
     if not prepare_only:
-        total = sum(r.seconds for r in report.runs)
-        echo(f"done: {len(report.runs)} notebook(s) in {total / 60:.1f} min")
+        total = sum(r.seconds for r in report.runs) + report.server_seconds
+        started = (
+            f", the vllm server's start ({report.server_seconds:.0f} s) included"
+            if report.server_seconds
+            else ""
+        )
+        echo(f"done: {len(report.runs)} notebook(s) in {total / 60:.1f} min{started}")
     return report
+
+
+@contextmanager
+def _generator_server(cfg: config.Profile, report: RunReport, prepare_only: bool, echo) -> Iterator[None]:
+    """Around the notebooks of a profile that serves its generator (``models.vllm_server``): one
+    ``vllm serve`` on loopback for all of them, stopped at the end. Its start-up seconds (0 for one
+    already running) and, at the end, its counters (prompt and generated tokens, prefix-cache
+    hits) go into the report."""
+    if prepare_only or not vllm_server.serves(cfg):
+        yield
+        return
+    fresh = vllm_server.running(cfg) is None
+    try:
+        with vllm_server.serving(cfg, echo=echo) as state:
+            report.server_seconds = state.start_seconds if fresh else 0.0
+            try:
+                yield
+            finally:
+                report.server_metrics = vllm_server.server_metrics(state.url)
+                rate = vllm_server.prefix_hit_rate(report.server_metrics)
+                if rate is not None:
+                    echo(f"vllm serve: {rate:.1%} of prompt tokens came from the prefix cache")
+    except EngineError as err:
+        raise RunError(f"the generator's vllm server: {err}") from err
+
+
+def _run_one(
+    notebook: Path,
+    index: int,
+    count: int,
+    profile_path: Path,
+    cfg: config.Profile,
+    report: RunReport,
+    prepare_only: bool,
+    log_output: bool,
+    echo,
+) -> None:
+    """Execute one notebook into ``report``; a failure is saved to ``run.json`` and raised."""
+    import papermill as pm
+
+    target = cfg.paths.notebooks_dir / notebook.name
+    started = time.perf_counter()
+    echo(f"[{index}/{count}] {notebook.stem} ...", end="", flush=True)
+    try:
+        pm.execute_notebook(
+            str(notebook),
+            str(target),
+            parameters={"profile": str(profile_path)},
+            cwd=str(notebook.parent),
+            kernel_name="python3",
+            prepare_only=prepare_only,
+            progress_bar=False,
+            log_output=log_output,
+            request_save_on_cell_execute=True,
+        )
+    except Exception as err:  # papermill/nbclient raise several kinds; all stop the run
+        seconds = time.perf_counter() - started
+        message = describe_failure(err)
+        echo(f" FAILED after {seconds:.1f} s")
+        report.runs.append(NotebookRun(notebook.stem, "failed", seconds, str(target), message, _now()))
+        _save_report(cfg, report)
+        raise RunError(f"notebook {notebook.stem} failed: {message}\n  executed copy: {target}") from err
+    seconds = time.perf_counter() - started
+    status = "prepared" if prepare_only else "ok"
+    echo(f" {status} in {seconds:.1f} s")
+    report.runs.append(NotebookRun(notebook.stem, status, seconds, str(target), finished=_now()))
 
 
 def _now() -> str:
@@ -158,6 +213,7 @@ def _save_report(cfg: config.Profile, report: RunReport) -> None:
     fresh = [asdict(r) for r in report.runs]
     runs.update({r["notebook"]: r for r in fresh})
     history = previous.get("history", previous.get("runs", [])) + fresh
+    server_seconds = report.server_seconds or previous.get("vllm_server_seconds")  # the last start
     write_json(
         path,
         {
@@ -165,6 +221,8 @@ def _save_report(cfg: config.Profile, report: RunReport) -> None:
             "profile_path": report.profile_path,
             "runs": [runs[k] for k in sorted(runs)],
             "history": history,
+            **({"vllm_server_seconds": server_seconds} if server_seconds else {}),
+            **({"vllm_server_metrics": report.server_metrics} if report.server_metrics else {}),
         },
     )
 
