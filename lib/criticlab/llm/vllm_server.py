@@ -77,7 +77,7 @@ class ServerState:
     log: str
     started: str
     start_seconds: float
-    """Seconds from launch to the first answer of ``/v1/models``."""
+    """Seconds to the first answer of ``/v1/models``, an embedded model's first conversion included."""
 
 
 def state_path(profile: Profile) -> Path:
@@ -218,6 +218,7 @@ def start(profile: Profile, *, python: str | None = None, timeout: float = START
     from criticlab.llm.vllm_engine import cpu_threads_env, on_cpu, servable
     from criticlab.machine import usable_cores
 
+    launched = time.perf_counter()  # the start-up counts an embedded model's first conversion
     models = profile.models
     checkpoint = servable(models.generator)
     port = free_port()
@@ -228,7 +229,6 @@ def start(profile: Profile, *, python: str | None = None, timeout: float = START
     env = {**os.environ, **(cpu_threads_env(usable_cores()) if on_cpu() else {})}
     log = profile.paths.root / "logs" / "vllm-server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    launched = time.perf_counter()
     with open(log, "ab") as handle:
         handle.write(f"\n$ {' '.join(command)}\n".encode())
         handle.flush()
