@@ -43,6 +43,7 @@
 import pandas as pd
 
 from criticlab import config, data, stages
+from criticlab.llm import models
 from criticlab.viz import plots
 
 # %% tags=["parameters"]
@@ -54,9 +55,13 @@ split_seed = None
 # %%
 cfg = config.load_profile(
     profile,
-    overrides={"data": {"max_problems": max_problems, "eval_fraction": eval_fraction, "split_seed": split_seed}},
+    overrides={
+        "data": {"max_problems": max_problems, "eval_fraction": eval_fraction, "split_seed": split_seed}
+    },
 )
-print(f"profile {cfg.name}: sources={cfg.data.sources} train={cfg.data.train_sources} eval={cfg.data.eval_sources}")
+print(
+    f"profile {cfg.name}: sources={cfg.data.sources} train={cfg.data.train_sources} eval={cfg.data.eval_sources}"
+)
 out = cfg.paths.stage(stages.DATA)  # writes this stage's tables, figure and metrics
 print(f"writing to {cfg.paths.root}")
 
@@ -65,17 +70,19 @@ print(f"writing to {cfg.paths.root}")
 #
 # `prepare_data` loads each source (a malformed row is skipped and counted, never fatal), applies
 # the preprocessing rules, caps each source by id hash, splits, and removes training problems
-# that duplicate an evaluation problem (normalized-text hash, then word n-gram Jaccard).
+# that duplicate an evaluation problem (normalized-text hash, then word n-gram Jaccard). The length
+# window of TACO's training questions counts tokens with `data.taco_tokenizer`'s tokenizer where
+# the profile names one (the paper profile: Qwen2.5-Coder's, as critic-rl's `preprocess_taco.py`),
+# else with a proxy that needs no download.
 
 # %%
-prepared = data.prepare_data(cfg.data, progress=cfg.progress)
+counter = models.token_counter(cfg.data.taco_tokenizer) if cfg.data.taco_tokenizer else None
+prepared = data.prepare_data(cfg.data, tokenizer=counter, progress=cfg.progress)
 for name, result in prepared.loads.items():
     print(f"{prepared.roles[name]:>5}  {result}")
 
 # %%
-filter_rows = [
-    {"source": name, **row} for name, report in prepared.filters.items() for row in report.rows()
-]
+filter_rows = [{"source": name, **row} for name, report in prepared.filters.items() for row in report.rows()]
 pd.DataFrame(filter_rows).set_index(["source", "rule"]) if filter_rows else "no problem sources"
 
 # %%
@@ -90,15 +97,20 @@ print(
 
 # %%
 written = data.write_outputs(
-    prepared, cfg.paths.train_jsonl, cfg.paths.eval_jsonl, cfg.paths.data_dir / stages.JUDGE_PAIRS,
+    prepared,
+    cfg.paths.train_jsonl,
+    cfg.paths.eval_jsonl,
+    cfg.paths.data_dir / stages.JUDGE_PAIRS,
     validation_path=cfg.paths.validation_jsonl,
 )
 table = prepared.table()
 summary = data.source_summary(table)
 out.table(summary.reset_index(), stages.TABLE_DATA_SOURCES)
 out.finish(prepared.record(written, cfg.paths.root))
-print(f"train {len(prepared.train)}, validation {len(prepared.validation)}, eval {len(prepared.eval)}, "
-      f"judge pairs {len(prepared.judge_pairs)}")
+print(
+    f"train {len(prepared.train)}, validation {len(prepared.validation)}, eval {len(prepared.eval)}, "
+    f"judge pairs {len(prepared.judge_pairs)}"
+)
 summary
 
 # %%

@@ -64,12 +64,20 @@ time_scale = None
 # %%
 cfg = config.load_profile(
     profile,
-    overrides={"sandbox": {"max_problems": max_problems, "workers": workers, "isolation": isolation,
-                           "time_scale": time_scale}},
+    overrides={
+        "sandbox": {
+            "max_problems": max_problems,
+            "workers": workers,
+            "isolation": isolation,
+            "time_scale": time_scale,
+        }
+    },
 )
 out = cfg.paths.stage(stages.SANDBOX)  # writes this stage's figure and metrics
 stage_dir = out.dir
-print(f"profile {cfg.name}: executor={cfg.sandbox.executor} isolation={cfg.sandbox.isolation}; writing to {stage_dir}")
+print(
+    f"profile {cfg.name}: executor={cfg.sandbox.executor} isolation={cfg.sandbox.isolation}; writing to {stage_dir}"
+)
 
 # %% [markdown]
 # ## Problems
@@ -103,7 +111,9 @@ if report is not None:
     isolation_table = pd.DataFrame(report.table()).set_index("guarantee")
     write_json(stage_dir / stages.ISOLATION, report.to_dict())
 else:
-    isolation_table = pd.DataFrame([{"guarantee": "remote", "held": True, "meaning": cfg.sandbox.sandboxfusion_url}])
+    isolation_table = pd.DataFrame(
+        [{"guarantee": "remote", "held": True, "meaning": cfg.sandbox.sandboxfusion_url}]
+    )
 isolation_table
 
 # %% [markdown]
@@ -131,8 +141,10 @@ with make_executor(cfg.sandbox, time_limit=0.5) as quick:
     mutant_rows = check_mutants(quick, mutated)
 mutants = pd.DataFrame(mutant_rows)
 mutants.to_csv(stage_dir / stages.MUTANTS, index=False)
-print(f"{int(mutants['rejected'].sum())}/{len(mutants)} mutants rejected, "
-      f"{int(mutants['as_expected'].sum())}/{len(mutants)} with an expected verdict")
+print(
+    f"{int(mutants['rejected'].sum())}/{len(mutants)} mutants rejected, "
+    f"{int(mutants['as_expected'].sum())}/{len(mutants)} with an expected verdict"
+)
 pd.crosstab(mutants["mutant"], mutants["verdict"])
 
 # %% [markdown]
@@ -147,13 +159,16 @@ pd.crosstab(mutants["mutant"], mutants["verdict"])
 executor.close()
 cores = len(os.sched_getaffinity(0))
 levels = sorted({1, cfg.sandbox.workers or cores})
-speed_rows = measure(lambda n: make_executor(dataclasses.replace(cfg.sandbox, workers=n)), problems, levels,
-                     min_samples=200)
+speed_rows = measure(
+    lambda n: make_executor(dataclasses.replace(cfg.sandbox, workers=n)), problems, levels, min_samples=200
+)
 throughput = pd.DataFrame([{k: v for k, v in row.items() if k != "latencies_ms"} for row in speed_rows])
 throughput.to_csv(stage_dir / stages.THROUGHPUT, index=False)
 latencies = pd.Series(speed_rows[0]["latencies_ms"], name="latency_ms")
-print(f"latency one at a time: p50 {latencies.quantile(0.5):.1f} ms, p90 {latencies.quantile(0.9):.1f} ms, "
-      f"p99 {latencies.quantile(0.99):.1f} ms")
+print(
+    f"latency one at a time: p50 {latencies.quantile(0.5):.1f} ms, p90 {latencies.quantile(0.9):.1f} ms, "
+    f"p99 {latencies.quantile(0.99):.1f} ms"
+)
 throughput
 
 # %% [markdown]

@@ -62,17 +62,24 @@ max_problems = None
 
 # %%
 cfg = config.load_profile(
-    profile, overrides={"synthesis": {"samples_per_problem": samples_per_problem, "max_problems": max_problems}}
+    profile,
+    overrides={"synthesis": {"samples_per_problem": samples_per_problem, "max_problems": max_problems}},
 )
-out = cfg.paths.stage(stages.SYNTHESIS, watch=throughput.StageWatch.resuming)  # tokens from here on, added to earlier runs'
+out = cfg.paths.stage(
+    stages.SYNTHESIS, watch=throughput.StageWatch.resuming
+)  # tokens from here on, added to earlier runs'
 stage_dir = out.dir
 problems = read_problems(cfg.paths.train_jsonl)[: cfg.synthesis.max_problems]
 validation = read_problems(cfg.paths.validation_jsonl) if cfg.paths.validation_jsonl.is_file() else []
 heldout_problems = validation[: cfg.synthesis.heldout_problems]
-print(f"profile {cfg.name}: {len(problems)} training problems × {cfg.synthesis.samples_per_problem} samples; "
-      f"{len(heldout_problems)} validation problems for held-out GRPO prompts")
-print(f"generator {cfg.models.generator} · hinted critiques by {cfg.synthesis.critic_model or cfg.models.generator}"
-      f" · engine {cfg.models.engine}")
+print(
+    f"profile {cfg.name}: {len(problems)} training problems × {cfg.synthesis.samples_per_problem} samples; "
+    f"{len(heldout_problems)} validation problems for held-out GRPO prompts"
+)
+print(
+    f"generator {cfg.models.generator} · hinted critiques by {cfg.synthesis.critic_model or cfg.models.generator}"
+    f" · engine {cfg.models.engine}"
+)
 
 # %% [markdown]
 # ## Generate, execute, critique with hints, revise
@@ -103,8 +110,10 @@ with make_executor(cfg.sandbox) as executor:
     heldout_records = ctrl.synthesize(
         heldout_problems, generator, critic, executor, heldout_options, stage_dir / stages.HELDOUT_SAMPLES
     )
-print(f"{len(records)} training samples critiqued and revised in {synthesis_seconds:.0f} s; "
-      f"{len(heldout_records)} held-out samples in {time.perf_counter() - started - synthesis_seconds:.0f} s")
+print(
+    f"{len(records)} training samples critiqued and revised in {synthesis_seconds:.0f} s; "
+    f"{len(heldout_records)} held-out samples in {time.perf_counter() - started - synthesis_seconds:.0f} s"
+)
 
 # %% [markdown]
 # ## Filters and datasets
@@ -112,7 +121,9 @@ print(f"{len(records)} training samples critiqued and revised in {synthesis_seco
 # %%
 by_id = {p.id: p for p in problems + heldout_problems}
 report = ctrl.write_datasets(
-    records, by_id, stage_dir,
+    records,
+    by_id,
+    stage_dir,
     keep_only_successful_revisions=cfg.synthesis.keep_only_successful_revisions,
     balance_judgments=cfg.synthesis.balance_judgments,
     rl_incorrect_share=cfg.synthesis.rl_incorrect_share,

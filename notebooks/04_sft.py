@@ -37,14 +37,18 @@ max_steps = None
 learning_rate = None
 
 # %%
-cfg = config.load_profile(profile, overrides={"sft": {"max_steps": max_steps, "learning_rate": learning_rate}})
+cfg = config.load_profile(
+    profile, overrides={"sft": {"max_steps": max_steps, "learning_rate": learning_rate}}
+)
 unsloth_first(wants_unsloth(cfg))  # unsloth before transformers/TRL/peft, when the profile trains with it
 out = cfg.paths.stage(stages.SFT)  # writes this stage's figure and metrics
 sft_path = cfg.paths.stage_dir(stages.SYNTHESIS) / stages.SFT_ROWS
 rows = ctrl.read_sft_rows(sft_path)
 print(f"profile {cfg.name}: {len(rows)} SFT rows from {sft_path}; base critic {cfg.models.critic}")
-print(f"lr {cfg.sft.learning_rate} ({cfg.sft.lr_scheduler}), batch {cfg.sft.batch_size}, "
-      f"epochs {cfg.sft.epochs}, max steps {cfg.sft.max_steps}, LoRA {cfg.sft.lora}")
+print(
+    f"lr {cfg.sft.learning_rate} ({cfg.sft.lr_scheduler}), batch {cfg.sft.batch_size}, "
+    f"epochs {cfg.sft.epochs}, max steps {cfg.sft.max_steps}, LoRA {cfg.sft.lora}"
+)
 
 # %% [markdown]
 # ## Train
@@ -56,14 +60,22 @@ output_dir = cfg.paths.checkpoints_dir / stages.SFT_CHECKPOINTS
 result = None
 if rows:
     result = training.train_sft(
-        cfg.models.critic, rows, cfg.sft, output_dir, seed=cfg.seed, progress=cfg.progress, source=str(sft_path)
+        cfg.models.critic,
+        rows,
+        cfg.sft,
+        output_dir,
+        seed=cfg.seed,
+        progress=cfg.progress,
+        source=str(sft_path),
     )
 else:
     print("no SFT rows: notebook 03 kept no critique, so there is nothing to train on (see its metrics)")
 metrics = ctrl.sft_metrics(len(rows), result)  # the run, and whether its loss fell beyond noise
 if (loss := metrics.loss) is not None:
-    print(f"{metrics.run.steps} steps; loss first quarter {loss.first_quarter:.4f} → last quarter "
-          f"{loss.last_quarter:.4f} (± {loss.se:.4f})")
+    print(
+        f"{metrics.run.steps} steps; loss first quarter {loss.first_quarter:.4f} → last quarter "
+        f"{loss.last_quarter:.4f} (± {loss.se:.4f})"
+    )
 if result is not None and result.resumed_from:
     print(f"resumed from {result.resumed_from}")
 

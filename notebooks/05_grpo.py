@@ -61,7 +61,9 @@ group_size = None
 seeds = None
 
 # %%
-cfg = config.load_profile(profile, overrides={"grpo": {"max_steps": max_steps, "group_size": group_size, "seeds": seeds}})
+cfg = config.load_profile(
+    profile, overrides={"grpo": {"max_steps": max_steps, "group_size": group_size, "seeds": seeds}}
+)
 unsloth_first(wants_unsloth(cfg))  # unsloth before transformers/TRL/peft, when the profile trains with it
 stage_dir = cfg.paths.stage_dir(stages.GRPO)
 rl_path = cfg.paths.stage_dir(stages.SYNTHESIS) / stages.RL_ROWS
@@ -75,9 +77,11 @@ heldout_mix = stages.JudgmentMix.of(row["passed"] for row in heldout_rows)
 print(f"profile {cfg.name}: {len(rl_rows)} RL rows; critic starts from {start}")
 print(f"GRPO prompts (first {cfg.grpo.max_prompts or 'all'}): {prompts_mix}")
 print(f"held-out prompts: {heldout_mix}")
-print(f"generator (fixed) {cfg.models.generator} via {cfg.models.engine}; group {cfg.grpo.group_size}, "
-      f"{cfg.grpo.prompts_per_step} prompt(s)/step, KL {cfg.grpo.kl_coef}, max steps {cfg.grpo.max_steps}, "
-      f"prompts used {cfg.grpo.max_prompts or 'all'} × {cfg.grpo.epochs:g} epochs, seeds {run_seeds}")
+print(
+    f"generator (fixed) {cfg.models.generator} via {cfg.models.engine}; group {cfg.grpo.group_size}, "
+    f"{cfg.grpo.prompts_per_step} prompt(s)/step, KL {cfg.grpo.kl_coef}, max steps {cfg.grpo.max_steps}, "
+    f"prompts used {cfg.grpo.max_prompts or 'all'} × {cfg.grpo.epochs:g} epochs, seeds {run_seeds}"
+)
 
 # %% [markdown]
 # ## Train, one run per seed, and measure on the held-out prompts
@@ -88,7 +92,9 @@ print(f"generator (fixed) {cfg.models.generator} via {cfg.models.engine}; group 
 # temperature, from the starting critic once and from each trained critic.
 
 # %%
-out = cfg.paths.stage(stages.GRPO, watch=throughput.StageWatch.resuming)  # engines' tokens (revisions, held-out critiques) from here on
+out = cfg.paths.stage(
+    stages.GRPO, watch=throughput.StageWatch.resuming
+)  # engines' tokens (revisions, held-out critiques) from here on
 heldout = ctrl.grpo_rows(heldout_rows, str(heldout_path)) if heldout_rows else []
 trained: list[ctrl.SeedTraining] = []
 heldout_before = None
@@ -98,14 +104,18 @@ if rl_rows:
     training.write_verl_parquet(rows, stage_dir / stages.VERL_TRAIN)
     generator = engine_for(cfg, "generator")
     with make_executor(cfg.sandbox) as executor:
-        heldout_before = ctrl.heldout_score(cfg, start, heldout, generator, executor, ctrl.heldout_log(cfg, "before"))
+        heldout_before = ctrl.heldout_score(
+            cfg, start, heldout, generator, executor, ctrl.heldout_log(cfg, "before")
+        )
         if heldout_before is not None:
             print(ctrl.describe_heldout(heldout_before, "before"))
         for seed in run_seeds:
             trained.append(ctrl.train_seed(cfg, start, rows, generator, executor, seed, heldout))
             run = trained[-1].run
-            print(f"seed {seed}: {run.run.steps} GRPO steps; final critic in {trained[-1].result.final_dir}; "
-                  f"critiqued solutions {run.trained_mix}")
+            print(
+                f"seed {seed}: {run.run.steps} GRPO steps; final critic in {trained[-1].result.final_dir}; "
+                f"critiqued solutions {run.trained_mix}"
+            )
             print("  mean seconds per step:", {k: round(v, 1) for k, v in run.seconds_per_step.items()})
             if run.after is not None:
                 print("  " + ctrl.describe_heldout(run.after, f"after_seed{seed}"))
@@ -127,36 +137,56 @@ first_log = stage_dir / stages.REWARDS
 logged = read_jsonl(first_log) if first_log.is_file() else []
 unparsed_critiques, unparsed_reward = rewards.unanswered_reward(logged)
 gated = cfg.grpo.judgment_gate != "none"
-print(f"seed {cfg.seed}: {unparsed_critiques} critiques without a judgment, mean reward {unparsed_reward:.3f} "
-      f"({'set to 0 by' if gated else 'what'} the judgment gate{'' if gated else ' would set to 0'}); "
-      f"{rewards.parser_disagreements(logged)} read otherwise by the reference's parse")
+print(
+    f"seed {cfg.seed}: {unparsed_critiques} critiques without a judgment, mean reward {unparsed_reward:.3f} "
+    f"({'set to 0 by' if gated else 'what'} the judgment gate{'' if gated else ' would set to 0'}); "
+    f"{rewards.parser_disagreements(logged)} read otherwise by the reference's parse"
+)
 for run in runs:
     if run.learned is not None:
         learned = run.learned
-        print(f"seed {run.seed}: mean reward first quarter {learned.first_quarter:.3f}, last quarter "
-              f"{learned.last_quarter:.3f}, difference {learned.difference:+.3f} ± {learned.se:.3f} (1 s.e.) → "
-              f"{'rose above its noise' if learned.above_noise else 'no change beyond noise'}")
+        print(
+            f"seed {run.seed}: mean reward first quarter {learned.first_quarter:.3f}, last quarter "
+            f"{learned.last_quarter:.3f}, difference {learned.difference:+.3f} ± {learned.se:.3f} (1 s.e.) → "
+            f"{'rose above its noise' if learned.above_noise else 'no change beyond noise'}"
+        )
         no_judgment = stats.learning_check(run.unparsed_per_step)
-        print(f"  critiques without a judgment: first quarter {no_judgment.first_quarter:.3f}, "
-              f"last quarter {no_judgment.last_quarter:.3f} (± {no_judgment.se:.3f})")
+        print(
+            f"  critiques without a judgment: first quarter {no_judgment.first_quarter:.3f}, "
+            f"last quarter {no_judgment.last_quarter:.3f} (± {no_judgment.se:.3f})"
+        )
 summary = ctrl.across_seeds(runs)
 for name, values in summary.items():
-    print(f"{name} over {values['seeds']:.0f} seed(s): mean {values['mean']:.3f}, sd {values['sd']:.3f}, "
-          f"range {values['min']:.3f} to {values['max']:.3f}")
+    print(
+        f"{name} over {values['seeds']:.0f} seed(s): mean {values['mean']:.3f}, sd {values['sd']:.3f}, "
+        f"range {values['min']:.3f} to {values['max']:.3f}"
+    )
 
 series = ctrl.training_curves(cfg, trained)
 if runs:
-    out.figure(plots.plot_training_curves(series, title=f"Critic GRPO per seed ({cfg.name})", smooth=3),
-               stages.FIG_GRPO_CURVES)
+    out.figure(
+        plots.plot_training_curves(series, title=f"Critic GRPO per seed ({cfg.name})", smooth=3),
+        stages.FIG_GRPO_CURVES,
+    )
     table = ctrl.seed_table(heldout_before, runs)
     out.table(table.reset_index(), stages.TABLE_GRPO_SEEDS)
     print(table.round(3).to_string())
 
 # %%
-out.finish(ctrl.grpo_metrics(  # the first seed's run at the top level, every seed's below
-    cfg, rl_rows=len(rl_rows), start=start, runs=runs, unparsed_critiques=unparsed_critiques,
-    unparsed_reward=unparsed_reward, prompts_mix=prompts_mix, heldout_rows=len(heldout_rows), heldout_mix=heldout_mix,
-    heldout_before=heldout_before, parser_disagreements=rewards.parser_disagreements(logged),
-    # the critic's rollouts are sampled inside the trainer: their tokens come from its log history
-    throughput=out.watch.record({"rollouts": throughput.combined(t.rollout for t in trained)}),
-))
+out.finish(
+    ctrl.grpo_metrics(  # the first seed's run at the top level, every seed's below
+        cfg,
+        rl_rows=len(rl_rows),
+        start=start,
+        runs=runs,
+        unparsed_critiques=unparsed_critiques,
+        unparsed_reward=unparsed_reward,
+        prompts_mix=prompts_mix,
+        heldout_rows=len(heldout_rows),
+        heldout_mix=heldout_mix,
+        heldout_before=heldout_before,
+        parser_disagreements=rewards.parser_disagreements(logged),
+        # the critic's rollouts are sampled inside the trainer: their tokens come from its log history
+        throughput=out.watch.record({"rollouts": throughput.combined(t.rollout for t in trained)}),
+    )
+)

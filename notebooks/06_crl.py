@@ -53,7 +53,9 @@ ablation_ratios = None
 
 # %%
 cfg = config.load_profile(profile, overrides={"crl": {"ratio": ratio, "ablation_ratios": ablation_ratios}})
-out = cfg.paths.stage(stages.CRL, watch=throughput.StageWatch.resuming)  # tokens from here on (probes; rollouts added per run)
+out = cfg.paths.stage(
+    stages.CRL, watch=throughput.StageWatch.resuming
+)  # tokens from here on (probes; rollouts added per run)
 stage_dir = out.dir
 problems = read_problems(cfg.paths.train_jsonl)
 candidates = crl.load_candidates(cfg.paths.stage_dir(stages.SYNTHESIS) / stages.SAMPLES, problems)
@@ -78,12 +80,16 @@ print(f"policy {policy}; ratios {ratios}; seeds {seeds}; {grpo_cfg.max_steps} GR
 # %%
 crl_pool, heldout = crl.split_heldout(crl_all, cfg.crl.heldout_fraction, seed=cfg.data.split_seed)
 heldout_ids = sorted({crl.row_problem_id(r) for r in heldout})
-assert not set(heldout_ids) & {crl.row_problem_id(r) for r in crl_pool}, "held-out problems leaked into training"
+assert not set(heldout_ids) & {crl.row_problem_id(r) for r in crl_pool}, (
+    "held-out problems leaked into training"
+)
 write_jsonl(stage_dir / stages.CRL_HELDOUT, heldout)
 plan = crl.evaluation_plan(cfg, grpo_cfg, heldout)  # judge: held-out rows; coder: 07's first problems
-print(f"CRL rows: {len(crl_pool)} for training {crl.label_balance(crl_pool)}, {len(heldout)} held out "
-      f"{crl.label_balance(heldout)} from {len(heldout_ids)} problems; code evaluation on "
-      f"{len(plan.problems)} problems × {plan.samples} samples")
+print(
+    f"CRL rows: {len(crl_pool)} for training {crl.label_balance(crl_pool)}, {len(heldout)} held out "
+    f"{crl.label_balance(heldout)} from {len(heldout_ids)} problems; code evaluation on "
+    f"{len(plan.problems)} problems × {plan.samples} samples"
+)
 
 # %% [markdown]
 # ## Format warm-up (small policies)
@@ -125,11 +131,15 @@ print("start policy:", crl.describe(before, start_code))
 trained: list[crl.CRLRun] = []
 with make_executor(cfg.sandbox) as executor:
     for r in ratios:
-        ratio_runs = crl.train_ratio(cfg, policy, r, code_pool, crl_pool, seeds, plan, executor, before, grpo_cfg)
+        ratio_runs = crl.train_ratio(
+            cfg, policy, r, code_pool, crl_pool, seeds, plan, executor, before, grpo_cfg
+        )
         if ratio_runs.skipped:
             print(f"ratio {r}: skipped ({ratio_runs.skipped})")
         for run in ratio_runs.runs:
-            print(f"{run.name}: {run.run.run.steps} steps, {ratio_runs.balance}; {crl.describe(run.run.after, run.run.code)}")
+            print(
+                f"{run.name}: {run.run.run.steps} steps, {ratio_runs.balance}; {crl.describe(run.run.after, run.run.code)}"
+            )
         trained += ratio_runs.runs
 runs = [t.run for t in trained]
 logs = {t.name: t.log for t in trained}
@@ -143,11 +153,15 @@ logs = {t.name: t.log for t in trained}
 # %%
 if logs:
     curves, accuracy = crl.training_curves(logs)
-    out.figure(plots.plot_training_curves(curves, title="Mean reward per step by CRL ratio and seed", smooth=3),
-               stages.FIG_CRL_REWARDS)
+    out.figure(
+        plots.plot_training_curves(curves, title="Mean reward per step by CRL ratio and seed", smooth=3),
+        stages.FIG_CRL_REWARDS,
+    )
     if accuracy:
-        out.figure(plots.plot_training_curves(accuracy, title="CRL conclusion accuracy per step", smooth=3),
-                   stages.FIG_CRL_ACCURACY)
+        out.figure(
+            plots.plot_training_curves(accuracy, title="CRL conclusion accuracy per step", smooth=3),
+            stages.FIG_CRL_ACCURACY,
+        )
 crl.ratio_table(runs)
 
 # %% [markdown]
@@ -164,13 +178,26 @@ crl.ratio_table(runs)
 # %%
 table = crl.comparison_table(start_code, before, runs)
 out.table(table, stages.TABLE_CRL_COMPARISON, digits=3)  # always a row: the start policy
-out.plot(plots.plot_crl_comparison, table, stages.FIG_CRL_COMPARISON, title="CRL policies as coders and as judges")
-out.finish(crl.crl_metrics(  # held-out rows and problems: the plan's
-    cfg, code_rows=len(code_pool), crl_rows=len(crl_all), policy=policy, runs=runs, seeds=seeds,
-    train_crl_rows=len(crl_pool), plan=plan, start_code=start_code, start_judge=before, comparison=table,
-    parser_disagreements=crl.parser_disagreements(before, runs),
-    # the policies' rollouts are sampled inside the trainer: their tokens come from its log history
-    throughput=out.watch.record({"rollouts": throughput.combined(t.rollout for t in trained)}),
-))
+out.plot(
+    plots.plot_crl_comparison, table, stages.FIG_CRL_COMPARISON, title="CRL policies as coders and as judges"
+)
+out.finish(
+    crl.crl_metrics(  # held-out rows and problems: the plan's
+        cfg,
+        code_rows=len(code_pool),
+        crl_rows=len(crl_all),
+        policy=policy,
+        runs=runs,
+        seeds=seeds,
+        train_crl_rows=len(crl_pool),
+        plan=plan,
+        start_code=start_code,
+        start_judge=before,
+        comparison=table,
+        parser_disagreements=crl.parser_disagreements(before, runs),
+        # the policies' rollouts are sampled inside the trainer: their tokens come from its log history
+        throughput=out.watch.record({"rollouts": throughput.combined(t.rollout for t in trained)}),
+    )
+)
 print(tables.to_markdown(table, digits=3))
 table.T

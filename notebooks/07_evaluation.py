@@ -58,13 +58,24 @@ samples_per_problem = None
 # %%
 cfg = config.load_profile(
     profile,
-    overrides={"evaluation": {"rounds": rounds, "max_problems": max_problems,
-                              "samples_per_problem": samples_per_problem}},
+    overrides={
+        "evaluation": {
+            "rounds": rounds,
+            "max_problems": max_problems,
+            "samples_per_problem": samples_per_problem,
+        }
+    },
 )
-out = cfg.paths.stage(stages.EVALUATION, watch=throughput.StageWatch.resuming)  # tokens from here on, added to earlier runs'
+out = cfg.paths.stage(
+    stages.EVALUATION, watch=throughput.StageWatch.resuming
+)  # tokens from here on, added to earlier runs'
 stage_dir = out.dir
-problems = evaluation_subset(read_problems(cfg.paths.eval_jsonl), cfg.evaluation.max_problems,  # in turn from each benchmark
-                             cfg.evaluation.problem_ids, f"evaluation.problem_ids of {cfg.name}")
+problems = evaluation_subset(
+    read_problems(cfg.paths.eval_jsonl),
+    cfg.evaluation.max_problems,  # in turn from each benchmark
+    cfg.evaluation.problem_ids,
+    f"evaluation.problem_ids of {cfg.name}",
+)
 methods, skipped = evaluation.resolve_methods(cfg)
 print(f"profile {cfg.name}: {len(problems)} evaluation problems, {cfg.evaluation.rounds} round(s)")
 print("methods:", ", ".join(m.name for m in methods))
@@ -102,7 +113,11 @@ with make_executor(cfg.sandbox) as executor:
     pool = evaluation.pairwise_pool(problems, cfg, executor, stage_dir)
 
     # The multi-round curve on a subset, when evaluation.curve_rounds exceeds rounds (else empty).
-    curve = [t for group in evaluation.run_curve(problems, cfg, executor, methods, stage_dir).values() for t in group]
+    curve = [
+        t
+        for group in evaluation.run_curve(problems, cfg, executor, methods, stage_dir).values()
+        for t in group
+    ]
 
 excluded = outcomes.split_infra(trajectories)[1]
 print(outcomes.counts_summary(excluded))
@@ -149,7 +164,10 @@ if curve:  # the figure follows the curve's subset further than the main table's
     by_round_title = f"Pass@1 by round ({cfg.name}, first {curve_problems} problems)"
     print(f"multi-round curve: {cfg.evaluation.curve_rounds} rounds on {curve_problems} problems")
 out.figure(plots.plot_pass_by_round(by_round, title=by_round_title, colors=colors), stages.FIG_PASS_BY_ROUND)
-out.figure(plots.plot_deltas(evaluation.final_rows(overall), title="Δ↑ and Δ↓ after the last round"), stages.FIG_DELTAS)
+out.figure(
+    plots.plot_deltas(evaluation.final_rows(overall), title="Δ↑ and Δ↓ after the last round"),
+    stages.FIG_DELTAS,
+)
 
 # %% [markdown]
 # ## Discrimination: are the critics' judgments right?
@@ -159,8 +177,9 @@ out.figure(plots.plot_deltas(evaluation.final_rows(overall), title="Δ↑ and Δ
 # every solution, the base rate a critic has to beat.
 
 # %%
-discrimination = evaluation.per_benchmark(evaluation.discrimination_table, trajectories, sources,
-                                          always_correct=True, **bootstrap)
+discrimination = evaluation.per_benchmark(
+    evaluation.discrimination_table, trajectories, sources, always_correct=True, **bootstrap
+)
 out.table(discrimination, stages.TABLE_DISCRIMINATION)
 discrimination
 
@@ -172,8 +191,9 @@ discrimination
 # methods). `excludes 0` marks a difference whose interval lies on one side of zero.
 
 # %%
-differences = evaluation.per_benchmark(evaluation.difference_table, trajectories, sources,
-                                       baseline=evaluation.SELF_CRITIQUE, **bootstrap)
+differences = evaluation.per_benchmark(
+    evaluation.difference_table, trajectories, sources, baseline=evaluation.SELF_CRITIQUE, **bootstrap
+)
 out.table(differences, stages.TABLE_DIFFERENCES)
 differences
 
@@ -188,14 +208,24 @@ differences
 pairs = evaluation.response_pairs({p.id: p for p in problems}, pool)
 curves = []
 for name, critic in evaluation.pairwise_critics(cfg, methods).items():
-    votes = evaluation.critique_pairs(pairs, critic, sampling_for(cfg, "critique"), cfg.evaluation.pairwise_critiques,
-                                      parser=cfg.prompts.parser)
+    votes = evaluation.critique_pairs(
+        pairs,
+        critic,
+        sampling_for(cfg, "critique"),
+        cfg.evaluation.pairwise_critiques,
+        parser=cfg.prompts.parser,
+    )
     if votes:
         curves.append(evaluation.majority_curve(votes).assign(critic=name))
 print(f"{len(pairs)} passing/failing pairs from {len(pool)} pooled samples")
 majority = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
 out.table(majority, stages.TABLE_MAJORITY)
-out.plot(plots.plot_majority_curve, majority, stages.FIG_MAJORITY, title="Pairwise accuracy vs critiques per response")
+out.plot(
+    plots.plot_majority_curve,
+    majority,
+    stages.FIG_MAJORITY,
+    title="Pairwise accuracy vs critiques per response",
+)
 majority
 
 # %% [markdown]
@@ -218,13 +248,22 @@ majority
 # pairs (95%; Wilson for consistency). Reference: CTRL reports its critic's JudgeBench accuracy as 64.3% (Maj@k up to 64).
 
 # %%
-judge = evaluation.run_judgebench(cfg, evaluation.pairwise_critics(cfg, methods), stage_dir / stages.JUDGEBENCH_JUDGMENTS,
-                                  baseline=evaluation.SELF_CRITIQUE, **bootstrap)
+judge = evaluation.run_judgebench(
+    cfg,
+    evaluation.pairwise_critics(cfg, methods),
+    stage_dir / stages.JUDGEBENCH_JUDGMENTS,
+    baseline=evaluation.SELF_CRITIQUE,
+    **bootstrap,
+)
 print(judge.summary())
 out.table(judge.majority, stages.TABLE_JUDGEBENCH)
 out.table(judge.pairwise, stages.TABLE_JUDGEBENCH_PAIRWISE)
-out.plot(plots.plot_majority_curve, judge.pooled(), stages.FIG_JUDGEBENCH,
-         title="JudgeBench accuracy vs critiques per response (Maj@k)")
+out.plot(
+    plots.plot_majority_curve,
+    judge.pooled(),
+    stages.FIG_JUDGEBENCH,
+    title="JudgeBench accuracy vs critiques per response (Maj@k)",
+)
 judge.at_most_critiques()
 
 # %%
@@ -241,9 +280,21 @@ out.table(differences, stages.TABLE_DIFFERENCES)
 judge.differences
 
 # %%
-out.finish(evaluation.evaluation_metrics(  # the watch adds the throughput
-    problems=len(problems), settings=cfg.evaluation, methods=[m.name for m in methods], skipped=skipped,
-    excluded=excluded, final=final, pass_at_k=pass_at_k, discrimination=discrimination, differences=differences,
-    pairs=len(pairs), majority=majority, judgebench=judge, curve=curve,
-    trajectories=trajectories,  # their critiques: how often the reference's judgment parse reads otherwise
-))
+out.finish(
+    evaluation.evaluation_metrics(  # the watch adds the throughput
+        problems=len(problems),
+        settings=cfg.evaluation,
+        methods=[m.name for m in methods],
+        skipped=skipped,
+        excluded=excluded,
+        final=final,
+        pass_at_k=pass_at_k,
+        discrimination=discrimination,
+        differences=differences,
+        pairs=len(pairs),
+        majority=majority,
+        judgebench=judge,
+        curve=curve,
+        trajectories=trajectories,  # their critiques: how often the reference's judgment parse reads otherwise
+    )
+)

@@ -66,8 +66,13 @@ print(f"{len(trajectories)} trajectories of {len(methods)} methods from {source}
 # %%
 rates = analysis.markov_table(revising, seed=cfg.seed)
 out.table(rates, stages.TABLE_TRANSITION_RATES)
-out.plot(plots.plot_correct_to_incorrect, rates, stages.FIG_CORRECT_TO_INCORRECT,
-         title="Correct→incorrect rate per round", colors=colors)
+out.plot(
+    plots.plot_correct_to_incorrect,
+    rates,
+    stages.FIG_CORRECT_TO_INCORRECT,
+    title="Correct→incorrect rate per round",
+    colors=colors,
+)
 rates
 
 # %% [markdown]
@@ -83,8 +88,10 @@ rates
 updown = analysis.iteration_updown(trajectories)
 out.table(updown, stages.TABLE_ITERATION_UPDOWN)
 if len(updown):
-    out.figure(plots.plot_iteration_updown(updown, rates, title="Correct → incorrect per iteration", colors=colors),
-               stages.FIG_ITERATION_UPDOWN)
+    out.figure(
+        plots.plot_iteration_updown(updown, rates, title="Correct → incorrect per iteration", colors=colors),
+        stages.FIG_ITERATION_UPDOWN,
+    )
 updown
 
 # %% [markdown]
@@ -93,8 +100,13 @@ updown
 # %%
 prediction = analysis.markov_prediction(revising)
 out.table(prediction, stages.TABLE_MARKOV_PREDICTION)
-out.plot(plots.plot_markov, prediction, stages.FIG_MARKOV, title="Observed (markers) vs Markov chain (dashed)",
-         colors=colors)
+out.plot(
+    plots.plot_markov,
+    prediction,
+    stages.FIG_MARKOV,
+    title="Observed (markers) vs Markov chain (dashed)",
+    colors=colors,
+)
 prediction
 
 # %% [markdown]
@@ -112,15 +124,26 @@ prediction
 # no rates from the papers are used here.
 
 # %%
-compounding = analysis.compounding_by_critic(trajectories, attempts=cfg.analysis.simulate_attempts, seed=cfg.seed)
+compounding = analysis.compounding_by_critic(
+    trajectories, attempts=cfg.analysis.simulate_attempts, seed=cfg.seed
+)
 critic_rates = compounding.rates
 out.table(critic_rates, stages.TABLE_CRITIC_RATES)
 for loop, why in compounding.skipped.items():
     print(f"not simulated — {loop}: {why}")
 curves = compounding.curves
 out.table(curves, stages.TABLE_COMPOUNDING)
-out.plot(plots.plot_critic_compounding, curves, stages.FIG_COMPOUNDING, title="Compounding error: each critic's own chain")
-print(critic_rates.to_string(index=False, float_format="{:.3f}".format) if len(critic_rates) else "no critic in this run")
+out.plot(
+    plots.plot_critic_compounding,
+    curves,
+    stages.FIG_COMPOUNDING,
+    title="Compounding error: each critic's own chain",
+)
+print(
+    critic_rates.to_string(index=False, float_format="{:.3f}".format)
+    if len(critic_rates)
+    else "no critic in this run"
+)
 
 # %%
 curves.groupby(["critic", "loop"]).tail(1) if len(curves) else curves
@@ -142,7 +165,12 @@ curves.groupby(["critic", "loop"]).tail(1) if len(curves) else curves
 # %%
 abilities = analysis.simulate_abilities(seed=cfg.seed)
 out.table(abilities, stages.TABLE_ABILITIES)
-out.plot(plots.plot_abilities, abilities, stages.FIG_ABILITIES, title="Critiquing × discrimination (CTRL Figure 3, simulated)")
+out.plot(
+    plots.plot_abilities,
+    abilities,
+    stages.FIG_ABILITIES,
+    title="Critiquing × discrimination (CTRL Figure 3, simulated)",
+)
 abilities.pivot_table(index="round", columns=["critiquing", "discrimination"], values="pass").tail(1)
 
 # %% [markdown]
@@ -157,16 +185,29 @@ abilities.pivot_table(index="round", columns=["critiquing", "discrimination"], v
 
 # %%
 critiques = analysis.critiques_by_method(trajectories)
-labels = {method: [m.labels for m in analysis.classify_strategies(texts)] for method, texts in critiques.items() if texts}
+labels = {
+    method: [m.labels for m in analysis.classify_strategies(texts)]
+    for method, texts in critiques.items()
+    if texts
+}
 distribution = analysis.strategy_distribution(labels) if labels else pd.DataFrame()
 counts = analysis.strategy_distribution(labels, normalize=False) if labels else pd.DataFrame()
 out.table(distribution, stages.TABLE_STRATEGIES)
-out.plot(plots.plot_strategies, distribution, stages.FIG_STRATEGIES, title="Critique strategies per critic (multi-label)")
+out.plot(
+    plots.plot_strategies,
+    distribution,
+    stages.FIG_STRATEGIES,
+    title="Critique strategies per critic (multi-label)",
+)
 agreement = None
 if cfg.analysis.strategy_llm and critiques:
     pooled = [text for texts in critiques.values() for text in texts]
-    agreement, per_critique = analysis.compare_strategy_modes(pooled, engine_for(cfg, "critic"), seed=cfg.seed)
-    print(f"rules vs LLM label sets on {agreement.n} critiques: {agreement.percent:.1f}% agree, κ = {agreement.kappa:.2f}")
+    agreement, per_critique = analysis.compare_strategy_modes(
+        pooled, engine_for(cfg, "critic"), seed=cfg.seed
+    )
+    print(
+        f"rules vs LLM label sets on {agreement.n} critiques: {agreement.percent:.1f}% agree, κ = {agreement.kappa:.2f}"
+    )
 print("critiques using each strategy (counts; a critique can use several):")
 counts
 
@@ -183,7 +224,9 @@ counts
 validation_items = analysis.load_validation_set(analysis.shipped_validation_set())
 extra = {}
 if cfg.analysis.strategy_llm:
-    extra["llm"] = analysis.label_strategies_with_llm([i.critique for i in validation_items], engine_for(cfg, "critic"))
+    extra["llm"] = analysis.label_strategies_with_llm(
+        [i.critique for i in validation_items], engine_for(cfg, "critic")
+    )
 validation = analysis.validation_scores(validation_items, extra)
 out.table(validation, stages.TABLE_STRATEGY_VALIDATION)
 print(f"{len(validation_items)} hand-labelled critiques (shipped: criticlab/data/shipped/strategies)")
@@ -202,18 +245,35 @@ validation
 # %%
 similarity = analysis.revision_similarity(trajectories)
 out.table(similarity, stages.TABLE_SIMILARITY)
-out.plot(plots.plot_similarity, similarity, stages.FIG_SIMILARITY, title="Original vs revised code (CTRL App. C.4)",
-         colors=colors, column="similarity (C.4)")
-summary = (similarity.groupby("method")[["similarity (C.4)", "similarity"]].agg(["mean", "median", "count"])
-           if len(similarity) else pd.DataFrame())
+out.plot(
+    plots.plot_similarity,
+    similarity,
+    stages.FIG_SIMILARITY,
+    title="Original vs revised code (CTRL App. C.4)",
+    colors=colors,
+    column="similarity (C.4)",
+)
+summary = (
+    similarity.groupby("method")[["similarity (C.4)", "similarity"]].agg(["mean", "median", "count"])
+    if len(similarity)
+    else pd.DataFrame()
+)
 summary
 
 # %%
-out.finish(analysis.analysis_metrics(
-    trajectories=len(trajectories), methods=methods, rates=rates, compounding=compounding,
-    distribution=distribution, agreement=agreement, validation=validation, validation_n=len(validation_items),
-    similarity=similarity,
-))
+out.finish(
+    analysis.analysis_metrics(
+        trajectories=len(trajectories),
+        methods=methods,
+        rates=rates,
+        compounding=compounding,
+        distribution=distribution,
+        agreement=agreement,
+        validation=validation,
+        validation_n=len(validation_items),
+        similarity=similarity,
+    )
+)
 
 # %% [markdown]
 # ## Browse the trajectories

@@ -94,9 +94,11 @@ class DataSection:
     taco_kinds: list[str] = field(default_factory=lambda: ["stdio", "functional"])
     """TACO/APPS: problem kinds kept (stdio programs, functional = fn_name call-based)."""
     taco_min_tokens: int | None = 16
-    """TACO/APPS training questions shorter than this (proxy tokens) are dropped (None: no minimum)."""
     taco_max_tokens: int | None = 1024
-    """...and longer than this (None: no maximum); 1024 leaves room for a solution in a 1536-token prompt."""
+    """TACO/APPS training questions outside [min, max] tokens are dropped (None: no bound); 1024 leaves
+    room for a solution in a 1536-token prompt."""
+    taco_tokenizer: str | None = None
+    """Whose tokens: None, a proxy (words + punctuation); a model reference, its tokenizer's."""
     taco_drop_images: bool = True
     taco_drop_html: bool = True
     taco_dedup: bool = True
@@ -186,12 +188,10 @@ class ModelsSection:
 class GPUSection:
     """One GPU's memory plan: each in-process engine's share of the card, checked at load.
 
-    On one card the fixed generator (an in-process vLLM engine, notebooks 03, 05, 07), TRL's
-    colocated vLLM (05's rollouts, ``grpo.vllm_memory``), the policy being trained, and in 07 a
-    trained critic that is not a LoRA adapter of the generator's model share the memory. When
-    ``memory_gb`` is set, :func:`criticlab.gpu_plan.memory_plan` checks every notebook's sum against it when the
-    profile loads and names the numbers that do not fit. Sizes are GiB (what vLLM reports).
-    """
+    The fixed generator (an in-process vLLM engine, 03, 05, 07), TRL's colocated vLLM (05,
+    ``grpo.vllm_memory``), the policy being trained, and in 07 a trained critic that is not a LoRA
+    adapter of the generator's model share one card. With ``memory_gb`` set,
+    :func:`criticlab.gpu_plan.memory_plan` checks every notebook's sum at load. Sizes are GiB."""
 
     memory_gb: float | None = None
     """Memory of the one CUDA card the profile is planned for, in GiB (an 80 GB A100/H100: 80).

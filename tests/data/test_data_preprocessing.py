@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from criticlab import data
+from criticlab import config, data
 from criticlab.data import Problem, Test, decontamination_report, preprocess, split_by_id
 from criticlab.data.splits import eval_count, evaluation_subset, first_per_source, id_score, sample_by_id
 from criticlab.data.stats import count_cases
@@ -251,3 +251,20 @@ def test_test_cases_count_asserts_inside_check_programs() -> None:
     mbpp = data.load_mbpp(FIXTURES / "mbpp_schema_sample.jsonl").records[0]
     assert count_cases(mbpp) == 3
     assert count_cases(_p("x", "q", tests=4)) == 4
+
+
+def test_the_paper_taco_window_is_exclusive() -> None:
+    """critic-rl keeps 64 < tokens < 2048; the paper profile says so as the inclusive 65..2047."""
+    paper = config.load_profile("paper").data
+    assert (paper.taco_min_tokens, paper.taco_max_tokens) == (65, 2047)
+    assert (paper.livecodebench_release, paper.livecodebench_start_date, paper.livecodebench_end_date) == (
+        "release_v4",
+        "2024-08-01",
+        "2024-11-01",
+    )
+    sized = [_p(str(n), " ".join(f"{n}w{i}" for i in range(n))) for n in (64, 65, 2047, 2048)]
+    words = lambda text: len(text.split())  # noqa: E731
+    kept, _ = preprocess(
+        sized, min_tokens=paper.taco_min_tokens, max_tokens=paper.taco_max_tokens, tokenizer=words
+    )
+    assert [p.id for p in kept] == ["65", "2047"]

@@ -195,3 +195,18 @@ def test_tokenizer_and_tiny_model() -> None:
     ids = tokenizer(prompt, return_tensors="pt").input_ids
     out = model.generate(ids, max_new_tokens=4, do_sample=False)
     assert out.shape[1] == ids.shape[1] + 4
+
+
+def test_token_counter_counts_as_the_tokenizer_splits(monkeypatch) -> None:
+    """The embedded model's tokenizer by registry name, or a local tokenizer directory: the count is
+    ``len(tokenizer.tokenize(text))``, critic-rl's TACO length."""
+    from transformers import AutoTokenizer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    text = "Given an array of n integers, print the maximum subarray sum.\n\nInput: 5\n1 -2 3 4 -1"
+    expected = len(AutoTokenizer.from_pretrained(str(models.tokenizer_dir())).tokenize(text))
+    assert 15 < expected < 40
+    assert models.token_counter(models.QWEN_CODER_05B.name)(text) == expected
+    assert models.token_counter(str(models.tokenizer_dir()))(text) == expected
+    with pytest.raises(ModelFetchError, match="no tokenizer for 'no-such/tokenizer-here'"):
+        models.token_counter("no-such/tokenizer-here")

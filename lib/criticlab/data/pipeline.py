@@ -191,7 +191,9 @@ def prepare_data(
             "validation_fraction": cfg.validation_fraction,
             "split_seed": cfg.split_seed,
             "max_problems": cfg.max_problems,
-            "token_counter": "proxy (words + punctuation)" if tokenizer is None else "custom tokenizer",
+            "token_counter": "proxy (words + punctuation)"
+            if tokenizer is None
+            else cfg.taco_tokenizer or "custom tokenizer",
         },
     )
     exclude: list[Problem] = []

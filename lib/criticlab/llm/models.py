@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -361,6 +362,23 @@ def tokenizer_dir(name: str = QWEN_CODER_05B.name, *, root: Path | None = None) 
     with atomic_dir(target) as tmp:
         tokenizer.save_pretrained(tmp)
     return target
+
+
+def token_counter(reference: str) -> Callable[[str], int]:
+    """Count tokens as ``reference``'s tokenizer splits a text (``len(tokenizer.tokenize(text))``,
+    what critic-rl's TACO length window counts): an embedded model's tokenizer from its GGUF
+    (:func:`tokenizer_dir`), else a Hugging Face id or a local tokenizer directory."""
+    from transformers import AutoTokenizer
+
+    source = str(tokenizer_dir(reference)) if reference in REGISTRY else reference
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as err:
+        raise ModelFetchError(
+            f"no tokenizer for {reference!r} ({type(err).__name__}: {err}); name an embedded model "
+            f"({', '.join(sorted(REGISTRY))}), a local tokenizer directory or a Hugging Face id"
+        ) from err
+    return lambda text: len(tokenizer.tokenize(text))
 
 
 def build_tiny_qwen2(
