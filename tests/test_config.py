@@ -225,3 +225,19 @@ def test_only_solutions_and_revisions_stop_after_their_code() -> None:
     assert sampling_for(cpu, "solution").stop_after_code and sampling_for(cpu, "revision").stop_after_code
     assert not sampling_for(cpu, "critique").stop_after_code
     assert not any(sampling_for(paper, role).stop_after_code for role in ("solution", "critique", "revision"))
+
+
+def test_the_paper_samples_as_critic_rl_s_generator_configs() -> None:
+    """Five samples per problem, the curve to 6 rounds, top-p 0.8 and a repetition penalty of 1.05
+    on the generator's solutions and revisions (not on critiques); other profiles have none."""
+    from criticlab.llm import sampling_for
+
+    paper, cpu = load_profile("paper"), load_profile("cpu")
+    assert paper.evaluation.samples_per_problem == 5 and paper.evaluation.curve_rounds >= 6
+    solution, revision, critique = (sampling_for(paper, r) for r in ("solution", "revision", "critique"))
+    assert (solution.temperature, solution.top_p, revision.temperature) == (0.7, 0.8, 0.0)
+    assert (
+        solution.repetition_penalty == revision.repetition_penalty == 1.05
+        and critique.repetition_penalty == 1.0
+    )
+    assert all(sampling_for(cpu, r).repetition_penalty == 1.0 for r in ("solution", "revision", "critique"))

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from criticlab.config import GPUSection, GRPOSection, Profile, SFTSection
+    from criticlab.config import GRPOSection, Profile, SFTSection
 
 GIB = 2**30
 KNOWN_PARAMS_B: dict[str, float] = {
@@ -37,6 +37,36 @@ class PlanError(ValueError):
 
     The profile loader reports it as a :class:`criticlab.config.ConfigError` with the same text.
     """
+
+
+@dataclass
+class GPUSection:
+    """One GPU's memory plan: each in-process engine's share of the card, checked at load.
+
+    The fixed generator (an in-process vLLM engine, 03, 05, 07), TRL's colocated vLLM (05,
+    ``grpo.vllm_memory``), the policy being trained, and in 07 a trained critic that is not a LoRA
+    adapter of the generator's model share one card. With ``memory_gb`` set,
+    :func:`criticlab.gpu_plan.memory_plan` checks every notebook's sum at load. Sizes are GiB."""
+
+    memory_gb: float | None = None
+    """Memory of the one CUDA card the profile is planned for, in GiB (an 80 GB A100/H100: 80).
+    None: no one-card plan (CPU profiles, or a cluster run through the verl export)."""
+    generator_memory: float = 0.3
+    """Share of the card the in-process vLLM generator takes (its ``gpu_memory_utilization``)."""
+    critic_memory: float = 0.3
+    """Share a second in-process vLLM engine takes in 07: a critic that is another model than the
+    generator, or a trained critic served as a full (or merged) checkpoint."""
+    serve_adapters: Literal["lora", "merge"] = "lora"
+    """How vLLM serves a trained LoRA critic: ``lora``, as a LoRA request on the engine of its base
+    model (one engine for the generator and every adapter of it); ``merge``, merged into its base
+    once, cached next to the adapter, and served as a model of its own (``critic_memory``)."""
+    reserve_gb: float = 4.0
+    """Memory outside every share: CUDA context, activations of the training step, fragmentation."""
+    min_kv_cache_gb: float = 1.0
+    """Least KV-cache room a vLLM engine's share must leave above the model's weights."""
+    weights_gb: dict[str, float] = field(default_factory=dict)
+    """Weights in GiB per model reference, for a model whose size neither a local checkpoint, the
+    known sizes (:data:`criticlab.gpu_plan.KNOWN_PARAMS_B`) nor a size in its name (``7B``) tells."""
 
 
 def weights_gb(reference: str, gpu: GPUSection) -> float:

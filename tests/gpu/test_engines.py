@@ -215,3 +215,30 @@ def test_merge_serves_a_cached_merged_copy(tmp_path: Path, monkeypatch: pytest.M
     assert not torch.equal(merged.state_dict()[q], plain.state_dict()[q])  # the adapter is in it
     stamp = (target / "config.json").stat().st_mtime_ns
     assert merge_adapter(adapter) == target and (target / "config.json").stat().st_mtime_ns == stamp
+
+
+def test_critics_that_each_need_an_engine_run_in_turn(
+    fake_vllm: type[FakeLLM], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One critic engine at a time (the plan's critic slot): 07's methods run in groups, one per
+    such critic, and the pairwise critics are started as each is used, so none is used closed."""
+    from criticlab import evaluation
+    from criticlab.evaluation.methods import Method, critic_groups
+
+    cfg = gpu_profile(tmp_path, monkeypatch)
+    adapter = make_adapter(tmp_path / "grpo", cfg.models.generator)  # served on the generator's engine
+    methods = [
+        Method("zero_shot", "none"),
+        Method("self_critique", "self"),
+        Method("critic_a", "critic", "org/critic-A-1.5B"),
+        Method("lora", "critic", str(adapter)),
+        Method("critic_b", "critic", "org/critic-B-1.5B"),
+    ]
+    groups = [[m.name for m in group] for group in critic_groups(cfg, methods)]
+    assert groups == [["zero_shot", "self_critique", "lora"], ["critic_a"], ["critic_b"]]
+    llamacpp = dataclasses.replace(cfg, models=dataclasses.replace(cfg.models, engine="llamacpp"))
+    assert [len(g) for g in critic_groups(llamacpp, methods)] == [5]  # no slots: all together
+    hi = [[{"role": "user", "content": "hi"}]]
+    for name, critic in evaluation.pairwise_critics(cfg, methods).items():
+        assert critic.generate(hi, SamplingParams())[0][0].text == "ok", name  # a closed engine raises
+    assert [m.closed for m in fake_vllm.made] == [False, True, False]  # generator, A (closed for B), B

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from criticlab.llm import models
 from criticlab.llm.base import SamplingParams
@@ -169,3 +170,22 @@ def test_gguf_is_dequantized_once_then_loaded_from_the_safetensors_cache(
     assert dequantized == ["fake.gguf"] and (tmp_path / "cache" / "fake-hf" / "config.json").is_file()
     assert first.model_id == second.model_id and first.model_id.startswith("fake.gguf@")
     assert texts(second.generate([A], GREEDY)) == texts(tiny.generate([A], GREEDY))
+
+
+def test_repetition_penalty_skips_left_padding() -> None:
+    """vLLM's rule on each row's own tokens: a seen token's positive logit divided by the penalty,
+    a negative one multiplied; the left padding of a shorter row is not one of its tokens."""
+    from criticlab.llm.hf import RepetitionPenalty
+
+    ids = torch.tensor([[0, 0, 5, 6], [1, 2, 3, 4]])
+    scores = torch.tensor([[4.0, 1.0, 1.0, 1.0, 1.0, 4.0, -2.0], [4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0]])
+    out = RepetitionPenalty(2.0, starts=[2, 0])(ids, scores)
+    assert out[0].tolist() == [4.0, 1.0, 1.0, 1.0, 1.0, 2.0, -4.0]  # pad id 0 untouched
+    assert out[1].tolist() == [4.0, 2.0, 2.0, 2.0, 2.0, 4.0, 4.0]
+    assert scores[0, 5] == 4.0  # the input is not changed in place
+
+
+def test_repetition_penalty_changes_greedy_answers(tiny: HFEngine) -> None:
+    plain = tiny.generate([A], GREEDY)[0][0].text
+    assert tiny.generate([A], GREEDY.with_(repetition_penalty=1.0))[0][0].text == plain
+    assert tiny.generate([A], GREEDY.with_(repetition_penalty=5.0))[0][0].text != plain

@@ -217,3 +217,14 @@ def test_stop_after_code_ends_at_the_first_code_block(smol: LlamaCppEngine) -> N
     cut = smol.generate([A], sampling.with_(stop_after_code=True))[0][0]
     assert cut.text == full.text[:end] and cut.text.endswith("```")
     assert cut.finish_reason == "stop" and cut.completion_tokens < full.completion_tokens
+
+
+def test_repetition_penalty_counts_the_prompt_and_the_answer(smol: LlamaCppEngine) -> None:
+    """vLLM's repetition penalty on llama.cpp: a penalty of 1.0 is no penalty; a strong one moves
+    the greedy answer away from the tokens already seen, the prompt's included."""
+    echo = chat("Repeat after me, exactly: the cat sat on the mat, the cat sat on the mat.")
+    plain = smol.generate([echo], GREEDY.with_(max_tokens=24))[0][0].text
+    assert smol.generate([echo], GREEDY.with_(max_tokens=24, repetition_penalty=1.0))[0][0].text == plain
+    penalised = smol.generate([echo], GREEDY.with_(max_tokens=24, repetition_penalty=3.0), n=2)[0]
+    assert penalised[0].text != plain and penalised[0].text == penalised[1].text
+    assert plain.lower().count("cat") > penalised[0].text.lower().count("cat")

@@ -83,3 +83,18 @@ def test_a_small_machine_keeps_no_core_for_the_scheduler(monkeypatch: pytest.Mon
     assert cpu_threads_env(2) == {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"} and cpu_threads_env(16) == {}
     monkeypatch.setenv("VLLM_CPU_NUM_OF_RESERVED_CPU", "1")
     assert cpu_threads_env(2) == {}  # the user's setting stands
+
+
+def test_repetition_penalty_reaches_vllm_and_servers_only_when_set() -> None:
+    from criticlab.llm.base import SamplingParams
+    from criticlab.llm.openai_server import OpenAIEngine
+    from criticlab.llm.vllm_engine import sampling_args
+
+    plain, penalised = SamplingParams(), SamplingParams(repetition_penalty=1.05)
+    assert "repetition_penalty" not in sampling_args(plain, 0)
+    assert sampling_args(penalised, 0)["repetition_penalty"] == 1.05
+    engine = OpenAIEngine("http://127.0.0.1:9/v1", "m")
+    assert "repetition_penalty" not in engine.body([], plain, 0)
+    assert engine.body([], penalised, 0)["repetition_penalty"] == 1.05
+    assert "repetition_penalty" not in plain.to_dict()  # cache keys of earlier requests unchanged
+    assert penalised.to_dict()["repetition_penalty"] == 1.05

@@ -19,7 +19,7 @@ every test passes: the bound a critic with perfect discrimination would set.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,36 +134,60 @@ def run_methods(
     The methods run together (:func:`criticlab.rollout.loop.run_loops`): a chunk of problems runs
     every method at once, so each round sends the requests of all methods to the engine in one
     batch per engine (the generator for solutions, self-critiques and revisions; each trained
-    critic for its critiques). ``together=False`` runs one method after the other, as the
-    workbench did before; the trajectories are the same either way. ``rounds`` overrides
+    critic for its critiques). Critics that each need an engine of their own, where the backend
+    holds one at a time, run in turn (:func:`critic_groups`). ``together=False`` runs one method
+    after the other, as the workbench did before; the trajectories are the same either way. ``rounds`` overrides
     ``evaluation.rounds`` (the multi-round curve, :func:`run_curve`).
     """
     out_dir = Path(out_dir)
     generator = engine_for(profile, "generator")
-    critics: dict[str, Engine] = {}
-    loops = []
-    for method in methods:
-        critic = None
-        if method.critic_mode == "critic":
-            key = method.critic_model or ""
-            if key not in critics:
-                critics[key] = engine_for(profile, "critic", model=method.critic_model)
-            critic = critics[key]
-        loops.append(
-            LoopMethod(
-                loop_config(method, profile, rounds), critic, out_dir / stages.trajectories_file(method.name)
+    results: dict[str, list[Trajectory]] = {}
+    for group in critic_groups(profile, methods):
+        critics: dict[str, Engine] = {}
+        loops = []
+        for method in group:
+            critic = None
+            if method.critic_mode == "critic":
+                key = method.critic_model or ""
+                if key not in critics:
+                    critics[key] = engine_for(profile, "critic", model=method.critic_model)
+                critic = critics[key]
+            path = out_dir / stages.trajectories_file(method.name)
+            loops.append(LoopMethod(loop_config(method, profile, rounds), critic, path))
+        if together:
+            results.update(run_loops(problems, generator, executor, loops, progress=progress))
+            continue
+        for loop in loops:
+            name = loop.config.method
+            report = (lambda n, name=name: progress(name, n)) if progress else None
+            results[name] = run_loop(
+                problems, generator, executor, loop.config, loop.critic, loop.out_path, report
             )
+    return {m.name: results[m.name] for m in methods}
+
+
+def critic_groups(profile: Profile, methods: Sequence[Method]) -> list[list[Method]]:
+    """``methods`` in groups that can run together: an engine backend held one per model (vLLM)
+    keeps one critic engine besides the generator's (the memory plan's critic slot), so each critic
+    model that takes that slot gets a group of its own, after the group of every other method
+    (the generator's own critiques, LoRA critics served on the generator's engine, any critic of a
+    backend without slots). Without slotted critics: one group, in order."""
+    from criticlab.llm import choose_engine, get_backend
+
+    def slotted(method: Method) -> str | None:
+        if method.critic_mode != "critic":
+            return None
+        choice = choose_engine(profile, method.critic_model or profile.models.critic)
+        return (
+            method.critic_model or ""
+            if get_backend(choice.backend).one_per_model and choice.slot == "critic"
+            else None
         )
-    if together:
-        return run_loops(problems, generator, executor, loops, progress=progress)
-    results = {}
-    for loop in loops:
-        name = loop.config.method
-        report = (lambda n, name=name: progress(name, n)) if progress else None
-        results[name] = run_loop(
-            problems, generator, executor, loop.config, loop.critic, loop.out_path, report
-        )
-    return results
+
+    groups: dict[str | None, list[Method]] = {None: []}
+    for method in methods:
+        groups.setdefault(slotted(method), []).append(method)
+    return [group for group in groups.values() if group]
 
 
 def run_curve(
@@ -218,13 +242,31 @@ def pairwise_pool(
     )
 
 
-def pairwise_critics(profile: Profile, methods: Sequence[Method]) -> dict[str, Engine]:
+class CriticEngines(Mapping[str, Engine]):
+    """Critics by name, each engine made when it is asked for. Used in turn (``items()``), a
+    backend that holds one critic engine at a time (vLLM's critic slot) starts each critic as the
+    previous one closes, where building them all first would close all but the last."""
+
+    def __init__(self, makers: dict[str, Callable[[], Engine]]) -> None:
+        self._makers = makers
+
+    def __getitem__(self, name: str) -> Engine:
+        return self._makers[name]()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._makers)
+
+    def __len__(self) -> int:
+        return len(self._makers)
+
+
+def pairwise_critics(profile: Profile, methods: Sequence[Method]) -> CriticEngines:
     """The critics compared on pairs: self-critique (the generator) and every model-backed critic."""
-    critics = {SELF_CRITIQUE: engine_for(profile, "generator")}
+    makers: dict[str, Callable[[], Engine]] = {SELF_CRITIQUE: lambda: engine_for(profile, "generator")}
     for m in methods:
         if m.critic_mode == "critic" and not m.stop_when_correct:
-            critics[m.name] = engine_for(profile, "critic", model=m.critic_model)
-    return critics
+            makers[m.name] = lambda model=m.critic_model: engine_for(profile, "critic", model=model)
+    return CriticEngines(makers)
 
 
 @dataclass(frozen=True)

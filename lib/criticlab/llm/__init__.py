@@ -81,7 +81,8 @@ __all__ = [
 
 
 def sampling_for(profile: Profile, role: Literal["solution", "critique", "revision"]) -> SamplingParams:
-    """The paper's decoding per role from the profile: solutions and critiques sampled, revisions greedy."""
+    """The paper's decoding per role from the profile: solutions and critiques sampled, revisions
+    greedy; the generator's answers (solutions, revisions) with its repetition penalty."""
     s = profile.sampling
     if role == "revision":
         return SamplingParams(
@@ -90,6 +91,7 @@ def sampling_for(profile: Profile, role: Literal["solution", "critique", "revisi
             max_tokens=s.max_tokens,
             seed=profile.seed,
             stop_after_code=s.stop_after_code,
+            repetition_penalty=s.repetition_penalty,
         )
     budget = s.critique_max_tokens if role == "critique" and s.critique_max_tokens else s.max_tokens
     return SamplingParams(
@@ -98,6 +100,7 @@ def sampling_for(profile: Profile, role: Literal["solution", "critique", "revisi
         max_tokens=budget,
         seed=profile.seed,
         stop_after_code=s.stop_after_code and role == "solution",
+        repetition_penalty=s.repetition_penalty if role == "solution" else 1.0,
     )
 
 

@@ -32,6 +32,9 @@ class SamplingParams:
     stop_after_code: bool = False
     """End the answer after its first complete Python code block (:func:`code_block_span`): what a
     solution or revision is read for. llama.cpp stops generating there; other backends cut the text."""
+    repetition_penalty: float = 1.0
+    """vLLM's (and transformers') repetition penalty: the logit of every token already in the prompt
+    or the answer is divided by it when positive, multiplied when negative; 1.0 is none."""
 
     @property
     def greedy(self) -> bool:
@@ -45,6 +48,8 @@ class SamplingParams:
         out["stop"] = list(self.stop)
         if not self.stop_after_code:
             del out["stop_after_code"]  # so cache keys of requests without it stay as they were
+        if self.repetition_penalty == 1.0:
+            del out["repetition_penalty"]
         return out
 
 

@@ -219,6 +219,27 @@ class SeededSampler(LogitsProcessor):
         return out.scatter(-1, chosen.to(scores.device), 0.0)
 
 
+class RepetitionPenalty(LogitsProcessor):
+    """vLLM's repetition penalty over each row's own tokens (prompt and answer so far): a seen
+    token's logit is divided by ``penalty`` when positive, multiplied when negative. Left padding
+    is not a token of the row (transformers' own processor would penalise the pad id, often the
+    end-of-turn token, in short rows only)."""
+
+    def __init__(self, penalty: float, starts: list[int]) -> None:
+        self.penalty = penalty
+        self.starts = starts
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        scores = scores.clone()
+        for row, start in enumerate(self.starts):
+            seen = input_ids[row, start:]
+            logits = scores[row].gather(-1, seen)
+            scores[row].scatter_(
+                -1, seen, torch.where(logits > 0, logits / self.penalty, logits * self.penalty)
+            )
+        return scores
+
+
 class RowStopper(StoppingCriteria):
     """Per-row stop on end-of-turn tokens, stop strings and max_tokens; remembers why and when."""
 
@@ -405,6 +426,10 @@ class HFEngine(ClosingEngine):
             max_new = max(1, min(max_new, self.max_positions - width))
         stopper = RowStopper(self.tokenizer, width, self.eos_ids, sampling.stop, max_new)
         processors = LogitsProcessorList()
+        if sampling.repetition_penalty != 1.0:  # before temperature, as vLLM applies it
+            processors.append(
+                RepetitionPenalty(sampling.repetition_penalty, [width - len(r.ids) for r in rows])
+            )
         if not sampling.greedy:
             seeds = [sampling.seed + row.sample for row in rows]
             processors.append(SeededSampler(sampling.temperature, sampling.top_p, seeds))

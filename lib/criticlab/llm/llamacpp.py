@@ -388,8 +388,18 @@ class LlamaCppEngine(ClosingEngine):
                 jobs.append(_Job(c, tokens, deque(range(samples))))
         return jobs
 
-    def _sampler(self, sampling: SamplingParams, sample: int) -> Any:
+    def _sampler(self, sampling: SamplingParams, sample: int, prompt: list[int]) -> Any:
         chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
+        if sampling.repetition_penalty != 1.0:
+            # vLLM's repetition penalty: over the prompt and the answer (the chain accepts each
+            # sampled token; the prompt's are accepted here), no frequency or presence terms
+            vocab = ll.llama_vocab_n_tokens(self._vocab)
+            penalties = ll.llama_sampler_init_penalties(
+                vocab, self.n_ctx, sampling.repetition_penalty, 0.0, 0.0
+            )
+            for token in prompt:
+                ll.llama_sampler_accept(penalties, token)
+            ll.llama_sampler_chain_add(chain, penalties)
         if sampling.greedy:
             ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
             return chain
@@ -417,7 +427,9 @@ class LlamaCppEngine(ClosingEngine):
             free.remove(slot)
             sample = job.samples.popleft()
             now = time.perf_counter()
-            leader = _Seq(slot, job.conv, sample, job.tokens, self._sampler(sampling, sample), now)
+            leader = _Seq(
+                slot, job.conv, sample, job.tokens, self._sampler(sampling, sample, job.tokens), now
+            )
             reuse, donor = self._best_cached(slot, job.tokens)
             candidates = [s for s in running if s.prefilling and not s.follows]
             future = max(candidates, key=lambda s: _shared(s.prompt, job.tokens), default=None)
@@ -432,7 +444,7 @@ class LlamaCppEngine(ClosingEngine):
                 free.remove(slot)
                 self._kv[slot] = []
                 sample = job.samples.popleft()
-                sampler = self._sampler(sampling, sample)
+                sampler = self._sampler(sampling, sample, job.tokens)
                 running.append(_Seq(slot, job.conv, sample, job.tokens, sampler, now, leader, follows=True))
             if not job.samples:
                 jobs.popleft()

@@ -107,6 +107,8 @@ class OpenAIEngine(ClosingEngine):
         }
         if sampling.stop:
             body["stop"] = list(sampling.stop)
+        if sampling.repetition_penalty != 1.0:  # vLLM's and SGLang's field; not in OpenAI's own API
+            body["repetition_penalty"] = sampling.repetition_penalty
         return body
 
     def _one(self, messages: Conversation, sampling: SamplingParams, index: int) -> Completion:

@@ -177,6 +177,8 @@ def sampling_args(
     }
     if sampling.stop_after_code:
         args["include_stop_str_in_output"] = True
+    if sampling.repetition_penalty != 1.0:
+        args["repetition_penalty"] = sampling.repetition_penalty
     return args
 
 
