@@ -242,3 +242,17 @@ def test_critics_that_each_need_an_engine_run_in_turn(
     for name, critic in evaluation.pairwise_critics(cfg, methods).items():
         assert critic.generate(hi, SamplingParams())[0][0].text == "ok", name  # a closed engine raises
     assert [m.closed for m in fake_vllm.made] == [False, True, False]  # generator, A (closed for B), B
+
+
+def test_on_the_cpu_vllm_engines_are_held_side_by_side(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vLLM's CPU build sizes each engine in GiB of system memory: no card plan, no critic slot,
+    so 07's critics run together and none is closed for another."""
+    from criticlab.evaluation.methods import Method, critic_groups
+
+    monkeypatch.setattr("criticlab.llm.vllm_engine.on_cpu", lambda: True)
+    cfg = gpu_profile(tmp_path, monkeypatch)
+    assert not llm.follows_card_plan("vllm") and not llm.follows_card_plan("llamacpp")
+    methods = [Method("a", "critic", "org/critic-A-1.5B"), Method("b", "critic", "org/critic-B-1.5B")]
+    assert [[m.name for m in g] for g in critic_groups(cfg, methods)] == [["a", "b"]]

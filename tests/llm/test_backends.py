@@ -175,6 +175,7 @@ def test_lora_requests_put_an_adapter_on_its_base_models_engine(fake, tmp_path, 
 
 def test_an_in_process_gpu_backend_takes_its_share_and_one_critic_slot(fake, tmp_path, monkeypatch) -> None:
     register_fake("card", serves_checkpoints=True, in_process_gpu=True)
+    monkeypatch.setattr("criticlab.llm.vllm_engine.on_cpu", lambda: False)  # a CUDA card: the plan's slots
     cfg = profile_on("card", tmp_path, monkeypatch)
     gen = llm.choose_engine(cfg, cfg.models.generator)
     other = llm.choose_engine(cfg, "org/other-1.5B")

@@ -167,6 +167,20 @@ def test_rl_rollouts_are_token_ids_and_their_logprobs(engine: VLLMEngine, adapte
     assert [t for t, _ in base] != [t for t, _ in group]  # the adapter took part
 
 
+def test_repetition_penalty_moves_greedy_answers(engine: VLLMEngine) -> None:
+    echo = [
+        {
+            "role": "user",
+            "content": "Repeat after me, exactly: the cat sat on the mat, the cat sat on the mat.",
+        }
+    ]
+    greedy = SamplingParams(temperature=0.0, max_tokens=24)
+    plain = engine.generate([echo], greedy)[0][0].text
+    assert engine.generate([echo], greedy.with_(repetition_penalty=1.0))[0][0].text == plain
+    penalised = engine.generate([echo], greedy.with_(repetition_penalty=3.0))[0][0].text
+    assert penalised != plain and plain.lower().count("cat") > penalised.lower().count("cat")
+
+
 def test_closing_and_starting_another_engine_in_one_process(engine: VLLMEngine) -> None:
     engine.close()
     with pytest.raises(Exception, match="closed"):

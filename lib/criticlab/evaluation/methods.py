@@ -167,12 +167,12 @@ def run_methods(
 
 
 def critic_groups(profile: Profile, methods: Sequence[Method]) -> list[list[Method]]:
-    """``methods`` in groups that can run together: an engine backend held one per model (vLLM)
-    keeps one critic engine besides the generator's (the memory plan's critic slot), so each critic
-    model that takes that slot gets a group of its own, after the group of every other method
-    (the generator's own critiques, LoRA critics served on the generator's engine, any critic of a
-    backend without slots). Without slotted critics: one group, in order."""
-    from criticlab.llm import choose_engine, get_backend
+    """``methods`` in groups that can run together: on a card, vLLM keeps one critic engine beside
+    the generator's (the memory plan's critic slot, :func:`~criticlab.llm.follows_card_plan`), so
+    each critic model that takes that slot gets a group of its own, after the group of every other
+    method (the generator's own critiques, LoRA critics served on the generator's engine, any
+    critic of a backend without slots). Without slotted critics: one group, in order."""
+    from criticlab.llm import choose_engine, follows_card_plan
 
     def slotted(method: Method) -> str | None:
         if method.critic_mode != "critic":
@@ -180,7 +180,7 @@ def critic_groups(profile: Profile, methods: Sequence[Method]) -> list[list[Meth
         choice = choose_engine(profile, method.critic_model or profile.models.critic)
         return (
             method.critic_model or ""
-            if get_backend(choice.backend).one_per_model and choice.slot == "critic"
+            if follows_card_plan(choice.backend) and choice.slot == "critic"
             else None
         )
 

@@ -67,6 +67,7 @@ __all__ = [
     "checkpoint_as_gguf",
     "choose_engine",
     "engine_for",
+    "follows_card_plan",
     "get_backend",
     "make_engine",
     "policy_engine",
@@ -250,6 +251,18 @@ def _served(profile: Profile, choice: EngineChoice, pool: EnginePool) -> Engine 
     )
 
 
+def follows_card_plan(backend: str) -> bool:
+    """Whether a backend's engines take the one-card memory plan's slots (one critic engine at a
+    time beside the generator's): an in-process GPU backend with a CUDA card. vLLM's CPU build
+    gives each engine a KV cache in GiB of system memory, so on the CPU its engines are held side
+    by side, as llama.cpp's are."""
+    if not get_backend(backend).in_process_gpu:
+        return False
+    from criticlab.llm import vllm_engine
+
+    return not vllm_engine.on_cpu()
+
+
 def _one_per_model(profile: Profile, choice: EngineChoice, pool: EnginePool) -> Engine:
     """The pool's one engine for ``choice.model``, started (after closing what the plan says) with
     the choice's share and LoRA rank; a LoRA critic is that engine asked with its adapter."""
@@ -262,7 +275,7 @@ def _one_per_model(profile: Profile, choice: EngineChoice, pool: EnginePool) -> 
             merge_adapter(choice.adapter)
         return spec.build(choice.model, choice_options(profile, choice))
 
-    engine = pool.get(key, start, slot=choice.slot)
+    engine = pool.get(key, start, slot=choice.slot if follows_card_plan(spec.name) else None)
     if choice.adapter is not None and not choice.merge:
         engine = spec.with_adapter(engine, choice.adapter)
     return engine
