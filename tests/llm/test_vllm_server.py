@@ -209,3 +209,5 @@ def test_the_runner_serves_the_generator_around_its_notebooks(project: Path) -> 
         "request_success": 4.0,
     }
     assert vllm_server.prefix_hit_rate(metrics) == 0.64 and vllm_server.prefix_hit_rate({}) is None
+    # per notebook, the counters' growth (the stand-in's counters stand still)
+    assert [r["server"] for r in recorded["runs"]] == [dict.fromkeys(run.SERVER_COUNTERS, 0.0)] * 2

@@ -18,7 +18,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -44,6 +44,12 @@ class NotebookRun:
     output: str
     error: str = ""
     finished: str = ""  # UTC time the notebook ended, ISO 8601
+    server: dict[str, float] = field(default_factory=dict)
+    """What the generator's vllm server did during this notebook: its counters' growth (prompt and
+    generated tokens, prefix-cache queries and hits; :data:`SERVER_COUNTERS`)."""
+
+
+SERVER_COUNTERS = ("prompt_tokens", "generation_tokens", "prefix_cache_queries", "prefix_cache_hits")
 
 
 @dataclass
@@ -113,11 +119,15 @@ def run_profile(
     report = RunReport(profile=cfg.name, profile_path=str(profile_path))
     os.environ.setdefault("MPLBACKEND", "Agg")
     echo(f"profile {cfg.name} ({profile_path.name}): {len(selected)} notebook(s) → {cfg.paths.notebooks_dir}")
-    with _generator_server(cfg, report, prepare_only, echo):
+    with _generator_server(cfg, report, prepare_only, echo) as counters:
         for index, notebook in enumerate(selected, start=1):
+            before = counters()
             _run_one(
                 notebook, index, len(selected), profile_path, cfg, report, prepare_only, log_output, echo
             )
+            after = counters()
+            if after:
+                report.runs[-1].server = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in SERVER_COUNTERS}
     _save_report(cfg, report)
     if not prepare_only:
         total = sum(r.seconds for r in report.runs) + report.server_seconds
@@ -131,20 +141,22 @@ def run_profile(
 
 
 @contextmanager
-def _generator_server(cfg: config.Profile, report: RunReport, prepare_only: bool, echo) -> Iterator[None]:
+def _generator_server(
+    cfg: config.Profile, report: RunReport, prepare_only: bool, echo
+) -> Iterator[Callable[[], dict[str, float]]]:
     """Around the notebooks of a profile that serves its generator (``models.vllm_server``): one
     ``vllm serve`` on loopback for all of them, stopped at the end. Its start-up seconds (0 for one
     already running) and, at the end, its counters (prompt and generated tokens, prefix-cache
-    hits) go into the report."""
+    hits) go into the report; yields what reads those counters now (empty without a server)."""
     if prepare_only or not vllm_server.serves(cfg):
-        yield
+        yield dict
         return
     fresh = vllm_server.running(cfg) is None
     try:
         with vllm_server.serving(cfg, echo=echo) as state:
             report.server_seconds = state.start_seconds if fresh else 0.0
             try:
-                yield
+                yield lambda: vllm_server.server_metrics(state.url)
             finally:
                 report.server_metrics = vllm_server.server_metrics(state.url)
                 rate = vllm_server.prefix_hit_rate(report.server_metrics)
