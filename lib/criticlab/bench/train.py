@@ -90,7 +90,7 @@ def bench_train(args: argparse.Namespace) -> int:
 def _time_steps(args: argparse.Namespace, rollouts: str | None) -> dict[str, Any]:
     """A few GRPO steps of the profile, sampled by ``rollouts`` (None: as the profile says)."""
     from criticlab import ctrl
-    from criticlab.llm import engine_for
+    from criticlab.llm import engine_for, vllm_server
     from criticlab.sandbox import make_executor
     from criticlab.training.step_timer import PARTS, StepTimer, summarize
 
@@ -107,6 +107,7 @@ def _time_steps(args: argparse.Namespace, rollouts: str | None) -> dict[str, Any
     )
     began = time.perf_counter()
     with (
+        vllm_server.if_served(cfg),
         make_executor(cfg.sandbox) as executor,
         tempfile.TemporaryDirectory(prefix="criticlab-bench-") as tmp,
     ):

@@ -311,6 +311,17 @@ def serving(profile: Profile, *, echo: Callable[..., None] = print) -> Iterator[
         stop(profile)
 
 
+@contextmanager
+def if_served(profile: Profile, *, echo: Callable[..., None] = print) -> Iterator[ServerState | None]:
+    """:func:`serving` for a profile that serves its generator, else nothing: what a tool outside
+    the runner (a benchmark, a settings search) wraps its work in."""
+    if not serves(profile):
+        yield None
+        return
+    with serving(profile, echo=echo) as state:
+        yield state
+
+
 class ServedEngine(OpenAIEngine):
     """A client of the profile's ``vllm serve``: the OpenAI backend with vLLM's own request fields.
 

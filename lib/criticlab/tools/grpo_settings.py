@@ -30,7 +30,7 @@ from typing import Any
 
 from criticlab import config, ctrl, records, stages
 from criticlab.io import read_jsonl, write_json, write_text
-from criticlab.llm import engine_for
+from criticlab.llm import engine_for, vllm_server
 from criticlab.sandbox import make_executor
 
 SETTINGS_DIR = "grpo_settings"
@@ -72,7 +72,7 @@ def train_settings(profile_ref: str, settings: Sequence[dict[str, Any]]) -> list
     rows = ctrl.grpo_rows(read_jsonl(rl_path), str(rl_path))
     start = ctrl.grpo_start(base)
     trained = []
-    with make_executor(base.sandbox) as executor:
+    with vllm_server.if_served(base), make_executor(base.sandbox) as executor:
         generator = engine_for(base, "generator")
         for setting in settings:
             profile = setting_profile(profile_ref, setting)
