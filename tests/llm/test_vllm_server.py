@@ -211,3 +211,14 @@ def test_the_runner_serves_the_generator_around_its_notebooks(project: Path) -> 
     assert vllm_server.prefix_hit_rate(metrics) == 0.64 and vllm_server.prefix_hit_rate({}) is None
     # per notebook, the counters' growth (the stand-in's counters stand still)
     assert [r["server"] for r in recorded["runs"]] == [dict.fromkeys(run.SERVER_COUNTERS, 0.0)] * 2
+
+
+def test_tools_outside_the_runner_serve_the_generator_themselves(project: Path) -> None:
+    served = config.load_profile("served")
+    with vllm_server.if_served(served, echo=lambda *a, **k: None) as state:
+        assert state is not None and vllm_server.running(served) == state
+        assert isinstance(engine_for(served, "generator", cached=False), vllm_server.ServedEngine)
+    assert vllm_server.running(served) is None  # started here, stopped here
+    (project / "params" / "local.yaml").write_text("progress: false\n")  # llama.cpp: nothing served
+    with vllm_server.if_served(config.load_profile("local")) as nothing:
+        assert nothing is None
