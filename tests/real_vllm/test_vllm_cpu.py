@@ -162,7 +162,10 @@ def test_rl_rollouts_are_token_ids_and_their_logprobs(engine: VLLMEngine, adapte
     assert len(group) == 3 and all(0 < len(tokens) == len(logprobs) <= 12 for tokens, logprobs in group)
     assert all(lp <= 0.0 for _, logprobs in group for lp in logprobs)
     assert len({tuple(tokens) for tokens, _ in group}) > 1  # seeded per sample
-    assert engine.sample_tokens([ids], sampling, [3], adapter=adapter) == [group]  # same seeds, same draws
+    [again] = engine.sample_tokens([ids], sampling, [3], adapter=adapter)  # same seeds, same draws
+    assert [t for t, _ in again] == [t for t, _ in group]
+    # the log-probabilities agree to float noise: the second prefill comes from the prefix cache
+    assert all(abs(a - b) < 0.05 for (_, la), (_, lb) in zip(again, group) for a, b in zip(la, lb))
     [base] = engine.sample_tokens([ids], sampling, [3])
     assert [t for t, _ in base] != [t for t, _ in group]  # the adapter took part
 
