@@ -25,6 +25,12 @@ def test_a_cpu_engine_takes_a_kv_cache_in_gib_and_runs_eagerly() -> None:
     args = engine_args("m", max_model_len=2048, kv_cache_gb=1.5, dtype="bfloat16", eager=True, lora_rank=8)
     assert args["kv_cache_memory_bytes"] == int(1.5 * 2**30) and "gpu_memory_utilization" not in args
     assert args["enforce_eager"] is True and args["max_lora_rank"] == 8
+    # whole prompts only on the CPU (a split prefill of a seeded request kills vLLM 0.32's CPU engine)
+    assert args["enable_chunked_prefill"] is False and args["max_num_batched_tokens"] == 8192
+    long = engine_args("m", max_model_len=16384, kv_cache_gb=1.5, dtype="bfloat16")
+    assert long["max_num_batched_tokens"] == 16384  # the longest prompt always fits one step
+    card = engine_args("m", max_model_len=2048, memory_share=0.3, dtype="auto")
+    assert "enable_chunked_prefill" not in card and "max_num_batched_tokens" not in card
     assert "enforce_eager" not in engine_args("m", max_model_len=1, kv_cache_gb=1, dtype="float32")
     with pytest.raises(EngineError, match="one of them"):
         engine_args("m", max_model_len=1, memory_share=0.3, kv_cache_gb=1, dtype="auto")

@@ -96,7 +96,8 @@ def test_engine_arguments_become_serve_flags() -> None:
         "--enable-lora --max-lora-rank 8 --max-loras 2",
     ):
         assert expected in flags
-    assert "--enforce-eager" not in vllm_server.serve_flags({"enforce_eager": False})
+    assert "--no-enable-chunked-prefill" in command  # the CPU build: whole prompts only
+    assert vllm_server.serve_flags({"enforce_eager": False}) == ["--no-enforce-eager"]
 
 
 def test_the_server_starts_answers_and_stops(served: config.Profile, project: Path) -> None:

@@ -36,7 +36,7 @@ def profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[config.Profile
             "vllm_server": True,
             "generator": MODEL,
             "critic": MODEL,
-            "context_length": 512,
+            "context_length": 4096,
             "vllm_kv_cache_gb": 0.25,
             "parallel": 4,
         }
@@ -71,13 +71,26 @@ def test_the_generator_is_a_client_of_the_running_server(profile: config.Profile
 def test_stop_after_code_and_an_over_long_prompt(profile: config.Profile) -> None:
     engine = engine_for(profile, "generator", cached=False)
     sampling = SamplingParams(temperature=0.0, max_tokens=200, stop_after_code=True)
-    long_prompt = [{"role": "user", "content": "word " * 700}]
+    long_prompt = [{"role": "user", "content": "word " * 5000}]
     out = engine.generate([TASK, long_prompt], sampling)
     code = out[0][0]
     if code_block_span(code.text) is not None:  # a model this small may answer without a block
         assert code.text.rstrip().endswith("```") and code.finish_reason == "stop"
     refused = out[1][0]
     assert refused.finish_reason == "error" and "HTTP 400" in refused.error
+
+
+def test_a_prompt_longer_than_one_step_with_a_seed(profile: config.Profile) -> None:
+    """A seeded prompt longer than the server's default step budget (2,048 tokens on the CPU): vLLM
+    0.32's CPU engine died when it split such a prefill over steps ("CPU Generator does not use
+    offset": it rewinds the seeded generator); the engine now takes whole prompts only."""
+    engine = engine_for(profile, "generator", cached=False)
+    words = " ".join(f"w{i}" for i in range(900))
+    out = engine.generate(
+        [[{"role": "user", "content": f"{words}\nName one word."}]], SamplingParams(seed=3), n=2
+    )
+    assert all(c.ok and c.prompt_tokens > 2048 for c in out[0]), [c.error for c in out[0]]
+    assert vllm_server.running(profile) is not None  # the server lived through it
 
 
 def test_the_prefix_cache_counters_and_the_stop(profile: config.Profile) -> None:

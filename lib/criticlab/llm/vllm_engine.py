@@ -57,6 +57,10 @@ block is then checked with :func:`criticlab.llm.base.code_stop_index`."""
 MAX_CONTINUATIONS = 8
 """How often one answer is continued past fence lines that closed no Python block."""
 
+CPU_BATCH_TOKENS = 8192
+"""Tokens a CPU engine computes in one step at most (more when the context is longer): whole
+prompts only (no chunked prefill, see :func:`engine_args`), several at a time."""
+
 CPU_KV_CACHE_GB = 2.0
 """KV cache of a CPU engine when the profile names none: about 170,000 tokens of the 0.5B model
 (12 KiB a token in bf16), room for 16 sequences of a 4,096-token context with room to spare."""
@@ -152,6 +156,11 @@ def engine_args(
         if not kv_cache_gb or kv_cache_gb <= 0:
             raise EngineError(f"a vLLM engine's KV cache must be a positive size in GiB, got {kv_cache_gb!r}")
         args["kv_cache_memory_bytes"] = int(kv_cache_gb * 2**30)
+        # Never split a prompt's prefill over steps on the CPU build: vLLM 0.32 then rewinds the
+        # seeded sampler's generator (`set_offset`), which a CPU generator refuses, and the engine
+        # dies ("CPU Generator does not use offset"). Whole prompts only, in a budget that holds
+        # the longest one.
+        args.update(enable_chunked_prefill=False, max_num_batched_tokens=max(max_model_len, CPU_BATCH_TOKENS))
     args.update(dtype=dtype, seed=seed)
     if eager:
         args["enforce_eager"] = True

@@ -92,14 +92,16 @@ def serves(profile: Profile) -> bool:
 def serve_flags(args: dict[str, Any]) -> list[str]:
     """``vllm.LLM`` keyword arguments (:func:`~criticlab.llm.vllm_engine.engine_args`) as ``vllm
     serve`` flags: ``kv_cache_memory_bytes=n`` is ``--kv-cache-memory-bytes n``, a true boolean a
-    bare flag, a false one left out. ``model`` is the positional argument, not a flag."""
+    bare flag, a false one its ``--no-`` form. ``model`` is the positional argument, not a flag."""
     flags: list[str] = []
     for key, value in args.items():
-        if key == "model" or value is None or value is False:
+        if key == "model" or value is None:
             continue
-        flags.append("--" + key.replace("_", "-"))
-        if value is not True:
-            flags.append(str(value))
+        name = key.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(f"--{name}" if value else f"--no-{name}")
+        else:
+            flags.extend([f"--{name}", str(value)])
     return flags
 
 
