@@ -29,6 +29,8 @@ vllm:request_success_total{engine="0",finished_reason="stop",model_name="MODEL"}
 vllm:request_success_total{engine="0",finished_reason="length",model_name="MODEL"} 1.0
 vllm:num_requests_running{engine="0",model_name="MODEL"} 0.0
 vllm:time_to_first_token_seconds_count{engine="0",model_name="MODEL"} 4.0
+vllm:iteration_tokens_total_bucket{engine="0",le="1.0",model_name="MODEL"} 4.0
+vllm:iteration_tokens_total_sum{engine="0",model_name="MODEL"} 1012.0
 """
 
 

@@ -155,10 +155,11 @@ def server_metrics(url: str) -> dict[str, float]:
         return {}
     totals: dict[str, float] = {}
     for line in response.text.splitlines():
-        if not line.startswith("vllm:") or "_total" not in line.split("{")[0].split(" ")[0]:
-            continue
         name, _, value = line.rpartition(" ")
-        key = name.split("{")[0].removeprefix("vllm:").removesuffix("_total")
+        metric = name.split("{")[0]
+        if not (metric.startswith("vllm:") and metric.endswith("_total")):  # counters, not histograms
+            continue
+        key = metric.removeprefix("vllm:").removesuffix("_total")
         try:
             totals[key] = totals.get(key, 0.0) + float(value)
         except ValueError:
