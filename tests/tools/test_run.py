@@ -106,7 +106,7 @@ def test_mistyped_profile_fails_before_any_notebook(project: Path) -> None:
         run.run_profile("typo", echo=lambda *a, **k: None)
 
 
-@pytest.mark.parametrize("profile", ["smoke", "cpu", "cpu-vllm", "gpu", "paper"])
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "cpu-llamacpp", "gpu", "paper"])
 def test_prepare_only_for_every_shipped_profile(profile: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv(config.OUTPUTS_ENV, str(tmp_path))
     report = run.run_profile(profile, prepare_only=True, echo=lambda *a, **k: None)

@@ -5,8 +5,8 @@ vLLM's start-up (about 40 s for the 0.5B on the CPU) in every notebook that gene
 ``models.vllm_server: true`` as well, one server process holds the generator for the whole run,
 the way most people run vLLM, and the notebooks are its clients over HTTP on 127.0.0.1:
 
-    python -m criticlab.tools.run --profile cpu-vllm    # the runner starts and stops it
-    python -m criticlab.llm.vllm_server --profile cpu-vllm   # by hand, for Jupyter: until Ctrl-C
+    python -m criticlab.tools.run --profile cpu    # the runner starts and stops it
+    python -m criticlab.llm.vllm_server --profile cpu   # by hand, for Jupyter: until Ctrl-C
 
 While it runs, ``outputs/<profile>/vllm-server.json`` says where (:class:`ServerState`);
 :func:`criticlab.llm.engine_for` reads it for an engine of the generator's model and answers with
