@@ -27,7 +27,8 @@
 # The tables report, per method and round k, **Pass@1**, **Δ↑** (share of all samples wrong at
 # round 0 and right at round k) and **Δ↓** (right at round 0, wrong at round k), so that
 # Pass@1(k) = Pass@1(0) + Δ↑ − Δ↓ exactly — checked on every table before it is written — with
-# bootstrap intervals over problems; the critics' **discrimination** (F1 of their Correct/Incorrect
+# bootstrap intervals over problems, beside the **Δ↑ ceiling** of the generator (its repairability
+# under oracle feedback); the critics' **discrimination** (F1 of their Correct/Incorrect
 # judgments on the zero-shot solutions against execution); and **pairwise accuracy** (Maj@k): given
 # a passing and a failing solution to the same problem and k critiques of each, does the passing one
 # collect more Correct judgments?
@@ -123,6 +124,34 @@ excluded = outcomes.split_infra(trajectories)[1]
 print(outcomes.counts_summary(excluded))
 
 # %% [markdown]
+# ## Repairability: what the generator does with feedback
+#
+# A critic raises Pass@1 only through the generator's revisions, so before any Δ↑ is read, this
+# measures what the generator does with feedback at all. For each kind of feedback, three shares:
+# of the failing solutions, those whose revision passes (**fixed**); of the passing ones, those
+# whose revision fails (**broken**); of all revisions, those that return the same code (**same
+# code**). The feedback is each revising method's own (execution feedback, self-critique, each
+# trained critic: their greedy revisions are the table's round 1) and 03's **hinted** critique,
+# the oracle critique told what failed. Besides the greedy revision, `evaluation.repair_sampled`
+# revisions sampled at the solution temperature, under the same critique, show whether sampling
+# finds a fix greedy decoding misses. Intervals resample problems.
+#
+# The **Δ↑ ceiling** is the largest share of all solutions an oracle (execution feedback or the
+# hinted critique) got fixed: a critic that only tells the generator what failed can reach it,
+# and no Δ↑ below is about the critic unless the ceiling is well above 0.
+
+# %%
+sources = {p.id: p.source for p in problems}
+bootstrap = {"resamples": cfg.evaluation.bootstrap, "seed": cfg.seed}
+with make_executor(cfg.sandbox) as executor:
+    repairs = evaluation.run_repairability(problems, cfg, executor, trajectories, stage_dir)
+repair_table = evaluation.per_benchmark(
+    evaluation.repairability.repairability_table, repairs, sources, **bootstrap
+)
+out.table(repair_table, stages.TABLE_REPAIRABILITY)
+evaluation.repairability.readable(repair_table)
+
+# %% [markdown]
 # ## Pass@1, Δ↑ and Δ↓ per round, per benchmark
 #
 # One set of rows per benchmark (`source`) and, when there are several, two more: `pooled`, every
@@ -132,13 +161,13 @@ print(outcomes.counts_summary(excluded))
 # bootstrap); the average rows carry none.
 
 # %%
-sources = {p.id: p.source for p in problems}
-bootstrap = {"resamples": cfg.evaluation.bootstrap, "seed": cfg.seed}
 table = evaluation.per_benchmark(evaluation.round_table, trajectories, sources, **bootstrap)
 out.table(table, stages.TABLE_ROUNDS, validate=evaluation.check_delta_identity)
-final = evaluation.percent(evaluation.benchmark_average(evaluation.final_rows(table)))
+final = evaluation.benchmark_average(evaluation.final_rows(table))
+final = evaluation.percent(evaluation.repairability.with_ceiling(final, repair_table))
 out.table(final, stages.TABLE_FINAL, validate=evaluation.check_delta_identity)
-final[["source", *evaluation.ROUND_COLUMNS, f"{evaluation.PASS} lo", f"{evaluation.PASS} hi", "excluded"]]
+ceiling = evaluation.repairability.CEILING
+final[["source", *evaluation.ROUND_COLUMNS, ceiling, f"{evaluation.PASS} lo", f"{evaluation.PASS} hi", "excluded"]]
 
 # %% [markdown]
 # ## Pass@k

@@ -389,6 +389,11 @@ class EvaluationSection:
     curve_problems: int | None = None
     """Problems of the multi-round curve (the first of those evaluated; None: all of them)."""
     bootstrap: int = 1000
+    repair_sampled: int = 2
+    """Sampled revisions (at the solution temperature) beside each method's greedy one, under the
+    same critique, for the repairability table (:mod:`criticlab.evaluation.repairability`)."""
+    repair_hinted: bool = True
+    """Also revise every zero-shot solution under 03's hinted (oracle) critique for that table."""
     pairwise_samples: int = 4
     """Zero-shot samples per problem pooled to find (passing, failing) pairs for Maj@k."""
     pairwise_problems: int | None = None

@@ -109,7 +109,9 @@ JUDGEBENCH_JUDGMENTS = "judgebench.jsonl"
 (critic, pair) (:class:`criticlab.evaluation.JudgeRecord`)."""
 CURVE = "curve"
 """The sub-directory of 07's trajectories of the multi-round curve (``evaluation.curve_rounds``)."""
-NOT_TRAJECTORIES = frozenset({PAIRWISE_POOL, JUDGEBENCH_JUDGMENTS})
+REPAIRS = "repairs.jsonl"
+"""The repairability revisions 07 generates: sampled and hinted (:func:`criticlab.evaluation.run_repairability`)."""
+NOT_TRAJECTORIES = frozenset({PAIRWISE_POOL, JUDGEBENCH_JUDGMENTS, REPAIRS})
 """07's JSONL files that are not an evaluation method's trajectories."""
 
 
@@ -188,6 +190,7 @@ TABLE_FINAL = "07_final"
 TABLE_PASS_AT_K = "07_pass_at_k"
 TABLE_DIFFERENCES = "07_differences"
 TABLE_DISCRIMINATION = "07_discrimination"
+TABLE_REPAIRABILITY = "07_repairability"
 TABLE_MAJORITY = "07_majority"
 TABLE_JUDGEBENCH = "07_judgebench"
 """JudgeBench pointwise Maj@k accuracy per critic, category and k, with intervals."""

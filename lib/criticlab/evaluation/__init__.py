@@ -4,9 +4,11 @@
 pairwise mode with position swaps); its functions are reached as ``evaluation.judgebench.<name>``.
 :mod:`~criticlab.evaluation.majority` is the one Maj@k estimator of both Maj@k tables (a tie is not
 correct; ties ½ as a secondary column) and JudgeBench's pairwise rule.
+:mod:`~criticlab.evaluation.repairability` measures what the generator does with feedback (fixed,
+broken, same code): the ceiling every Δ↑ stands beside.
 """
 
-from criticlab.evaluation import judgebench
+from criticlab.evaluation import judgebench, repairability
 from criticlab.evaluation.judgebench import JudgeBenchRun, JudgeRecord, run_judgebench
 from criticlab.evaluation.majority import TIES_HALF, judgebench_pair_score, majority_score
 from criticlab.evaluation.methods import (
@@ -25,6 +27,7 @@ from criticlab.evaluation.methods import (
     response_pairs,
     run_curve,
     run_methods,
+    run_repairability,
 )
 from criticlab.evaluation.metrics import (
     ALWAYS_CORRECT,
@@ -105,10 +108,12 @@ __all__ = [
     "per_benchmark",
     "percent",
     "pooled_rows",
+    "repairability",
     "resolve_methods",
     "response_pairs",
     "round_table",
     "run_curve",
     "run_judgebench",
     "run_methods",
+    "run_repairability",
 ]

@@ -26,7 +26,10 @@ from pathlib import Path
 from criticlab import stages
 from criticlab.config import Profile
 from criticlab.data.types import Problem
+from criticlab.evaluation import repairability
 from criticlab.evaluation.metrics import PairJudgments
+from criticlab.evaluation.repairability import Repair
+from criticlab.io import iter_jsonl, write_jsonl
 from criticlab.llm import engine_for, sampling_for
 from criticlab.llm.base import Engine, SamplingParams
 from criticlab.rollout import prompts
@@ -212,6 +215,58 @@ def run_curve(
     return run_methods(
         subset, profile, executor, methods, Path(stage_dir) / stages.CURVE, progress, rounds=ev.curve_rounds
     )
+
+
+def run_repairability(
+    problems: Sequence[Problem],
+    profile: Profile,
+    executor: Executor,
+    trajectories: Sequence[Trajectory],
+    out_dir: str | Path,
+) -> list[Repair]:
+    """07's repairability records (:mod:`criticlab.evaluation.repairability`): each revising
+    method's greedy revision read off its trajectories, ``evaluation.repair_sampled`` sampled
+    revisions beside it under the same critique, and with ``evaluation.repair_hinted`` the
+    revisions of every zero-shot solution under 03's hinted (oracle) critique.
+
+    The generated records go to ``out_dir/repairs.jsonl`` (:data:`criticlab.stages.REPAIRS`) once
+    complete; a rerun on the same problems reads them back."""
+    ev = profile.evaluation
+    greedy = repairability.from_trajectories(trajectories)
+    path = Path(out_dir) / stages.REPAIRS
+    wanted = {t.problem_id for t in trajectories}
+    if path.is_file():
+        kept = [repairability.Repair.from_dict(row) for row in iter_jsonl(path)]
+        if {r.problem_id for r in kept} == wanted:
+            return greedy + kept
+    generator = engine_for(profile, "generator")
+    options = {
+        "revision_sampling": sampling_for(profile, "revision"),
+        "sampled_temperature": profile.sampling.temperature,
+        "request": profile.prompts.revision_request,
+    }
+    more = repairability.sampled_from_trajectories(
+        trajectories, problems, generator, executor, sampled_revisions=ev.repair_sampled, **options
+    )
+    if ev.repair_hinted:
+        by_id = {p.id: p for p in problems}
+        first: dict[tuple[str, int], Trajectory] = {}
+        for t in trajectories:
+            first.setdefault((t.problem_id, t.sample), t)
+        solutions = sorted(first.values(), key=lambda t: (t.problem_id, t.sample))
+        more += repairability.revise(
+            repairability.HINTED,
+            [by_id[t.problem_id] for t in solutions],
+            [(t.sample, t.rounds[0]) for t in solutions],
+            generator,
+            executor,
+            critic=generator,
+            critique_sampling=sampling_for(profile, "critique"),
+            sampled_revisions=ev.repair_sampled,
+            **options,
+        )
+    write_jsonl(path, [r.to_dict() for r in more])
+    return greedy + more
 
 
 # --------------------------------------------------------------------------------------------

