@@ -258,6 +258,39 @@ out.plot(
 majority
 
 # %% [markdown]
+# ## Best-of-N: the critic as a selector
+#
+# A critic need not repair anything to be useful: given N sampled solutions, it can choose one it
+# judges Correct. Each problem's pool holds the largest `evaluation.selection_n` zero-shot
+# solutions; every critic judges each solution `evaluation.selection_critiques` times, and a
+# solution's score is its Correct votes. Best-of-N takes a top-scored solution, ties broken at
+# random; **selected** is the chance it passes, exact over every N-subset of the pool and the
+# tie-break. **random** is the mean Pass@1 of the solutions (random choice; always-Correct selects
+# so), **pass@N** the chance that any of the N passes (a perfect selector). `selected − random`
+# has a paired bootstrap interval over problems; `excludes 0` marks a critic that chose better
+# (or worse) than chance beyond resampling noise.
+
+# %%
+ev = cfg.evaluation
+with make_executor(cfg.sandbox) as executor:
+    selection_pool = evaluation.selection_pool(problems, cfg, executor, stage_dir)
+selection_judged = evaluation.judge_selection_pool(
+    selection_pool, problems, cfg, evaluation.selection_critics(cfg, methods), stage_dir
+)
+ladder = sorted({1, *ev.selection_n, *(2**i for i in range(max(ev.selection_n).bit_length()))})
+selection_table = evaluation.per_benchmark(
+    evaluation.selection.selection_table, selection_judged, sources, ns=ladder, **bootstrap
+)
+out.table(selection_table, stages.TABLE_SELECTION)
+out.plot(
+    plots.plot_selection,
+    evaluation.pooled_rows(selection_table),
+    stages.FIG_SELECTION,
+    title=f"Best-of-N ({len({t.problem_id for t in selection_pool})} problems)",
+)
+selection_table[selection_table["N"].isin(ev.selection_n)]
+
+# %% [markdown]
 # ## JudgeBench: the critics as generative reward models
 #
 # *(This section, up to the metrics, is JudgeBench's alone: it uses the critics and settings above
@@ -325,5 +358,7 @@ out.finish(
         judgebench=judge,
         curve=curve,
         trajectories=trajectories,  # their critiques: how often the reference's judgment parse reads otherwise
+        repairability=repair_table,
+        selection=selection_table,
     )
 )

@@ -394,6 +394,14 @@ class EvaluationSection:
     same critique, for the repairability table (:mod:`criticlab.evaluation.repairability`)."""
     repair_hinted: bool = True
     """Also revise every zero-shot solution under 03's hinted (oracle) critique for that table."""
+    selection_n: list[int] = field(default_factory=lambda: [4, 8])
+    """Best-of-N (:mod:`criticlab.evaluation.selection`): the pool draws the largest N per problem."""
+    selection_problems: int | None = None
+    """Problems of the Best-of-N pool (the first of those evaluated; None: all of them)."""
+    selection_critiques: int = 1
+    """Critiques of each pooled solution by each critic; a solution's score is its Correct votes."""
+    selection_judges: list[str] = field(default_factory=list)
+    """Models judging zero-shot besides the critics (e.g. ``qwen2.5-coder-1.5b-instruct``)."""
     pairwise_samples: int = 4
     """Zero-shot samples per problem pooled to find (passing, failing) pairs for Maj@k."""
     pairwise_problems: int | None = None

@@ -109,9 +109,15 @@ JUDGEBENCH_JUDGMENTS = "judgebench.jsonl"
 (critic, pair) (:class:`criticlab.evaluation.JudgeRecord`)."""
 CURVE = "curve"
 """The sub-directory of 07's trajectories of the multi-round curve (``evaluation.curve_rounds``)."""
+SELECTION_POOL = "selection_pool.jsonl"
+"""Zero-shot samples (the largest ``evaluation.selection_n`` per problem) a critic chooses among."""
+SELECTION_JUDGMENTS = "selection_judgments.jsonl"
+"""Every critic's judgments of the selection pool, one line per (critic, solution)."""
 REPAIRS = "repairs.jsonl"
 """The repairability revisions 07 generates: sampled and hinted (:func:`criticlab.evaluation.run_repairability`)."""
-NOT_TRAJECTORIES = frozenset({PAIRWISE_POOL, JUDGEBENCH_JUDGMENTS, REPAIRS})
+NOT_TRAJECTORIES = frozenset(
+    {PAIRWISE_POOL, JUDGEBENCH_JUDGMENTS, REPAIRS, SELECTION_POOL, SELECTION_JUDGMENTS}
+)
 """07's JSONL files that are not an evaluation method's trajectories."""
 
 
@@ -164,6 +170,7 @@ FIG_CRL_COMPARISON = "06_crl_comparison"
 FIG_PASS_BY_ROUND = "07_pass_by_round"
 FIG_DELTAS = "07_deltas"
 FIG_MAJORITY = "07_majority"
+FIG_SELECTION = "07_selection"
 FIG_JUDGEBENCH = "07_judgebench"
 """JudgeBench Maj@k against k, one line per critic (all pairs)."""
 FIG_CORRECT_TO_INCORRECT = "08_correct_to_incorrect"
@@ -191,6 +198,7 @@ TABLE_PASS_AT_K = "07_pass_at_k"
 TABLE_DIFFERENCES = "07_differences"
 TABLE_DISCRIMINATION = "07_discrimination"
 TABLE_REPAIRABILITY = "07_repairability"
+TABLE_SELECTION = "07_selection"
 TABLE_MAJORITY = "07_majority"
 TABLE_JUDGEBENCH = "07_judgebench"
 """JudgeBench pointwise Maj@k accuracy per critic, category and k, with intervals."""
@@ -549,6 +557,8 @@ class EvaluationMetrics(StageMetrics):
     """Pointwise Maj@k accuracy per critic, category (``pooled``: every pair) and k, with intervals."""
     judgebench_pairwise: list[dict[str, Any]] = field(default_factory=list)
     """Pairwise-mode accuracy and position-swap consistency per critic and category, with intervals."""
+    repairability: list[dict[str, Any]] = field(default_factory=list)  # tables/07_repairability
+    selection: list[dict[str, Any]] = field(default_factory=list)  # Best-of-N: tables/07_selection
     curve_rounds: int = 0
     """Rounds of the multi-round curve run on a subset (0: the curve is the main run's rounds)."""
     curve_problems: int = 0

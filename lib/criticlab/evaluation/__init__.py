@@ -5,10 +5,11 @@ pairwise mode with position swaps); its functions are reached as ``evaluation.ju
 :mod:`~criticlab.evaluation.majority` is the one Maj@k estimator of both Maj@k tables (a tie is not
 correct; ties ½ as a secondary column) and JudgeBench's pairwise rule.
 :mod:`~criticlab.evaluation.repairability` measures what the generator does with feedback (fixed,
-broken, same code): the ceiling every Δ↑ stands beside.
+broken, same code): the ceiling every Δ↑ stands beside; :mod:`~criticlab.evaluation.selection` uses
+the critics to choose among sampled solutions (Best-of-N), which needs no repair.
 """
 
-from criticlab.evaluation import judgebench, repairability
+from criticlab.evaluation import judgebench, repairability, selection
 from criticlab.evaluation.judgebench import JudgeBenchRun, JudgeRecord, run_judgebench
 from criticlab.evaluation.majority import TIES_HALF, judgebench_pair_score, majority_score
 from criticlab.evaluation.methods import (
@@ -20,6 +21,7 @@ from criticlab.evaluation.methods import (
     ResponsePair,
     checkpoint_for,
     critique_pairs,
+    judge_selection_pool,
     loop_config,
     pairwise_critics,
     pairwise_pool,
@@ -28,6 +30,8 @@ from criticlab.evaluation.methods import (
     run_curve,
     run_methods,
     run_repairability,
+    selection_critics,
+    selection_pool,
 )
 from criticlab.evaluation.metrics import (
     ALWAYS_CORRECT,
@@ -92,6 +96,7 @@ __all__ = [
     "discrimination_table",
     "evaluation_metrics",
     "final_rows",
+    "judge_selection_pool",
     "judgebench",
     "judgebench_pair_score",
     "loop_config",
@@ -116,4 +121,7 @@ __all__ = [
     "run_judgebench",
     "run_methods",
     "run_repairability",
+    "selection",
+    "selection_critics",
+    "selection_pool",
 ]

@@ -26,10 +26,10 @@ from pathlib import Path
 from criticlab import stages
 from criticlab.config import Profile
 from criticlab.data.types import Problem
-from criticlab.evaluation import repairability
+from criticlab.evaluation import repairability, selection
 from criticlab.evaluation.metrics import PairJudgments
 from criticlab.evaluation.repairability import Repair
-from criticlab.io import iter_jsonl, write_jsonl
+from criticlab.io import append_jsonl, iter_jsonl, write_jsonl
 from criticlab.llm import engine_for, sampling_for
 from criticlab.llm.base import Engine, SamplingParams
 from criticlab.rollout import prompts
@@ -47,6 +47,7 @@ BASELINES: dict[str, str] = {
 TRAINED: dict[str, str] = {"ctrl_sft": stages.SFT_CHECKPOINTS, "ctrl_grpo": stages.GRPO_CHECKPOINTS}
 """Trained critics and the checkpoint directory (under ``checkpoints/``) each is read from."""
 PAIRWISE_POOL_METHOD = "pairwise_pool"
+SELECTION_POOL_METHOD = "selection_pool"
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,28 @@ def run_repairability(
 # --------------------------------------------------------------------------------------------
 
 
+def zero_shot_pool(
+    problems: Sequence[Problem],
+    profile: Profile,
+    executor: Executor,
+    path: str | Path,
+    samples: int,
+    limit: int | None,
+    method: str,
+) -> list[Trajectory]:
+    """``samples`` zero-shot solutions to each of the first ``limit`` problems (None: all), executed,
+    appended to ``path`` (resumable). Sample *i* is seeded ``seed + i``, so every pool's first
+    samples are the main run's answers again, which the response cache serves."""
+    subset = list(problems) if limit is None else list(problems)[:limit]
+    config = LoopConfig(
+        method=method,
+        critic_mode="none",
+        samples=samples,
+        solution_sampling=sampling_for(profile, "solution"),
+    )
+    return run_loop(subset, engine_for(profile, "generator"), executor, config, out_path=path)
+
+
 def pairwise_pool(
     problems: Sequence[Problem], profile: Profile, executor: Executor, out_dir: str | Path
 ) -> list[Trajectory]:
@@ -281,20 +304,66 @@ def pairwise_pool(
     ``evaluation.pairwise_problems``) from which passing/failing pairs are drawn, written to
     :data:`criticlab.stages.PAIRWISE_POOL` (resumable)."""
     ev = profile.evaluation
-    subset = list(problems) if ev.pairwise_problems is None else list(problems)[: ev.pairwise_problems]
-    config = LoopConfig(
-        method=PAIRWISE_POOL_METHOD,
-        critic_mode="none",
-        samples=ev.pairwise_samples,
-        solution_sampling=sampling_for(profile, "solution"),
+    path = Path(out_dir) / stages.PAIRWISE_POOL
+    return zero_shot_pool(
+        problems, profile, executor, path, ev.pairwise_samples, ev.pairwise_problems, PAIRWISE_POOL_METHOD
     )
-    return run_loop(
-        subset,
-        engine_for(profile, "generator"),
-        executor,
-        config,
-        out_path=Path(out_dir) / stages.PAIRWISE_POOL,
+
+
+def selection_pool(
+    problems: Sequence[Problem], profile: Profile, executor: Executor, out_dir: str | Path
+) -> list[Trajectory]:
+    """Best-of-N's solutions: the largest ``evaluation.selection_n`` per problem, on the first
+    ``evaluation.selection_problems``, written to :data:`criticlab.stages.SELECTION_POOL`."""
+    ev = profile.evaluation
+    path = Path(out_dir) / stages.SELECTION_POOL
+    return zero_shot_pool(
+        problems, profile, executor, path, max(ev.selection_n), ev.selection_problems, SELECTION_POOL_METHOD
     )
+
+
+def selection_critics(profile: Profile, methods: Sequence[Method]) -> CriticEngines:
+    """Best-of-N's selectors: the pairwise critics and every ``evaluation.selection_judges`` model."""
+    makers = dict(pairwise_critics(profile, methods).makers)
+    for model in profile.evaluation.selection_judges:
+        makers[f"judge:{model}"] = lambda model=model: engine_for(profile, "critic", model=model)
+    return CriticEngines(makers)
+
+
+def judge_selection_pool(
+    pool: Sequence[Trajectory],
+    problems: Sequence[Problem],
+    profile: Profile,
+    critics: Mapping[str, Engine],
+    out_dir: str | Path,
+) -> list[selection.Judged]:
+    """Every critic's ``evaluation.selection_critiques`` judgments of each pooled solution, beside
+    always-Correct's. Each critic's judgments are appended to
+    :data:`criticlab.stages.SELECTION_JUDGMENTS` when done; a critic found there for the same
+    solutions is not asked again."""
+    path = Path(out_dir) / stages.SELECTION_JUDGMENTS
+    done: dict[str, list[selection.Judged]] = {}
+    for row in iter_jsonl(path) if path.is_file() else ():
+        judged = selection.Judged.from_dict(row)
+        done.setdefault(judged.critic, []).append(judged)
+    wanted = {(t.problem_id, t.sample) for t in selection.solutions(pool)}
+    out = selection.always_correct(pool)
+    for name in critics:
+        if name in done and {(j.problem_id, j.sample) for j in done[name]} == wanted:
+            out += done[name]
+            continue
+        judged = selection.judge(
+            name,
+            pool,
+            problems,
+            critics[name],
+            sampling_for(profile, "critique"),
+            profile.evaluation.selection_critiques,
+            profile.prompts.parser,
+        )
+        append_jsonl(path, [j.to_dict() for j in judged])
+        out += judged
+    return out
 
 
 class CriticEngines(Mapping[str, Engine]):
@@ -303,16 +372,16 @@ class CriticEngines(Mapping[str, Engine]):
     previous one closes, where building them all first would close all but the last."""
 
     def __init__(self, makers: dict[str, Callable[[], Engine]]) -> None:
-        self._makers = makers
+        self.makers = makers
 
     def __getitem__(self, name: str) -> Engine:
-        return self._makers[name]()
+        return self.makers[name]()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._makers)
+        return iter(self.makers)
 
     def __len__(self) -> int:
-        return len(self._makers)
+        return len(self.makers)
 
 
 def pairwise_critics(profile: Profile, methods: Sequence[Method]) -> CriticEngines:

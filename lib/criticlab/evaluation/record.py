@@ -1,7 +1,7 @@
 """07's metrics record, built from the evaluation's tables rather than by the notebook.
 
 The record keeps the headline tables as rows (final-round Pass@1/Δ↑/Δ↓, Pass@k, discrimination,
-differences, Maj@k, JudgeBench) and the counts that say what they cover.
+differences, Maj@k, JudgeBench, repairability, Best-of-N) and the counts that say what they cover.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from criticlab import stages
 from criticlab.config import EvaluationSection
 from criticlab.evaluation.judgebench import JudgeBenchRun
 from criticlab.evaluation.metrics import ROUND_COLUMNS
+from criticlab.evaluation.repairability import CEILING
 from criticlab.rollout import prompts
 from criticlab.rollout.trajectory import Trajectory
 
@@ -42,13 +43,16 @@ def evaluation_metrics(
     judgebench: JudgeBenchRun,
     curve: Sequence[Trajectory] = (),
     trajectories: Sequence[Trajectory] = (),
+    repairability: pd.DataFrame | None = None,
+    selection: pd.DataFrame | None = None,
 ) -> stages.EvaluationMetrics:
     """The :class:`~criticlab.stages.EvaluationMetrics` of one evaluation run.
 
     ``final`` is the final-round table in percent (:func:`percent` of :func:`final_rows`),
     ``excluded`` the trajectories left out for infrastructure errors, ``pairs`` the own-sample
     pairs of Maj@k, ``curve`` the trajectories of the multi-round curve (empty: none was run),
-    ``trajectories`` the methods' (their critiques give :func:`parser_disagreements`);
+    ``trajectories`` the methods' (their critiques give :func:`parser_disagreements`),
+    ``repairability`` and ``selection`` the tables of those sections;
     the throughput is left to the stage's watch (:meth:`criticlab.outputs.StageOutputs.finish`).
     """
     return stages.EvaluationMetrics(
@@ -59,7 +63,9 @@ def evaluation_metrics(
         methods=list(methods),
         skipped=dict(skipped),
         excluded_infra=dict(excluded),
-        final=final[["source", *ROUND_COLUMNS]].to_dict(orient="records"),
+        final=final[["source", *ROUND_COLUMNS, *(c for c in [CEILING] if c in final)]].to_dict(
+            orient="records"
+        ),
         pass_at_k=pass_at_k.to_dict(orient="records"),
         parser_disagreements=parser_disagreements(trajectories),
         differences=differences.to_dict(orient="records"),
@@ -71,4 +77,6 @@ def evaluation_metrics(
         judgebench_critiques=judgebench.critiques,
         judgebench=judgebench.majority.to_dict(orient="records"),
         judgebench_pairwise=judgebench.pairwise.to_dict(orient="records"),
+        repairability=[] if repairability is None else repairability.to_dict(orient="records"),
+        selection=[] if selection is None else selection.to_dict(orient="records"),
     )

@@ -140,6 +140,28 @@ def plot_majority_curve(curve: pd.DataFrame, percent: bool = True, title: str = 
     return fig
 
 
+def plot_selection(table: pd.DataFrame, percent: bool = True, title: str = "") -> Figure:
+    """Best-of-N: the chosen solution's Pass@1 against N, one line per critic (bars: 95% intervals
+    over problems), beside random choice (dashed) and pass@N, what a perfect selector gets (dotted)."""
+    fig, ax, scale = _single_panel(percent)
+    rows = table.dropna(subset=["selected"])
+    with figure_style():
+        for critic, group in rows.groupby("critic", sort=False):
+            y = group["selected"].to_numpy(dtype=float) * scale
+            errors = np.vstack([y - group["selected lo"] * scale, group["selected hi"] * scale - y])
+            ax.errorbar(group["N"], y, yerr=errors, marker="o", capsize=3, label=critic)
+        by_n = rows.groupby("N", sort=True)[["random", "pass@N"]].mean()
+        ax.plot(by_n.index, by_n["random"] * scale, color="grey", linestyle="--", label="random choice")
+        ax.plot(by_n.index, by_n["pass@N"] * scale, color="black", linestyle=":", label="pass@N (oracle)")
+        _integer_x(ax)
+        ax.set_xlabel("solutions to choose from (N)")
+        ax.set_ylabel("Pass@1 of the chosen solution (%)" if percent else "Pass@1 of the chosen solution")
+        if title:
+            ax.set_title(title)
+        ax.legend(fontsize="small")
+    return fig
+
+
 # --------------------------------------------------------------------------------------------
 # Analysis figures
 # --------------------------------------------------------------------------------------------
