@@ -256,3 +256,22 @@ def test_07_repairability_reads_greedy_revisions_and_generates_the_rest_once(
     engine.samples = 0
     again = methods.run_repairability([ADD, ECHO], cfg, executor, trajectories, tmp_path)
     assert again == repairs and engine.samples == 0
+
+
+def test_the_tool_keeps_every_failing_solution_and_caps_passing_ones_per_benchmark(executor) -> None:
+    problems, solved = solutions(
+        executor, [(ADD, RIGHT["add"])] * 3 + [(ADD, WRONG["add"]), (ECHO, RIGHT["echo"])]
+    )
+    flat = [(p, i, r) for p, (i, r) in zip(problems, solved)]
+    kept = tool.revised_solutions(flat, 1, seed=0)
+    assert sum(not r.result.accepted for _, _, r in kept) == 1  # the failing one
+    assert sum(r.result.accepted for p, _, r in kept if p.id == "add") == 1  # one passing of benchmark t
+    assert len(kept) == 2  # ADD and ECHO share benchmark "t": one passing in all
+    assert tool.revised_solutions(flat, None, seed=0) == flat
+    assert tool.revised_solutions(flat, 1, seed=0) == kept
+
+
+def test_the_tool_names_a_malformed_setting(capsys) -> None:
+    with pytest.raises(SystemExit):
+        tool.main(["--out", "x", "--set", "parallel=4"])
+    assert "expected section.key=value" in capsys.readouterr().err

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from criticlab import config
-from criticlab.data import Problem, load_source, sample_by_id
+from criticlab import config, records
+from criticlab.data import Problem, id_score, load_source, sample_by_id
 from criticlab.evaluation import repairability as rep
 from criticlab.evaluation.metrics import per_benchmark
 from criticlab.io import append_jsonl, iter_jsonl, write_json, write_text
@@ -79,6 +79,25 @@ def solutions_for(
     return solved
 
 
+def revised_solutions(
+    solved: Sequence[tuple[Problem, int, Round]], max_passing: int | None, seed: int
+) -> list[tuple[Problem, int, Round]]:
+    """Every failing solution and at most ``max_passing`` passing ones per benchmark (a stable
+    random choice by id): failing solutions bound Δ↑, and a few passing ones suffice for the
+    broken share, so a small budget is spent where the ceiling is measured."""
+    if max_passing is None:
+        return list(solved)
+    passing: dict[str, list[tuple[str, int]]] = {}
+    for p, i, r in solved:
+        if r.result.accepted:
+            passing.setdefault(p.source, []).append((p.id, i))
+    kept = set()
+    for keys in passing.values():
+        keys.sort(key=lambda k: (id_score(f"{k[0]}#{k[1]}", seed), k))
+        kept.update(keys[:max_passing])
+    return [(p, i, r) for p, i, r in solved if not r.result.accepted or (p.id, i) in kept]
+
+
 def measure(
     profile: config.Profile,
     benchmarks: Sequence[str],
@@ -87,6 +106,7 @@ def measure(
     sampled: int,
     feedbacks: Sequence[str],
     out: Path,
+    max_passing: int | None = None,
 ) -> tuple[list[Problem], list[rep.Repair], dict[str, float]]:
     """Run every feedback over the solutions (skipping what ``out`` already holds); returns the
     problems, every repair and the seconds each feedback took in this run."""
@@ -97,7 +117,9 @@ def measure(
     seconds: dict[str, float] = {}
     with vllm_server.if_served(profile), make_executor(profile.sandbox) as executor:
         generator = engine_for(profile, "generator")
-        solved = solutions_for(problems, generator, executor, profile, samples, out)
+        solved = revised_solutions(
+            solutions_for(problems, generator, executor, profile, samples, out), max_passing, profile.seed
+        )
         for feedback in feedbacks:
             if feedback in have:
                 continue
@@ -160,19 +182,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--feedback", nargs="+", default=list(rep.FEEDBACKS), help="feedback kinds, or critic:<model>"
     )
     parser.add_argument("--out", type=Path, required=True, help="directory for the records and the table")
+    parser.add_argument(
+        "--max-passing",
+        type=int,
+        default=None,
+        help="revise at most this many passing solutions per benchmark (default: all)",
+    )
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="profile settings over the profile's (e.g. models.parallel=48 sampling.max_tokens=512)",
+    )
     args = parser.parse_args(argv)
+    overrides: dict[str, dict[str, Any]] = {"models": {"generator": args.generator}}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name:
+            parser.error(f"--set {item!r}: expected section.key=value (e.g. models.parallel=48)")
+        overrides.setdefault(section, {})[name] = records.parse_scalar(value)
     for feedback in args.feedback:
         if not rep.is_feedback(feedback):
             parser.error(f"--feedback {feedback!r}: one of {', '.join(rep.FEEDBACKS)} or critic:<model>")
     try:
-        profile = config.load_profile(args.profile, overrides={"models": {"generator": args.generator}})
+        profile = config.load_profile(args.profile, overrides=overrides)
     except config.ConfigError as err:
         parser.error(str(err))
     benchmarks = args.benchmarks or list(profile.data.eval_sources)
     started = time.perf_counter()
     problems, repairs, seconds = measure(
-        profile, benchmarks, args.problems, args.samples, args.sampled, args.feedback, args.out
+        profile,
+        benchmarks,
+        args.problems,
+        args.samples,
+        args.sampled,
+        args.feedback,
+        args.out,
+        args.max_passing,
     )
     sources = {p.id: p.source for p in problems}
     repairs = [r for r in repairs if r.problem_id in sources and r.feedback in args.feedback]
@@ -192,7 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "problems_per_benchmark": args.problems,
             "samples": args.samples,
             "sampled_revisions": args.sampled,
+            "max_passing": args.max_passing,
             "revision_request": profile.prompts.revision_request,
+            "settings": args.set,
             "seconds_this_run": round(time.perf_counter() - started, 1),
             "seconds_per_feedback": {k: round(v, 1) for k, v in seconds.items()},
             "rows": table.to_dict(orient="records"),
