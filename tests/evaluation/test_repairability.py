@@ -209,6 +209,9 @@ def test_the_tool_measures_resumes_and_writes_its_snapshot(tmp_path, monkeypatch
     assert first > 0
     assert tool.main(argv) == 0  # resumed: nothing generated again
     assert engines[-1].samples == 0 and len(read_jsonl(out / tool.REPAIRS)) == 8
+    summary = read_json(out / tool.SUMMARY)
+    assert len(summary["commands"]) == 2 and "--sampled 1" in summary["commands"][0]
+    assert summary["revisions_per_solution"] == {"execution_feedback": 2, "self_critique": 2}
 
 
 def test_the_ceiling_is_the_best_oracle_share_of_all_solutions_per_benchmark() -> None:

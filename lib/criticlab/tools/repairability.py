@@ -31,7 +31,7 @@ from criticlab import config, records
 from criticlab.data import Problem, id_score, load_source, sample_by_id
 from criticlab.evaluation import repairability as rep
 from criticlab.evaluation.metrics import per_benchmark
-from criticlab.io import append_jsonl, iter_jsonl, write_json, write_text
+from criticlab.io import append_jsonl, iter_jsonl, read_json, write_json, write_text
 from criticlab.llm import engine_for, models, sampling_for, vllm_server
 from criticlab.llm.base import Engine
 from criticlab.outputs import to_markdown
@@ -231,21 +231,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = to_markdown(rep.readable(table))
     print(text)
     write_text(args.out / TABLE, text + "\n")
+    command = "python -m criticlab.tools.repairability " + " ".join(sys.argv[1:] if argv is None else argv)
+    earlier = read_json(args.out / SUMMARY) if (args.out / SUMMARY).is_file() else {}
+    seconds = {**earlier.get("seconds_per_feedback", {}), **{k: round(v, 1) for k, v in seconds.items()}}
     write_json(
         args.out / SUMMARY,
         {
-            "command": "python -m criticlab.tools.repairability "
-            + " ".join(sys.argv[1:] if argv is None else argv),
+            "commands": [*earlier.get("commands", [earlier.get("command")] if earlier else []), command],
             **provenance(profile),
             "benchmarks": benchmarks,
             "problems_per_benchmark": args.problems,
             "samples": args.samples,
-            "sampled_revisions": args.sampled,
+            "revisions_per_solution": {
+                f: 1 + max((r.draw for r in repairs if r.feedback == f), default=-1) for f in args.feedback
+            },
             "max_passing": args.max_passing,
             "revision_request": profile.prompts.revision_request,
             "settings": args.set,
             "seconds_this_run": round(time.perf_counter() - started, 1),
-            "seconds_per_feedback": {k: round(v, 1) for k, v in seconds.items()},
+            "seconds_per_feedback": seconds,
             "rows": table.to_dict(orient="records"),
         },
     )
