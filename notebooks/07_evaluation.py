@@ -262,7 +262,9 @@ majority
 #
 # A critic need not repair anything to be useful: given N sampled solutions, it can choose one it
 # judges Correct. Each problem's pool holds the largest `evaluation.selection_n` zero-shot
-# solutions; every critic judges each solution `evaluation.selection_critiques` times, and a
+# solutions; every critic — self-critique, the trained CTRL critics, 06's CRL-trained policy
+# (judging in its own `\conclusion{T|F}` format) once it exists, and the zero-shot judges of
+# `evaluation.selection_judges` — judges each solution `evaluation.selection_critiques` times, and a
 # solution's score is its Correct votes. Best-of-N takes a top-scored solution, ties broken at
 # random; **selected** is the chance it passes, exact over every N-subset of the pool and the
 # tie-break. **random** is the mean Pass@1 of the solutions (random choice; always-Correct selects

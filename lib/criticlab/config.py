@@ -401,7 +401,8 @@ class EvaluationSection:
     selection_critiques: int = 1
     """Critiques of each pooled solution by each critic; a solution's score is its Correct votes."""
     selection_judges: list[str] = field(default_factory=list)
-    """Models judging zero-shot besides the critics (e.g. ``qwen2.5-coder-1.5b-instruct``)."""
+    """Zero-shot judges besides the critics: ``<model>`` writes CTRL's critique, ``conclusion:<model>``
+    answers in Critique-Coder's format (e.g. ``qwen2.5-coder-1.5b-instruct``)."""
     pairwise_samples: int = 4
     """Zero-shot samples per problem pooled to find (passing, failing) pairs for Maj@k."""
     pairwise_problems: int | None = None

@@ -139,3 +139,44 @@ def test_selection_critics_add_the_zero_shot_judges(tmp_path, monkeypatch) -> No
     assert list(critics) == [methods.SELF_CRITIQUE, "judge:qwen2.5-coder-1.5b-instruct"]
     critics["judge:qwen2.5-coder-1.5b-instruct"]
     assert made == [("critic", "qwen2.5-coder-1.5b-instruct")]
+
+
+class Concluder(ScriptedEngine):
+    """Judges in Critique-Coder's format: T for the right code, F otherwise, nothing for echo."""
+
+    def _answer(self, conv):
+        text = conv[-1]["content"]
+        if "ECHO" in text or "print(" in text:
+            return Completion(text="I am not sure.")
+        return Completion(text="\\conclusion{T}" if RIGHT["add"].strip() in text else "\\conclusion{F}")
+
+
+def test_a_crl_judge_is_asked_and_read_in_its_own_format(executor) -> None:
+    solutions = pool(executor, [(ADD, RIGHT["add"]), (ADD, WRONG["add"]), (ECHO, RIGHT["echo"])])
+    rows = selection.judge(
+        "crl", solutions, [ADD, ECHO], Concluder(), SamplingParams(), 1, style="conclusion"
+    )
+    assert [r.judgments for r in rows] == [("correct",), ("incorrect",), (None,)]
+    with pytest.raises(ValueError, match="judging style 'vote'"):
+        selection.judge("x", solutions, [ADD, ECHO], Concluder(), SamplingParams(), 1, style="vote")
+    assert selection.judge_spec("conclusion:m") == ("m", "conclusion")
+    assert selection.judge_spec("m") == ("m", "critique")
+
+
+def test_06s_policy_joins_the_selectors_once_trained(tmp_path, monkeypatch) -> None:
+    from criticlab import config, stages
+    from criticlab.evaluation import methods
+
+    monkeypatch.setenv(config.OUTPUTS_ENV, str(tmp_path))
+    cfg = config.load_profile("smoke")
+    assert methods.crl_checkpoint(cfg) is None
+    assert methods.CRL_CRITIC not in methods.selection_critics(cfg, [])
+    final = cfg.paths.checkpoints_dir / stages.for_ratio(stages.CRL_CHECKPOINTS, cfg.crl.ratio) / stages.FINAL
+    final.mkdir(parents=True)
+    (final / "config.json").write_text("{}")
+    critics = methods.selection_critics(cfg, [])
+    assert methods.crl_checkpoint(cfg) == final
+    assert (
+        critics.style(methods.CRL_CRITIC) == "conclusion"
+        and critics.style(methods.SELF_CRITIQUE) == "critique"
+    )

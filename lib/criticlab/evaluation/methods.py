@@ -322,12 +322,33 @@ def selection_pool(
     )
 
 
+CRL_CRITIC = "crl"
+"""Best-of-N's name for notebook 06's trained policy (``crl.ratio``, first seed), judging as it learnt to."""
+
+
+def crl_checkpoint(profile: Profile) -> Path | None:
+    """06's final policy at ``crl.ratio`` and the profile's seed, when 06 has produced it."""
+    named = profile.seed if profile.crl.seeds > 1 else None
+    run = stages.for_ratio(stages.CRL_CHECKPOINTS, profile.crl.ratio, named)
+    path = profile.paths.checkpoints_dir / run / stages.FINAL
+    return path if (path / "config.json").is_file() or (path / "adapter_config.json").is_file() else None
+
+
 def selection_critics(profile: Profile, methods: Sequence[Method]) -> CriticEngines:
-    """Best-of-N's selectors: the pairwise critics and every ``evaluation.selection_judges`` model."""
-    makers = dict(pairwise_critics(profile, methods).makers)
-    for model in profile.evaluation.selection_judges:
-        makers[f"judge:{model}"] = lambda model=model: engine_for(profile, "critic", model=model)
-    return CriticEngines(makers)
+    """Best-of-N's selectors: the pairwise critics, 06's CRL-trained policy once it exists (judging in
+    Critique-Coder's ``\\conclusion`` format) and every ``evaluation.selection_judges`` model."""
+    critics = pairwise_critics(profile, methods)
+    makers, styles = dict(critics.makers), dict(critics.styles)
+    crl = crl_checkpoint(profile)
+    if crl is not None:
+        makers[CRL_CRITIC] = lambda: engine_for(profile, "critic", model=str(crl))
+        styles[CRL_CRITIC] = "conclusion"
+    for entry in profile.evaluation.selection_judges:
+        model, style = selection.judge_spec(entry)
+        name = f"judge:{entry}"
+        makers[name] = lambda model=model: engine_for(profile, "critic", model=model)
+        styles[name] = style
+    return CriticEngines(makers, styles)
 
 
 def judge_selection_pool(
@@ -360,6 +381,7 @@ def judge_selection_pool(
             sampling_for(profile, "critique"),
             profile.evaluation.selection_critiques,
             profile.prompts.parser,
+            style=critics.style(name) if isinstance(critics, CriticEngines) else "critique",
         )
         append_jsonl(path, [j.to_dict() for j in judged])
         out += judged
@@ -371,8 +393,15 @@ class CriticEngines(Mapping[str, Engine]):
     backend that holds one critic engine at a time (vLLM's critic slot) starts each critic as the
     previous one closes, where building them all first would close all but the last."""
 
-    def __init__(self, makers: dict[str, Callable[[], Engine]]) -> None:
+    def __init__(
+        self, makers: dict[str, Callable[[], Engine]], styles: Mapping[str, selection.Style] | None = None
+    ) -> None:
         self.makers = makers
+        self.styles: dict[str, selection.Style] = dict(styles or {})
+
+    def style(self, name: str) -> selection.Style:
+        """How the critic judges: CTRL's critique (the default) or Critique-Coder's conclusion."""
+        return self.styles.get(name, "critique")
 
     def __getitem__(self, name: str) -> Engine:
         return self.makers[name]()

@@ -28,7 +28,7 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,8 @@ from criticlab.rollout import prompts
 from criticlab.rollout.trajectory import Trajectory
 from criticlab.stats import bootstrap_interval, paired_bootstrap, pass_at_k
 
+Style = Literal["critique", "conclusion"]
+STYLES: tuple[str, ...] = ("critique", "conclusion")
 ALWAYS_CORRECT = "always-Correct"
 """The selector that approves everything: random choice among the N solutions."""
 MAX_SUBSETS = 2000
@@ -98,12 +100,18 @@ def judge(
     sampling: SamplingParams,
     k: int,
     parser: prompts.ParserRule = "workbook",
+    style: Style = "critique",
 ) -> list[Judged]:
-    """``k`` critiques of every pooled solution by ``critic``, read as Correct/Incorrect (``parser``)."""
+    """``k`` judgments of every pooled solution by ``critic``: CTRL's critique ending in "Overall
+    judgment" (``style="critique"``) or Critique-Coder's answer ending in ``\\conclusion{T|F}``
+    (``"conclusion"``, how a CRL-trained policy judges), read by ``parser``."""
+    if style not in STYLES:
+        raise ValueError(f"judging style {style!r}: one of {', '.join(STYLES)}")
     by_id = {p.id: p for p in problems}
     pool = solutions(pool)
+    conversation = prompts.crl_conversation if style == "conclusion" else prompts.critique_conversation
     convs = [
-        prompts.critique_conversation(
+        conversation(
             by_id[t.problem_id], t.rounds[0].code if t.rounds[0].code is not None else t.rounds[0].response
         )
         for t in pool
@@ -115,10 +123,25 @@ def judge(
             t.problem_id,
             t.sample,
             t.rounds[0].result.accepted,
-            tuple(prompts.parse_judgment(c.text, parser) for c in row),
+            tuple(read_judgment(c.text, style, parser) for c in row),
         )
         for t, row in zip(pool, rows)
     ]
+
+
+def read_judgment(text: str, style: Style, parser: prompts.ParserRule = "workbook") -> str | None:
+    """``correct``, ``incorrect`` or None, whichever way the judge was asked."""
+    if style == "critique":
+        return prompts.parse_judgment(text, parser)
+    conclusion = prompts.parse_conclusion(text, parser)
+    return None if conclusion is None else ("correct" if conclusion == "T" else "incorrect")
+
+
+def judge_spec(entry: str) -> tuple[str, Style]:
+    """An ``evaluation.selection_judges`` entry → (model, style): ``conclusion:<model>`` asks the
+    model in Critique-Coder's format, a bare ``<model>`` for a CTRL critique."""
+    prefix = "conclusion:"
+    return (entry[len(prefix) :], "conclusion") if entry.startswith(prefix) else (entry, "critique")
 
 
 def always_correct(pool: Sequence[Trajectory]) -> list[Judged]:
