@@ -100,6 +100,9 @@ def test_a_generator_that_ignores_feedback_returns_the_same_code(executor) -> No
     row = rep.repairability_table(repairs, resamples=200).iloc[0]
     assert (row["fixed share"], row["broken share"], row["same code share"]) == (0.0, 0.0, 1.0)
     assert row["same code lo"] <= 1.0 == row["same code hi"]
+    assert (
+        row["fixed lo"] == 0.0 and row["fixed hi"] > 0.5
+    )  # 0 of 1: Wilson's width, not the bootstrap's [0, 0]
 
 
 def test_broken_counts_passing_solutions_made_to_fail(executor) -> None:

@@ -42,7 +42,7 @@ from criticlab.rollout import prompts
 from criticlab.rollout.loop import execute
 from criticlab.rollout.trajectory import STOP_SUFFIX, Round, Trajectory
 from criticlab.sandbox.base import Executor
-from criticlab.stats import bootstrap_ratio
+from criticlab.stats import bootstrap_ratio, wilson_interval
 
 EXECUTION_FEEDBACK = "execution_feedback"
 HINTED = "hinted"
@@ -317,8 +317,12 @@ def sampled_from_trajectories(
 
 def repairability_table(repairs: Iterable[Repair], *, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per feedback and revision kind (greedy, sampled): the fixed, broken and same-code shares with
-    95% bootstrap intervals over problems (all of a problem's solutions and revisions move
-    together); infrastructure failures are counted in ``excluded`` and nowhere else."""
+    95% intervals; infrastructure failures are counted in ``excluded`` and nowhere else.
+
+    The interval is the wider of the percentile bootstrap over problems (all of a problem's
+    solutions and revisions move together, as they are correlated) and the Wilson interval of the
+    count: at 0 of 37 every bootstrap replicate is 0, and the bootstrap's [0, 0] would claim a
+    certainty 37 revisions cannot give (Wilson's upper bound there is 9.4%)."""
     groups: dict[tuple[str, str], list[Repair]] = {}
     for r in repairs:
         groups.setdefault((r.feedback, r.revision), []).append(r)
@@ -345,7 +349,8 @@ def repairability_table(repairs: Iterable[Repair], *, resamples: int = 1000, see
         for k, (name, (count, of)) in enumerate(SHARES.items()):
             row[of], row[count] = int(totals[3 + k]), int(totals[k])
             row[f"{name} share"] = totals[k] / totals[3 + k] if totals[3 + k] else np.nan
-            row[f"{name} lo"], row[f"{name} hi"] = lo[k], hi[k]
+            w_lo, w_hi = wilson_interval(int(totals[k]), int(totals[3 + k]))
+            row[f"{name} lo"], row[f"{name} hi"] = np.fmin(lo[k], w_lo), np.fmax(hi[k], w_hi)
         row["excluded"] = len(group) - len(counted)
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -115,6 +115,8 @@ def measure(
     done = [rep.Repair.from_dict(r) for r in iter_jsonl(out / REPAIRS)] if (out / REPAIRS).is_file() else []
     have = {r.feedback for r in done}
     seconds: dict[str, float] = {}
+    if all(f in have for f in feedbacks):  # only the table again: no engine, no server
+        return problems, done, seconds
     with vllm_server.if_served(profile), make_executor(profile.sandbox) as executor:
         generator = engine_for(profile, "generator")
         solved = revised_solutions(
