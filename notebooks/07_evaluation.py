@@ -136,9 +136,10 @@ print(outcomes.counts_summary(excluded))
 # revisions sampled at the solution temperature, under the same critique, show whether sampling
 # finds a fix greedy decoding misses. Intervals resample problems.
 #
-# The **Δ↑ ceiling** is the largest share of all solutions an oracle (execution feedback or the
-# hinted critique) got fixed: a critic that only tells the generator what failed can reach it,
-# and no Δ↑ below is about the critic unless the ceiling is well above 0.
+# The **Δ↑ ceiling** is the largest share of all solutions that any of these feedbacks got fixed
+# by a greedy revision, the oracles included: no Δ↑ below says anything about a critic unless the
+# ceiling is well above 0. (It takes every feedback, not the oracles alone: a generator can do
+# more with one kind of critique than with being told what failed.)
 
 # %%
 sources = {p.id: p.source for p in problems}

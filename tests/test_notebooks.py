@@ -226,6 +226,7 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
         row["problems"] <= evaluation.problems and isinstance(row["excludes 0"], bool) for row in tested
     )
     check_judgebench(cfg, evaluation)
+    check_repairability_and_selection(cfg, evaluation)
 
     for stage in (stages.SYNTHESIS, stages.GRPO, stages.CRL, stages.EVALUATION):
         made = records[stage].throughput
@@ -288,6 +289,32 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
     assert all(
         math.isnan(row["precision"]) or share(row["precision"]) for row in analysis.strategy_validation
     )
+
+
+def check_repairability_and_selection(cfg: config.Profile, evaluation: stages.EvaluationMetrics) -> None:
+    """Every revising method and the hinted critique in the repairability table, the Δ↑ ceiling
+    beside every final row, and Best-of-N between random choice and the oracle."""
+    revising = {m for m in evaluation.methods if revises_every_round(m)}
+    rows = evaluation.repairability
+    assert {r["feedback"] for r in rows} == revising | {"hinted"}
+    assert {r["revision"] for r in rows} == (
+        {"greedy", "sampled"} if cfg.evaluation.repair_sampled else {"greedy"}
+    )
+    for row in rows:
+        assert row["failing"] + row["passing"] == row["revisions"]
+        assert (
+            row["fixed"] <= row["failing"]
+            and row["broken"] <= row["passing"]
+            and row["same"] <= row["revisions"]
+        )
+    assert all(math.isnan(r["Δ↑ ceiling"]) or 0 <= r["Δ↑ ceiling"] <= 100 for r in evaluation.final)
+    picked = [r for r in evaluation.selection if r["problems"]]
+    assert {r["critic"] for r in picked} >= {"self_critique", "always-Correct"}
+    assert {r["N"] for r in picked} >= set(cfg.evaluation.selection_n)
+    for row in picked:
+        assert share(row["selected"]) and row["selected"] <= row["pass@N"] + 1e-9
+        if row["critic"] == "always-Correct":
+            assert abs(row["selected"] - row["random"]) < 1e-9
 
 
 def check_judgebench(cfg: config.Profile, evaluation: stages.EvaluationMetrics) -> None:

@@ -217,7 +217,7 @@ def test_the_tool_measures_resumes_and_writes_its_snapshot(tmp_path, monkeypatch
     assert summary["revisions_per_solution"] == {"execution_feedback": 2, "self_critique": 2}
 
 
-def test_the_ceiling_is_the_best_oracle_share_of_all_solutions_per_benchmark() -> None:
+def test_the_ceiling_is_the_best_greedy_share_of_all_solutions_per_benchmark() -> None:
     def repairs(source_problem, feedback, fixed, failing, passing):
         out = [rep.Repair(source_problem, i, feedback, 0, False, i < fixed, False) for i in range(failing)]
         return out + [
@@ -226,12 +226,13 @@ def test_the_ceiling_is_the_best_oracle_share_of_all_solutions_per_benchmark() -
 
     records = repairs("a1", "execution_feedback", 1, 4, 4) + repairs("a1", "hinted", 2, 4, 4)
     records += repairs("b1", "execution_feedback", 0, 2, 0) + repairs("b1", "hinted", 0, 2, 0)
-    records += repairs("b1", "self_critique", 2, 2, 0)
+    records += repairs("b1", "self_critique", 1, 2, 0)
+    records += [rep.Repair("b1", 9, "self_critique", 1, False, True, False)]  # a sampled fix: not counted
     table = per_benchmark(rep.repairability_table, records, {"a1": "a", "b1": "b"}, resamples=20)
-    assert rep.ceilings(table) == {"a": 2 / 8, "b": 0.0, POOLED: 2 / 10}  # self-critique is no oracle
+    assert rep.ceilings(table) == {"a": 2 / 8, "b": 1 / 2, POOLED: 1 / 2}  # self-critique ran on b alone
     final = pd.DataFrame({"source": ["a", "b", POOLED, AVERAGE], "method": ["m"] * 4})
     with_ceiling = rep.with_ceiling(final, table)
-    assert list(with_ceiling[rep.CEILING]) == [0.25, 0.0, 0.2, 0.125]
+    assert list(with_ceiling[rep.CEILING]) == [0.25, 0.5, 0.5, 0.375]
 
 
 def test_07_repairability_reads_greedy_revisions_and_generates_the_rest_once(
