@@ -235,11 +235,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_text(args.out / TABLE, text + "\n")
     command = "python -m criticlab.tools.repairability " + " ".join(sys.argv[1:] if argv is None else argv)
     earlier = read_json(args.out / SUMMARY) if (args.out / SUMMARY).is_file() else {}
-    seconds = {**earlier.get("seconds_per_feedback", {}), **{k: round(v, 1) for k, v in seconds.items()}}
+    spent = {**earlier.get("seconds_per_feedback", {}), **{k: round(v, 1) for k, v in seconds.items()}}
     write_json(
         args.out / SUMMARY,
         {
-            "commands": [*earlier.get("commands", [earlier.get("command")] if earlier else []), command],
+            # the commands that generated records (a table-only rerun adds none)
+            "commands": [
+                *earlier.get("commands", [earlier.get("command")] if earlier else []),
+                *([command] if seconds or not earlier else []),
+            ],
             **provenance(profile),
             "benchmarks": benchmarks,
             "problems_per_benchmark": args.problems,
@@ -251,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "revision_request": profile.prompts.revision_request,
             "settings": args.set,
             "seconds_this_run": round(time.perf_counter() - started, 1),
-            "seconds_per_feedback": seconds,
+            "seconds_per_feedback": spent,
             "rows": table.to_dict(orient="records"),
         },
     )
