@@ -269,7 +269,11 @@ def check_smoke_metrics(cfg: config.Profile, root: Path) -> None:
             assert (key in analysis.simulated) == estimable and (key in analysis.not_simulated) == (
                 not estimable
             )
-    if cfg.evaluation.problem_ids:  # the smoke run pins a problem always solved and one never solved
+    # the smoke run pins a problem usually solved and one never solved, so that 08 has both kinds of
+    # round-0 solution; sampling differs between CPUs (an AVX2 machine's first HumanEval/19 sample
+    # was a wrong answer), so the simulation is required exactly when both kinds are there
+    zero_shot = next(row for row in pooled if row["method"] == "zero_shot")
+    if cfg.evaluation.problem_ids and 0 < zero_shot["pass@1"] < 100:
         assert analysis.simulated, f"no critic simulated: {analysis.not_simulated}"
     # strategies are multi-label shares of critiques; the validation set is scored by the rules
     for row in analysis.strategies:
