@@ -134,7 +134,8 @@ print(outcomes.counts_summary(excluded))
 # trained critic: their greedy revisions are the table's round 1) and 03's **hinted** critique,
 # the oracle critique told what failed. Besides the greedy revision, `evaluation.repair_sampled`
 # revisions sampled at the solution temperature, under the same critique, show whether sampling
-# finds a fix greedy decoding misses. Intervals resample problems.
+# finds a fix greedy decoding misses. Intervals: the wider of a bootstrap over problems and the
+# Wilson interval of the count (a bootstrap of 0 fixes in 37 is [0, 0]).
 #
 # The **Δ↑ ceiling** is the largest share of all solutions that any of these feedbacks got fixed
 # by a greedy revision, the oracles included: no Δ↑ below says anything about a critic unless the
