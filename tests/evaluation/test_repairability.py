@@ -213,7 +213,10 @@ def test_the_tool_measures_resumes_and_writes_its_snapshot(tmp_path, monkeypatch
     assert tool.main(argv) == 0  # resumed: nothing generated again
     assert len(engines) == 1 and len(read_jsonl(out / tool.REPAIRS)) == 8  # no engine made again
     summary = read_json(out / tool.SUMMARY)
-    assert len(summary["commands"]) == 1 and "--sampled 1" in summary["commands"][0]  # the rerun made nothing
+    assert (
+        len(summary["commands"]) == 1 and "--sampled 1" in summary["commands"][0]["command"]
+    )  # rerun: nothing made
+    assert summary["commands"][0]["commit"]
     assert summary["revisions_per_solution"] == {"execution_feedback": 2, "self_critique": 2}
 
 

@@ -214,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except config.ConfigError as err:
         parser.error(str(err))
     benchmarks = args.benchmarks or list(profile.data.eval_sources)
+    made_by = provenance(profile)  # before the work: the code that generates the records
     started = time.perf_counter()
     problems, repairs, seconds = measure(
         profile,
@@ -239,12 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_json(
         args.out / SUMMARY,
         {
-            # the commands that generated records (a table-only rerun adds none)
+            # the commands that generated records, each with its commit (a table-only rerun adds none)
             "commands": [
-                *earlier.get("commands", [earlier.get("command")] if earlier else []),
-                *([command] if seconds or not earlier else []),
+                *earlier.get("commands", []),
+                *([{"command": command, "commit": made_by["commit"]}] if seconds or not earlier else []),
             ],
-            **provenance(profile),
+            **made_by,
             "benchmarks": benchmarks,
             "problems_per_benchmark": args.problems,
             "samples": args.samples,
